@@ -1,0 +1,121 @@
+"""Flask app of the development token issuer: PrivX's OAuth token endpoint plus its JWKS."""
+from __future__ import annotations
+
+import os
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant, ResourceOwnerPasswordCredentialsGrant
+from flask import Flask, current_app, jsonify
+
+from .clients import load_clients
+from .keys import ensure_signing_key, mint_token, public_jwks
+
+DEFAULTS = {
+    "DATA_DIR": "./.data",
+    "AUTH_ISSUER": "privx-dev-issuer",
+    "AUTH_AUDIENCE": "privx-secrets",
+    "ISSUER_CLIENTS_FILE": None,  # None: the packaged default_clients.json
+    "ISSUER_TOKEN_TTL": 3600,
+}
+EXTENSION = "dev_token_issuer"
+
+
+def issuer_settings(config: dict | None = None) -> dict:
+    """Each key from ``config``, else the environment variable of that name, else its default."""
+    config = config or {}
+    settings = {}
+    for key, default in DEFAULTS.items():
+        if key in config:
+            settings[key] = config[key]
+        else:
+            settings[key] = os.environ.get(key) or default
+    # Absolute, so a later chdir (gunicorn --chdir, tests) cannot move the key.
+    settings["DATA_DIR"] = os.path.abspath(os.fspath(settings["DATA_DIR"]))
+    settings["ISSUER_TOKEN_TTL"] = int(settings["ISSUER_TOKEN_TTL"])
+    if settings["ISSUER_TOKEN_TTL"] <= 0:
+        raise ValueError("ISSUER_TOKEN_TTL must be a positive number of seconds")
+    return settings
+
+
+class _NarrowingScope:
+    """Mixin: a requested ``scope`` only narrows what the subject holds; asking for none of it fails."""
+
+    def validate_requested_scope(self):
+        requested = self.request.payload.scope
+        subject = self.request.user or self.request.client
+        if requested and not subject.principal.narrow(requested):
+            raise InvalidScopeError()
+
+
+class PasswordGrant(_NarrowingScope, ResourceOwnerPasswordCredentialsGrant):
+    # PrivX SDKs send the OAuth client in HTTP Basic; some tools post it in the form.
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def authenticate_user(self, username, password):
+        user = current_app.extensions[EXTENSION]["clients"].authenticate_api_client(username, password)
+        if user is None:
+            # RFC 6749 §5.2: bad resource-owner credentials are invalid_grant (authlib says invalid_request).
+            raise InvalidGrantError("Invalid username or password.")
+        return user
+
+
+class ClientCredentials(_NarrowingScope, ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+def _token_generator(settings: dict):
+    """authlib's token-generator hook, answering exactly the four PrivX token fields."""
+
+    def generate(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
+        principal = (user or client).principal  # password: the API client; client_credentials: the OAuth client
+        scopes = principal.narrow(scope)
+        ttl = settings["ISSUER_TOKEN_TTL"]
+        token = mint_token(
+            settings["DATA_DIR"],
+            sub=principal.sub,
+            scopes=scopes,
+            roles=principal.roles,
+            email=principal.email,
+            name=principal.name,
+            issuer=settings["AUTH_ISSUER"],
+            audience=settings["AUTH_AUDIENCE"],
+            ttl=ttl,
+            client_id=client.client_id,
+        )
+        # No refresh token: clients simply repeat the grant, as PrivX clients do.
+        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": " ".join(scopes)}
+
+    return generate
+
+
+def create_issuer_app(config: dict | None = None) -> Flask:
+    settings = issuer_settings(config)
+    # Create the key now, so jwks.json exists for services before the first token is asked for.
+    ensure_signing_key(settings["DATA_DIR"])
+    clients = load_clients(settings["ISSUER_CLIENTS_FILE"])
+
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.extensions[EXTENSION] = {"clients": clients}
+
+    # Tokens are self-contained JWTs, so there is nothing to store.
+    server = AuthorizationServer(app, query_client=clients.query_client, save_token=lambda token, request: None)
+    server.register_token_generator("default", _token_generator(settings))
+    server.register_grant(PasswordGrant)
+    server.register_grant(ClientCredentials)
+
+    @app.post("/auth/api/v1/oauth/token")
+    def token():
+        return server.create_token_response()
+
+    @app.get("/auth/api/v1/oauth/jwks")
+    @app.get("/.well-known/jwks.json")
+    def jwks():
+        return jsonify(public_jwks(settings["DATA_DIR"]))
+
+    @app.get("/auth/api/v1/status")
+    def status():
+        return jsonify(status="RUNNING")
+
+    return app

@@ -1,0 +1,92 @@
+"""``dev-token-issuer``: mint a token, print the JWKS, or serve the issuer over HTTP."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .app import issuer_settings
+
+
+def _role(text: str) -> dict:
+    role_id, sep, name = text.partition(":")
+    if not sep or not role_id or not name:
+        raise argparse.ArgumentTypeError(f"expected ID:NAME, got {text!r}")
+    return {"id": role_id, "name": name}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dev-token-issuer",
+        description="Development OAuth token issuer (settings: DATA_DIR, AUTH_ISSUER, AUTH_AUDIENCE, ...).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    mint = sub.add_parser("mint", help="print a signed access token")
+    mint.add_argument("--sub", required=True, help="subject (user or client uuid)")
+    mint.add_argument("--scope", default="", help='space-separated scopes, e.g. "admin user"')
+    mint.add_argument("--role", type=_role, action="append", default=[], metavar="ID:NAME")
+    mint.add_argument("--email")
+    mint.add_argument("--name")
+    mint.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+
+    sub.add_parser("jwks", help="print the public JWK Set")
+
+    serve = sub.add_parser("serve", help="run the issuer with gunicorn (1 worker)")
+    serve.add_argument("--host", default="127.0.0.1", help="loopback by default: this is a dev tool")
+    serve.add_argument("--port", type=int, default=8080)
+    return parser
+
+
+def _serve(host: str, port: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from .app import create_issuer_app
+
+    class _Server(BaseApplication):
+        def __init__(self, app, options):
+            self.application, self.options = app, options
+            super().__init__()
+
+        def load_config(self):
+            for key, value in self.options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return self.application
+
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    # Built before forking, so a bad clients file or key fails here, not in a crash-looping worker.
+    _Server(create_issuer_app(), {"bind": bind, "workers": 1}).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        _serve(args.host, args.port)
+        return 0
+
+    from .keys import mint_token, public_jwks
+
+    settings = issuer_settings()
+    if args.command == "jwks":
+        print(json.dumps(public_jwks(settings["DATA_DIR"]), indent=2))
+    else:
+        print(
+            mint_token(
+                settings["DATA_DIR"],
+                sub=args.sub,
+                scopes=args.scope,
+                roles=args.role,
+                email=args.email,
+                name=args.name,
+                issuer=settings["AUTH_ISSUER"],
+                audience=settings["AUTH_AUDIENCE"],
+                ttl=args.ttl,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
