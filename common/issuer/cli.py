@@ -50,14 +50,18 @@ def _serve(host: str, port: int) -> None:
 
         def load_config(self):
             for key, value in self.options.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                    self.cfg.set(key, value)
 
         def load(self):
             return self.application
 
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     # Built before forking, so a bad clients file or key fails here, not in a crash-looping worker.
-    _Server(create_issuer_app(), {"bind": bind, "workers": 1}).run()
+    # No control socket: gunicorn >= 25 puts one per user at a fixed path, which would
+    # collide with the services' own gunicorns running next to the issuer.
+    options = {"bind": bind, "workers": 1, "control_socket_disable": True}
+    _Server(create_issuer_app(), options).run()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -217,8 +217,10 @@ def test_key_files_are_private(tmp_path):
 
 def test_concurrent_first_use_agrees_on_one_key(tmp_path):
     kids, errors = [], []
+    start = threading.Barrier(8)  # release all at once, so they really race to create the key
 
     def grab():
+        start.wait()
         try:
             kids.append(ensure_signing_key(tmp_path).kid)
         except Exception as exc:  # pragma: no cover - reported below
@@ -312,3 +314,13 @@ def test_serve_runs_gunicorn(tmp_path):
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+def test_bad_clients_file_fails_at_startup_without_echoing_secrets(tmp_path):
+    clients_file = tmp_path / "clients.json"
+    clients_file.write_text(json.dumps({"api_clients": [
+        {"username": "u", "password": "hunter2", "sub": "s", "roles": [{"id": "only-an-id"}]},
+    ]}))
+    with pytest.raises(ValueError, match=r"api_clients\[0\]: 'roles'") as err:
+        create_issuer_app({"DATA_DIR": str(tmp_path), "ISSUER_CLIENTS_FILE": str(clients_file)})
+    assert "hunter2" not in str(err.value)
