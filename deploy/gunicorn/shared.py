@@ -1,0 +1,135 @@
+"""Gunicorn settings shared by the Vault and Secrets Manager services.
+
+The per-service files (vault.conf.py, secrets_manager.conf.py) load this module by
+path and call ``settings()``; everything that is not the app, the name or the port
+lives here.  The file is deliberately not called ``common.py``: the project has a
+top-level ``common`` package and a same-named file on ``sys.path`` would shadow it.
+
+Environment:
+  BIND                 listen address (default 0.0.0.0:<service port>)
+  WEB_CONCURRENCY      number of worker processes (default 2 * usable CPUs + 1,
+                       where usable CPUs honours the cgroup CPU limit)
+  FORWARDED_ALLOW_IPS  proxies whose X-Forwarded-* headers are trusted
+                       (default 127.0.0.1, i.e. nginx on the same host)
+  LOG_LEVEL            gunicorn's error-log level (default info)
+  PROMETHEUS_MULTIPROC_DIR  when set: created and cleared of stale files when the
+                       master starts, and dead workers are marked in child_exit.
+                       Use one directory per gunicorn master.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+# Access log: one JSON object per line on stdout.  Gunicorn escapes double quotes in
+# values, so lines parse as JSON for all ordinary input ("JSON-ish": a backslash or a
+# control character in the user agent or path is not escaped).  The path is %(U)s
+# (PATH_INFO, no query string) - never %(r)s or %(q)s, which carry the query string -
+# and no Authorization/Cookie header or %(u)s (the Basic-auth user) is logged.
+ACCESS_LOG_FORMAT = (
+    '{"time":"%(t)s","remote_addr":"%(h)s","method":"%(m)s","path":"%(U)s",'
+    '"protocol":"%(H)s","status":%(s)s,"bytes":"%(b)s","duration_ms":%(M)s,'
+    '"request_id":"%({x-request-id}i)s","forwarded_for":"%({x-forwarded-for}i)s",'
+    '"user_agent":"%(a)s","pid":"%(p)s"}'
+)
+
+_LOG_LEVELS = {"warn": "warning", "fatal": "critical"}
+
+
+def _cgroup_cpu_limit() -> float | None:
+    """CPUs allowed by the cgroup quota (v2, then v1), or None when unlimited/unknown."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota_us = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period_us = int(f.read())
+        return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: affinity mask, capped by the cgroup quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        cpus = min(cpus, math.ceil(limit))
+    return max(1, cpus)
+
+
+def worker_count() -> int:
+    raw = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if not raw:
+        return 2 * usable_cpus() + 1
+    try:
+        workers = int(raw)
+    except ValueError:
+        raise ValueError(f"WEB_CONCURRENCY must be a positive integer, got {raw!r}") from None
+    if workers < 1:
+        raise ValueError(f"WEB_CONCURRENCY must be a positive integer, got {raw!r}")
+    return workers
+
+
+def on_starting(server):
+    """Master start: give prometheus_client an existing, empty multiprocess directory.
+
+    An emptyDir survives container restarts within a pod, so files left by the
+    previous container's workers would otherwise be summed into the new metrics.
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    """Master side, after a worker exits: drop its live-gauge files."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def settings(*, name: str, wsgi_app: str, default_port: int) -> dict:
+    """The gunicorn settings for one service, as module-level names for a config file."""
+    log_level = os.environ.get("LOG_LEVEL", "info").strip().lower() or "info"
+    return {
+        "wsgi_app": wsgi_app,
+        "proc_name": name,
+        "bind": [os.environ.get("BIND") or f"0.0.0.0:{default_port}"],
+        "workers": worker_count(),
+        "worker_class": "sync",
+        # The app opens its database pool lazily in each worker; never import it in
+        # the master (a pool or socket created before fork would be shared).
+        "preload_app": False,
+        "timeout": 30,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        # Recycle workers now and then; the jitter keeps them from restarting together.
+        "max_requests": 1000,
+        "max_requests_jitter": 200,
+        # Heartbeat file on tmpfs: fchmod on a disk-backed /tmp can stall workers.
+        "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
+        "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1",
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "errorlog": "-",
+        "loglevel": _LOG_LEVELS.get(log_level, log_level),
+        # gunicorn >= 25.1 opens a runtime-control socket under $HOME by default; the
+        # services do not need it (and $HOME is read-only in the containers).
+        "control_socket_disable": True,
+        "on_starting": on_starting,
+        "child_exit": child_exit,
+    }
