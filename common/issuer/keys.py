@@ -11,18 +11,10 @@ import tempfile
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-import authlib.deprecate  # noqa: F401  (registers authlib's own warning filter before we narrow it below)
-
-with warnings.catch_warnings():
-    # authlib.jose announces joserfc as its successor on import; it is still the supported
-    # API of Authlib 1.x, and the warning would otherwise land on every CLI run's stderr.
-    warnings.filterwarnings("ignore", message=r".*authlib\.jose module is deprecated", category=DeprecationWarning)
-    from authlib.jose import JsonWebKey, JsonWebToken
-    from authlib.jose.rfc7517 import Key
+from common.jose import JsonWebKey, JsonWebToken, Key
 
 ALG = "EdDSA"
 # Stands in for RFC 9068's required client_id when a token is minted directly, not via OAuth.

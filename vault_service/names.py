@@ -1,0 +1,30 @@
+"""Secret names: 1-256 chars, '/'-separated segments of letters, digits and `._-@ +=`."""
+from __future__ import annotations
+
+import re
+
+from common import errors
+
+MAX_NAME_LENGTH = 256
+_SEGMENT = r"[A-Za-z0-9._\-@ +=]+"
+_NAME = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
+
+
+def problem(name: str) -> str | None:
+    """Why `name` is not a valid secret name, or None if it is."""
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        return f"must be 1 to {MAX_NAME_LENGTH} characters"
+    if not _NAME.fullmatch(name):
+        return "must be '/'-separated segments of letters, digits and ._-@ +="
+    # '.' and '..' would be rewritten by proxies and clients normalising URLs.
+    if any(segment in (".", "..") for segment in name.split("/")):
+        return "must not contain '.' or '..' segments"
+    return None
+
+
+def checked(name: str, property: str = "name") -> str:
+    """`name` if valid, else a 400 naming `property`."""
+    reason = problem(name)
+    if reason:
+        raise errors.ApiError(f"{property} {reason}", code="VALUE_INCORRECT_FORMAT", property=property).with_status(400)
+    return name

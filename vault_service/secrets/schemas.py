@@ -1,0 +1,106 @@
+"""Request and response shapes of the v1 secret API."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
+
+from common.schemas import CaseInsensitiveChoice, Role, RoleRef, blank_is_unset, sorted_page_args
+from common.timefmt import Rfc3339
+from vault_service.secrets.sealing import serialize
+
+MAX_DATA_BYTES = 64 * 1024
+MAX_DATA_DEPTH = 32
+
+
+def _depth(value) -> int:
+    """Nesting depth of a JSON value, without recursion (deep input must not crash us)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_DATA_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+class SecretData(fields.Dict):
+    """A JSON object of at most 64 KiB serialised and 32 levels deep."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("VALUE_INCORRECT_TYPE: data must be a JSON object")
+        if _depth(value) > MAX_DATA_DEPTH:
+            raise ValidationError(f"VALUE_OUT_OF_BOUNDS: data must not be nested deeper than {MAX_DATA_DEPTH} levels")
+        if len(serialize(value)) > MAX_DATA_BYTES:
+            raise ValidationError(f"VALUE_OUT_OF_BOUNDS: data must not exceed {MAX_DATA_BYTES} bytes serialised")
+        return value
+
+
+class SecretCreate(Schema):
+    name = fields.String(required=True)
+    data = SecretData(required=True)
+    read_roles = fields.List(fields.Nested(RoleRef), load_default=list)
+    write_roles = fields.List(fields.Nested(RoleRef), load_default=list)
+
+
+class SecretUpdate(Schema):
+    # PrivX clients echo the name and send "data": null when only roles change.
+    name = fields.String()
+    data = SecretData()
+    read_roles = fields.List(fields.Nested(RoleRef))
+    write_roles = fields.List(fields.Nested(RoleRef))
+
+    @pre_load
+    def _null_data_is_no_change(self, body, **kwargs):
+        if isinstance(body, dict) and body.get("data", ...) is None:
+            body = {k: v for k, v in body.items() if k != "data"}
+        return body
+
+
+class Secret(Schema):
+    name = fields.String()
+    data = fields.Raw()
+    read_roles = fields.List(fields.Nested(Role))
+    write_roles = fields.List(fields.Nested(Role))
+    author = fields.String()
+    path = fields.String()
+    updated_by = fields.String()
+    created = Rfc3339()
+    updated = Rfc3339()
+    owner_id = fields.String()
+
+
+class SecretList(Schema):
+    count = fields.Integer()
+    items = fields.List(fields.Nested(Secret))
+
+
+class NameOnly(Schema):
+    name = fields.String()
+
+
+SecretPageArgs = sorted_page_args(("name", "created", "updated"), "name")
+
+FILTERS = ("personal", "shared", "readable", "writable", "accessible")
+
+
+class SearchBody(Schema):
+    """Search conditions; paging may come here too, where it overrides the query string."""
+
+    keywords = fields.String(load_default="")
+    owner_id = fields.List(fields.String(validate=validate.Length(min=1, max=256)), load_default=None)
+    filter = CaseInsensitiveChoice(FILTERS, load_default="")
+    offset = fields.Integer(strict=True)
+    limit = fields.Integer(strict=True)
+    sortkey = fields.String()
+    sortdir = fields.String()
+
+    @pre_load
+    def _drop_unset(self, body, **kwargs):
+        return blank_is_unset(body)

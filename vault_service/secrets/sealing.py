@@ -1,0 +1,33 @@
+"""Secret data <-> ciphertext, through the secret's own data key."""
+from __future__ import annotations
+
+import json
+
+from flask import current_app
+
+from common import crypto
+
+
+def keyring() -> crypto.Keyring:
+    return current_app.extensions["keyring"]
+
+
+def serialize(data) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def new_data_key(secret_id: str) -> tuple[bytes, crypto.WrappedKey]:
+    return keyring().new_data_key(secret_id)
+
+
+def data_key_of(secret: dict) -> bytes:
+    return keyring().unwrap(crypto.WrappedKey(secret["dek_key_id"], bytes(secret["dek_wrapped"])), str(secret["id"]))
+
+
+def seal(data_key: bytes, secret: dict, version: int, data) -> bytes:
+    return crypto.encrypt_version(data_key, str(secret["id"]), version, serialize(data))
+
+
+def unseal(secret: dict, version: int, ciphertext: bytes):
+    plaintext = crypto.decrypt_version(data_key_of(secret), str(secret["id"]), version, bytes(ciphertext))
+    return json.loads(plaintext)

@@ -1,0 +1,180 @@
+"""The v1 rules: who may see, read, write and delete shared and personal secrets."""
+from __future__ import annotations
+
+import uuid
+
+from flask import url_for
+
+from common import errors
+from common.auth import Principal
+from common.web import database
+from vault_service import names
+from vault_service.secrets import sealing, store
+from vault_service.secrets.store import SHARED
+
+MANAGER_SCOPES = ("admin", "vaultManage")
+
+
+# --- access ----------------------------------------------------------------
+
+def is_owner(principal: Principal, secret: dict) -> bool:
+    return secret["owner_id"] != SHARED and secret["owner_id"] == principal.sub
+
+
+def can_read(principal: Principal, secret: dict) -> bool:
+    return is_owner(principal, secret) or principal.holds_any_role(secret["read_roles"])
+
+
+def can_write(principal: Principal, secret: dict) -> bool:
+    return is_owner(principal, secret) or principal.holds_any_role(secret["write_roles"])
+
+
+def can_see(principal: Principal, secret: dict) -> bool:
+    return principal.has_scope(*MANAGER_SCOPES) or can_read(principal, secret) or can_write(principal, secret)
+
+
+def _visible(principal: Principal, owner: str, name: str) -> dict:
+    """The secret if the caller may at least see it; 404 otherwise (existence is not revealed)."""
+    secret = store.find_secret(database(), owner, names.checked(name))
+    if secret is None or not can_see(principal, secret):
+        raise errors.NotFound("secret not found")
+    return secret
+
+
+# --- rendering -------------------------------------------------------------
+
+def secret_path(owner: str, name: str) -> str:
+    if owner == SHARED:
+        return url_for("vault_secrets.Secret", name=name)
+    return url_for("vault_personal.PersonalSecret", user_id=owner, name=name)
+
+
+def render(secret: dict, *, data=None, include_data: bool) -> dict:
+    body = {"name": secret["name"]}
+    if include_data:
+        body["data"] = data
+    body.update(
+        read_roles=secret["read_roles_json"],
+        write_roles=secret["write_roles_json"],
+        author=secret["author"],
+        path=secret_path(secret["owner_id"], secret["name"]),
+        updated_by=secret["updated_by"],
+        created=secret["created"],
+        updated=secret["updated"],
+    )
+    if secret["owner_id"] != SHARED:
+        body["owner_id"] = secret["owner_id"]
+    return body
+
+
+def _current_data(secret: dict):
+    if secret.get("v_version") is None:
+        return None  # every version deleted or destroyed
+    return sealing.unseal(secret, secret["v_version"], secret["v_ciphertext"])
+
+
+def render_with_data_if_readable(principal: Principal, secret: dict) -> dict:
+    readable = can_read(principal, secret)
+    return render(secret, data=_current_data(secret) if readable else None, include_data=readable)
+
+
+# --- operations ------------------------------------------------------------
+
+def _role_ids(roles: list[dict] | None) -> list[str] | None:
+    if roles is None:
+        return None
+    return list(dict.fromkeys(role["id"] for role in roles))  # unique, in the order given
+
+
+def _role_names(*role_lists) -> list[tuple[str, str]]:
+    return [(r["id"], r.get("name") or r["id"]) for roles in role_lists if roles for r in roles]
+
+
+def create(principal: Principal, owner: str, body: dict) -> str:
+    """Create a secret with version 1 of its data; 409 if the name is taken."""
+    name = names.checked(body["name"])
+    secret_id = str(uuid.uuid4())
+    data_key, wrapped = sealing.new_data_key(secret_id)
+    with database().transaction() as cur:
+        store.remember_roles(cur, _role_names(body.get("read_roles"), body.get("write_roles")))
+        inserted = store.insert_secret(
+            cur, secret_id=secret_id, owner=owner, name=name,
+            read_roles=_role_ids(body.get("read_roles")) or [], write_roles=_role_ids(body.get("write_roles")) or [],
+            author=principal.sub, dek_key_id=wrapped.key_id, dek_wrapped=wrapped.wrapped, if_absent=True,
+        )
+        if not inserted:
+            raise errors.Conflict("a secret with this name already exists", property="name")
+        secret = store.lock_secret(cur, owner, name)
+        store.add_version(cur, secret, version=1, ciphertext=sealing.seal(data_key, secret, 1, body["data"]),
+                          created_by=principal.sub)
+    return name
+
+
+def read(principal: Principal, owner: str, name: str) -> dict:
+    """The secret with its data; 403 if visible but not readable."""
+    secret = _visible(principal, owner, name)
+    if not can_read(principal, secret):
+        raise errors.PermissionDenied("no read role for this secret")
+    return render(secret, data=_current_data(secret), include_data=True)
+
+
+def metadata(principal: Principal, owner: str, name: str) -> dict:
+    return render(_visible(principal, owner, name), include_data=False)
+
+
+def update(principal: Principal, owner: str, name: str, body: dict) -> None:
+    """New data makes a new version; roles may change by a writer or a manager."""
+    secret = _visible(principal, owner, name)
+    if "data" in body and not can_write(principal, secret):
+        raise errors.PermissionDenied("no write role for this secret")
+    changes_roles = "read_roles" in body or "write_roles" in body
+    if changes_roles and not (can_write(principal, secret) or principal.has_scope(*MANAGER_SCOPES)):
+        raise errors.PermissionDenied("no permission to change the roles of this secret")
+    with database().transaction() as cur:
+        locked = store.lock_secret(cur, owner, secret["name"])
+        if locked is None:
+            raise errors.NotFound("secret not found")
+        if changes_roles:
+            store.remember_roles(cur, _role_names(body.get("read_roles"), body.get("write_roles")))
+            store.update_roles(cur, locked["id"], read_roles=_role_ids(body.get("read_roles")),
+                               write_roles=_role_ids(body.get("write_roles")), by=principal.sub)
+        if "data" in body:
+            version = locked["current_version"] + 1
+            data_key = sealing.data_key_of(locked)
+            store.add_version(cur, locked, version=version, ciphertext=sealing.seal(data_key, locked, version, body["data"]),
+                              created_by=principal.sub)
+
+
+def delete(principal: Principal, owner: str, name: str) -> None:
+    secret = _visible(principal, owner, name)
+    if not (can_write(principal, secret) or principal.has_scope(*MANAGER_SCOPES)):
+        raise errors.PermissionDenied("no permission to delete this secret")
+    with database().transaction() as cur:
+        store.delete_secret(cur, secret["id"])
+
+
+def learn_roles_of(principal: Principal) -> None:
+    """Token hook: remember the role names a verified token carries."""
+    store.learn_roles(database(), [(role.id, role.name) for role in principal.roles])
+
+
+# --- listing and search ----------------------------------------------------
+
+def list_page(principal: Principal, *, owners: list[str] | None, shared: bool | None, args: dict,
+              filter: str = "", keywords: list[str] = (), with_data: bool) -> dict:
+    manager = principal.has_scope(*MANAGER_SCOPES)
+    roles = sorted(principal.role_ids)
+    readable = roles if filter in ("readable", "accessible") else None
+    writable = roles if filter in ("writable", "accessible") else None
+    total, rows = store.search(
+        database(), owners=owners, shared=shared,
+        visible_to_roles=None if manager else roles, viewer=principal.sub,
+        readable_roles=readable, writable_roles=writable, keywords=list(keywords),
+        sortkey=args["sortkey"], sortdir=args["sortdir"], offset=args["offset"], limit=args["limit"],
+        with_version=with_data,
+    )
+    if with_data:
+        items = [render_with_data_if_readable(principal, row) for row in rows]
+    else:
+        items = [render(row, include_data=False) for row in rows]
+    return {"count": total, "items": items}

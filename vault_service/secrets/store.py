@@ -1,0 +1,287 @@
+"""SQL for secrets and their versions; shared by the v1 and the versioned API.
+
+Rows are dicts with the columns of `vault_secrets`, plus `read_roles_json` /
+`write_roles_json` (the roles with their registry names) and, where a version is
+joined, `v_*` columns. `find_*` return None when nothing matches.
+"""
+from __future__ import annotations
+
+from psycopg import sql
+
+from common.db import Database
+
+SHARED = ""  # owner_id of the shared namespace
+
+_ROLES_JSON = """
+    (SELECT coalesce(jsonb_agg(jsonb_build_object('id', r.id, 'name', r.name, 'deleted', r.deleted)
+                               ORDER BY array_position(s.{col}, r.id)), '[]'::jsonb)
+       FROM vault_roles r WHERE r.id = ANY (s.{col})) AS {col}_json"""
+
+_SECRET_COLUMNS = (
+    "s.id, s.owner_id, s.name, s.read_roles, s.write_roles, s.author, s.updated_by, s.created, s.updated, "
+    "s.dek_key_id, s.dek_wrapped, s.current_version, s.max_versions, s.delete_version_after, "
+    "s.cas_required, s.custom_metadata, "
+    + _ROLES_JSON.format(col="read_roles") + ", " + _ROLES_JSON.format(col="write_roles")
+)
+
+# A version is live while it is neither destroyed nor past its deletion time.
+LIVE = "(v.destroyed = false AND (v.deletion_time IS NULL OR v.deletion_time > now()))"
+
+_WITH_VERSION = f"""
+    SELECT {_SECRET_COLUMNS},
+           v.version AS v_version, v.ciphertext AS v_ciphertext, v.created AS v_created,
+           v.created_by AS v_created_by, v.deletion_time AS v_deletion_time, v.destroyed AS v_destroyed
+      FROM vault_secrets s
+      LEFT JOIN LATERAL (
+           SELECT * FROM vault_secret_versions v
+            WHERE v.secret_id = s.id AND {LIVE} AND (%(version)s::int IS NULL OR v.version = %(version)s::int)
+            ORDER BY v.version DESC LIMIT 1) v ON true
+     WHERE s.owner_id = %(owner)s AND s.name = %(name)s"""
+
+
+def find_secret(db: Database, owner: str, name: str, *, version: int | None = None) -> dict | None:
+    """The secret with its newest live version (or live version `version`) joined as v_*."""
+    with db.cursor() as cur:
+        cur.execute(_WITH_VERSION, {"owner": owner, "name": name, "version": version})
+        return cur.fetchone()
+
+
+def lock_secret(cur, owner: str, name: str) -> dict | None:
+    """The secret row, locked for the rest of the transaction."""
+    cur.execute(
+        f"SELECT {_SECRET_COLUMNS} FROM vault_secrets s WHERE s.owner_id = %(owner)s AND s.name = %(name)s FOR UPDATE OF s",
+        {"owner": owner, "name": name},
+    )
+    return cur.fetchone()
+
+
+def insert_secret(cur, *, secret_id: str, owner: str, name: str, read_roles: list[str], write_roles: list[str],
+                  author: str, dek_key_id: str, dek_wrapped: bytes, if_absent: bool = False) -> bool:
+    """Insert a new secret; with if_absent, False (no error) when the name is taken."""
+    conflict = "ON CONFLICT (owner_id, name) DO NOTHING" if if_absent else ""
+    cur.execute(
+        f"""INSERT INTO vault_secrets (id, owner_id, name, read_roles, write_roles, author, updated_by, dek_key_id, dek_wrapped)
+            VALUES (%(id)s, %(owner)s, %(name)s, %(read)s, %(write)s, %(author)s, %(author)s, %(kid)s, %(wrapped)s)
+            {conflict}""",
+        {"id": secret_id, "owner": owner, "name": name, "read": read_roles, "write": write_roles,
+         "author": author, "kid": dek_key_id, "wrapped": dek_wrapped},
+    )
+    return cur.rowcount == 1
+
+
+def add_version(cur, secret: dict, *, version: int, ciphertext: bytes, created_by: str) -> dict:
+    """Write `version`, make it current and drop versions past max_versions; returns the version row."""
+    cur.execute(
+        """WITH bumped AS (
+               UPDATE vault_secrets SET current_version = %(version)s, updated = now(), updated_by = %(by)s
+                WHERE id = %(id)s)
+           INSERT INTO vault_secret_versions (secret_id, version, ciphertext, created_by, deletion_time)
+           VALUES (%(id)s, %(version)s, %(ct)s, %(by)s,
+                   CASE WHEN %(dva)s > 0 THEN now() + make_interval(secs => %(dva)s) END)
+           RETURNING version, created, created_by, deletion_time, destroyed""",
+        {"id": secret["id"], "version": version, "ct": ciphertext, "by": created_by,
+         "dva": secret["delete_version_after"]},
+    )
+    row = cur.fetchone()
+    prune_versions(cur, secret["id"], secret["max_versions"], newest=version)
+    return row
+
+
+def prune_versions(cur, secret_id, max_versions: int, *, newest: int) -> None:
+    """Permanently remove versions older than the newest `max_versions` (0 keeps all)."""
+    if max_versions and newest > max_versions:
+        cur.execute(
+            "DELETE FROM vault_secret_versions WHERE secret_id = %(id)s AND version <= %(cutoff)s",
+            {"id": secret_id, "cutoff": newest - max_versions},
+        )
+
+
+def update_roles(cur, secret_id, *, read_roles: list[str] | None, write_roles: list[str] | None, by: str) -> None:
+    cur.execute(
+        """UPDATE vault_secrets SET read_roles = coalesce(%(read)s, read_roles),
+                  write_roles = coalesce(%(write)s, write_roles), updated = now(), updated_by = %(by)s
+            WHERE id = %(id)s""",
+        {"id": secret_id, "read": read_roles, "write": write_roles, "by": by},
+    )
+
+
+def update_settings(cur, secret_id, *, by: str, **settings) -> None:
+    """Set max_versions / delete_version_after / cas_required / custom_metadata (None = keep)."""
+    assignments = [
+        sql.SQL("{col} = coalesce({val}, {col})").format(col=sql.Identifier(col), val=sql.Placeholder(col))
+        for col in ("max_versions", "delete_version_after", "cas_required", "custom_metadata")
+    ]
+    cur.execute(
+        sql.SQL("UPDATE vault_secrets SET {sets}, updated = now(), updated_by = %(by)s WHERE id = %(id)s").format(
+            sets=sql.SQL(", ").join(assignments)),
+        {"id": secret_id, "by": by, **settings},
+    )
+
+
+def delete_secret(cur, secret_id) -> None:
+    cur.execute("DELETE FROM vault_secrets WHERE id = %(id)s", {"id": secret_id})
+
+
+def versions(cur_or_db, secret_id, *, newest_first: bool = False, after: int | None = None,
+             limit: int | None = None) -> list[dict]:
+    """Version rows (without ciphertext); `after` pages downwards when newest_first."""
+    order = "DESC" if newest_first else "ASC"
+    query = f"""SELECT version, created, created_by, deletion_time, destroyed FROM vault_secret_versions
+                 WHERE secret_id = %(id)s AND (%(after)s::int IS NULL OR version < %(after)s::int)
+                 ORDER BY version {order} {'LIMIT %(limit)s' if limit else ''}"""
+    params = {"id": secret_id, "after": after, "limit": limit}
+    if isinstance(cur_or_db, Database):
+        with cur_or_db.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+    cur_or_db.execute(query, params)
+    return cur_or_db.fetchall()
+
+
+def soft_delete_versions(cur, secret_id, version_numbers: list[int]) -> None:
+    cur.execute(
+        """UPDATE vault_secret_versions SET deletion_time = now()
+            WHERE secret_id = %(id)s AND version = ANY (%(versions)s) AND destroyed = false
+              AND (deletion_time IS NULL OR deletion_time > now())""",
+        {"id": secret_id, "versions": version_numbers},
+    )
+
+
+def undelete_versions(cur, secret_id, version_numbers: list[int]) -> None:
+    cur.execute(
+        """UPDATE vault_secret_versions SET deletion_time = NULL
+            WHERE secret_id = %(id)s AND version = ANY (%(versions)s) AND destroyed = false""",
+        {"id": secret_id, "versions": version_numbers},
+    )
+
+
+def destroy_versions(cur, secret_id, version_numbers: list[int]) -> None:
+    cur.execute(
+        """UPDATE vault_secret_versions SET ciphertext = NULL, destroyed = true
+            WHERE secret_id = %(id)s AND version = ANY (%(versions)s)""",
+        {"id": secret_id, "versions": version_numbers},
+    )
+
+
+def touch(cur, secret_id, by: str) -> None:
+    cur.execute("UPDATE vault_secrets SET updated = now(), updated_by = %(by)s WHERE id = %(id)s",
+                {"id": secret_id, "by": by})
+
+
+# --- listing and search ----------------------------------------------------
+
+SORT_COLUMNS = {"name": "s.name", "created": "s.created", "updated": "s.updated"}
+
+
+def search(db: Database, *, owners: list[str] | None, shared: bool | None, visible_to_roles: list[str] | None,
+           viewer: str | None, readable_roles: list[str] | None, writable_roles: list[str] | None,
+           keywords: list[str], sortkey: str, sortdir: str, offset: int, limit: int,
+           with_version: bool) -> tuple[int, list[dict]]:
+    """Secrets matching every given condition, one page, with the total count.
+
+    visible_to_roles: restrict to secrets where one of these roles reads or writes, or
+    `viewer` owns (None = no restriction, for admins). readable_roles / writable_roles
+    work the same way for the `readable` / `writable` / `accessible` filters.
+    """
+    where, params = ["true"], {"offset": offset, "limit": limit}
+    if owners is not None:
+        where.append("s.owner_id = ANY (%(owners)s)")
+        params["owners"] = owners
+    if shared is True:
+        where.append("s.owner_id = ''")
+    elif shared is False:
+        where.append("s.owner_id <> ''")
+    if visible_to_roles is not None:
+        where.append("(s.read_roles && %(vis)s OR s.write_roles && %(vis)s OR s.owner_id = %(viewer)s)")
+        params["vis"] = visible_to_roles
+    if readable_roles is not None or writable_roles is not None:
+        access = []
+        if readable_roles is not None:
+            access.append("s.read_roles && %(readable)s")
+            params["readable"] = readable_roles
+        if writable_roles is not None:
+            access.append("s.write_roles && %(writable)s")
+            params["writable"] = writable_roles
+        access.append("s.owner_id = %(viewer)s")
+        where.append("(" + " OR ".join(access) + ")")
+    params["viewer"] = viewer or "\x00none"  # never equal to a real owner id
+    for i, keyword in enumerate(keywords):
+        where.append(f"strpos(lower(s.name), %(kw{i})s) > 0")
+        params[f"kw{i}"] = keyword.lower()
+    order = f"{SORT_COLUMNS[sortkey]} {'DESC' if sortdir == 'DESC' else 'ASC'}, s.owner_id, s.name"
+    version_join = ""
+    version_cols = ""
+    if with_version:
+        version_join = f"""LEFT JOIN LATERAL (SELECT version, ciphertext FROM vault_secret_versions v
+                                WHERE v.secret_id = s.id AND {LIVE} ORDER BY v.version DESC LIMIT 1) v ON true"""
+        version_cols = ", v.version AS v_version, v.ciphertext AS v_ciphertext"
+    query = f"""SELECT {_SECRET_COLUMNS}{version_cols}, count(*) OVER () AS total
+                  FROM vault_secrets s {version_join}
+                 WHERE {' AND '.join(where)}
+                 ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
+    with db.cursor() as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall()
+    if rows:
+        return rows[0]["total"], rows
+    if offset:
+        # The page is past the end: count separately so `count` stays the total.
+        with db.cursor() as cur:
+            cur.execute(f"SELECT count(*) AS total FROM vault_secrets s WHERE {' AND '.join(where)}", params)
+            return cur.fetchone()["total"], []
+    return 0, []
+
+
+def child_keys(db: Database, prefix: str) -> list[str]:
+    """Direct children under `prefix` ('' = root) of shared names; a child with children ends in '/'."""
+    start = f"{prefix}/" if prefix else ""
+    with db.cursor() as cur:
+        cur.execute(
+            """SELECT DISTINCT CASE WHEN strpos(rest, '/') > 0 THEN split_part(rest, '/', 1) || '/' ELSE rest END AS key
+                 FROM (SELECT substr(name, length(%(start)s) + 1) AS rest FROM vault_secrets
+                        WHERE owner_id = '' AND left(name, length(%(start)s)) = %(start)s) t
+                ORDER BY key""",
+            {"start": start},
+        )
+        return [row["key"] for row in cur.fetchall()]
+
+
+# --- role registry ---------------------------------------------------------
+
+def learn_roles(db: Database, roles: list[tuple[str, str]]) -> None:
+    """Names from verified tokens are authoritative: insert or rename."""
+    if not roles:
+        return
+    with db.cursor() as cur:
+        cur.execute(
+            """INSERT INTO vault_roles (id, name)
+               SELECT * FROM unnest(%(ids)s::text[], %(names)s::text[])
+               ON CONFLICT (id) DO UPDATE SET name = excluded.name, deleted = false
+               WHERE vault_roles.name IS DISTINCT FROM excluded.name OR vault_roles.deleted""",
+            {"ids": [r[0] for r in roles], "names": [r[1] for r in roles]},
+        )
+
+
+def remember_roles(cur, roles: list[tuple[str, str]]) -> None:
+    """Names sent by clients are used only for roles never seen before."""
+    if roles:
+        cur.execute(
+            """INSERT INTO vault_roles (id, name)
+               SELECT * FROM unnest(%(ids)s::text[], %(names)s::text[]) ON CONFLICT (id) DO NOTHING""",
+            {"ids": [r[0] for r in roles], "names": [r[1] for r in roles]},
+        )
+
+
+def all_wrapped_keys(cur, *, not_key_id: str, batch: int) -> list[dict]:
+    """Secrets whose data key is wrapped by another master key than `not_key_id` (locked)."""
+    cur.execute(
+        """SELECT id, dek_key_id, dek_wrapped FROM vault_secrets WHERE dek_key_id <> %(kid)s
+            LIMIT %(batch)s FOR UPDATE SKIP LOCKED""",
+        {"kid": not_key_id, "batch": batch},
+    )
+    return cur.fetchall()
+
+
+def set_wrapped_key(cur, secret_id, key_id: str, wrapped: bytes) -> None:
+    cur.execute("UPDATE vault_secrets SET dek_key_id = %(kid)s, dek_wrapped = %(w)s WHERE id = %(id)s",
+                {"id": secret_id, "kid": key_id, "w": wrapped})

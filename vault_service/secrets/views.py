@@ -1,0 +1,151 @@
+"""Routes of the v1 secret API: shared, personal, metadata and search."""
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+from marshmallow import ValidationError
+
+from common import errors
+from common.auth import require_scopes
+from common.schemas import ErrorEnvelope
+from common.web import Blueprint, created, empty
+from vault_service.secrets import schemas, service
+from vault_service.secrets.store import SHARED
+
+shared = Blueprint("vault_secrets", __name__, description="Shared secrets")
+personal = Blueprint("vault_personal", __name__, description="Personal secrets")
+search = Blueprint("vault_search", __name__, description="Secret search")
+
+
+@shared.route("/secrets")
+class Secrets(MethodView):
+    @shared.arguments(schemas.SecretPageArgs, location="query")
+    @shared.response(200, schemas.SecretList)
+    def get(self, args):
+        """List the shared secrets the caller can see"""
+        principal = require_scopes("user", "admin", "vaultManage")
+        return service.list_page(principal, owners=None, shared=True, args=args, with_data=True)
+
+    @shared.arguments(schemas.SecretCreate)
+    @shared.response(201, schemas.NameOnly)
+    @shared.alt_response(409, schema=ErrorEnvelope)
+    def post(self, body):
+        """Create a shared secret"""
+        principal = require_scopes("admin", "vaultAdd", "vaultManage")
+        name = service.create(principal, SHARED, body)
+        return created(service.secret_path(SHARED, name), {"name": name})
+
+
+@shared.route("/secrets/<path:name>")
+class Secret(MethodView):
+    @shared.response(200, schemas.Secret)
+    def get(self, name):
+        """Read a shared secret with its data"""
+        principal = require_scopes("user", "admin")
+        return service.read(principal, SHARED, name)
+
+    @shared.arguments(schemas.SecretUpdate)
+    @shared.response(200)
+    def put(self, body, name):
+        """Update a shared secret's data (a new version) or roles"""
+        principal = require_scopes("user", "admin", "vaultManage")
+        service.update(principal, SHARED, name, body)
+        return empty()
+
+    @shared.response(200)
+    def delete(self, name):
+        """Delete a shared secret and all its versions"""
+        principal = require_scopes("admin", "vaultManage", "user")
+        service.delete(principal, SHARED, name)
+        return empty()
+
+
+@shared.route("/metadata/secrets/<path:name>")
+class SecretMetadata(MethodView):
+    @shared.response(200, schemas.Secret)
+    def get(self, name):
+        """Read a shared secret without its data"""
+        principal = require_scopes("user", "admin", "vaultManage")
+        return service.metadata(principal, SHARED, name)
+
+
+@personal.route("/user/<user_id>/secrets")
+class PersonalSecrets(MethodView):
+    @personal.arguments(schemas.SecretPageArgs, location="query")
+    @personal.response(200, schemas.SecretList)
+    def get(self, args, user_id):
+        """List a user's personal secrets"""
+        principal = require_scopes("vaultManage", allow_owner_of=user_id)
+        return service.list_page(principal, owners=[user_id], shared=False, args=args, with_data=True)
+
+    @personal.arguments(schemas.SecretCreate)
+    @personal.response(201, schemas.NameOnly)
+    @personal.alt_response(409, schema=ErrorEnvelope)
+    def post(self, body, user_id):
+        """Create a personal secret"""
+        principal = require_scopes("admin", "vaultAdd", "vaultManage", allow_owner_of=user_id)
+        name = service.create(principal, _owner(user_id), body)
+        return created(service.secret_path(user_id, name), {"name": name})
+
+
+@personal.route("/user/<user_id>/secrets/<path:name>")
+class PersonalSecret(MethodView):
+    @personal.response(200, schemas.Secret)
+    def get(self, user_id, name):
+        """Read a personal secret (the owner gets data, an admin metadata only)"""
+        principal = require_scopes("admin", allow_owner_of=user_id)
+        if principal.sub == user_id:
+            return service.read(principal, user_id, name)
+        return service.metadata(principal, user_id, name)
+
+    @personal.arguments(schemas.SecretUpdate)
+    @personal.response(200)
+    def put(self, body, user_id, name):
+        """Update a personal secret (owner only)"""
+        principal = require_scopes(allow_owner_of=user_id)
+        service.update(principal, user_id, name, body)
+        return empty()
+
+    @personal.response(200)
+    def delete(self, user_id, name):
+        """Delete a personal secret"""
+        principal = require_scopes("admin", "vaultManage", allow_owner_of=user_id)
+        service.delete(principal, user_id, name)
+        return empty()
+
+
+@personal.route("/user/<user_id>/metadata/secrets/<path:name>")
+class PersonalSecretMetadata(MethodView):
+    @personal.response(200, schemas.Secret)
+    def get(self, user_id, name):
+        """Read a personal secret without its data"""
+        principal = require_scopes("admin", "vaultManage", allow_owner_of=user_id)
+        return service.metadata(principal, user_id, name)
+
+
+@search.route("/search/secrets")
+class SearchSecrets(MethodView):
+    @search.arguments(schemas.SearchBody)
+    @search.response(200, schemas.SecretList)
+    def post(self, body):
+        """Search secrets by name keywords, owner and access"""
+        principal = require_scopes("user", "admin", "vaultManage")
+        paging = {**request.args.to_dict(), **{k: body[k] for k in ("offset", "limit", "sortkey", "sortdir") if k in body}}
+        try:
+            args = schemas.SecretPageArgs().load(paging, unknown="exclude")
+        except ValidationError as exc:
+            raise errors.validation_error(exc.messages) from None
+        keywords = [k for k in body["keywords"].replace(",", " ").split() if k]
+        filter_ = body["filter"]
+        return service.list_page(
+            principal, owners=body["owner_id"] or None,
+            shared={"personal": False, "shared": True}.get(filter_),
+            args=args, filter=filter_, keywords=keywords, with_data=False,
+        )
+
+
+def _owner(user_id: str) -> str:
+    if not 1 <= len(user_id) <= 256:
+        raise errors.ApiError("user_id must be 1 to 256 characters", code="VALUE_OUT_OF_BOUNDS",
+                              property="user_id").with_status(400)
+    return user_id

@@ -1,0 +1,89 @@
+"""Request and response shapes of the versioned API."""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from common.durations import Duration, go_format
+from common.timefmt import Rfc3339
+from vault_service.secrets.schemas import SecretData
+
+MAX_CUSTOM_METADATA_KEYS = 64
+
+
+class VersionArgs(Schema):
+    version = fields.Integer(validate=validate.Range(min=1))
+
+
+class WriteOptions(Schema):
+    cas = fields.Integer(strict=True, validate=validate.Range(min=0))
+
+
+class WriteBody(Schema):
+    data = SecretData(required=True)
+    options = fields.Nested(WriteOptions, load_default=dict)
+
+
+class VersionMeta(Schema):
+    version = fields.Integer()
+    created = Rfc3339()
+    deletion_time = Rfc3339()
+    destroyed = fields.Boolean()
+
+
+class VersionDetail(VersionMeta):
+    created_by = fields.String()
+
+
+class ReadResponse(Schema):
+    data = fields.Dict()
+    metadata = fields.Nested(VersionMeta)
+
+
+class VersionsBody(Schema):
+    versions = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1)), required=True,
+                           validate=validate.Length(min=1, max=1000, error="VALUE_OUT_OF_BOUNDS: versions must list 1 to 1000 version numbers"))
+
+
+class MetadataBody(Schema):
+    max_versions = fields.Integer(strict=True, validate=validate.Range(min=0, max=10000))
+    delete_version_after = Duration()
+    cas_required = fields.Boolean(truthy={True}, falsy={False})
+    custom_metadata = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=128)),
+                                  values=fields.String(validate=validate.Length(max=512)))
+
+    @validates("custom_metadata")
+    def _bounded(self, value, **kwargs):
+        if len(value) > MAX_CUSTOM_METADATA_KEYS:
+            raise ValidationError(f"VALUE_OUT_OF_BOUNDS: custom_metadata may have at most {MAX_CUSTOM_METADATA_KEYS} keys")
+
+
+class SecretSettings(Schema):
+    created = Rfc3339()
+    created_by = fields.String()
+    updated = Rfc3339()
+    updated_by = fields.String()
+    current_version = fields.Integer()
+    oldest_version = fields.Integer()
+    max_versions = fields.Integer()
+    delete_version_after = Duration(formatter=go_format)
+    cas_required = fields.Boolean()
+    custom_metadata = fields.Dict()
+
+
+class MetadataResponse(Schema):
+    metadata = fields.Nested(SecretSettings)
+    versions = fields.List(fields.Nested(VersionDetail))
+
+
+class KeysResponse(Schema):
+    keys = fields.List(fields.String())
+
+
+class VersionPageArgs(Schema):
+    page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    page_token = fields.String(validate=validate.Length(max=100))
+
+
+class VersionPage(Schema):
+    versions = fields.List(fields.Nested(VersionDetail))
+    next_page_token = fields.String(allow_none=True)

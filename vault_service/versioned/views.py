@@ -1,0 +1,100 @@
+"""Routes of the versioned API (`/secret/...`), after HashiCorp's KV v2."""
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from common.auth import require_scopes
+from common.web import Blueprint, empty
+from vault_service.secrets import store
+from vault_service.versioned import schemas, service
+
+blp = Blueprint("vault_versioned", __name__, description="Versioned secrets")
+
+MANAGE = ("admin", "hostsManage", "service")
+
+
+@blp.route("/secret/data/<path:path>")
+class SecretData(MethodView):
+    @blp.arguments(schemas.VersionArgs, location="query")
+    @blp.response(200, schemas.ReadResponse)
+    def get(self, args, path):
+        """Read the newest live version, or the version given"""
+        require_scopes("service")
+        return service.read(path, args.get("version"))
+
+    @blp.arguments(schemas.WriteBody)
+    @blp.response(200, schemas.VersionMeta)
+    def post(self, body, path):
+        """Write a new version (check-and-set with options.cas)"""
+        principal = require_scopes("service")
+        return service.write(principal, path, body["data"], body["options"].get("cas"))
+
+    @blp.response(200)
+    def delete(self, path):
+        """Soft-delete the newest version"""
+        principal = require_scopes(*MANAGE)
+        service.delete_latest(principal, path)
+        return empty()
+
+
+def _versions_route(rule: str, action, scopes, summary: str):
+    """POST {versions: [...]} routes differ only in what they do to each version."""
+
+    @blp.arguments(schemas.VersionsBody)
+    @blp.response(200)
+    def post(self, body, path):
+        principal = require_scopes(*scopes)
+        service.change_versions(principal, path, body["versions"], action)
+        return empty()
+
+    post.__doc__ = summary
+    view = type(f"Secret{rule.capitalize()}", (MethodView,), {"post": post})
+    blp.route(f"/secret/{rule}/<path:path>")(view)
+
+
+_versions_route("delete", store.soft_delete_versions, MANAGE, "Soft-delete versions")
+_versions_route("undelete", store.undelete_versions, MANAGE, "Restore soft-deleted versions")
+_versions_route("destroy", store.destroy_versions, ("admin", "service"), "Destroy versions for good")
+
+
+@blp.route("/secret/metadata/<path:path>")
+class SecretMetadata(MethodView):
+    @blp.response(200, schemas.MetadataResponse)
+    def get(self, path):
+        """Read a secret's settings and version list"""
+        require_scopes(*MANAGE)
+        return service.metadata(path)
+
+    @blp.arguments(schemas.MetadataBody)
+    @blp.response(200, schemas.MetadataResponse)
+    def post(self, body, path):
+        """Change max_versions, delete_version_after, cas_required, custom_metadata"""
+        principal = require_scopes(*MANAGE)
+        return service.set_metadata(principal, path, body)
+
+    @blp.response(200)
+    def delete(self, path):
+        """Delete the secret and every version"""
+        require_scopes(*MANAGE)
+        service.delete_metadata(path)
+        return empty()
+
+
+@blp.route("/secret/keys", defaults={"path": None}, endpoint="SecretKeysRoot")
+@blp.route("/secret/keys/<path:path>")
+class SecretKeys(MethodView):
+    @blp.response(200, schemas.KeysResponse)
+    def get(self, path):
+        """List the direct children of a path"""
+        require_scopes(*MANAGE)
+        return service.keys(path)
+
+
+@blp.route("/secret/versions/<path:path>")
+class SecretVersions(MethodView):
+    @blp.arguments(schemas.VersionPageArgs, location="query")
+    @blp.response(200, schemas.VersionPage)
+    def get(self, args, path):
+        """List versions newest first, a page at a time"""
+        require_scopes(*MANAGE)
+        return service.list_versions(path, args["page_size"], args.get("page_token"))
