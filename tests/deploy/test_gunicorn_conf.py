@@ -1,0 +1,153 @@
+"""deploy/gunicorn: the conf files load with runpy, hold only real gunicorn settings
+with sane values, and their hooks and access-log format behave."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import runpy
+import types
+from pathlib import Path
+
+import pytest
+from gunicorn import glogging
+from gunicorn.config import Config
+
+GUNICORN = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn"
+CONFS = {
+    "vault": (GUNICORN / "vault.conf.py", "vault_service.wsgi:app", 8081),
+    "secrets-manager": (GUNICORN / "secrets_manager.conf.py", "secrets_manager_service.wsgi:app", 8082),
+}
+ENV = ("BIND", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "LOG_LEVEL", "PROMETHEUS_MULTIPROC_DIR")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(params=sorted(CONFS))
+def conf(request):
+    return CONFS[request.param]
+
+
+def load(path: Path) -> dict:
+    return runpy.run_path(str(path))
+
+
+def settings_in(namespace: dict) -> dict:
+    """What gunicorn reads from a config module: its public, non-module names."""
+    return {k: v for k, v in namespace.items()
+            if not k.startswith("_") and not isinstance(v, types.ModuleType)}
+
+
+def gunicorn_config(namespace: dict) -> Config:
+    cfg = Config()
+    for key, value in settings_in(namespace).items():
+        cfg.set(key, value)  # runs gunicorn's own validator for the setting
+    return cfg
+
+
+def test_defaults(conf):
+    path, app, port = conf
+    ns = load(path)
+    assert ns["wsgi_app"] == app
+    assert ns["bind"] == [f"0.0.0.0:{port}"]
+    assert ns["worker_class"] == "sync"
+    assert ns["preload_app"] is False
+    assert (ns["timeout"], ns["graceful_timeout"], ns["keepalive"]) == (30, 30, 5)
+    assert ns["max_requests"] > 0 and 0 < ns["max_requests_jitter"] < ns["max_requests"]
+    assert ns["forwarded_allow_ips"] == "127.0.0.1"
+    assert ns["accesslog"] == "-"
+    assert ns["loglevel"] == "info"
+    assert callable(ns["child_exit"])
+
+
+def test_every_name_is_a_gunicorn_setting_gunicorn_accepts(conf):
+    ns = load(conf[0])
+    unknown = set(settings_in(ns)) - set(Config().settings)
+    assert not unknown, f"not gunicorn settings (typo?): {sorted(unknown)}"
+    cfg = gunicorn_config(ns)
+    assert cfg.worker_class_str == "sync"
+    assert cfg.forwarded_allow_ips == ["127.0.0.1"]
+
+
+def test_worker_count_is_sane(conf):
+    ns = load(conf[0])
+    shared = runpy.run_path(str(GUNICORN / "shared.py"))
+    cpus = shared["usable_cpus"]()
+    assert 1 <= cpus <= (os.cpu_count() or 1)
+    assert ns["workers"] == 2 * cpus + 1
+    assert 3 <= ns["workers"] <= 2 * (os.cpu_count() or 1) + 1
+
+
+def test_environment_overrides(conf, monkeypatch):
+    monkeypatch.setenv("BIND", "127.0.0.1:18000")
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.1,10.0.0.2")
+    monkeypatch.setenv("LOG_LEVEL", "WARN")
+    ns = load(conf[0])
+    assert ns["bind"] == ["127.0.0.1:18000"]
+    assert ns["workers"] == 4
+    assert ns["loglevel"] == "warning"
+    assert gunicorn_config(ns).forwarded_allow_ips == ["10.0.0.1", "10.0.0.2"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_bad_web_concurrency_is_refused(conf, monkeypatch, value):
+    monkeypatch.setenv("WEB_CONCURRENCY", value)
+    with pytest.raises(ValueError, match="WEB_CONCURRENCY"):
+        load(conf[0])
+
+
+def test_child_exit_marks_the_worker_dead_only_in_multiprocess_mode(conf, monkeypatch, tmp_path):
+    from prometheus_client import multiprocess
+
+    marked = []
+    monkeypatch.setattr(multiprocess, "mark_process_dead", marked.append)
+    ns = load(conf[0])
+    worker = types.SimpleNamespace(pid=4242)
+    ns["child_exit"](None, worker)
+    assert marked == []
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    ns["child_exit"](None, worker)
+    assert marked == [4242]
+
+
+def test_on_starting_prepares_an_empty_multiprocess_dir(conf, monkeypatch, tmp_path):
+    ns = load(conf[0])
+    directory = tmp_path / "prom"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    ns["on_starting"](None)
+    assert directory.is_dir()
+    (directory / "counter_123.db").write_bytes(b"stale")
+    (directory / "keep.txt").write_text("not ours")
+    ns["on_starting"](None)
+    assert sorted(p.name for p in directory.iterdir()) == ["keep.txt"]
+
+
+def test_access_log_line_is_json_without_query_or_credentials(conf):
+    cfg = gunicorn_config(load(conf[0]))
+    logger = glogging.Logger(cfg)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/vault/api/v1/secrets/a%2Fb?token=QUERY-SECRET",
+        "PATH_INFO": "/vault/api/v1/secrets/a/b",
+        "QUERY_STRING": "token=QUERY-SECRET",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.1.2.3",
+        "HTTP_USER_AGENT": 'curl/8 "quoted"',
+        "HTTP_AUTHORIZATION": "Bearer HEADER-SECRET",
+    }
+    request = types.SimpleNamespace(headers=[("AUTHORIZATION", "Bearer HEADER-SECRET"), ("X-REQUEST-ID", "req-1")])
+    response = types.SimpleNamespace(status="200 OK", sent=17, headers=[("Content-Type", "application/json")])
+    atoms = glogging.SafeAtoms(logger.atoms(response, request, environ, datetime.timedelta(milliseconds=12)))
+    line = cfg.access_log_format % atoms
+
+    record = json.loads(line)
+    assert "SECRET" not in line
+    assert record["path"] == "/vault/api/v1/secrets/a/b"
+    assert record["method"] == "GET" and record["status"] == 200 and record["duration_ms"] == 12
+    assert record["request_id"] == "req-1"
+    assert record["user_agent"] == 'curl/8 "quoted"'
