@@ -228,15 +228,17 @@ def selects(selector: dict, labels: dict) -> bool:
 
 def test_every_document_is_valid_kubernetes(docs):
     assert docs
+    problems = []
     for doc in docs:
         ident = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
         try:
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
             path = ".".join(str(p) for p in exc.path)
-            pytest.fail(f"{ident} is not valid Kubernetes {K8S_VERSION}: {path}: {exc.message}")
+            problems.append(f"{ident} is not valid Kubernetes {K8S_VERSION}: {path}: {exc.message}")
         except kubernetes_validate.SchemaNotFoundError as exc:
-            pytest.fail(f"{ident}: {exc.message}")
+            problems.append(f"{ident}: {exc.message}")
+    assert not problems, "\n".join(problems)
 
 
 def test_exactly_the_expected_objects_and_no_secret(docs):
