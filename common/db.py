@@ -38,7 +38,7 @@ class Database:
         self._statement_timeout_ms = statement_timeout_ms
         self._pool: ConnectionPool | None = None
         self._pool_pid: int | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._migrated = False
 
     # --- connection management -------------------------------------------

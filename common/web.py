@@ -9,7 +9,7 @@ from pathlib import Path
 
 import json
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs import core as webargs_core
@@ -132,8 +132,8 @@ def created(location: str, body: dict):
 
 
 def empty():
-    """The contract's "200 with an empty body"."""
-    return "", 200
+    """The contract's "200 with an empty body" (a Response, so flask-smorest does not JSON-encode it)."""
+    return current_app.response_class(b"", status=200, mimetype="text/plain")
 
 
 def _reject_constant(name):

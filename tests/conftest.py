@@ -1,0 +1,65 @@
+"""Fixtures every test package shares: a real PostgreSQL, the Vault app, real tokens."""
+from __future__ import annotations
+
+import base64
+import secrets
+
+import pytest
+
+from common.issuer.keys import ensure_signing_key
+from tests import support
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data")
+    ensure_signing_key(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def db_server(data_dir):
+    return support.database_server_url(data_dir)
+
+
+@pytest.fixture(scope="session")
+def tokens(data_dir):
+    return support.TokenFactory(data_dir)
+
+
+@pytest.fixture(scope="session")
+def master_keys():
+    return ",".join(f"k{i}:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}" for i in (1, 2))
+
+
+@pytest.fixture(scope="session")
+def vault_db(db_server):
+    url = support.create_database(db_server, "vault_test")
+    yield url
+    support.drop_database(db_server, url)
+
+
+@pytest.fixture(scope="session")
+def vault_config(vault_db, data_dir, master_keys):
+    return {
+        "DATABASE_URL": vault_db,
+        "DATA_DIR": data_dir,
+        "AUTH_ISSUER": support.ISSUER,
+        "AUTH_AUDIENCE": support.AUDIENCE,
+        "VAULT_MASTER_KEYS": master_keys,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture(scope="session")
+def vault_app(vault_config):
+    from vault_service.app import create_app
+
+    app = create_app(vault_config)
+    yield app
+    app.extensions["db"].close()
+
+
+@pytest.fixture()
+def client(vault_app):
+    return vault_app.test_client()

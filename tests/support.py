@@ -1,0 +1,171 @@
+"""Test helpers: a database server, fresh databases, real tokens, live servers, a cuttable TCP link."""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import psycopg
+import requests
+from psycopg import sql
+
+from common.issuer.keys import mint_token
+
+ISSUER = "test-issuer"
+AUDIENCE = "test-audience"
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def database_server_url(data_dir: str) -> str:
+    """The machine's PostgreSQL when it answers, else the embedded one."""
+    try:
+        with psycopg.connect(LOCAL_SERVER, connect_timeout=2):
+            return LOCAL_SERVER
+    except psycopg.OperationalError:
+        from common import embedded_pg
+
+        return embedded_pg.server_url(data_dir)
+
+
+def create_database(server_url: str, prefix: str) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return psycopg.conninfo.make_conninfo(server_url, dbname=name)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+class TokenFactory:
+    """Real EdDSA tokens signed by the dev issuer's key in the test data folder."""
+
+    def __init__(self, data_dir: str):
+        self.data_dir = data_dir
+
+    def __call__(self, scopes: str, *, sub: str | None = None, roles=(), ttl: int = 600, **claims) -> str:
+        return mint_token(self.data_dir, sub=sub or str(uuid.uuid4()), scopes=scopes, roles=list(roles),
+                          issuer=claims.pop("issuer", ISSUER), audience=claims.pop("audience", AUDIENCE),
+                          ttl=ttl, extra_claims=claims or None)
+
+    def headers(self, scopes: str, **kwargs) -> dict:
+        return {"Authorization": f"Bearer {self(scopes, **kwargs)}"}
+
+
+def new_role(name: str = "role") -> dict:
+    return {"id": str(uuid.uuid4()), "name": f"{name}-{uuid.uuid4().hex[:6]}"}
+
+
+def unique(prefix: str = "s") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(app: str, env: dict, *, workers: int = 1, health_path: str, port: int | None = None):
+    """Run `app` under gunicorn on 127.0.0.1; yields the base URL; stops it afterwards."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "5", "--no-control-socket"],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base + health_path, process)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_until_up(url: str, process=None, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class TcpLink:
+    """A TCP forwarder we can cut and restore, to take a dependency away from a service for real."""
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._server = None
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> "TcpLink":
+        self._server = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        self._server.settimeout(0.2)
+        self._running = True
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def cut(self) -> None:
+        """Refuse new connections and break the open ones."""
+        self._running = False
+        self._server.close()
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+                    conn.close()
+            self._connections.clear()
+        time.sleep(0.3)
+
+    def restore(self) -> None:
+        self.start()
+
+    def _accept(self):
+        server = self._server
+        while self._running:
+            try:
+                client, _ = server.accept()
+            except (socket.timeout, TimeoutError):
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._connections += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
