@@ -7,6 +7,7 @@ joined, `v_*` columns. `find_*` return None when nothing matches.
 from __future__ import annotations
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from common.db import Database
 
@@ -107,6 +108,8 @@ def update_roles(cur, secret_id, *, read_roles: list[str] | None, write_roles: l
 
 def update_settings(cur, secret_id, *, by: str, **settings) -> None:
     """Set max_versions / delete_version_after / cas_required / custom_metadata (None = keep)."""
+    if settings.get("custom_metadata") is not None:
+        settings["custom_metadata"] = Jsonb(settings["custom_metadata"])
     assignments = [
         sql.SQL("{col} = coalesce({val}, {col})").format(col=sql.Identifier(col), val=sql.Placeholder(col))
         for col in ("max_versions", "delete_version_after", "cas_required", "custom_metadata")

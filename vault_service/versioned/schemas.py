@@ -30,8 +30,12 @@ class VersionMeta(Schema):
     destroyed = fields.Boolean()
 
 
-class VersionDetail(VersionMeta):
+class VersionDetail(Schema):
+    version = fields.Integer()
+    created = Rfc3339()
     created_by = fields.String()
+    deletion_time = Rfc3339()
+    destroyed = fields.Boolean()
 
 
 class ReadResponse(Schema):
