@@ -1,0 +1,87 @@
+"""Rotation drivers: change an account's password on its target host, and check a password works.
+
+Every failure surfaces as RotationFailed, whose message is stored as the
+account's `last_error` and shown to admins, so it is built only from safe
+facts (exception types, SQLSTATE classes, "authentication failed", exit
+statuses), never from a driver's own message, which may echo a statement
+or script holding a password.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+PROTOCOLS = ("POSTGRESQL", "SSH", "NONE")
+
+
+class RotationFailed(Exception):
+    """A rotation or verification that could not be done; the message never holds a password."""
+
+
+@dataclass(frozen=True, repr=False)
+class Target:
+    """Where and as whom a password is rotated: one account of one HostSecret."""
+
+    address: str
+    port: int
+    account: str
+    old_password: str | None
+    main_account: str | None
+    main_password: str | None
+    use_main_account: bool
+    script: str | None
+    operating_system: str
+    certificate_validation_options: str | None
+
+    def __repr__(self) -> str:
+        shown = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name.endswith("password"):
+                value = "None" if value is None else "'***'"
+            elif field.name == "script":
+                value = "None" if value is None else f"<{len(value)} chars>"
+            else:
+                value = repr(value)
+            shown.append(f"{field.name}={value}")
+        return f"Target({', '.join(shown)})"
+
+    __str__ = __repr__
+
+    def login(self) -> tuple[str, str]:
+        """(user, password) the driver logs in with to rotate: the main account's or the account's own."""
+        if self.use_main_account:
+            if not self.main_account or self.main_password is None:
+                raise RotationFailed("use_main_account is set but the main account or its password is missing")
+            return self.main_account, self.main_password
+        if self.old_password is None:
+            raise RotationFailed("the account's current password is unknown and no main account is used")
+        return self.account, self.old_password
+
+
+@runtime_checkable
+class Driver(Protocol):
+    def rotate(self, target: Target, new_password: str) -> None:
+        """Set the account's password to new_password on the target; raise RotationFailed if not done."""
+
+    def verify(self, target: Target, password: str) -> bool:
+        """True if the account logs in with password; RotationFailed if the target cannot be reached."""
+
+
+def driver_for(protocol: str) -> Driver:
+    """The driver for a HostSecret's protocol ("POSTGRESQL", "SSH", "NONE")."""
+    # Imported on demand: a worker that only rotates one kind needs only that client library.
+    if protocol == "POSTGRESQL":
+        from .postgresql import PostgreSQLDriver
+
+        return PostgreSQLDriver()
+    if protocol == "SSH":
+        from .ssh import SSHDriver
+
+        return SSHDriver()
+    if protocol == "NONE":
+        from .none import NoneDriver
+
+        return NoneDriver()
+    raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
