@@ -79,6 +79,7 @@ class Scenario:
     title: str  # in the table
     prepare: Callable[[Context], object]  # setup over HTTP; returns the loadgen.Request or Flow to load
     goal: float | None = None  # minimum ratio to bare JSON, when the issue sets one
+    baseline: bool = False  # a bare-JSON run: the ratios are to the mean of these
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +160,11 @@ SECTIONS = [
     Section("secrets manager", secrets_manager_section),
 ]
 
-BARE = Scenario("bare_json", "bare JSON (Flask, constant object)", bare_json)
+# Bare JSON is measured first and again last: the ratios are to the mean of the two, and
+# a drift between them (something else loading the machine) is reported.
+BARE_FIRST = Scenario("bare_json", "bare JSON (Flask, constant object)", bare_json, baseline=True)
+BARE_LAST = Scenario("bare_json_again", "bare JSON again, at the end", bare_json, baseline=True)
+DRIFT_WARNING = 0.10
 
 
 # --------------------------------------------------------------------------------------
@@ -190,9 +195,7 @@ def probe(work) -> None:
         raise RuntimeError(f"probe of {work.url} answered {status}: {body[:500].decode(errors='replace')}")
 
 
-def measure(scenario: Scenario, ctx: Context, settings: loadgen.Settings, tool: str) -> loadgen.Result:
-    work = scenario.prepare(ctx)
-    probe(work)
+def measure(scenario: Scenario, work, settings: loadgen.Settings, tool: str) -> loadgen.Result:
     print(f"  {scenario.title}: {settings.warmup:g} s warm-up + {settings.seconds:g} s ...", end="", flush=True)
     result = loadgen.run(work, settings, tool)
     flag = f", {result.errors} ERRORS" if result.errors else ""
@@ -205,14 +208,17 @@ def _fmt(value, spec: str) -> str:
 
 
 def report(rows: list[tuple[Scenario, loadgen.Result]], tool: str, settings: loadgen.Settings) -> dict:
-    bare = rows[0][1]
+    baselines = [result.rps for scenario, result in rows if scenario.baseline]
+    base_rps = sum(baselines) / len(baselines)
+    drift = (max(baselines) - min(baselines)) / base_rps if base_rps else 0.0
+    client = rows[0][1].tool
     width = max(len(s.title) for s, _ in rows)
     print()
     print(f"{'scenario':<{width}}  {'req/s':>9}  {'p50 ms':>8}  {'p99 ms':>8}  {'x bare':>7}  {'errors':>7}")
     print("-" * (width + 50))
     scenarios, goals, flagged = {}, [], []
     for scenario, result in rows:
-        ratio = round(result.rps / bare.rps, 3) if bare.rps else None
+        ratio = round(result.rps / base_rps, 3) if base_rps else None
         mark = "  <- errors" if result.errors else ""
         print(f"{scenario.title:<{width}}  {result.rps:>9.1f}  {_fmt(result.p50_ms, '8.2f')}  "
               f"{_fmt(result.p99_ms, '8.2f')}  {_fmt(ratio, '7.2f')}  {result.errors:>7}{mark}")
@@ -224,7 +230,9 @@ def report(rows: list[tuple[Scenario, loadgen.Result]], tool: str, settings: loa
             goals.append({"scenario": scenario.key, "goal_ratio": scenario.goal, "ratio": ratio,
                           "result": "PASS" if met else "MISS", "errors": result.errors})
     print()
-    print("goals (ratio to bare JSON of this run):")
+    print(f"bare JSON of this run: {base_rps:.1f} req/s (mean of {len(baselines)} runs, "
+          f"{drift:.0%} apart{'; the machine was not quiet, ratios are less certain' if drift > DRIFT_WARNING else ''})")
+    print("goals (ratio to bare JSON):")
     for goal in goals:
         title = next(s.title for s, _ in rows if s.key == goal["scenario"])
         extra = f" (with {goal['errors']} errors)" if goal["errors"] else ""
@@ -242,13 +250,15 @@ def report(rows: list[tuple[Scenario, loadgen.Result]], tool: str, settings: loa
         if result.note:
             print(f"  {result.note}")
     print()
-    print(f"client: {bare.tool}, {settings.connections} connections, {settings.warmup:g} s warm-up, "
+    print(f"client: {client}, {settings.connections} connections, {settings.warmup:g} s warm-up, "
           f"{settings.seconds:g} s per scenario; servers: gunicorn, {WORKERS} sync workers each; "
           f"{os.cpu_count()} CPUs shared by client and servers")
     return {
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "client": {"tool": tool, "description": bare.tool, **dataclasses.asdict(settings)},
+        "client": {"tool": tool, "description": client, **dataclasses.asdict(settings)},
+        "bare_json_rps": round(base_rps, 1),
+        "bare_json_drift": round(drift, 3),
         "servers": {"gunicorn_workers": WORKERS, "worker_class": "sync"},
         "scenarios": scenarios,
         "goals": goals,
@@ -292,12 +302,32 @@ def database(data_dir: str):
             embedded_pg._servers.clear()
 
 
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """Share of the machine's CPU time that was not idle over `seconds` (Linux /proc/stat)."""
+    def sample():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # idle + iowait
+
+    try:
+        total_a, idle_a = sample()
+        time.sleep(seconds)
+        total_b, idle_b = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total_b - total_a
+    return round(1 - (idle_b - idle_a) / total, 3) if total > 0 else None
+
+
 def _stop_on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
 def run() -> dict:
     settings, tool = settings_from_env()
+    busy_before = cpu_busy()
+    print(f"machine: {os.cpu_count()} CPUs, {_fmt(busy_before, '.0%')} busy in the second before the run"
+          f"{' - something else is running: figures will be lower and noisier' if (busy_before or 0) > 0.2 else ''}")
     os.chdir(ROOT)  # gunicorn imports the apps from the working directory
     with contextlib.ExitStack() as stack:
         data_dir = tempfile.mkdtemp(prefix="bench-data-")
@@ -316,15 +346,23 @@ def run() -> dict:
                                                         workers=WORKERS, health_path="/"))
         ctx = Context(tokens=support.TokenFactory(data_dir), bare_url=bare_url, vault_url="")
         stack.callback(ctx.http.close)
-        scenarios = [BARE]
+        scenarios = [BARE_FIRST]
         for section in SECTIONS:
             scenarios += section.start(stack, ctx, env)
+        scenarios.append(BARE_LAST)
+        # Every setup and probe first: a scenario that cannot run fails the run before any load.
+        works = [scenario.prepare(ctx) for scenario in scenarios]
+        for work in works:
+            probe(work)
         print(f"load: {tool}; {len(scenarios)} scenarios")
-        rows = [(scenario, measure(scenario, ctx, settings, tool)) for scenario in scenarios]
-        return report(rows, tool, settings)
+        rows = [(scenario, measure(scenario, work, settings, tool)) for scenario, work in zip(scenarios, works)]
+        results = report(rows, tool, settings)
+        results["machine"]["cpu_busy_before"] = busy_before
+        return results
 
 
 def main() -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         results = run()

@@ -48,7 +48,7 @@ class Settings:
     warmup: float = WARMUP_SECONDS
     processes: int = PROCESSES  # wrk: threads (-t)
     connections: int = CONNECTIONS  # wrk: -c; Python: connections per process = connections / processes
-    max_requests: int = 500_000  # Python only: hard cap per scenario, warm-up included
+    max_requests: int = 500_000  # Python only: hard cap on the measured requests of a scenario
     timeout: float = TIMEOUT_SECONDS
 
 
@@ -248,6 +248,7 @@ def _process_main(work, process_index: int, threads: int, start_at: float, measu
                   end_at: float, cap: int, timeout: float, out) -> None:
     """One load process: `threads` connections, each sending `work` until end_at or the cap."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # ... with SIGTERM, whatever handler it has
     issued = itertools.count()  # next() is atomic under the GIL: a shared request budget
     lock = threading.Lock()
     latencies = array.array("d")
@@ -269,7 +270,7 @@ def _process_main(work, process_index: int, threads: int, start_at: float, measu
                 continue
             if now >= end_at:
                 break
-            if next(issued) >= cap:
+            if now >= measure_from and next(issued) >= cap:  # the cap bounds the measured run
                 state["capped"] = True
                 break
             began = time.monotonic()
@@ -286,10 +287,10 @@ def _process_main(work, process_index: int, threads: int, start_at: float, measu
                 continue  # warm-up, or past the end of the run
             last = max(last, finished)
             local_status[key] = local_status.get(key, 0) + 1
-            if ok:
+            if status is not None:  # like wrk: every answer's latency, socket failures aside
                 local_lat.append(finished - began)
-            elif len(local_samples) < MAX_ERROR_SAMPLES:
-                text = body[:300].decode("utf-8", "replace") if body else ""
+            if not ok and len(local_samples) < MAX_ERROR_SAMPLES:
+                text = " ".join(body[:300].decode("utf-8", "replace").split()) if body else ""
                 local_samples.append(f"{key} {text}".strip())
         conn.close()
         with lock:
@@ -349,7 +350,7 @@ def python_load(work, settings: Settings) -> Result:
     # When the cap ends the run early, rate over the time actually run.
     window = (max(r["last"] for r in reports) - measure_from) if capped else settings.seconds
     total = sum(statuses.values())
-    errors = total - len(latencies)
+    errors = total - sum(v for k, v in statuses.items() if k.isdigit() and 200 <= int(k) < 300)
     ordered = sorted(latencies)
     return Result(
         tool=f"python ({settings.processes} processes x {threads} threads)",
