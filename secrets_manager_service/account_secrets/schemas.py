@@ -1,0 +1,68 @@
+"""Request and response shapes of account secrets and their checkouts."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from common.schemas import PageArgs, sorted_page_args
+from common.timefmt import Rfc3339
+from secrets_manager_service.fields import PagingInBody, listing_of
+
+SORT_KEYS = ("path", "username", "created", "updated")
+
+AccountSecretPageArgs = sorted_page_args(SORT_KEYS, "path")
+CheckoutPageArgs = PageArgs
+
+
+class SearchBody(PagingInBody):
+    keywords = fields.String(load_default="", validate=validate.Length(max=1024))
+    host_id = fields.UUID(load_default=None)
+    username = fields.String(load_default=None, validate=validate.Length(min=1, max=256))
+
+
+class CheckoutBody(Schema):
+    path = fields.String(required=True, validate=validate.Length(min=1, max=512))
+
+
+class HostRef(Schema):
+    id = fields.UUID()
+    addresses = fields.List(fields.String())
+    common_name = fields.String()
+    external_id = fields.String()
+    instance_id = fields.String()
+
+
+class AccountSecret(Schema):
+    path = fields.String()
+    type = fields.String(metadata={"enum": ["HOST_SECRET", "TARGET_DOMAIN_SECRET"]})
+    username = fields.String()
+    email = fields.String()
+    full_name = fields.String()
+    host = fields.Nested(HostRef)
+    created = Rfc3339()
+    updated = Rfc3339()
+
+
+class SecretVersion(Schema):
+    version = fields.Integer()
+    secret = fields.String(allow_none=True)
+    created = Rfc3339()
+
+
+class Checkout(Schema):
+    id = fields.UUID()
+    path = fields.String()
+    type = fields.String(metadata={"enum": ["HOST_SECRET", "TARGET_DOMAIN_SECRET"]})
+    expires = Rfc3339()
+    created = Rfc3339()
+    explicit_checkout = fields.Boolean()
+    secrets = fields.List(fields.Nested(SecretVersion))
+    username = fields.String()
+    email = fields.String()
+    full_name = fields.String()
+    host = fields.Nested(HostRef)
+    managed_account_id = fields.UUID()
+    user_id = fields.String()
+
+
+AccountSecretList = listing_of(AccountSecret, "AccountSecretList")
+CheckoutList = listing_of(Checkout, "CheckoutList")

@@ -1,0 +1,115 @@
+"""SQL for account secrets (accounts as users see them) and their checkouts.
+
+Account rows carry `account_id, account, created, updated, host_id, address,
+access_role_ids`; checkout rows add `id, user_id, explicit_checkout, created,
+expires` (the account's own times then are `account_created`/`account_updated`).
+"""
+from __future__ import annotations
+
+from common.db import Database
+from secrets_manager_service.paging import fetch_page
+from secrets_manager_service.rotation.store import LIVE_CHECKOUT
+
+_ACCOUNT = """a.id AS account_id, a.account, h.id AS host_id, h.address, h.access_role_ids"""
+_ACCOUNTS = "sm_accounts a JOIN sm_hosts h ON h.id = a.host_id"
+
+SORT_COLUMNS = {
+    "path": "h.id {dir}, a.account {dir}",
+    "username": "a.account {dir}, h.id {dir}",
+    "created": "a.created {dir}, a.id",
+    "updated": "a.updated {dir}, a.id",
+}
+
+
+def list_accounts(db: Database, *, role_ids: list[str] | None, host_id=None, username: str | None = None,
+                  keywords: list[str] = (), sortkey: str, sortdir: str, offset: int, limit: int):
+    """Accounts of hosts sharing a role with `role_ids` (None = every host), filtered, one page."""
+    where, params = ["true"], {}
+    if role_ids is not None:
+        where.append("h.access_role_ids && %(roles)s::text[]")
+        params["roles"] = role_ids
+    if host_id is not None:
+        where.append("h.id = %(host)s")
+        params["host"] = host_id
+    if username is not None:
+        where.append("a.account = %(username)s")
+        params["username"] = username
+    for i, keyword in enumerate(keywords):
+        # A keyword matches anywhere in the path or the host's address.
+        where.append(f"strpos(lower(h.id::text || '/' || a.account || ' ' || h.address), %(kw{i})s) > 0")
+        params[f"kw{i}"] = keyword.lower()
+    return fetch_page(db, columns=f"{_ACCOUNT}, a.created, a.updated", source=_ACCOUNTS, where=" AND ".join(where),
+                      order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit)
+
+
+def find_account(db: Database, host_id, account: str) -> dict | None:
+    with db.cursor() as cur:
+        cur.execute(f"SELECT {_ACCOUNT} FROM {_ACCOUNTS} WHERE h.id = %(host)s AND a.account = %(account)s",
+                    {"host": host_id, "account": account})
+        return cur.fetchone()
+
+
+def lock_account(cur, account_id) -> dict | None:
+    """The account's checkout limits, with its row locked until the transaction ends.
+
+    Every checkout and release of the account takes this lock first, so counting
+    live checkouts and adding one is atomic on every replica.
+    """
+    cur.execute(
+        """SELECT p.max_concurrent_checkouts, p.max_checkout_duration
+             FROM sm_accounts a JOIN sm_hosts h ON h.id = a.host_id
+             JOIN sm_password_policies p ON p.id = h.password_policy_id
+            WHERE a.id = %(id)s FOR UPDATE OF a""",
+        {"id": account_id},
+    )
+    return cur.fetchone()
+
+
+_CHECKOUT = "c.id, c.user_id, c.explicit_checkout, c.created, c.expires, c.account_id"
+
+
+def live_checkout_of(cur, account_id, user_id: str) -> dict | None:
+    cur.execute(
+        f"""SELECT {_CHECKOUT} FROM sm_checkouts c
+             WHERE c.account_id = %(account)s AND c.user_id = %(user)s AND {LIVE_CHECKOUT}
+             ORDER BY c.created DESC LIMIT 1""",
+        {"account": account_id, "user": user_id},
+    )
+    return cur.fetchone()
+
+
+def count_live(cur, account_id) -> int:
+    cur.execute(f"SELECT count(*) AS n FROM sm_checkouts c WHERE c.account_id = %(id)s AND {LIVE_CHECKOUT}",
+                {"id": account_id})
+    return cur.fetchone()["n"]
+
+
+def insert_checkout(cur, checkout_id, account_id, user_id: str, duration_seconds: int) -> dict:
+    cur.execute(
+        f"""INSERT INTO sm_checkouts AS c (id, account_id, user_id, expires)
+            VALUES (%(id)s, %(account)s, %(user)s, now() + make_interval(secs => %(secs)s))
+            RETURNING {_CHECKOUT}""",
+        {"id": checkout_id, "account": account_id, "user": user_id, "secs": duration_seconds},
+    )
+    return cur.fetchone()
+
+
+_CHECKOUT_COLUMNS = f"{_CHECKOUT}, a.account, h.id AS host_id, h.address"
+_CHECKOUTS = "sm_checkouts c JOIN sm_accounts a ON a.id = c.account_id JOIN sm_hosts h ON h.id = a.host_id"
+
+
+def find_live_checkout(db: Database, checkout_id) -> dict | None:
+    with db.cursor() as cur:
+        cur.execute(f"SELECT {_CHECKOUT_COLUMNS} FROM {_CHECKOUTS} WHERE c.id = %(id)s AND {LIVE_CHECKOUT}", {"id": checkout_id})
+        return cur.fetchone()
+
+
+def list_live_checkouts(db: Database, *, user_id: str, sortdir: str, offset: int, limit: int):
+    return fetch_page(db, columns=_CHECKOUT_COLUMNS, source=_CHECKOUTS, where=f"c.user_id = %(user)s AND {LIVE_CHECKOUT}",
+                      order=f"c.created {sortdir}, c.id", params={"user": user_id}, offset=offset, limit=limit)
+
+
+def end_checkout(cur, checkout_id) -> bool:
+    """End a live checkout now; False if it had already ended."""
+    cur.execute(f"UPDATE sm_checkouts c SET ended = now() WHERE c.id = %(id)s AND {LIVE_CHECKOUT}", {"id": checkout_id})
+    return cur.rowcount == 1

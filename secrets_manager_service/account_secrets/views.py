@@ -1,0 +1,79 @@
+"""Routes of account secrets and checkouts.
+
+The app registers this blueprint twice: under the Secrets Manager's prefix and
+under `/authorizer/api/v1`, where PrivX clients look for these routes.
+"""
+from __future__ import annotations
+
+from flask import request
+from flask.views import MethodView
+
+from common.auth import require_scopes
+from common.schemas import ErrorEnvelope
+from common.web import Blueprint, empty
+from secrets_manager_service.account_secrets import schemas, service
+from secrets_manager_service.fields import merged_paging
+
+blp = Blueprint("sm_account_secrets", __name__, description="Account secrets and checkouts")
+
+USERS = ("admin", "user")
+
+
+@blp.route("/secrets")
+class AccountSecrets(MethodView):
+    @blp.arguments(schemas.AccountSecretPageArgs, location="query")
+    @blp.response(200, schemas.AccountSecretList)
+    def get(self, args):
+        """List the account secrets the caller may check out"""
+        principal = require_scopes(*USERS)
+        return service.list_page(principal, args)
+
+
+@blp.route("/secrets/search")
+class SearchAccountSecrets(MethodView):
+    @blp.arguments(schemas.SearchBody)
+    @blp.response(200, schemas.AccountSecretList)
+    def post(self, body):
+        """Search the account secrets the caller may check out"""
+        principal = require_scopes(*USERS)
+        args = merged_paging(request.args.to_dict(), body, schemas.AccountSecretPageArgs)
+        keywords = [k for k in body["keywords"].replace(",", " ").split() if k]
+        return service.list_page(principal, args, keywords=keywords, host_id=body["host_id"], username=body["username"])
+
+
+@blp.route("/secrets/checkouts")
+class Checkouts(MethodView):
+    @blp.arguments(schemas.CheckoutPageArgs, location="query")
+    @blp.response(200, schemas.CheckoutList)
+    def get(self, args):
+        """List the caller's live checkouts"""
+        principal = require_scopes(*USERS)
+        return service.list_checkouts(principal, args)
+
+    @blp.arguments(schemas.CheckoutBody)
+    @blp.response(200, schemas.CheckoutList)
+    @blp.alt_response(409, schema=ErrorEnvelope, description="The policy's concurrent checkout limit is reached")
+    @blp.alt_response(503, schema=ErrorEnvelope, description="The Vault is unreachable; nothing was checked out")
+    def post(self, body):
+        """Check out an account secret (or get the caller's live checkout of it)"""
+        principal = require_scopes(*USERS)
+        return service.check_out(principal, body["path"])
+
+
+@blp.route("/secrets/checkouts/<uuid:checkout_id>")
+class Checkout(MethodView):
+    @blp.response(200, schemas.Checkout)
+    def get(self, checkout_id):
+        """Read one of the caller's live checkouts (admin: anyone's)"""
+        principal = require_scopes(*USERS)
+        return service.get_checkout(principal, checkout_id)
+
+
+@blp.route("/secrets/checkouts/<uuid:checkout_id>/release")
+class ReleaseCheckout(MethodView):
+    @blp.response(200)
+    def post(self, checkout_id):
+        """Release a checkout before it expires"""
+        principal = require_scopes(*USERS)
+        service.release(principal, checkout_id)
+        return empty()

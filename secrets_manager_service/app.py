@@ -1,0 +1,37 @@
+"""The Secrets Manager service's app factory."""
+from __future__ import annotations
+
+from flask import Flask
+
+from common.web import create_base_app
+from secrets_manager_service import vault_client
+from secrets_manager_service.account_secrets.views import blp as account_secrets_blp
+from secrets_manager_service.hosts.views import blp as hosts_blp
+from secrets_manager_service.policies.views import blp as policies_blp
+from secrets_manager_service.script_templates.views import blp as templates_blp
+from secrets_manager_service.status.views import blp as status_blp
+
+URL_PREFIX = "/secrets-manager/api/v1"
+# PrivX clients look for the account-secret and checkout routes under the authorizer's prefix.
+AUTHORIZER_PREFIX = "/authorizer/api/v1"
+
+DEFAULTS = {
+    "VAULT_URL": None,  # the Vault's base URL, e.g. http://vault:8081
+    "SM_TOKEN_URL": None,  # OAuth2 token endpoint for the Secrets Manager's service token
+    "SM_CLIENT_ID": "secrets-manager",
+    "SM_CLIENT_SECRET": None,
+    "SM_VAULT_TRIES": 3,  # tries per Vault call for connection errors and 502/503/504
+    "SM_WORKER_INTERVAL_SECONDS": 5.0,  # pause between the worker's passes
+}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app, api = create_base_app(
+        __name__, service="secrets-manager", title="Secrets Manager", url_prefix=URL_PREFIX,
+        defaults=DEFAULTS, overrides=config, migrations_package="secrets_manager_service",
+    )
+    app.extensions["vault_client"] = vault_client.from_settings(app.config)
+    for blueprint in (status_blp, policies_blp, templates_blp, hosts_blp, account_secrets_blp):
+        api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
+    api.register_blueprint(account_secrets_blp, url_prefix=AUTHORIZER_PREFIX, name="sm_authorizer_secrets")
+    return app

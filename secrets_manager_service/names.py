@@ -1,0 +1,63 @@
+"""Host ids, account names and the Vault path of an account's password."""
+from __future__ import annotations
+
+import re
+import uuid
+
+from marshmallow import ValidationError
+
+from common import errors
+
+MAX_ACCOUNT_LENGTH = 128
+# One segment of a Vault secret name, so `hosts/{host_id}/{account}` is always a valid Vault path.
+_ACCOUNT = re.compile(r"[A-Za-z0-9._\-@ +=]+")
+_PATH = re.compile(r"hosts/([^/]+)/([^/]+)")
+
+
+def account_problem(account: str) -> str | None:
+    """Why `account` cannot be an account name, or None."""
+    if not 1 <= len(account) <= MAX_ACCOUNT_LENGTH:
+        return f"must be 1 to {MAX_ACCOUNT_LENGTH} characters"
+    if not _ACCOUNT.fullmatch(account) or account in (".", ".."):
+        return "must be letters, digits and ._-@ += (and not '.' or '..')"
+    return None
+
+
+def validate_account(account: str) -> None:
+    """marshmallow validator for account names."""
+    reason = account_problem(account)
+    if reason:
+        raise ValidationError(f"VALUE_INCORRECT_FORMAT: {reason}")
+
+
+def host_uuid(host_id: str) -> uuid.UUID:
+    """The host id of a URL; 400 if it is not a UUID."""
+    try:
+        return uuid.UUID(host_id)
+    except ValueError:
+        raise errors.ApiError("host_id must be a UUID", code="VALUE_INCORRECT_FORMAT",
+                              property="host_id").with_status(400) from None
+
+
+def account_name(account: str) -> str:
+    """The account of a URL; 400 if it cannot be one."""
+    reason = account_problem(account)
+    if reason:
+        raise errors.ApiError(f"account {reason}", code="VALUE_INCORRECT_FORMAT", property="account").with_status(400)
+    return account
+
+
+def secret_path(host_id, account: str) -> str:
+    """Where the Vault keeps the account's password, and the `path` clients check out."""
+    return f"hosts/{host_id}/{account}"
+
+
+def parse_secret_path(path: str) -> tuple[uuid.UUID, str] | None:
+    """(host id, account) of a checkout path, or None if it cannot name an account."""
+    match = _PATH.fullmatch(path)
+    if match is None or account_problem(match.group(2)):
+        return None
+    try:
+        return uuid.UUID(match.group(1)), match.group(2)
+    except ValueError:
+        return None

@@ -1,0 +1,199 @@
+"""The Secrets Manager's client of the Vault's versioned API.
+
+It calls the Vault with a `service` token obtained by OAuth2 client credentials
+(authlib), cached until shortly before it expires. Every call has timeouts;
+connection errors and 502/503/504 are retried a few times with exponential
+backoff; a 401 fetches a new token once. Whatever still fails becomes one
+`IntraServiceError` (503 INTRA_SERVICE_COMMUNICATION_ERROR), so callers never
+see a requests exception. Nothing here logs a password, a token or a response
+body (a body may hold a password).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from urllib.parse import quote
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+
+from common import errors
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/vault/api/v1"
+TIMEOUT = (2.0, 5.0)  # (connect, read) seconds
+STATUS_TIMEOUT = (2.0, 2.0)
+TRIES = 3
+BACKOFF_SECONDS = 0.2  # doubled after every failed try
+RETRY_STATUSES = frozenset({502, 503, 504})
+# Renew the token this long before it expires, so a request never carries one that dies in flight.
+TOKEN_RENEW_MARGIN = 30.0
+
+
+class VaultClient:
+    """Thread-safe: the token cache is locked, and each thread has its own HTTP session."""
+
+    def __init__(self, vault_url: str | None, *, token_url: str | None, client_id: str, client_secret: str | None,
+                 tries: int = TRIES, backoff: float = BACKOFF_SECONDS):
+        self.base = (vault_url or "").rstrip("/") + API_PREFIX if vault_url else None
+        self.token_url = token_url
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.tries = max(1, tries)
+        self.backoff = backoff
+        self._token: str | None = None
+        self._token_renew_at = 0.0
+        self._token_lock = threading.Lock()
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"VaultClient(base={self.base!r}, client_id={self.client_id!r})"
+
+    # --- the versioned API --------------------------------------------------
+
+    def read(self, path: str, version: int | None = None) -> dict | None:
+        """`{"data", "metadata"}` of the newest live version (or of `version`); None if there is none."""
+        params = {"version": version} if version is not None else None
+        return self._json("GET", f"/secret/data/{_quoted(path)}", params=params, missing_ok=True)
+
+    def write(self, path: str, data: dict) -> dict:
+        """Store `data` as a new version; the Vault creates the secret if it is new."""
+        return self._json("POST", f"/secret/data/{_quoted(path)}", body={"data": data})
+
+    def metadata(self, path: str) -> dict | None:
+        """`{"metadata", "versions"}` of the secret, or None if it does not exist."""
+        return self._json("GET", f"/secret/metadata/{_quoted(path)}", missing_ok=True)
+
+    def set_metadata(self, path: str, **settings) -> dict:
+        return self._json("POST", f"/secret/metadata/{_quoted(path)}", body=settings)
+
+    def delete(self, path: str) -> None:
+        """Remove the secret with every version; one that is already gone is fine."""
+        self._json("DELETE", f"/secret/metadata/{_quoted(path)}", missing_ok=True)
+
+    def ping(self) -> bool:
+        """Whether the Vault answers its status route (no token, one try, short timeouts)."""
+        if not self.base:
+            return False
+        try:
+            return self._session().get(self.base + "/status", timeout=STATUS_TIMEOUT).status_code == 200
+        except requests.RequestException:
+            return False
+
+    # --- HTTP ---------------------------------------------------------------
+
+    def _json(self, method: str, route: str, *, params=None, body=None, missing_ok: bool = False):
+        response = self._send(method, route, params=params, body=body)
+        if response.status_code == 404 and missing_ok:
+            return None
+        if not 200 <= response.status_code < 300:
+            # Status and route only: the body may echo secret data.
+            log.warning("the Vault refused a call", extra={"method": method, "status": response.status_code})
+            raise errors.IntraServiceError(f"the Vault answered {response.status_code}")
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise errors.IntraServiceError("the Vault answered with something that is not JSON") from None
+
+    def _send(self, method: str, route: str, *, params, body) -> requests.Response:
+        if not self.base:
+            raise errors.IntraServiceError("VAULT_URL is not configured")
+        url = self.base + route
+        # A write whose answer timed out may have been applied: repeat only reads and deletes then.
+        # (Repeating a write that did land only adds a version with the same data.)
+        idempotent = method in ("GET", "DELETE")
+        renewed = False
+        attempt = 0
+        while True:
+            token = self._bearer()
+            try:
+                response = self._session().request(method, url, params=params, json=body, timeout=TIMEOUT,
+                                                   headers={"Authorization": f"Bearer {token}"})
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                retryable = idempotent or not isinstance(exc, requests.ReadTimeout)
+                if retryable and self._backoff(attempt):
+                    attempt += 1
+                    continue
+                log.warning("the Vault is unreachable", extra={"method": method, "exception_type": type(exc).__name__})
+                raise errors.IntraServiceError("the Vault is unreachable") from None
+            except requests.RequestException as exc:
+                log.warning("a call to the Vault failed", extra={"method": method, "exception_type": type(exc).__name__})
+                raise errors.IntraServiceError("a call to the Vault failed") from None
+            if response.status_code == 401 and not renewed:
+                # The token may have been revoked or the Vault's keys rotated: fetch a new one, once.
+                self._forget(token)
+                renewed = True
+                continue
+            if response.status_code in RETRY_STATUSES and self._backoff(attempt):
+                attempt += 1
+                continue
+            return response
+
+    def _backoff(self, attempt: int) -> bool:
+        """Sleep before try `attempt + 2`; False when the tries are used up."""
+        if attempt + 1 >= self.tries:
+            return False
+        time.sleep(self.backoff * (2 ** attempt))
+        return True
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    # --- the service token -------------------------------------------------
+
+    def _bearer(self) -> str:
+        with self._token_lock:
+            if self._token is None or time.monotonic() >= self._token_renew_at:
+                self._token, self._token_renew_at = self._fetch_token()
+            return self._token
+
+    def _forget(self, token: str) -> None:
+        with self._token_lock:
+            if self._token == token:
+                self._token = None
+
+    def _fetch_token(self) -> tuple[str, float]:
+        if not self.token_url or not self._client_secret:
+            raise errors.IntraServiceError("SM_TOKEN_URL and SM_CLIENT_SECRET must be set to call the Vault")
+        attempt = 0
+        while True:
+            session = OAuth2Session(self.client_id, self._client_secret, token_endpoint_auth_method="client_secret_basic")
+            try:
+                token = session.fetch_token(self.token_url, grant_type="client_credentials", timeout=TIMEOUT)
+                access_token = token["access_token"]
+                lifetime = float(token.get("expires_in") or 60)
+                break
+            except OAuthError as exc:
+                # Refused credentials do not get better by asking again.
+                log.error("the token endpoint refused the Secrets Manager's credentials",
+                          extra={"oauth_error": getattr(exc, "error", "")})
+                raise errors.IntraServiceError("cannot obtain a service token for the Vault") from None
+            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+                if self._backoff(attempt):
+                    attempt += 1
+                    continue
+                log.warning("the token endpoint is unreachable", extra={"exception_type": type(exc).__name__})
+                raise errors.IntraServiceError("cannot obtain a service token for the Vault") from None
+            finally:
+                session.close()
+        renew_in = lifetime - TOKEN_RENEW_MARGIN if lifetime > 2 * TOKEN_RENEW_MARGIN else lifetime / 2
+        return access_token, time.monotonic() + renew_in
+
+
+def _quoted(path: str) -> str:
+    """Each segment percent-encoded, so an account such as `a b+c` reaches the Vault unchanged."""
+    return "/".join(quote(segment, safe="") for segment in path.split("/"))
+
+
+def from_settings(settings: dict) -> VaultClient:
+    return VaultClient(settings["VAULT_URL"], token_url=settings["SM_TOKEN_URL"],
+                       client_id=settings["SM_CLIENT_ID"], client_secret=settings["SM_CLIENT_SECRET"],
+                       tries=settings["SM_VAULT_TRIES"])

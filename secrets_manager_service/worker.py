@@ -1,0 +1,77 @@
+"""`secrets-manager-worker`: the Secrets Manager's background work.
+
+    secrets-manager-worker migrate       apply the database migrations and exit
+    secrets-manager-worker [run] [--once] [--interval SECONDS]
+
+Each pass expires checkouts, queues scheduled rotations and runs the due ones
+(see rotation.service). Rotations are claimed with FOR UPDATE SKIP LOCKED, so
+any number of workers may run. SIGTERM and SIGINT stop the loop between passes.
+Settings are the app's (create_app reads the environment).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from common import errors
+from secrets_manager_service.app import create_app
+from secrets_manager_service.rotation import service
+
+log = logging.getLogger("secrets_manager_service.worker")
+
+
+def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
+    args = _parser().parse_args(argv)
+    app = create_app(config)
+    try:
+        with app.app_context():
+            if args.command == "migrate":
+                applied = app.extensions["db"].migrate()
+                log.info("migrations applied", extra={"migrations": applied})
+                return 0
+            interval = args.interval if args.interval is not None else app.config["SM_WORKER_INTERVAL_SECONDS"]
+            return run(once=args.once, interval=interval)
+    finally:
+        app.extensions["db"].close()
+
+
+def run(*, once: bool, interval: float) -> int:
+    """Passes until stopped (or just one); needs an app context."""
+    stop = threading.Event()
+    if not once:
+        _stop_on_signals(stop)
+    while True:
+        try:
+            result = service.run_pass()
+            if result.expired or result.scheduled or result.rotated or result.failed:
+                log.info("worker pass", extra=vars(result))
+        except errors.ApiError as exc:
+            # The database (or the Vault) is down: say so, and try again next pass.
+            log.warning("worker pass failed", extra={"error_code": exc.code})
+            if once:
+                return 1
+        if once or stop.wait(interval):
+            return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum, frame):
+        log.info("stopping after this pass", extra={"signal": signum})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="secrets-manager-worker", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", nargs="?", choices=("run", "migrate"), default="run")
+    parser.add_argument("--once", action="store_true", help="run one pass and exit")
+    parser.add_argument("--interval", type=float, default=None, help="seconds between passes")
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

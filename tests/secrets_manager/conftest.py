@@ -1,0 +1,90 @@
+"""Fixtures of the Secrets Manager tests: a real token issuer and a real Vault under gunicorn,
+a Secrets Manager app on its own database, and helpers to look into the Vault directly."""
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+
+import pytest
+
+from tests import support
+from tests.secrets_manager.helpers import SmApi, VaultReader
+
+
+@pytest.fixture(scope="session")
+def sm_client_secret():
+    return secrets.token_urlsafe(24)
+
+
+@pytest.fixture(scope="session")
+def issuer_url(tmp_path_factory, data_dir, sm_client_secret):
+    clients_file = tmp_path_factory.mktemp("issuer") / "clients.json"
+    clients_file.write_text(json.dumps({"oauth_clients": [{
+        "client_id": "secrets-manager", "client_secret": sm_client_secret, "grant_types": ["client_credentials"],
+        "sub": str(uuid.uuid4()), "scope": "service", "roles": [], "name": "Secrets Manager (tests)",
+    }], "api_clients": []}))
+    env = {"DATA_DIR": data_dir, "AUTH_ISSUER": support.ISSUER, "AUTH_AUDIENCE": support.AUDIENCE,
+           "ISSUER_CLIENTS_FILE": str(clients_file)}
+    with support.gunicorn("common.issuer.wsgi:app", env, health_path="/auth/api/v1/status") as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def token_url(issuer_url):
+    return issuer_url + "/auth/api/v1/oauth/token"
+
+
+@pytest.fixture(scope="session")
+def sm_vault_db(db_server):
+    url = support.create_database(db_server, "sm_vault_test")
+    yield url
+    support.drop_database(db_server, url)
+
+
+@pytest.fixture(scope="session")
+def vault_url(sm_vault_db, data_dir, master_keys):
+    env = {"DATABASE_URL": sm_vault_db, "DATA_DIR": data_dir, "AUTH_ISSUER": support.ISSUER,
+           "AUTH_AUDIENCE": support.AUDIENCE, "VAULT_MASTER_KEYS": master_keys, "LOG_LEVEL": "WARNING"}
+    with support.gunicorn("vault_service.wsgi:app", env, workers=2, health_path="/vault/api/v1/status") as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def sm_db(db_server):
+    url = support.create_database(db_server, "sm_test")
+    yield url
+    support.drop_database(db_server, url)
+
+
+@pytest.fixture(scope="session")
+def sm_config(sm_db, data_dir, vault_url, token_url, sm_client_secret):
+    return {
+        "DATABASE_URL": sm_db,
+        "DATA_DIR": data_dir,
+        "AUTH_ISSUER": support.ISSUER,
+        "AUTH_AUDIENCE": support.AUDIENCE,
+        "VAULT_URL": vault_url,
+        "SM_TOKEN_URL": token_url,
+        "SM_CLIENT_SECRET": sm_client_secret,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture(scope="session")
+def sm_app(sm_config):
+    from secrets_manager_service.app import create_app
+
+    app = create_app(sm_config)
+    yield app
+    app.extensions["db"].close()
+
+
+@pytest.fixture()
+def sm(sm_app, tokens):
+    return SmApi(sm_app.test_client(), tokens)
+
+
+@pytest.fixture(scope="session")
+def vault(vault_url, tokens):
+    return VaultReader(vault_url, tokens)
