@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
 import threading
 from contextlib import contextmanager
 from importlib import resources
@@ -20,6 +21,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from common import errors
 
 log = logging.getLogger(__name__)
+
+RECONNECT_SERIES_SECONDS = 4.0
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -68,9 +71,12 @@ class Database:
                         "connect_timeout": 3,
                         "application_name": self.service,
                     },
-                    # Keep retrying in the background while the server is down, so the
-                    # service recovers by itself when it comes back.
-                    reconnect_timeout=24 * 3600,
+                    # Give up a reconnect series after a few seconds (1 s, 2 s, ...): the next
+                    # request that finds no connection starts a fresh one, so the service
+                    # reconnects within seconds of the server's return instead of after a long
+                    # exponential back-off.
+                    reconnect_timeout=RECONNECT_SERIES_SECONDS,
+                    check=_refuse_if_closed_by_server,
                     **self._pool_args,
                 )
                 self._pool.open(wait=False)
@@ -121,31 +127,52 @@ class Database:
                 self.migrate()
 
     def migrate(self) -> list[str]:
-        """Apply pending migrations; replicas starting together wait on an advisory lock."""
+        """Apply pending migrations; replicas starting together wait on an advisory lock.
+
+        The `common` set (the audit trail) comes first, then the service's own; each set
+        has its own lock and its own rows in schema_migrations, so two services sharing
+        one database apply `common` once.
+        """
         applied = []
+        sets = [("common", "common"), (self.service, self.migrations_package)]
         with _translated_errors(), self.pool().connection() as conn:
             with conn.transaction(), conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {"key": f"migrations:{self.service}"})
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext('migrations:schema_migrations'))")
                 cur.execute(
                     """CREATE TABLE IF NOT EXISTS schema_migrations (
                            service text NOT NULL, version int NOT NULL, name text NOT NULL,
                            applied_at timestamptz NOT NULL DEFAULT now(),
                            PRIMARY KEY (service, version))"""
                 )
-                cur.execute("SELECT version FROM schema_migrations WHERE service = %(s)s", {"s": self.service})
-                done = {row["version"] for row in cur.fetchall()}
-                for version, name, sql in _migration_files(self.migrations_package):
-                    if version in done:
-                        continue
-                    log.info("applying migration", extra={"service": self.service, "migration": name})
-                    cur.execute(sql)
-                    cur.execute(
-                        "INSERT INTO schema_migrations (service, version, name) VALUES (%(s)s, %(v)s, %(n)s)",
-                        {"s": self.service, "v": version, "n": name},
-                    )
-                    applied.append(name)
+            for set_name, package in sets:
+                with conn.transaction(), conn.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {"key": f"migrations:{set_name}"})
+                    cur.execute("SELECT version FROM schema_migrations WHERE service = %(s)s", {"s": set_name})
+                    done = {row["version"] for row in cur.fetchall()}
+                    for version, name, sql in _migration_files(package):
+                        if version in done:
+                            continue
+                        log.info("applying migration", extra={"migration_set": set_name, "migration": name})
+                        cur.execute(sql)
+                        cur.execute(
+                            "INSERT INTO schema_migrations (service, version, name) VALUES (%(s)s, %(v)s, %(n)s)",
+                            {"s": set_name, "v": version, "n": name},
+                        )
+                        applied.append(f"{set_name}/{name}")
         self._migrated = True
         return applied
+
+
+def _refuse_if_closed_by_server(conn: psycopg.Connection) -> None:
+    """Pool check, without a round trip: an idle connection whose socket is readable was
+    closed by the server (restart, failover, network cut); the pool then discards it and
+    hands out another instead of failing the request."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        conn.close()  # a failed check alone would put it back in the pool
+        raise psycopg.OperationalError("connection was closed by the server")
 
 
 def _migration_files(package: str):

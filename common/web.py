@@ -15,7 +15,7 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from common import auth, config, errors, logs
+from common import auth, config, errors, logs, metrics
 from common.db import Database
 from common.schemas import ErrorEnvelope
 from common.timefmt import Rfc3339, rfc3339
@@ -73,6 +73,10 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
         on_new_principal=on_new_principal,
     )
     _install_request_id(app)
+    metrics.install(app)
+    from common.audit_views import audit_blueprint  # it builds on this module's Blueprint
+
+    api.register_blueprint(audit_blueprint(f"{service.replace('-', '_')}_audit"), url_prefix=url_prefix)
     return app, api
 
 

@@ -1,0 +1,74 @@
+"""The audit trail: every secret read, write, delete, checkout, release and rotation.
+
+Fail closed: an event that cannot be written fails the operation. Writes record their
+event inside the operation's own transaction (both or neither); reads record theirs
+before the data leaves the service. Events go to the database and to the log, and never
+carry a secret value.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, g, has_request_context
+from psycopg.types.json import Jsonb
+
+from common.db import Database
+
+log = logging.getLogger("audit")
+
+SUCCESS, DENIED, NOT_FOUND, FAILED = "success", "denied", "not_found", "failed"
+
+_INSERT = """INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
+             VALUES (%(service)s, %(request_id)s, %(principal)s, %(action)s, %(target)s, %(outcome)s, %(details)s)"""
+
+
+def record(action: str, target: str, outcome: str = SUCCESS, *, cur=None, details: dict | None = None,
+           db: Database | None = None, principal: str | None = None, service: str | None = None) -> None:
+    """Write one event; with `cur`, inside that transaction. Raises DatabaseUnavailable on failure."""
+    in_request = has_request_context()
+    event = {
+        "service": service or current_app.config["SERVICE_NAME"],
+        "request_id": g.get("request_id") if in_request else None,
+        "principal": principal or (g.principal.sub if in_request and g.get("principal") else None),
+        "action": action,
+        "target": target,
+        "outcome": outcome,
+        "details": Jsonb(details or {}),
+    }
+    if cur is not None:
+        cur.execute(_INSERT, event)
+    else:
+        with (db or current_app.extensions["db"]).cursor() as own:
+            own.execute(_INSERT, event)
+    log.info("audit event", extra={"audit": {k: v for k, v in event.items() if k != "details"} | {"details": details or {}}})
+
+
+SORT_DIRECTIONS = {"ASC": "ASC", "DESC": "DESC"}
+
+
+def search(db: Database, service: str, *, filters: dict, offset: int, limit: int, sortdir: str) -> tuple[int, list[dict]]:
+    """Events of `service` matching every given filter, newest first by default."""
+    where, params = ["service = %(service)s"], {"service": service, "offset": offset, "limit": limit}
+    for column in ("principal", "action", "target", "outcome", "request_id"):
+        if filters.get(column):
+            where.append(f"{column} = %({column})s")
+            params[column] = filters[column]
+    if filters.get("since"):
+        where.append("occurred >= %(since)s")
+        params["since"] = filters["since"]
+    if filters.get("until"):
+        where.append("occurred < %(until)s")
+        params["until"] = filters["until"]
+    direction = SORT_DIRECTIONS[sortdir]
+    with db.cursor() as cur:
+        cur.execute(
+            f"""SELECT id, occurred, request_id, principal, action, target, outcome, details, count(*) OVER () AS total
+                  FROM audit_events WHERE {' AND '.join(where)}
+                 ORDER BY occurred {direction}, id {direction} OFFSET %(offset)s LIMIT %(limit)s""",
+            params,
+        )
+        rows = cur.fetchall()
+        if not rows and offset:
+            cur.execute(f"SELECT count(*) AS total FROM audit_events WHERE {' AND '.join(where)}", params)
+            return cur.fetchone()["total"], []
+    return (rows[0]["total"] if rows else 0), rows

@@ -1,0 +1,66 @@
+"""Prometheus metrics at /metrics, correct under gunicorn's many worker processes.
+
+With PROMETHEUS_MULTIPROC_DIR set (deploy/gunicorn does), every worker writes its samples
+to files there and /metrics aggregates them; without it, the process's own registry is
+served. Route labels are URL rules (`/secrets/<path:name>`), never concrete paths, so a
+secret's name never becomes a label.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+REQUESTS = Counter("http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+POOL = Gauge("db_pool_connections", "Database pool connections by state", ["service", "state"],
+             multiprocess_mode="livesum")
+CHECKOUTS = Counter("secrets_manager_checkouts_total", "Checkouts by outcome", ["event", "outcome"])
+ROTATIONS = Counter("secrets_manager_rotations_total", "Password rotations by protocol and outcome",
+                    ["protocol", "outcome"])
+
+# Refresh pool gauges every this many requests: cheap enough, and never stale for long.
+_POOL_SAMPLE_EVERY = 50
+
+
+def install(app: Flask) -> None:
+    service = app.config["SERVICE_NAME"]
+    counter = {"n": 0}
+
+    @app.before_request
+    def _start_timer():
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):
+        started = g.pop("metrics_started", None)
+        if started is not None:
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            LATENCY.labels(service, request.method, rule).observe(time.perf_counter() - started)
+            REQUESTS.labels(service, request.method, rule, str(response.status_code)).inc()
+        counter["n"] += 1
+        if counter["n"] % _POOL_SAMPLE_EVERY == 1:
+            _sample_pool(app, service)
+        return response
+
+    @app.route("/metrics")
+    def metrics():
+        _sample_pool(app, service)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _sample_pool(app: Flask, service: str) -> None:
+    stats = app.extensions["db"].pool_stats()
+    if stats:
+        size, available = stats.get("pool_size", 0), stats.get("pool_available", 0)
+        POOL.labels(service, "in_use").set(size - available)
+        POOL.labels(service, "idle").set(available)
+        POOL.labels(service, "waiting").set(stats.get("requests_waiting", 0))
