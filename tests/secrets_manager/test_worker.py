@@ -1,0 +1,202 @@
+"""The worker: checkout expiry, queued, scheduled and retried rotations, against real targets."""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from secrets_manager_service import worker
+from tests import support
+from tests.sm_rotation import pg_target
+
+pytestmark = pytest.mark.slow
+
+
+def _db_row(sm_config, query: str, *params):
+    with psycopg.connect(sm_config["DATABASE_URL"]) as conn:
+        return conn.execute(query, params).fetchone()
+
+
+def _queued(sm_config, host_id: str, account: str) -> bool:
+    return _db_row(sm_config, """SELECT count(*) FROM sm_rotations r JOIN sm_accounts a ON a.id = r.account_id
+                                  WHERE a.host_id = %s AND a.account = %s""", host_id, account)[0] == 1
+
+
+def test_an_expired_checkout_ends_without_the_worker(sm, tokens):
+    role = support.new_role()
+    host_id = sm.host(sm.policy(max_concurrent_checkouts=1, max_checkout_duration="PT1S"), roles=[role])
+    first_user, second_user = (tokens.headers("user", roles=[role]) for _ in range(2))
+    checkout = sm.checkout(f"hosts/{host_id}/root", first_user)
+    assert sm.post("/secrets/checkouts", headers=second_user, json={"path": f"hosts/{host_id}/root"}).status_code == 409
+    time.sleep(1.2)
+    assert sm.get(f"/secrets/checkouts/{checkout['id']}", headers=first_user).status_code == 404
+    assert sm.get("/secrets/checkouts", headers=first_user).get_json()["count"] == 0
+    assert sm.post(f"/secrets/checkouts/{checkout['id']}/release", headers=first_user).status_code == 404
+    assert sm.post("/secrets/checkouts", headers=second_user, json={"path": f"hosts/{host_id}/root"}).status_code == 200
+
+
+def test_worker_marks_expiry_and_rotates_after_the_last_checkout(sm, vault, tokens, sm_config):
+    role = support.new_role()
+    policy = sm.policy(max_checkout_duration="PT1S", rotate_on_release=True)
+    host_id = sm.host(policy, accounts={"root": "expiring"}, roles=[role])
+    checkout = sm.checkout(f"hosts/{host_id}/root", tokens.headers("user", roles=[role]))
+    time.sleep(1.2)
+    result = sm.run_worker()
+    assert result.expired >= 1 and result.rotated >= 1
+    assert _db_row(sm_config, "SELECT ended FROM sm_checkouts WHERE id = %s", checkout["id"])[0] is not None
+    assert vault.newest(f"hosts/{host_id}/root") not in (None, "expiring")
+    assert sm.account(host_id, "root")["last_rotated"] is not None
+
+
+def test_release_rotation_waits_while_someone_else_holds_it(sm, vault, tokens):
+    role = support.new_role()
+    host_id = sm.host(sm.policy(rotate_on_release=True), accounts={"root": "shared"}, roles=[role])
+    path = f"hosts/{host_id}/root"
+    alice, bob = (tokens.headers("user", roles=[role]) for _ in range(2))
+    alices = sm.checkout(path, alice)
+    bobs = sm.checkout(path, bob)
+    sm.post(f"/secrets/checkouts/{alices['id']}/release", headers=alice)
+    sm.run_worker()
+    assert vault.newest(path) == "shared"  # Bob still holds it
+    sm.post(f"/secrets/checkouts/{bobs['id']}/release", headers=bob)
+    # Released, then checked out again before the worker came by: the rotation is dropped.
+    carols = sm.checkout(path, tokens.headers("user", roles=[role]))
+    sm.run_worker()
+    assert vault.newest(path) == "shared"
+    assert sm.get(f"/secrets/checkouts/{carols['id']}").get_json()["secrets"][0]["secret"] == "shared"
+
+
+def test_scheduled_rotation(sm, vault):
+    host_id = sm.host(sm.policy(rotation_interval="PT1S"), accounts={"root": "stale"})
+    time.sleep(1.2)
+    sm.run_worker()
+    assert vault.newest(f"hosts/{host_id}/root") not in (None, "stale")
+    sm.delete(f"/host-secret/{host_id}")  # so later passes do not keep rotating it
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory):
+    """A PostgreSQL that checks passwords, and a factory of login roles on it."""
+    with pg_target.password_auth_postgres(tmp_path_factory.mktemp("target")) as (host, port, superuser, superpw):
+        def new_role(password: str) -> str:
+            name = f"app_{uuid.uuid4().hex[:10]}"
+            with pg_target.connect(host, port, superuser, superpw) as conn:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
+            return name
+
+        yield {"host": host, "port": port, "superuser": superuser, "superpassword": superpw, "new_role": new_role}
+
+
+def _pg_host(sm, policy_id, target, role, *, port, host_id=None, accounts=None, **metadata):
+    return sm.host(policy_id, host_id=host_id, protocol="POSTGRESQL", address=target["host"], port=port,
+                   accounts=accounts if accounts is not None else {role: None}, **metadata)
+
+
+def test_failed_rotation_is_recorded_and_retried_until_the_target_takes_it(sm, vault, target, sm_config):
+    initial = "initial-" + secrets.token_urlsafe(12)
+    role = target["new_role"](initial)
+    policy = sm.policy(number_of_retries=3, retry_interval="PT1S", verify_after_rotation=True)
+    closed_port = support.free_port()
+    host_id = _pg_host(sm, policy, target, role, port=closed_port, accounts={role: initial})
+    path = f"hosts/{host_id}/{role}"
+
+    sm.post(f"/rotate/{host_id}/{role}")
+    assert sm.run_worker().failed >= 1
+    account = sm.account(host_id, role)
+    assert account["last_error"] == "the target refused the new password"
+    assert account["last_error_details"] == "connection refused"
+    assert account["last_rotated"] is None
+    assert initial not in str(account)
+    assert vault.newest(path) == initial and [v["version"] for v in vault.versions(path)] == [1]
+    assert _queued(sm_config, host_id, role)
+
+    # Fix the host's port; the queued retry then goes through.
+    _pg_host(sm, policy, target, role, port=target["port"], host_id=host_id)
+    time.sleep(1.2)
+    assert sm.run_worker().rotated >= 1
+    account = sm.account(host_id, role)
+    assert account["last_error"] is None and account["last_error_details"] is None
+    assert account["last_rotated"] is not None
+    new_password = vault.newest(path)
+    assert new_password != initial
+    assert pg_target.can_login(target["host"], target["port"], role, new_password)
+    assert not pg_target.can_login(target["host"], target["port"], role, initial)
+    assert not _queued(sm_config, host_id, role)
+
+
+def test_retries_run_out(sm, vault, target, sm_config):
+    role = target["new_role"]("never-changed")
+    policy = sm.policy(number_of_retries=1, retry_interval="PT0S")
+    host_id = _pg_host(sm, policy, target, role, port=support.free_port(), accounts={role: "wrong-password"})
+    sm.post(f"/rotate/{host_id}/{role}")
+    result = sm.run_worker()
+    assert result.failed >= 2  # the first try and its one retry
+    assert not _queued(sm_config, host_id, role)
+    given_up = _db_row(sm_config, "SELECT rotation_given_up FROM sm_accounts WHERE host_id = %s", host_id)[0]
+    assert given_up is not None
+    assert sm.account(host_id, role)["last_error"]
+    # A manual request starts over.
+    sm.post(f"/rotate/{host_id}/{role}")
+    assert _queued(sm_config, host_id, role)
+    sm.delete(f"/host-secret/{host_id}")
+
+
+def test_rotation_through_the_main_account(sm, vault, target):
+    role = target["new_role"]("unknown-to-us")
+    accounts = {target["superuser"]: target["superpassword"], role: None}
+    host_id = _pg_host(sm, sm.policy(verify_after_rotation=True), target, role, port=target["port"],
+                       accounts=accounts, use_main_account=True, main_account=target["superuser"])
+    sm.post(f"/rotate/{host_id}/{role}")
+    sm.run_worker()
+    new_password = vault.newest(f"hosts/{host_id}/{role}")
+    assert new_password and pg_target.can_login(target["host"], target["port"], role, new_password)
+    assert vault.newest(f"hosts/{host_id}/{target['superuser']}") == target["superpassword"]
+    assert sm.account(host_id, role)["last_error"] is None
+
+
+def test_wrong_old_password_is_an_authentication_failure(sm, vault, target):
+    role = target["new_role"]("the-real-one")
+    host_id = _pg_host(sm, sm.policy(number_of_retries=0), target, role, port=target["port"],
+                       accounts={role: "a-stale-one"})
+    sm.post(f"/rotate/{host_id}/{role}")
+    sm.run_worker()
+    account = sm.account(host_id, role)
+    assert account["last_error_details"] == "authentication failed"
+    assert vault.newest(f"hosts/{host_id}/{role}") == "a-stale-one"
+    assert "a-stale-one" not in str(account) and "the-real-one" not in str(account)
+
+
+def test_main_migrate_and_once_read_the_environment(sm_config, monkeypatch):
+    for key, value in sm_config.items():
+        monkeypatch.setenv(key, str(value))
+    assert worker.main(["migrate"]) == 0
+    assert worker.main(["run", "--once"]) == 0
+    assert worker.main(["--once"], config={"VAULT_URL": sm_config["VAULT_URL"]}) == 0
+
+
+def test_once_fails_when_the_database_is_down(sm_config):
+    config = {**sm_config, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{support.free_port()}/none",
+              "DB_POOL_TIMEOUT_SECONDS": 1.0}
+    assert worker.main(["--once"], config=config) == 1
+
+
+def test_sigterm_stops_the_loop_cleanly(sm_config):
+    env = {**os.environ, **{key: str(value) for key, value in sm_config.items()}}
+    process = subprocess.Popen([sys.executable, "-m", "secrets_manager_service.worker", "run", "--interval", "0.2"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(2)
+        assert process.poll() is None, process.stderr.read().decode()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
