@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from flask import current_app, g, has_request_context
 from psycopg.types.json import Jsonb
 
+from common import errors
 from common.db import Database
 
 log = logging.getLogger("audit")
@@ -35,11 +37,16 @@ def record(action: str, target: str, outcome: str = SUCCESS, *, cur=None, detail
         "outcome": outcome,
         "details": Jsonb(details or {}),
     }
-    if cur is not None:
-        cur.execute(_INSERT, event)
-    else:
-        with (db or current_app.extensions["db"]).cursor() as own:
-            own.execute(_INSERT, event)
+    try:
+        if cur is not None:
+            cur.execute(_INSERT, event)
+        else:
+            with (db or current_app.extensions["db"]).cursor() as own:
+                own.execute(_INSERT, event)
+    except psycopg.Error:
+        # Fail closed: no audit event, no operation (a transaction given as `cur` rolls back).
+        log.error("audit event could not be written", extra={"action": action, "target": target})
+        raise errors.DatabaseUnavailable("the audit trail could not be written") from None
     log.info("audit event", extra={"audit": {k: v for k, v in event.items() if k != "details"} | {"details": details or {}}})
 
 

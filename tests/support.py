@@ -101,9 +101,9 @@ def wait_until_up(url: str, process=None, timeout: float = 30.0) -> None:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or workers still booting
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
 

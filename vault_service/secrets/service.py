@@ -5,7 +5,7 @@ import uuid
 
 from flask import url_for
 
-from common import errors
+from common import audit, errors
 from common.auth import Principal
 from common.web import database
 from vault_service import names
@@ -33,12 +33,23 @@ def can_see(principal: Principal, secret: dict) -> bool:
     return principal.has_scope(*MANAGER_SCOPES) or can_read(principal, secret) or can_write(principal, secret)
 
 
-def _visible(principal: Principal, owner: str, name: str) -> dict:
+def audit_target(owner: str, name: str) -> str:
+    return f"secret:{name}" if owner == SHARED else f"user/{owner}/secret:{name}"
+
+
+def _visible(principal: Principal, owner: str, name: str, *, audited_action: str | None = None) -> dict:
     """The secret if the caller may at least see it; 404 otherwise (existence is not revealed)."""
     secret = store.find_secret(database(), owner, names.checked(name))
     if secret is None or not can_see(principal, secret):
+        if audited_action:
+            audit.record(audited_action, audit_target(owner, name), audit.NOT_FOUND)
         raise errors.NotFound("secret not found")
     return secret
+
+
+def _deny(action: str, owner: str, name: str, message: str):
+    audit.record(action, audit_target(owner, name), audit.DENIED)
+    raise errors.PermissionDenied(message)
 
 
 # --- rendering -------------------------------------------------------------
@@ -107,15 +118,18 @@ def create(principal: Principal, owner: str, body: dict) -> str:
         secret = store.lock_secret(cur, owner, name)
         store.add_version(cur, secret, version=1, ciphertext=sealing.seal(data_key, secret, 1, body["data"]),
                           created_by=principal.sub)
+        audit.record("secret.create", audit_target(owner, name), cur=cur, details={"version": 1})
     return name
 
 
 def read(principal: Principal, owner: str, name: str) -> dict:
     """The secret with its data; 403 if visible but not readable."""
-    secret = _visible(principal, owner, name)
+    secret = _visible(principal, owner, name, audited_action="secret.read")
     if not can_read(principal, secret):
-        raise errors.PermissionDenied("no read role for this secret")
-    return render(secret, data=_current_data(secret), include_data=True)
+        _deny("secret.read", owner, name, "no read role for this secret")
+    data = _current_data(secret)
+    audit.record("secret.read", audit_target(owner, secret["name"]), details={"version": secret["v_version"]})
+    return render(secret, data=data, include_data=True)
 
 
 def metadata(principal: Principal, owner: str, name: str) -> dict:
@@ -124,12 +138,12 @@ def metadata(principal: Principal, owner: str, name: str) -> dict:
 
 def update(principal: Principal, owner: str, name: str, body: dict) -> None:
     """New data makes a new version; roles may change by a writer or a manager."""
-    secret = _visible(principal, owner, name)
+    secret = _visible(principal, owner, name, audited_action="secret.update")
     if "data" in body and not can_write(principal, secret):
-        raise errors.PermissionDenied("no write role for this secret")
+        _deny("secret.update", owner, name, "no write role for this secret")
     changes_roles = "read_roles" in body or "write_roles" in body
     if changes_roles and not (can_write(principal, secret) or principal.has_scope(*MANAGER_SCOPES)):
-        raise errors.PermissionDenied("no permission to change the roles of this secret")
+        _deny("secret.update", owner, name, "no permission to change the roles of this secret")
     with database().transaction() as cur:
         locked = store.lock_secret(cur, owner, secret["name"])
         if locked is None:
@@ -143,14 +157,17 @@ def update(principal: Principal, owner: str, name: str, body: dict) -> None:
             data_key = sealing.data_key_of(locked)
             store.add_version(cur, locked, version=version, ciphertext=sealing.seal(data_key, locked, version, body["data"]),
                               created_by=principal.sub)
+        audit.record("secret.update", audit_target(owner, locked["name"]), cur=cur, details={
+            "version": locked["current_version"] + 1 if "data" in body else None, "roles_changed": changes_roles})
 
 
 def delete(principal: Principal, owner: str, name: str) -> None:
-    secret = _visible(principal, owner, name)
+    secret = _visible(principal, owner, name, audited_action="secret.delete")
     if not (can_write(principal, secret) or principal.has_scope(*MANAGER_SCOPES)):
-        raise errors.PermissionDenied("no permission to delete this secret")
+        _deny("secret.delete", owner, name, "no permission to delete this secret")
     with database().transaction() as cur:
         store.delete_secret(cur, secret["id"])
+        audit.record("secret.delete", audit_target(owner, secret["name"]), cur=cur)
 
 
 def learn_roles_of(principal: Principal) -> None:

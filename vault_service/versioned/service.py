@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import uuid
 
-from common import errors
+from common import audit, errors
 from common.auth import Principal
 from common.web import database
 from vault_service import names
@@ -34,9 +34,15 @@ def read(path: str, version: int | None) -> dict:
     """The data and metadata of the newest live version, or of live version `version`."""
     secret = store.find_secret(database(), SHARED, names.checked(path, "path"), version=version)
     if secret is None or secret["v_version"] is None:
+        audit.record("secret.read", _target(path), audit.NOT_FOUND, details={"version": version})
         raise errors.NotFound("secret version not found (missing, deleted or destroyed)")
     data = sealing.unseal(secret, secret["v_version"], secret["v_ciphertext"])
+    audit.record("secret.read", _target(path), details={"version": secret["v_version"]})
     return {"data": data, "metadata": _version_meta(secret, "v_")}
+
+
+def _target(path: str) -> str:
+    return f"secret:{path}"
 
 
 def write(principal: Principal, path: str, data: dict, cas: int | None) -> dict:
@@ -66,6 +72,7 @@ def write(principal: Principal, path: str, data: dict, cas: int | None) -> dict:
         version = secret["current_version"] + 1
         row = store.add_version(cur, secret, version=version, created_by=principal.sub,
                                 ciphertext=sealing.seal(data_key, secret, version, data))
+        audit.record("secret.write", _target(name), cur=cur, details={"version": version})
     return _version_meta(row)
 
 
@@ -80,6 +87,7 @@ def delete_latest(principal: Principal, path: str) -> None:
         if secret["current_version"]:
             store.soft_delete_versions(cur, secret["id"], [secret["current_version"]])
             store.touch(cur, secret["id"], principal.sub)
+        audit.record("secret.delete_versions", _target(path), cur=cur, details={"versions": [secret["current_version"]]})
 
 
 def _locked(cur, path: str) -> dict:
@@ -89,12 +97,13 @@ def _locked(cur, path: str) -> dict:
     return secret
 
 
-def change_versions(principal: Principal, path: str, versions: list[int], action) -> None:
+def change_versions(principal: Principal, path: str, versions: list[int], action, audit_action: str) -> None:
     """Apply `action` (a store function) to the listed versions; unknown versions are skipped."""
     with database().transaction() as cur:
         secret = _locked(cur, path)
         action(cur, secret["id"], sorted(set(versions)))
         store.touch(cur, secret["id"], principal.sub)
+        audit.record(audit_action, _target(path), cur=cur, details={"versions": sorted(set(versions))})
 
 
 def metadata(path: str) -> dict:
@@ -138,12 +147,15 @@ def set_metadata(principal: Principal, path: str, settings: dict) -> dict:
         if settings.get("max_versions") is not None:
             store.prune_versions(cur, secret["id"], settings["max_versions"], newest=secret["current_version"])
         secret = store.lock_secret(cur, SHARED, name)
+        audit.record("secret.metadata.write", _target(name), cur=cur,
+                     details={k: v for k, v in settings.items() if k != "custom_metadata"})
         return _metadata_body(secret, store.versions(cur, secret["id"]))
 
 
 def delete_metadata(path: str) -> None:
     with database().transaction() as cur:
         store.delete_secret(cur, _locked(cur, path)["id"])
+        audit.record("secret.delete", _target(path), cur=cur)
 
 
 def keys(path: str | None) -> dict:

@@ -44,7 +44,7 @@ def _versions_route(rule: str, action, scopes, summary: str):
     @blp.response(200)
     def post(self, body, path):
         principal = require_scopes(*scopes)
-        service.change_versions(principal, path, body["versions"], action)
+        service.change_versions(principal, path, body["versions"], action, f"secret.{rule}_versions")
         return empty()
 
     post.__doc__ = summary
