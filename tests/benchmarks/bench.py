@@ -1,15 +1,21 @@
-"""`make bench`: the Vault's throughput and latency next to a bare Flask app's, in one run.
+"""`make bench`: the services' throughput and latency next to a bare Flask app's, in one run.
 
     .venv/bin/python -m tests.benchmarks.bench
 
-Starts, on 127.0.0.1 only, a fresh database (the machine's PostgreSQL when it answers,
-else the embedded one), the Vault and a bare Flask app answering a constant JSON object,
-both under gunicorn with the same settings (2 sync workers). Every scenario is then
-loaded with the same client settings - wrk when it is on PATH, else the bounded Python
-generator of `loadgen.py` - and the table gives requests/second, p50, p99 and the ratio
-to the bare app, with the goals marked PASS or MISS. The figures also go to
-`.data/bench-results.json`. Everything started is stopped and the database dropped at
-the end, on errors and on Ctrl-C too.
+Starts, on 127.0.0.1 only, fresh databases (on the machine's PostgreSQL when it answers,
+else the embedded one), a bare Flask app answering a constant JSON object, the Vault
+and - when it is in the tree - the Secrets Manager (with the dev token issuer it takes
+its Vault token from), all under gunicorn with the same settings (2 sync workers).
+Every scenario is set up over HTTP with real tokens, then loaded with the same client
+settings - wrk when it is on PATH, else the bounded Python generator of `loadgen.py` -
+and the table gives the rate, p50, p99 and the ratio to bare JSON, with the goals
+marked PASS or MISS. The figures also go to `.data/bench-results.json`. Everything
+started is stopped and the databases dropped at the end, on errors and on Ctrl-C too.
+
+Bare JSON is measured first and again last; ratios are to the mean of the two, and a
+drift between them (something else busy on the machine) is reported. A scenario wrk
+cannot drive (a checkout+release cycle needs the checkout's id) is measured with the
+Python generator, and so is an extra bare-JSON run that its ratio is taken to.
 
 The exit code is 0 when every scenario ran (a missed goal is a finding, not a failure)
 and non-zero when something could not be set up or run.
@@ -17,15 +23,18 @@ and non-zero when something could not be set up or run.
 Environment:
   BENCH_SECONDS       measured seconds per scenario (default 10; each has a 1 s warm-up)
   BENCH_LOADGEN       auto (default: wrk if installed), wrk or python
-  BENCH_MAX_REQUESTS  hard cap per scenario for the Python generator (default 500000)
+  BENCH_MAX_REQUESTS  hard cap on a scenario's measured requests, Python generator (default 500000)
+  BENCH_DEBUG         set: a failure shows its traceback
 
-Adding a scenario: write a function that takes the `Context`, does its setup over HTTP
-and returns the `loadgen.Request` (or a `loadgen.Flow` for multi-request units) to load,
-and list it in a section (see `vault_section` and `secrets_manager_section`).
+Adding a scenario: a function that takes the `Context`, does its setup over HTTP and
+returns the `loadgen.Request` to send again and again (or a `loadgen.Flow` for a unit
+of several requests), listed as a `Scenario` by a section (`vault_section`,
+`secrets_manager_section`); a new section goes in SECTIONS.
 """
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -34,9 +43,11 @@ import platform
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,23 +65,59 @@ WORKERS = 2
 VAULT = "/vault/api/v1"
 SM = "/secrets-manager/api/v1"
 TOKEN_TTL = 4 * 3600  # outlives any run
+DRIFT_WARNING = 0.10
+
+# The Secrets Manager's data set: 10,000 managed accounts on 100 hosts, all visible to
+# the benchmark's user; one account with a password per load connection for checkouts.
+SM_HOSTS = 100
+SM_ACCOUNTS_PER_HOST = 100
+SM_CHECKOUT_ACCOUNTS = loadgen.CONNECTIONS
 
 
 @dataclasses.dataclass
 class Context:
-    """What scenarios get: the servers' base URLs, a token minter and an HTTP session for setup."""
+    """What sections and scenarios get: where things run, a token minter, an HTTP session for setup."""
 
+    stack: contextlib.ExitStack  # whatever is started goes on it, so it is stopped at the end
+    data_dir: str
+    db_server: str
     tokens: support.TokenFactory
-    bare_url: str
-    vault_url: str  # base URL including /vault/api/v1
-    sm_url: str | None = None  # including /secrets-manager/api/v1, when the Secrets Manager runs
+    bare_url: str = ""
+    vault_base: str = ""  # http://127.0.0.1:port
+    sm_base: str = ""
+    extras: dict = dataclasses.field(default_factory=dict)  # shared setup of a section's scenarios
     http: requests.Session = dataclasses.field(default_factory=requests.Session)
 
+    @property
+    def vault_url(self) -> str:
+        return self.vault_base + VAULT
+
+    @property
+    def sm_url(self) -> str:
+        return self.sm_base + SM
+
     def call(self, method: str, url: str, token: str, body=None, expect=(200, 201)) -> requests.Response:
-        response = self.http.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        response = self.http.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         if response.status_code not in expect:
             raise RuntimeError(f"setup: {method} {url} answered {response.status_code}: {response.text[:500]}")
         return response
+
+    def database(self, prefix: str) -> str:
+        """A fresh database, dropped at the end."""
+        url = support.create_database(self.db_server, prefix)
+        self.stack.callback(support.drop_database, self.db_server, url)
+        return url
+
+    def serve(self, app: str, env: dict, health_path: str, *, migrations_of: str | None = None,
+              workers: int = WORKERS) -> str:
+        """Run `app` under gunicorn until the end; its migrations first, so no request pays for them."""
+        if migrations_of:
+            migrate(migrations_of, env)
+        return self.stack.enter_context(support.gunicorn(app, env, workers=workers, health_path=health_path))
+
+    def service_env(self, database_url: str) -> dict:
+        return {"DATABASE_URL": database_url, "DATA_DIR": self.data_dir, "AUTH_ISSUER": support.ISSUER,
+                "AUTH_AUDIENCE": support.AUDIENCE, "LOG_LEVEL": "WARNING"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,24 +125,25 @@ class Scenario:
     key: str  # in the JSON results
     title: str  # in the table
     prepare: Callable[[Context], object]  # setup over HTTP; returns the loadgen.Request or Flow to load
-    goal: float | None = None  # minimum ratio to bare JSON, when the issue sets one
-    baseline: bool = False  # a bare-JSON run: the ratios are to the mean of these
-
-
-@dataclasses.dataclass(frozen=True)
-class Section:
-    """A group of scenarios sharing servers; `start` yields them and stops what it started."""
-
-    name: str
-    start: Callable[[contextlib.ExitStack, Context, dict], list[Scenario]]
+    goal: float | None = None  # minimum ratio to bare JSON, when an issue sets one
+    unit: str = "requests"  # what the rate counts
+    baseline: bool = False  # a bare-JSON run: ratios are to the mean of these
 
 
 # --------------------------------------------------------------------------------------
-# Scenarios
+# Bare JSON
 
 def bare_json(ctx: Context) -> Request:
     return Request.make("GET", ctx.bare_url + "/")
 
+
+BARE_FIRST = Scenario("bare_json", "bare JSON (Flask, constant object)", bare_json, baseline=True)
+BARE_LAST = Scenario("bare_json_again", "bare JSON again, at the end", bare_json, baseline=True)
+BARE_PYTHON = Scenario("bare_json_python", "bare JSON, Python generator", bare_json, baseline=True)
+
+
+# --------------------------------------------------------------------------------------
+# Vault
 
 def v1_read(ctx: Context) -> Request:
     """GET /secrets/{name} of a shared secret by a user holding one of its read roles."""
@@ -128,12 +176,10 @@ def v2_write(ctx: Context) -> Request:
                         json_body={"data": {"username": "svc-bench", "password": secrets.token_urlsafe(24)}})
 
 
-# --------------------------------------------------------------------------------------
-# Sections: servers and their scenarios
-
-def vault_section(stack: contextlib.ExitStack, ctx: Context, env: dict) -> list[Scenario]:
-    ctx.vault_url = stack.enter_context(
-        support.gunicorn("vault_service.wsgi:app", env, workers=WORKERS, health_path=f"{VAULT}/status")) + VAULT
+def vault_section(ctx: Context) -> list[Scenario]:
+    env = {**ctx.service_env(ctx.database("vault_bench")),
+           "VAULT_MASTER_KEYS": f"k1:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}"}
+    ctx.vault_base = ctx.serve("vault_service.wsgi:app", env, f"{VAULT}/status", migrations_of="vault_service.app")
     return [
         Scenario("v1_read", "v1 read (GET /secrets/{name})", v1_read, goal=0.55),
         Scenario("v2_read", "v2 read (GET /secret/data/{path})", v2_read),
@@ -141,34 +187,136 @@ def vault_section(stack: contextlib.ExitStack, ctx: Context, env: dict) -> list[
     ]
 
 
-def secrets_manager_section(stack: contextlib.ExitStack, ctx: Context, env: dict) -> list[Scenario]:
-    """TODO(secrets-manager): checkout+release cycles/s and account listing with 10,000 accounts.
+# --------------------------------------------------------------------------------------
+# Secrets Manager
 
-    The Secrets Manager (`secrets_manager_service/app.py`) was not written yet when this
-    benchmark was. To add it: start it here with support.gunicorn next to the Vault
-    (its settings pointing at ctx.vault_url), register 10,000 managed accounts over
-    POST /host-secret/{host_id}, and return two scenarios - a `loadgen.Flow` doing
-    POST /secrets/checkouts {"path"} then POST /secrets/checkouts/{id}/release (one
-    account per connection, so checkouts do not collide), and GET /secrets for p99.
+@dataclasses.dataclass(frozen=True)
+class CheckoutRelease(loadgen.Flow):
+    """One unit = POST /secrets/checkouts {"path"}, then POST /secrets/checkouts/{id}/release.
+
+    Each connection checks out its own account, so the cycles of different connections
+    never meet on one checkout. wrk cannot carry the id from one request to the next on
+    the same connection, so this is always measured with the Python generator.
     """
+
+    sm_url: str
+    paths: tuple[str, ...]
+    authorization: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.sm_url}/secrets/checkouts"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return Request.make("GET", self.url).address
+
+    def operation(self, worker_index: int):
+        headers = {"Authorization": self.authorization}
+        checkout = Request.make("POST", self.url, headers,
+                                json_body={"path": self.paths[worker_index % len(self.paths)]}).raw()
+
+        def cycle(conn: loadgen.Connection):
+            status, body = conn.exchange(checkout)
+            if status != 200:
+                return status, body
+            checkout_id = json.loads(body)["items"][0]["id"]
+            return conn.exchange(Request.make("POST", f"{self.url}/{checkout_id}/release", headers).raw())
+
+        return cycle
+
+
+def _register_accounts(ctx: Context) -> dict:
+    """10,000 accounts on 100 hosts the benchmark user may use; the first few with passwords."""
+    admin = ctx.tokens("admin", ttl=TOKEN_TTL)
+    role = support.new_role("bench-operators")
+    policy_id = ctx.call("POST", f"{ctx.sm_url}/password-policy", admin, {
+        "name": support.unique("bench-policy"), "rotation_interval": "P30D", "password_min_length": 20,
+        "password_max_length": 24, "use_special_characters": True, "use_lower_case": True,
+        "use_upper_case": True, "use_numbers": True, "max_versions": 5, "number_of_retries": 1,
+        "retry_interval": "PT5M", "max_concurrent_checkouts": 0, "max_checkout_duration": "PT1H",
+        "rotate_on_release": False, "verify_after_rotation": False,
+    }, expect=(201,)).json()["id"]
+    hosts = [str(uuid.uuid4()) for _ in range(SM_HOSTS)]
+
+    def register(index: int) -> None:
+        accounts = [{"account": f"acct{n:03d}"} for n in range(SM_ACCOUNTS_PER_HOST)]
+        if index == 0:
+            for account in accounts[:SM_CHECKOUT_ACCOUNTS]:
+                account["initial_password"] = secrets.token_urlsafe(18)
+        ctx.call("POST", f"{ctx.sm_url}/host-secret/{hosts[index]}", admin, {
+            "metadata": {"address": f"10.{index // 250}.{index % 250}.1", "protocol": "NONE",
+                         "password_policy_id": policy_id, "access_roles": [role]},
+            "accounts": accounts,
+        })
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS * 2) as pool:
+        list(pool.map(register, range(SM_HOSTS)))  # list(): re-raises the first failure
+    user = ctx.tokens("user", roles=[role], ttl=TOKEN_TTL)
+    total = ctx.call("GET", f"{ctx.sm_url}/secrets?limit=1", user).json()["count"]
+    if total != SM_HOSTS * SM_ACCOUNTS_PER_HOST:
+        raise RuntimeError(f"setup: the user sees {total} account secrets, not {SM_HOSTS * SM_ACCOUNTS_PER_HOST}")
+    print(f"secrets manager: {total} managed accounts on {SM_HOSTS} hosts registered "
+          f"in {time.monotonic() - started:.1f} s")
+    return {"user": user, "checkout_paths": tuple(
+        f"hosts/{hosts[0]}/acct{n:03d}" for n in range(SM_CHECKOUT_ACCOUNTS))}
+
+
+def sm_checkout_release(ctx: Context) -> CheckoutRelease:
+    sm = ctx.extras["sm"]
+    return CheckoutRelease(ctx.sm_url, sm["checkout_paths"], f"Bearer {sm['user']}")
+
+
+def sm_list_accounts(ctx: Context) -> Request:
+    """GET /secrets (first page, default paging) by a user who may see all 10,000 accounts."""
+    return Request.make("GET", f"{ctx.sm_url}/secrets", {"Authorization": f"Bearer {ctx.extras['sm']['user']}"})
+
+
+def secrets_manager_not_present() -> list[Scenario]:
+    """Kept for trees without the Secrets Manager (the benchmark then measures the Vault only)."""
     print("secrets manager: skipped: Secrets Manager not present")
     return []
 
 
-SECTIONS = [
-    Section("vault", vault_section),
-    Section("secrets manager", secrets_manager_section),
-]
+def secrets_manager_section(ctx: Context) -> list[Scenario]:
+    if not (ROOT / "secrets_manager_service" / "app.py").exists():
+        return secrets_manager_not_present()
+    # The dev token issuer gives the Secrets Manager its `service` token for the Vault.
+    client_secret = secrets.token_urlsafe(24)
+    clients_file = Path(ctx.data_dir, "bench-issuer-clients.json")
+    clients_file.write_text(json.dumps({"oauth_clients": [{
+        "client_id": "secrets-manager", "client_secret": client_secret, "grant_types": ["client_credentials"],
+        "sub": str(uuid.uuid4()), "scope": "service", "roles": [], "name": "Secrets Manager (bench)",
+    }], "api_clients": []}))
+    issuer = ctx.serve("common.issuer.wsgi:app", {
+        "DATA_DIR": ctx.data_dir, "AUTH_ISSUER": support.ISSUER, "AUTH_AUDIENCE": support.AUDIENCE,
+        "ISSUER_CLIENTS_FILE": str(clients_file)}, "/auth/api/v1/status", workers=1)
+    env = {**ctx.service_env(ctx.database("sm_bench")), "VAULT_URL": ctx.vault_base,
+           "SM_TOKEN_URL": issuer + "/auth/api/v1/oauth/token", "SM_CLIENT_SECRET": client_secret}
+    ctx.sm_base = ctx.serve("secrets_manager_service.wsgi:app", env, f"{SM}/status",
+                            migrations_of="secrets_manager_service.app")
+    ctx.extras["sm"] = _register_accounts(ctx)
+    return [
+        Scenario("sm_checkout_release", "SM checkout+release cycle (2 requests)", sm_checkout_release,
+                 unit="cycles"),
+        Scenario("sm_list_accounts", "SM account listing, 10,000 accounts (GET /secrets)", sm_list_accounts),
+    ]
 
-# Bare JSON is measured first and again last: the ratios are to the mean of the two, and
-# a drift between them (something else loading the machine) is reported.
-BARE_FIRST = Scenario("bare_json", "bare JSON (Flask, constant object)", bare_json, baseline=True)
-BARE_LAST = Scenario("bare_json_again", "bare JSON again, at the end", bare_json, baseline=True)
-DRIFT_WARNING = 0.10
+
+SECTIONS: list[Callable[[Context], list[Scenario]]] = [vault_section, secrets_manager_section]
 
 
 # --------------------------------------------------------------------------------------
 # Running and reporting
+
+@dataclasses.dataclass
+class Row:
+    scenario: Scenario
+    work: object
+    generator: str  # "wrk" or "python"
+    result: loadgen.Result | None = None
+
 
 def settings_from_env() -> tuple[loadgen.Settings, str]:
     seconds = float(os.environ.get("BENCH_SECONDS") or 10)
@@ -185,7 +333,7 @@ def settings_from_env() -> tuple[loadgen.Settings, str]:
 
 
 def probe(work) -> None:
-    """One unit of work before the load: a scenario that cannot succeed once is a setup failure."""
+    """One unit of work before any load: a scenario that cannot succeed once is a setup failure."""
     conn = loadgen.Connection(work.address, 30)
     try:
         status, body = work.operation(0)(conn)
@@ -195,54 +343,89 @@ def probe(work) -> None:
         raise RuntimeError(f"probe of {work.url} answered {status}: {body[:500].decode(errors='replace')}")
 
 
-def measure(scenario: Scenario, work, settings: loadgen.Settings, tool: str) -> loadgen.Result:
-    print(f"  {scenario.title}: {settings.warmup:g} s warm-up + {settings.seconds:g} s ...", end="", flush=True)
-    result = loadgen.run(work, settings, tool)
-    flag = f", {result.errors} ERRORS" if result.errors else ""
-    print(f" {result.rps:.0f} req/s{flag}", flush=True)
-    return result
+def plan(ctx: Context, scenarios: list[Scenario], tool: str) -> list[Row]:
+    """Set up and probe every scenario (before any load), and pick each one's generator."""
+    rows = []
+    for scenario in scenarios:
+        work = scenario.prepare(ctx)
+        probe(work)
+        rows.append(Row(scenario, work, "python" if tool == "python" or work.wrk_script() is None else "wrk"))
+    first_python = next((i for i, row in enumerate(rows) if row.generator != tool), None)
+    if first_python is not None:  # a base for the rows wrk cannot drive, measured the same way
+        rows.insert(first_python, Row(BARE_PYTHON, bare_json(ctx), "python"))
+    return rows
+
+
+def settle(limit: float = 5.0, quiet: float = 0.15) -> None:
+    """Wait (up to `limit` s) for the machine to go quiet: a server still busy with the previous
+    scenario's queued requests, or autovacuum after writes, must not load the next one."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        busy = cpu_busy(0.5)
+        if busy is None or busy < quiet:
+            return
+
+
+def measure(row: Row, settings: loadgen.Settings) -> None:
+    settle()
+    print(f"  {row.scenario.title} [{row.generator}]: {settings.warmup:g} s warm-up + {settings.seconds:g} s ...",
+          end="", flush=True)
+    row.result = loadgen.run(row.work, settings, row.generator)
+    flag = f", {row.result.errors} ERRORS" if row.result.errors else ""
+    print(f" {row.result.rps:.0f} {row.scenario.unit}/s{flag}", flush=True)
 
 
 def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def report(rows: list[tuple[Scenario, loadgen.Result]], tool: str, settings: loadgen.Settings) -> dict:
-    baselines = [result.rps for scenario, result in rows if scenario.baseline]
-    base_rps = sum(baselines) / len(baselines)
-    drift = (max(baselines) - min(baselines)) / base_rps if base_rps else 0.0
-    client = rows[0][1].tool
-    width = max(len(s.title) for s, _ in rows)
+def report(rows: list[Row], tool: str, settings: loadgen.Settings) -> dict:
+    bases = {}
+    for generator in {row.generator for row in rows}:
+        runs = [row.result.rps for row in rows if row.scenario.baseline and row.generator == generator]
+        bases[generator] = sum(runs) / len(runs)
+    main_runs = [row.result.rps for row in rows if row.scenario.baseline and row.generator == tool]
+    drift = (max(main_runs) - min(main_runs)) / bases[tool] if bases[tool] else 0.0
+
+    width = max(len(row.scenario.title) for row in rows)
     print()
-    print(f"{'scenario':<{width}}  {'req/s':>9}  {'p50 ms':>8}  {'p99 ms':>8}  {'x bare':>7}  {'errors':>7}")
-    print("-" * (width + 50))
+    print(f"{'scenario':<{width}}  {'client':<6}  {'per s':>9}  {'p50 ms':>8}  {'p99 ms':>8}  {'x bare':>7}  "
+          f"{'errors':>6}")
+    print("-" * (width + 60))
     scenarios, goals, flagged = {}, [], []
-    for scenario, result in rows:
-        ratio = round(result.rps / base_rps, 3) if base_rps else None
+    for row in rows:
+        scenario, result = row.scenario, row.result
+        base = bases[row.generator]
+        ratio = round(result.rps / base, 3) if base else None
         mark = "  <- errors" if result.errors else ""
-        print(f"{scenario.title:<{width}}  {result.rps:>9.1f}  {_fmt(result.p50_ms, '8.2f')}  "
-              f"{_fmt(result.p99_ms, '8.2f')}  {_fmt(ratio, '7.2f')}  {result.errors:>7}{mark}")
-        scenarios[scenario.key] = {"title": scenario.title, "ratio_to_bare_json": ratio, **result.as_dict()}
+        print(f"{scenario.title:<{width}}  {row.generator:<6}  {result.rps:>9.1f}  {_fmt(result.p50_ms, '8.2f')}  "
+              f"{_fmt(result.p99_ms, '8.2f')}  {_fmt(ratio, '7.2f')}  {result.errors:>6}{mark}")
+        scenarios[scenario.key] = {"title": scenario.title, "unit": f"{scenario.unit}/s", "generator": row.generator,
+                                   "ratio_to_bare_json": ratio, **result.as_dict()}
         if result.errors or result.capped or result.note:
-            flagged.append((scenario, result))
+            flagged.append(row)
         if scenario.goal is not None:
             met = ratio is not None and ratio >= scenario.goal and not result.errors
-            goals.append({"scenario": scenario.key, "goal_ratio": scenario.goal, "ratio": ratio,
-                          "result": "PASS" if met else "MISS", "errors": result.errors})
+            goals.append({"scenario": scenario.key, "title": scenario.title, "goal_ratio": scenario.goal,
+                          "ratio": ratio, "result": "PASS" if met else "MISS", "errors": result.errors})
     print()
-    print(f"bare JSON of this run: {base_rps:.1f} req/s (mean of {len(baselines)} runs, "
-          f"{drift:.0%} apart{'; the machine was not quiet, ratios are less certain' if drift > DRIFT_WARNING else ''})")
+    quiet = "" if drift <= DRIFT_WARNING else "; the machine was not quiet, ratios are less certain"
+    print(f"bare JSON of this run: {bases[tool]:.1f} req/s with {tool} (mean of {len(main_runs)} runs, "
+          f"{drift:.0%} apart{quiet})")
+    if len(bases) > 1:
+        print(f"  rows measured with the Python generator are compared to its own bare JSON run "
+              f"({bases['python']:.1f} req/s)")
     print("goals (ratio to bare JSON):")
     for goal in goals:
-        title = next(s.title for s, _ in rows if s.key == goal["scenario"])
         extra = f" (with {goal['errors']} errors)" if goal["errors"] else ""
-        print(f"  {title:<{width}}  >= {goal['goal_ratio']:.2f}: {_fmt(goal['ratio'], '.2f'):>5}  "
+        print(f"  {goal['title']:<{width}}  >= {goal['goal_ratio']:.2f}: {_fmt(goal['ratio'], '.2f'):>5}  "
               f"{goal['result']}{extra}")
-    for scenario, result in flagged:
+    for row in flagged:
+        result = row.result
         print()
-        print(f"FLAGGED {scenario.title}:")
+        print(f"FLAGGED {row.scenario.title}:")
         if result.errors:
-            print(f"  {result.errors} errors of {result.requests} requests; by status: {result.statuses}")
+            print(f"  {result.errors} errors of {result.requests}; by status: {result.statuses}")
             for sample in result.error_samples:
                 print(f"  e.g. {sample}")
         if result.capped:
@@ -250,16 +433,17 @@ def report(rows: list[tuple[Scenario, loadgen.Result]], tool: str, settings: loa
         if result.note:
             print(f"  {result.note}")
     print()
-    print(f"client: {client}, {settings.connections} connections, {settings.warmup:g} s warm-up, "
-          f"{settings.seconds:g} s per scenario; servers: gunicorn, {WORKERS} sync workers each; "
-          f"{os.cpu_count()} CPUs shared by client and servers")
+    clients = sorted({row.result.tool for row in rows})
+    print(f"client: {' and '.join(clients)}; {settings.connections} connections, {settings.warmup:g} s warm-up, "
+          f"{settings.seconds:g} s per scenario")
+    print(f"servers: gunicorn, {WORKERS} sync workers each; {os.cpu_count()} CPUs shared by client and servers")
     return {
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "client": {"tool": tool, "description": client, **dataclasses.asdict(settings)},
-        "bare_json_rps": round(base_rps, 1),
-        "bare_json_drift": round(drift, 3),
+        "client": {"tool": tool, "descriptions": clients, **dataclasses.asdict(settings)},
         "servers": {"gunicorn_workers": WORKERS, "worker_class": "sync"},
+        "bare_json_rps": {generator: round(rps, 1) for generator, rps in bases.items()},
+        "bare_json_drift": round(drift, 3),
         "scenarios": scenarios,
         "goals": goals,
     }
@@ -274,8 +458,8 @@ def write_results(results: dict) -> None:
 
 
 @contextlib.contextmanager
-def database(data_dir: str):
-    """A fresh database on the machine's PostgreSQL (or the embedded one), dropped afterwards."""
+def database_server(data_dir: str):
+    """The machine's PostgreSQL when it answers, else an embedded one that is stopped afterwards."""
     embedded_cleanup = os.environ.get("EMBEDDED_PG_CLEANUP")
     os.environ["EMBEDDED_PG_CLEANUP"] = "stop"  # an embedded server is ours: stop it when done
     try:
@@ -285,21 +469,29 @@ def database(data_dir: str):
             os.environ.pop("EMBEDDED_PG_CLEANUP", None)
         else:
             os.environ["EMBEDDED_PG_CLEANUP"] = embedded_cleanup
+    local = server == support.LOCAL_SERVER
+    print(f"database: {'the local PostgreSQL' if local else 'embedded PostgreSQL'} "
+          f"({psycopg.conninfo.conninfo_to_dict(server).get('port', '')}), fresh databases")
     try:
-        url = support.create_database(server, "vault_bench")
-        try:
-            print(f"database: {'local PostgreSQL' if server == support.LOCAL_SERVER else 'embedded PostgreSQL'}, "
-                  f"fresh database {psycopg.conninfo.conninfo_to_dict(url)['dbname']}")
-            yield url
-        finally:
-            support.drop_database(server, url)
+        yield server
     finally:
-        if server != support.LOCAL_SERVER:
+        if not local:
             from common import embedded_pg
 
             for handle in list(embedded_pg._servers.values()):
                 handle.cleanup()  # before the data folder is removed
             embedded_pg._servers.clear()
+
+
+def migrate(app_module: str, env: dict) -> None:
+    """Apply a service's migrations to its fresh database, in a child process with the service's settings."""
+    code = (f"from {app_module} import create_app\n"
+            "app = create_app()\n"
+            "try:\n    app.extensions['db'].migrate()\nfinally:\n    app.extensions['db'].close()\n")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"migrations of {app_module} failed: {done.stderr.strip()[-1500:]}")
 
 
 def cpu_busy(seconds: float = 1.0) -> float | None:
@@ -326,36 +518,26 @@ def _stop_on_sigterm(signum, frame):
 def run() -> dict:
     settings, tool = settings_from_env()
     busy_before = cpu_busy()
-    print(f"machine: {os.cpu_count()} CPUs, {_fmt(busy_before, '.0%')} busy in the second before the run"
-          f"{' - something else is running: figures will be lower and noisier' if (busy_before or 0) > 0.2 else ''}")
+    busy = " - something else is running: figures will be lower and noisier" if (busy_before or 0) > 0.2 else ""
+    print(f"machine: {os.cpu_count()} CPUs, {_fmt(busy_before, '.0%')} busy in the second before the run{busy}")
     os.chdir(ROOT)  # gunicorn imports the apps from the working directory
     with contextlib.ExitStack() as stack:
         data_dir = tempfile.mkdtemp(prefix="bench-data-")
         stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
         ensure_signing_key(data_dir)
-        db_url = stack.enter_context(database(data_dir))
-        env = {
-            "DATABASE_URL": db_url,
-            "DATA_DIR": data_dir,
-            "AUTH_ISSUER": support.ISSUER,
-            "AUTH_AUDIENCE": support.AUDIENCE,
-            "VAULT_MASTER_KEYS": f"k1:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}",
-            "LOG_LEVEL": "WARNING",
-        }
-        bare_url = stack.enter_context(support.gunicorn("tests.benchmarks.bare_app:app", {"LOG_LEVEL": "WARNING"},
-                                                        workers=WORKERS, health_path="/"))
-        ctx = Context(tokens=support.TokenFactory(data_dir), bare_url=bare_url, vault_url="")
+        db_server = stack.enter_context(database_server(data_dir))
+        ctx = Context(stack=stack, data_dir=data_dir, db_server=db_server, tokens=support.TokenFactory(data_dir))
         stack.callback(ctx.http.close)
+        ctx.bare_url = stack.enter_context(support.gunicorn(
+            "tests.benchmarks.bare_app:app", {"LOG_LEVEL": "WARNING"}, workers=WORKERS, health_path="/"))
         scenarios = [BARE_FIRST]
         for section in SECTIONS:
-            scenarios += section.start(stack, ctx, env)
+            scenarios += section(ctx)
         scenarios.append(BARE_LAST)
-        # Every setup and probe first: a scenario that cannot run fails the run before any load.
-        works = [scenario.prepare(ctx) for scenario in scenarios]
-        for work in works:
-            probe(work)
-        print(f"load: {tool}; {len(scenarios)} scenarios")
-        rows = [(scenario, measure(scenario, work, settings, tool)) for scenario, work in zip(scenarios, works)]
+        rows = plan(ctx, scenarios, tool)
+        print(f"load: {len(rows)} runs")
+        for row in rows:
+            measure(row, settings)
         results = report(rows, tool, settings)
         results["machine"]["cpu_busy_before"] = busy_before
         return results
@@ -367,7 +549,7 @@ def main() -> int:
     try:
         results = run()
     except KeyboardInterrupt:
-        print("\ninterrupted: servers stopped, database dropped", file=sys.stderr)
+        print("\ninterrupted: servers stopped, databases dropped", file=sys.stderr)
         return 130
     except Exception as exc:  # a report of what failed, not a traceback of the harness
         print(f"\nbench failed: {type(exc).__name__}: {exc}", file=sys.stderr)
