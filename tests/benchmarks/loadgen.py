@@ -62,7 +62,7 @@ class Request:
     body: bytes | None = None
 
     @classmethod
-    def make(cls, method: str, url: str, headers: dict | None = None, json_body=None) -> "Request":
+    def make(cls, method: str, url: str, headers: dict | None = None, json_body=None) -> Request:
         headers = dict(headers or {})
         body = None
         if json_body is not None:
@@ -91,7 +91,7 @@ class Request:
     def operation(self, worker_index: int):
         raw = self.raw()
 
-        def send(conn: "Connection"):
+        def send(conn: Connection):
             return conn.exchange(raw)
 
         return send
@@ -106,7 +106,7 @@ class Flow:
     """A scenario whose unit of work is more than one request (e.g. checkout then release).
 
     Subclasses give `address`, `operation(worker_index)` returning a callable that takes a
-    `Connection` and returns `(status, body)` of the unit's worst answer, and, if wrk can
+    `Connection` and returns `(status, body)`: the first failing answer, else the last; and, if wrk can
     drive it, `wrk_script()` (Lua); `wrk_script` returning None makes the wrk runner fall
     back to the Python generator for this scenario (the result says so).
     """
@@ -179,8 +179,7 @@ class Connection:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _recv(self) -> bytes:
-        chunk = self.sock.recv(65536)
-        return chunk
+        return self.sock.recv(65536)
 
     def _read_response(self) -> tuple[int, bytes]:
         buf = b""
@@ -441,7 +440,7 @@ def parse_wrk(output: str, settings: Settings) -> Result:
     errors = sum(statuses.values())
     if socket_errors:
         names = ("connect", "read", "write", "timeout")
-        for name, count in zip(names, map(int, socket_errors.groups())):
+        for name, count in zip(names, map(int, socket_errors.groups()), strict=True):
             if count:
                 statuses[f"socket {name}"] = count
                 errors += count
