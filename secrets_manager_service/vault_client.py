@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/vault/api/v1"
 TIMEOUT = (2.0, 5.0)  # (connect, read) seconds
-STATUS_TIMEOUT = (2.0, 2.0)
+STATUS_TIMEOUT = (1.0, 1.5)  # within a probe's timeout, with the database ping
 TRIES = 3
 BACKOFF_SECONDS = 0.2  # doubled after every failed try
 RETRY_STATUSES = frozenset({502, 503, 504})

@@ -78,6 +78,7 @@ def check_out(principal: Principal, path: str) -> dict:
     if account is None or not _may_use(principal, account):
         raise errors.NotFound("account secret not found")
     # The Vault first: if it cannot be read, the client gets 503 and no checkout is recorded.
+    # An account registered without a password has none yet: its checkout's `secrets` is empty.
     secrets = account_passwords.live_versions(account["host_id"], account["account"])
     with db.transaction() as cur:
         limits = store.lock_account(cur, account["account_id"])

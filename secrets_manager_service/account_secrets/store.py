@@ -1,8 +1,9 @@
 """SQL for account secrets (accounts as users see them) and their checkouts.
 
-Account rows carry `account_id, account, created, updated, host_id, address,
-access_role_ids`; checkout rows add `id, user_id, explicit_checkout, created,
-expires` (the account's own times then are `account_created`/`account_updated`).
+Account rows carry `account_id, account, host_id, address, access_role_ids`
+(listings add the account's `created, updated`); checkout rows carry `id,
+user_id, explicit_checkout, created, expires, account_id` (and, where joined,
+`account, host_id, address`). `find_*` return None when nothing matches.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ MAX_PASSWORD_LENGTH = 4096
 
 
 class HostMetadataBody(EchoTolerant):
-    host_id = fields.String()  # optional; when given it must be the host_id of the URL
+    host_id = fields.UUID()  # optional; when given it must be the host_id of the URL
     address = fields.String(required=True, validate=validate.Length(min=1, max=255))
     port = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=1, max=65535))
     operating_system = CaseInsensitiveChoice(OPERATING_SYSTEMS, load_default="LINUX")
@@ -29,12 +29,17 @@ class HostMetadataBody(EchoTolerant):
     access_roles = fields.List(fields.Nested(RoleRef), load_default=list, validate=validate.Length(max=1000))
 
     @pre_load
-    def _policy_id_alias(self, data, **kwargs):
+    def _aliases_and_blanks(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
         # PrivX clients call it policy_id as well; the longer name wins when both come.
-        if isinstance(data, dict) and "policy_id" in data:
-            data = dict(data)
+        if "policy_id" in data:
             alias = data.pop("policy_id")
             data.setdefault("password_policy_id", alias)
+        # A new host's metadata may come with an empty host_id: the URL names it.
+        if data.get("host_id") in ("", None):
+            data.pop("host_id", None)
         return data
 
 

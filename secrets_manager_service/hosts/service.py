@@ -28,7 +28,7 @@ def _bad(message: str, property: str, code: str = "INVALID_REQUEST_DATA") -> err
 
 def _checked_settings(host_id: uuid.UUID, metadata: dict, account_names: list[str]) -> tuple[dict, dict]:
     """(host settings to store, its policy), after the checks that span fields and other objects."""
-    if metadata.get("host_id") not in (None, "", str(host_id)):
+    if metadata.get("host_id", host_id) != host_id:
         raise _bad("metadata.host_id differs from the host_id of the URL", "metadata.host_id")
     repeated = sorted(name for name, n in Counter(account_names).items() if n > 1)
     if repeated:

@@ -2,6 +2,7 @@
 a Secrets Manager app on its own database, and helpers to look into the Vault directly."""
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import uuid
@@ -35,11 +36,19 @@ def token_url(issuer_url):
     return issuer_url + "/auth/api/v1/oauth/token"
 
 
+@contextlib.contextmanager
+def _fresh_database(db_server, prefix: str):
+    url = support.create_database(db_server, prefix)
+    try:
+        yield url
+    finally:
+        support.drop_database(db_server, url)
+
+
 @pytest.fixture(scope="session")
 def sm_vault_db(db_server):
-    url = support.create_database(db_server, "sm_vault_test")
-    yield url
-    support.drop_database(db_server, url)
+    with _fresh_database(db_server, "sm_vault_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +61,8 @@ def vault_url(sm_vault_db, data_dir, master_keys):
 
 @pytest.fixture(scope="session")
 def sm_db(db_server):
-    url = support.create_database(db_server, "sm_test")
-    yield url
-    support.drop_database(db_server, url)
+    with _fresh_database(db_server, "sm_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

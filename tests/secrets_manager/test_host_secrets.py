@@ -106,6 +106,7 @@ def test_rotate_queues_a_rotation(sm, vault):
     ({"use_main_account": "true"}, "metadata.use_main_account"),
     ({"access_roles": [{"name": "no id"}]}, "metadata.access_roles.0.id"),
     ({"host_id": str(uuid.uuid4())}, "metadata.host_id"),
+    ({"host_id": "not-a-uuid"}, "metadata.host_id"),
 ])
 def test_bad_metadata_is_400(sm, change, prop):
     body = host_body(sm.policy())
@@ -143,6 +144,7 @@ def test_policy_id_alias_and_main_account(sm, vault):
                      main_account="admin")
     body["metadata"]["policy_id"] = body["metadata"].pop("password_policy_id")
     host_id = str(uuid.uuid4())
+    body["metadata"]["host_id"] = host_id.upper()
     saved = sm.post(f"/host-secret/{host_id}", json=body).get_json()
     assert saved["metadata"]["password_policy_id"] == policy_id
     assert saved["metadata"]["use_main_account"] is True and saved["metadata"]["main_account"] == "admin"

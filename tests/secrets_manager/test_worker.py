@@ -200,3 +200,19 @@ def test_sigterm_stops_the_loop_cleanly(sm_config):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_ssh_rotation_runs_the_hosts_script_template(sm, vault, tmp_path):
+    from tests.sm_rotation.ssh_server import fake_ssh_host
+
+    template = sm.post("/script-template", json={"name": support.unique("chpasswd"), "operating_system": "LINUX",
+                                                 "script": "echo {{ .Username }}:{{ .Password }} | chpasswd\n"})
+    with fake_ssh_host(tmp_path, {"alice": "alice-old"}) as ssh:
+        host_id = sm.host(sm.policy(verify_after_rotation=True), protocol="SSH", address=ssh.address, port=ssh.port,
+                          script_template_id=template.get_json()["id"], certificate_validation_options="DISABLED",
+                          accounts={"alice": "alice-old"})
+        sm.post(f"/rotate/{host_id}/alice")
+        sm.run_worker()
+        new_password = vault.newest(f"hosts/{host_id}/alice")
+        assert new_password != "alice-old" and ssh.passwords["alice"] == new_password
+        assert sm.account(host_id, "alice")["last_error"] is None
