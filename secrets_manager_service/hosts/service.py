@@ -62,12 +62,13 @@ def save(principal: Principal, host_id_text: str, body: dict) -> dict:
     settings, policy = _checked_settings(host_id, body["metadata"], account_names)
     db = database()
     removed = {a["account"] for a in store.accounts_of(db, host_id)} - set(account_names)
-    for account in sorted(removed):
-        account_passwords.forget(host_id, account)
+    # Additions before removals: if the Vault fails halfway, no password of a kept account is lost.
     for account in accounts:
         if "initial_password" in account:
             account_passwords.store(host_id, account["account"], account["initial_password"],
                                     max_versions=policy["max_versions"])
+    for account in sorted(removed):
+        account_passwords.forget(host_id, account)
     roles = list({r["id"]: {"id": r["id"], "name": r.get("name") or r["id"]} for r in settings["access_roles"]}.values())
     with db.transaction() as cur:
         store.save_host(cur, host_id, settings, roles, principal.sub)
