@@ -2,13 +2,14 @@
 
 A caller may see and check out the accounts of hosts whose access_roles it
 holds (admin: every host). A checkout is visible only to its holder and to
-admins; to anyone else it does not exist (404).
+admins; to anyone else it does not exist (404). Checkouts, their reads (they
+carry passwords) and releases are audited, refusals included.
 """
 from __future__ import annotations
 
 import uuid
 
-from common import errors
+from common import audit, errors
 from common.auth import Principal
 from common.web import database
 from secrets_manager_service import account_passwords, names
@@ -76,33 +77,45 @@ def check_out(principal: Principal, path: str) -> dict:
     db = database()
     account = store.find_account(db, *parsed)
     if account is None or not _may_use(principal, account):
+        audit.record("checkout.create", path, audit.NOT_FOUND)
         raise errors.NotFound("account secret not found")
     # The Vault first: if it cannot be read, the client gets 503 and no checkout is recorded.
     # An account registered without a password has none yet: its checkout's `secrets` is empty.
     secrets = account_passwords.live_versions(account["host_id"], account["account"])
-    with db.transaction() as cur:
-        limits = store.lock_account(cur, account["account_id"])
-        if limits is None:  # removed meanwhile
-            raise errors.NotFound("account secret not found")
-        checkout = store.live_checkout_of(cur, account["account_id"], principal.sub)
-        if checkout is None:
-            limit = limits["max_concurrent_checkouts"]
-            if limit and store.count_live(cur, account["account_id"]) >= limit:
-                raise errors.Conflict(f"the account is checked out by the most users its policy allows ({limit})",
-                                      property="path")
-            checkout = store.insert_checkout(cur, uuid.uuid4(), account["account_id"], principal.sub,
-                                             limits["max_checkout_duration"])
+    try:
+        with db.transaction() as cur:
+            limits = store.lock_account(cur, account["account_id"])
+            if limits is None:  # removed meanwhile
+                raise errors.NotFound("account secret not found")
+            checkout = store.live_checkout_of(cur, account["account_id"], principal.sub)
+            existing = checkout is not None
+            if not existing:
+                limit = limits["max_concurrent_checkouts"]
+                if limit and store.count_live(cur, account["account_id"]) >= limit:
+                    raise errors.Conflict(f"the account is checked out by the most users its policy allows ({limit})",
+                                          property="path")
+                checkout = store.insert_checkout(cur, uuid.uuid4(), account["account_id"], principal.sub,
+                                                 limits["max_checkout_duration"])
+            audit.record("checkout.create", path, cur=cur,
+                         details={"checkout_id": str(checkout["id"]), "existing": existing})
+    except errors.Conflict:
+        audit.record("checkout.create", path, audit.DENIED, details={"reason": "concurrent checkout limit"})
+        raise
     return {"count": 1, "items": [_render_checkout({**account, **checkout}, secrets)]}
 
 
 def _with_secrets(row: dict) -> dict:
-    """The checkout with the account's live passwords, read from the Vault now."""
-    return _render_checkout(row, account_passwords.live_versions(row["host_id"], row["account"]))
+    """The checkout with the account's live passwords, read from the Vault now (and audited as read)."""
+    secrets = account_passwords.live_versions(row["host_id"], row["account"])
+    audit.record("checkout.read", names.secret_path(row["host_id"], row["account"]),
+                 details={"checkout_id": str(row["id"]), "holder": row["user_id"]})
+    return _render_checkout(row, secrets)
 
 
 def _visible_checkout(principal: Principal, checkout_id: uuid.UUID) -> dict:
     row = store.find_live_checkout(database(), checkout_id)
     if row is None or not (row["user_id"] == principal.sub or _is_admin(principal)):
+        audit.record("checkout.read", f"checkouts/{checkout_id}", audit.NOT_FOUND)
         raise errors.NotFound("checkout not found")
     return row
 
@@ -126,3 +139,5 @@ def release(principal: Principal, checkout_id: uuid.UUID) -> None:
         if not store.end_checkout(cur, checkout_id):
             raise errors.NotFound("checkout not found")
         rotation_store.enqueue_if_unused(cur, row["account_id"])
+        audit.record("checkout.release", names.secret_path(row["host_id"], row["account"]), cur=cur,
+                     details={"checkout_id": str(checkout_id), "holder": row["user_id"]})

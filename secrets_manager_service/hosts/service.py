@@ -3,14 +3,15 @@
 Writes are ordered so nothing is half-written: the Vault is changed first, and
 the database rows are committed in one transaction only after the Vault took
 every change. If the Vault fails, the client gets 503 and the database is as
-before; repeating the request converges.
+before; repeating the request converges. Every change is audited (names of
+accounts only, never a password).
 """
 from __future__ import annotations
 
 import uuid
 from collections import Counter
 
-from common import errors
+from common import audit, errors
 from common.auth import Principal
 from common.web import database
 from secrets_manager_service import account_passwords, names
@@ -73,6 +74,9 @@ def save(principal: Principal, host_id_text: str, body: dict) -> dict:
     with db.transaction() as cur:
         store.save_host(cur, host_id, settings, roles, principal.sub)
         store.sync_accounts(cur, host_id, account_names, principal.sub)
+        audit.record("host.save", f"hosts/{host_id}", cur=cur, details={
+            "accounts": account_names, "removed": sorted(removed),
+            "initial_passwords": [a["account"] for a in accounts if "initial_password" in a]})
     return get(host_id_text)
 
 
@@ -105,7 +109,9 @@ def delete(host_id_text: str) -> None:
         raise errors.NotFound("host secret not found")
     for account in store.accounts_of(db, host_id):
         account_passwords.forget(host_id, account["account"])
-    store.delete_host(db, host_id)
+    with db.transaction() as cur:
+        store.delete_host(cur, host_id)
+        audit.record("host.delete", f"hosts/{host_id}", cur=cur)
 
 
 def _account(host_id_text: str, account: str) -> dict:
@@ -117,12 +123,16 @@ def _account(host_id_text: str, account: str) -> dict:
 
 def queue_rotation(host_id_text: str, account: str) -> None:
     found = _account(host_id_text, account)
-    with database().cursor() as cur:
+    with database().transaction() as cur:
         rotation_store.enqueue(cur, found["id"], rotation_store.MANUAL)
+        audit.record("rotation.request", names.secret_path(found["host_id"], found["account"]), cur=cur)
 
 
 def set_password(host_id_text: str, account: str, password: str) -> None:
     """Store `password` as the account's newest version, as is (no policy check: it is the target's truth)."""
     found = _account(host_id_text, account)
-    account_passwords.store(found["host_id"], found["account"], password, max_versions=found["max_versions"])
-    store.touch_account(database(), found["id"])
+    version = account_passwords.store(found["host_id"], found["account"], password, max_versions=found["max_versions"])
+    with database().transaction() as cur:
+        store.touch_account(cur, found["id"])
+        audit.record("password.set", names.secret_path(found["host_id"], found["account"]), cur=cur,
+                     details={"version": version})

@@ -65,11 +65,10 @@ def sync_accounts(cur, host_id, accounts: list[str], by: str) -> None:
         )
 
 
-def delete_host(db: Database, host_id) -> bool:
+def delete_host(cur, host_id) -> bool:
     """Delete the host with its accounts, checkouts and queued rotations; False if it did not exist."""
-    with db.cursor() as cur:
-        cur.execute("DELETE FROM sm_hosts WHERE id = %(id)s", {"id": host_id})
-        return cur.rowcount == 1
+    cur.execute("DELETE FROM sm_hosts WHERE id = %(id)s", {"id": host_id})
+    return cur.rowcount == 1
 
 
 def find_account(db: Database, host_id, account: str) -> dict | None:
@@ -85,6 +84,5 @@ def find_account(db: Database, host_id, account: str) -> dict | None:
         return cur.fetchone()
 
 
-def touch_account(db: Database, account_id) -> None:
-    with db.cursor() as cur:
-        cur.execute("UPDATE sm_accounts SET updated = now() WHERE id = %(id)s", {"id": account_id})
+def touch_account(cur, account_id) -> None:
+    cur.execute("UPDATE sm_accounts SET updated = now() WHERE id = %(id)s", {"id": account_id})

@@ -6,6 +6,7 @@ writes it to the Vault as the newest version (then verifies it, if the policy
 says so). Until that write, the old password stays the Vault's newest
 version. A failure is kept on the account as `last_error` (never a password)
 and retried per the policy's `number_of_retries` and `retry_interval`.
+Expiries and rotations are audited as the worker's doing.
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from common import errors
+from common import audit, errors
 from common.web import database
-from secrets_manager_service import account_passwords, drivers, passwords
+from secrets_manager_service import account_passwords, drivers, names, passwords
 from secrets_manager_service.rotation import store
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 # beyond the client's own retries: a password only the target knows would lock everyone out.
 STORE_RETRY_SECONDS = (1, 2, 4, 8)
 MAX_ROTATIONS_PER_PASS = 100
+WORKER = "secrets-manager-worker"  # the audit trail's principal for what the worker does
 
 
 class _Failed(Exception):
@@ -46,13 +48,22 @@ class PassResult:
 def run_pass() -> PassResult:
     """One pass of the worker: expire checkouts, queue scheduled rotations, run the due ones."""
     db = database()
-    result = PassResult(expired=store.expire_checkouts(db), scheduled=store.enqueue_scheduled(db))
+    result = PassResult(expired=expire_checkouts(), scheduled=store.enqueue_scheduled(db))
     for _ in range(MAX_ROTATIONS_PER_PASS):
         outcome = run_one_due()
         if outcome is None:
             break
         setattr(result, outcome, getattr(result, outcome) + 1)
     return result
+
+
+def expire_checkouts() -> int:
+    with database().transaction() as cur:
+        ended = store.expire_checkouts(cur)
+        for row in ended:
+            audit.record("checkout.expire", names.secret_path(row["host_id"], row["account"]), cur=cur,
+                         principal=WORKER, details={"checkout_id": str(row["id"]), "holder": row["user_id"]})
+    return len(ended)
 
 
 def run_one_due() -> str | None:
@@ -76,10 +87,17 @@ def run_one_due() -> str | None:
                                                   "will_retry": retry_in is not None})
             store.record_failure(cur, job["account_id"], error=failure.error, details=failure.details,
                                  retry_in=retry_in)
+            _audit(cur, subject, audit.FAILED, reason=job["reason"], error=failure.error, retry=retry_in is not None)
             return "failed"
         store.record_success(cur, job["account_id"])
+        _audit(cur, subject, audit.SUCCESS, reason=job["reason"])
         log.info("rotated", extra={"account_id": str(subject["account_id"]), "reason": job["reason"]})
         return "rotated"
+
+
+def _audit(cur, subject: dict, outcome: str, **details) -> None:
+    audit.record("password.rotate", names.secret_path(subject["host_id"], subject["account"]), outcome, cur=cur,
+                 principal=WORKER, details=details)
 
 
 def _rotate(subject: dict) -> None:

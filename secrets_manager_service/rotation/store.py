@@ -41,28 +41,30 @@ def enqueue_if_unused(cur, account_id) -> None:
     )
 
 
-def expire_checkouts(db: Database) -> int:
-    """Mark ended every checkout past its time; queue release rotations where that ended the last one."""
-    with db.transaction() as cur:
-        cur.execute(
-            f"""WITH ended AS (
-                    UPDATE sm_checkouts SET ended = expires
-                     WHERE ended IS NULL AND expires <= now()
-                 RETURNING account_id),
-                queued AS (
-                    INSERT INTO sm_rotations (account_id, reason)
-                    SELECT DISTINCT a.id, %(reason)s FROM ended e
-                      JOIN sm_accounts a ON a.id = e.account_id
-                      JOIN sm_hosts h ON h.id = a.host_id
-                      JOIN sm_password_policies p ON p.id = h.password_policy_id
-                     WHERE p.rotate_on_release
-                       -- The rows just ended are past `expires`, so this snapshot already counts them as over.
-                       AND NOT EXISTS (SELECT 1 FROM sm_checkouts c WHERE c.account_id = a.id AND {LIVE_CHECKOUT})
-                    ON CONFLICT (account_id) DO NOTHING)
-                SELECT count(*) AS ended FROM ended""",
-            {"reason": RELEASE},
-        )
-        return cur.fetchone()["ended"]
+def expire_checkouts(cur) -> list[dict]:
+    """Mark ended every checkout past its time; queue release rotations where that ended the last one.
+
+    Returns the ended checkouts: `id, user_id, host_id, account`.
+    """
+    cur.execute(
+        f"""WITH ended AS (
+                UPDATE sm_checkouts SET ended = expires
+                 WHERE ended IS NULL AND expires <= now()
+             RETURNING id, user_id, account_id),
+            queued AS (
+                INSERT INTO sm_rotations (account_id, reason)
+                SELECT DISTINCT a.id, %(reason)s FROM ended e
+                  JOIN sm_accounts a ON a.id = e.account_id
+                  JOIN sm_hosts h ON h.id = a.host_id
+                  JOIN sm_password_policies p ON p.id = h.password_policy_id
+                 WHERE p.rotate_on_release
+                   -- The rows just ended are past `expires`, so this snapshot already counts them as over.
+                   AND NOT EXISTS (SELECT 1 FROM sm_checkouts c WHERE c.account_id = a.id AND {LIVE_CHECKOUT})
+                ON CONFLICT (account_id) DO NOTHING)
+            SELECT e.id, e.user_id, a.host_id, a.account FROM ended e JOIN sm_accounts a ON a.id = e.account_id""",
+        {"reason": RELEASE},
+    )
+    return cur.fetchall()
 
 
 def enqueue_scheduled(db: Database) -> int:
