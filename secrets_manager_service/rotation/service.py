@@ -73,7 +73,7 @@ def run_one_due() -> str | None:
         if job is None:
             return None
         subject = store.rotation_subject(cur, job["account_id"])
-        if subject is None:  # the account went away; the cascade removes the job too
+        if subject is None:  # a guard only: deleting the account cascades to the job, which waits for our lock
             return "skipped"
         if job["reason"] == store.RELEASE and subject["checked_out"]:
             # Someone checked it out again since the release; the next release queues it anew.
