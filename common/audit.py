@@ -8,6 +8,7 @@ carry a secret value.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 import psycopg
 from flask import current_app, g, has_request_context
@@ -24,30 +25,49 @@ _INSERT = """INSERT INTO audit_events (service, request_id, principal, action, t
              VALUES (%(service)s, %(request_id)s, %(principal)s, %(action)s, %(target)s, %(outcome)s, %(details)s)"""
 
 
-def record(action: str, target: str, outcome: str = SUCCESS, *, cur=None, details: dict | None = None,
-           db: Database | None = None, principal: str | None = None, service: str | None = None) -> None:
-    """Write one event; with `cur`, inside that transaction. Raises DatabaseUnavailable on failure."""
+def new_event(action: str, target: str, outcome: str = SUCCESS, *, details: dict | None = None,
+              principal: str | None = None, service: str | None = None) -> dict:
+    """An event's columns, filled from the request (request id, caller) where not given."""
     in_request = has_request_context()
-    event = {
+    return {
         "service": service or current_app.config["SERVICE_NAME"],
         "request_id": g.get("request_id") if in_request else None,
         "principal": principal or (g.principal.sub if in_request and g.get("principal") else None),
         "action": action,
         "target": target,
         "outcome": outcome,
-        "details": Jsonb(details or {}),
+        "details": details or {},
     }
-    try:
+
+
+def record(action: str, target: str, outcome: str = SUCCESS, *, cur=None, details: dict | None = None,
+           db: Database | None = None, principal: str | None = None, service: str | None = None) -> None:
+    """Write one event; with `cur`, inside that transaction. Raises DatabaseUnavailable on failure."""
+    event = new_event(action, target, outcome, details=details, principal=principal, service=service)
+    params = {**event, "details": Jsonb(event["details"])}
+    with failing_closed(action, target):
         if cur is not None:
-            cur.execute(_INSERT, event)
+            cur.execute(_INSERT, params)
         else:
             with (db or current_app.extensions["db"]).cursor() as own:
-                own.execute(_INSERT, event)
+                own.execute(_INSERT, params)
+    log_event(event)
+
+
+@contextmanager
+def failing_closed(action: str, target: str):
+    """Around any statement that writes an audit event: no event, no operation."""
+    try:
+        yield
     except psycopg.Error:
-        # Fail closed: no audit event, no operation (a transaction given as `cur` rolls back).
+        # A transaction around it rolls back; a read returns nothing.
         log.error("audit event could not be written", extra={"action": action, "target": target})
         raise errors.DatabaseUnavailable("the audit trail could not be written") from None
-    log.info("audit event", extra={"audit": {k: v for k, v in event.items() if k != "details"} | {"details": details or {}}})
+
+
+def log_event(event: dict) -> None:
+    """The log's copy of an event (the database has the other)."""
+    log.info("audit event", extra={"audit": event})
 
 
 SORT_DIRECTIONS = {"ASC": "ASC", "DESC": "DESC"}

@@ -67,7 +67,9 @@ class Database:
                     kwargs={
                         "autocommit": True,
                         "row_factory": dict_row,
-                        "options": f"-c statement_timeout={self._statement_timeout_ms}",
+                        # Single statements (reads, read-audit events, role names) commit without
+                        # waiting for the WAL flush; transaction() turns durable commits back on.
+                        "options": f"-c statement_timeout={self._statement_timeout_ms} -c synchronous_commit=off",
                         "connect_timeout": 3,
                         "application_name": self.service,
                     },
@@ -95,7 +97,12 @@ class Database:
 
     @contextmanager
     def cursor(self):
-        """A cursor in autocommit mode: one statement, one round trip."""
+        """A cursor in autocommit mode: one statement, one round trip.
+
+        Its commits do not wait for the WAL flush (a crash may lose the last fraction of a
+        second of them): use it for reads and for records that may be lost that way, such
+        as read-audit events. Every other write goes through transaction().
+        """
         self.ensure_migrated()
         with _translated_errors(), self.pool().connection() as conn:
             with conn.cursor() as cur:
@@ -103,11 +110,19 @@ class Database:
 
     @contextmanager
     def transaction(self):
-        """A cursor inside one transaction: everything or nothing is written."""
+        """A cursor inside one durable transaction: everything or nothing is written."""
         self.ensure_migrated()
         with _translated_errors(), self.pool().connection() as conn:
-            with conn.transaction(), conn.cursor() as cur:
-                yield cur
+            with conn.cursor() as cur:
+                # One round trip for both (simple query protocol), like a bare BEGIN.
+                cur.execute("BEGIN; SET LOCAL synchronous_commit = on")
+                try:
+                    yield cur
+                except BaseException:
+                    if not conn.broken:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
 
     def ping(self) -> bool:
         try:

@@ -35,7 +35,7 @@ class NamedObjects:
     def _insert(self, db: Database, object_id, body: dict, by: str) -> None:
         columns = ", ".join(self.settings)
         values = ", ".join(f"%({c})s" for c in self.settings)
-        with db.cursor() as cur:
+        with db.transaction() as cur:
             cur.execute(
                 f"""INSERT INTO {self.table} (id, {columns}, created_by, updated_by)
                     VALUES (%(id)s, {values}, %(by)s, %(by)s) ON CONFLICT (name) DO NOTHING""",
@@ -47,7 +47,7 @@ class NamedObjects:
     def _update(self, db: Database, object_id, body: dict, by: str) -> bool:
         assignments = ", ".join(f"{c} = %({c})s" for c in self.settings)
         try:
-            with db.cursor() as cur:
+            with db.transaction() as cur:
                 cur.execute(
                     f"UPDATE {self.table} SET {assignments}, updated = now(), updated_by = %(by)s WHERE id = %(id)s",
                     {**body, "id": object_id, "by": by},
@@ -57,7 +57,7 @@ class NamedObjects:
             raise self._name_taken() from None
 
     def _delete(self, db: Database, object_id) -> bool:
-        with db.cursor() as cur:
+        with db.transaction() as cur:
             try:
                 cur.execute(f"DELETE FROM {self.table} WHERE id = %(id)s", {"id": object_id})
             except psycopg.errors.ForeignKeyViolation:

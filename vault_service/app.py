@@ -7,11 +7,11 @@ from common import crypto
 from common.web import create_base_app
 from vault_service.schemas_catalog.views import blp as schemas_blp
 from vault_service.secrets import service as secrets_service
+from vault_service.secrets.service import URL_PREFIX
 from vault_service.secrets.views import personal, search, shared
 from vault_service.status.views import blp as status_blp
 from vault_service.versioned.views import blp as versioned_blp
 
-URL_PREFIX = "/vault/api/v1"
 
 DEFAULTS = {
     "VAULT_MASTER_KEYS": None,  # unset: a development keyring under DATA_DIR (never in production)

@@ -73,7 +73,7 @@ def enqueue_scheduled(db: Database) -> int:
     After retries ran out, the next scheduled try waits a full interval too, so a
     broken target is not hammered every pass.
     """
-    with db.cursor() as cur:
+    with db.transaction() as cur:
         cur.execute(
             """INSERT INTO sm_rotations (account_id, reason)
                SELECT a.id, %(reason)s FROM sm_accounts a

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import url_for
+from urllib.parse import quote
 
 from common import audit, errors
 from common.auth import Principal
@@ -13,6 +13,8 @@ from vault_service.secrets import sealing, store
 from vault_service.secrets.store import SHARED
 
 MANAGER_SCOPES = ("admin", "vaultManage")
+URL_PREFIX = "/vault/api/v1"
+SAFE_PATH_CHARS = "/@+="  # what url_for leaves unencoded in a path: keeps Location and `path` as before
 
 
 # --- access ----------------------------------------------------------------
@@ -55,9 +57,10 @@ def _deny(action: str, owner: str, name: str, message: str):
 # --- rendering -------------------------------------------------------------
 
 def secret_path(owner: str, name: str) -> str:
+    """The secret's URL path (built directly: url_for is a noticeable share of a read)."""
     if owner == SHARED:
-        return url_for("vault_secrets.Secret", name=name)
-    return url_for("vault_personal.PersonalSecret", user_id=owner, name=name)
+        return f"{URL_PREFIX}/secrets/{quote(name, safe=SAFE_PATH_CHARS)}"
+    return f"{URL_PREFIX}/user/{quote(owner, safe='')}/secrets/{quote(name, safe=SAFE_PATH_CHARS)}"
 
 
 def render(secret: dict, *, data=None, include_data: bool) -> dict:
@@ -116,20 +119,27 @@ def create(principal: Principal, owner: str, body: dict) -> str:
         if not inserted:
             raise errors.Conflict("a secret with this name already exists", property="name")
         secret = store.lock_secret(cur, owner, name)
+        event = audit.new_event("secret.create", audit_target(owner, name), details={"version": 1})
         store.add_version(cur, secret, version=1, ciphertext=sealing.seal(data_key, secret, 1, body["data"]),
-                          created_by=principal.sub)
-        audit.record("secret.create", audit_target(owner, name), cur=cur, details={"version": 1})
+                          created_by=principal.sub, audit_event=event)
+    audit.log_event(event)
     return name
 
 
 def read(principal: Principal, owner: str, name: str) -> dict:
-    """The secret with its data; 403 if visible but not readable."""
-    secret = _visible(principal, owner, name, audited_action="secret.read")
-    if not can_read(principal, secret):
-        _deny("secret.read", owner, name, "no read role for this secret")
-    data = _current_data(secret)
-    audit.record("secret.read", audit_target(owner, secret["name"]), details={"version": secret["v_version"]})
-    return render(secret, data=data, include_data=True)
+    """The secret with its data; 403 if visible but not readable, 404 if not even visible."""
+    event = audit.new_event("secret.read", audit_target(owner, name))
+    secret = store.find_secret_audited(
+        database(), owner, names.checked(name), version=None, event=event, outcome_sql=store.V1_READ_OUTCOME,
+        roles=sorted(principal.role_ids), manager=principal.has_scope(*MANAGER_SCOPES))
+    event["outcome"] = secret["outcome"]
+    event["details"] = {"version": secret["v_version"]}
+    audit.log_event(event)
+    if secret["outcome"] == audit.NOT_FOUND:
+        raise errors.NotFound("secret not found")
+    if secret["outcome"] == audit.DENIED:
+        raise errors.PermissionDenied("no read role for this secret")
+    return render(secret, data=_current_data(secret), include_data=True)
 
 
 def metadata(principal: Principal, owner: str, name: str) -> dict:

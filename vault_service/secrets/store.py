@@ -9,6 +9,7 @@ from __future__ import annotations
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from common import audit
 from common.db import Database
 
 SHARED = ""  # owner_id of the shared namespace
@@ -38,6 +39,37 @@ _WITH_VERSION = f"""
             WHERE v.secret_id = s.id AND {LIVE} AND (%(version)s::int IS NULL OR v.version = %(version)s::int)
             ORDER BY v.version DESC LIMIT 1) v ON true
      WHERE s.owner_id = %(owner)s AND s.name = %(name)s"""
+
+
+# Who may read, decided in the same statement that records the read, so a read costs
+# one round trip. Mirrors service.can_read / can_see (shared rules; tests pin both).
+V1_READ_OUTCOME = """CASE
+    WHEN f.id IS NULL THEN 'not_found'
+    WHEN f.read_roles && %(a_roles)s::text[] OR (f.owner_id <> '' AND f.owner_id = %(a_principal)s) THEN 'success'
+    WHEN %(a_manager)s OR f.write_roles && %(a_roles)s::text[] THEN 'denied'
+    ELSE 'not_found' END"""
+# The versioned API's callers hold the scope already: found (and live) is all that matters.
+V2_READ_OUTCOME = "CASE WHEN f.v_version IS NULL THEN 'not_found' ELSE 'success' END"
+
+
+def find_secret_audited(db: Database, owner: str, name: str, *, version: int | None, event: dict,
+                        outcome_sql: str, roles: list[str] = (), manager: bool = False) -> dict:
+    """find_secret plus the read's audit event, in one statement; the row always exists and
+    carries `outcome` (its `id` is None when nothing was found)."""
+    query = f"""
+        WITH found AS ({_WITH_VERSION}),
+        decided AS (SELECT f.*, {outcome_sql} AS outcome FROM (SELECT 1) AS one LEFT JOIN found f ON true),
+        logged AS (
+            INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
+            SELECT %(a_service)s, %(a_request_id)s, %(a_principal)s, %(a_action)s, %(a_target)s, d.outcome,
+                   jsonb_build_object('version', coalesce(d.v_version, %(version)s::int))
+              FROM decided d)
+        SELECT * FROM decided"""
+    params = {"owner": owner, "name": name, "version": version, "a_roles": list(roles), "a_manager": manager,
+              **{f"a_{key}": event[key] for key in ("service", "request_id", "principal", "action", "target")}}
+    with audit.failing_closed(event["action"], event["target"]), db.cursor() as cur:
+        cur.execute(query, params)
+        return cur.fetchone()
 
 
 def find_secret(db: Database, owner: str, name: str, *, version: int | None = None) -> dict | None:
@@ -70,22 +102,33 @@ def insert_secret(cur, *, secret_id: str, owner: str, name: str, read_roles: lis
     return cur.rowcount == 1
 
 
-def add_version(cur, secret: dict, *, version: int, ciphertext: bytes, created_by: str) -> dict:
-    """Write `version`, make it current and drop versions past max_versions; returns the version row."""
-    cur.execute(
-        """WITH bumped AS (
-               UPDATE vault_secrets SET current_version = %(version)s, updated = now(), updated_by = %(by)s
-                WHERE id = %(id)s)
-           INSERT INTO vault_secret_versions (secret_id, version, ciphertext, created_by, deletion_time)
-           VALUES (%(id)s, %(version)s, %(ct)s, %(by)s,
-                   CASE WHEN %(dva)s > 0 THEN now() + make_interval(secs => %(dva)s) END)
-           RETURNING version, created, created_by, deletion_time, destroyed""",
-        {"id": secret["id"], "version": version, "ct": ciphertext, "by": created_by,
-         "dva": secret["delete_version_after"]},
-    )
-    row = cur.fetchone()
-    prune_versions(cur, secret["id"], secret["max_versions"], newest=version)
-    return row
+def add_version(cur, secret: dict, *, version: int, ciphertext: bytes, created_by: str,
+                audit_event: dict | None = None) -> dict:
+    """Write `version`, make it current, drop versions past max_versions and, if given, record
+    `audit_event` — one statement, so one round trip; returns the version row."""
+    event = audit_event or {}
+    with audit.failing_closed(event.get("action", "secret.write"), event.get("target", "")):
+        cur.execute(
+            """WITH bumped AS (
+                   UPDATE vault_secrets SET current_version = %(version)s, updated = now(), updated_by = %(by)s
+                    WHERE id = %(id)s),
+               pruned AS (
+                   DELETE FROM vault_secret_versions
+                    WHERE secret_id = %(id)s AND %(max)s > 0 AND version <= %(version)s - %(max)s),
+               logged AS (
+                   INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
+                   SELECT %(a_service)s, %(a_request_id)s, %(a_principal)s, %(a_action)s, %(a_target)s, 'success',
+                          jsonb_build_object('version', %(version)s)
+                    WHERE %(a_action)s::text IS NOT NULL)
+               INSERT INTO vault_secret_versions (secret_id, version, ciphertext, created_by, deletion_time)
+               VALUES (%(id)s, %(version)s, %(ct)s, %(by)s,
+                       CASE WHEN %(dva)s > 0 THEN now() + make_interval(secs => %(dva)s) END)
+               RETURNING version, created, created_by, deletion_time, destroyed""",
+            {"id": secret["id"], "version": version, "ct": ciphertext, "by": created_by,
+             "dva": secret["delete_version_after"], "max": secret["max_versions"],
+             **{f"a_{key}": event.get(key) for key in ("service", "request_id", "principal", "action", "target")}},
+        )
+        return cur.fetchone()
 
 
 def prune_versions(cur, secret_id, max_versions: int, *, newest: int) -> None:

@@ -32,12 +32,15 @@ def _existing(path: str) -> dict:
 
 def read(path: str, version: int | None) -> dict:
     """The data and metadata of the newest live version, or of live version `version`."""
-    secret = store.find_secret(database(), SHARED, names.checked(path, "path"), version=version)
-    if secret is None or secret["v_version"] is None:
-        audit.record("secret.read", _target(path), audit.NOT_FOUND, details={"version": version})
+    event = audit.new_event("secret.read", _target(path))
+    secret = store.find_secret_audited(database(), SHARED, names.checked(path, "path"), version=version,
+                                       event=event, outcome_sql=store.V2_READ_OUTCOME)
+    event["outcome"] = secret["outcome"]
+    event["details"] = {"version": secret["v_version"] or version}
+    audit.log_event(event)
+    if secret["outcome"] == audit.NOT_FOUND:
         raise errors.NotFound("secret version not found (missing, deleted or destroyed)")
     data = sealing.unseal(secret, secret["v_version"], secret["v_ciphertext"])
-    audit.record("secret.read", _target(path), details={"version": secret["v_version"]})
     return {"data": data, "metadata": _version_meta(secret, "v_")}
 
 
@@ -70,9 +73,10 @@ def write(principal: Principal, path: str, data: dict, cas: int | None) -> dict:
         if cas is not None and cas != secret["current_version"]:
             raise _cas_conflict(cas, secret["current_version"])
         version = secret["current_version"] + 1
+        event = audit.new_event("secret.write", _target(name), details={"version": version})
         row = store.add_version(cur, secret, version=version, created_by=principal.sub,
-                                ciphertext=sealing.seal(data_key, secret, version, data))
-        audit.record("secret.write", _target(name), cur=cur, details={"version": version})
+                                ciphertext=sealing.seal(data_key, secret, version, data), audit_event=event)
+    audit.log_event(event)
     return _version_meta(row)
 
 
