@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 ISSUER = "privx-dev-issuer"
 AUDIENCE = "privx-secrets"
-DEMO_HOST = "demo-host"
+DEMO_HOST = "00000000-0000-4000-8000-00000000d001"  # host ids are UUIDs, as in PrivX
 DEMO_ACCOUNT = "demo"
 
 
@@ -149,15 +149,29 @@ class Stack:
         headers = {"Authorization": f"Bearer {token}"}
         if requests.get(f"{base}/host-secret/{DEMO_HOST}", headers=headers, timeout=10).status_code == 200:
             return
-        policy = requests.post(f"{base}/password-policy", headers=headers, timeout=10, json={
+        policy_id = self.demo_policy_id(base, headers)
+        response = requests.post(f"{base}/host-secret/{DEMO_HOST}", headers=headers, timeout=10, json={
+            "metadata": {"address": "127.0.0.1", "port": 22, "operating_system": "LINUX", "protocol": "NONE",
+                         "password_policy_id": policy_id, "access_roles": roles},
+            "accounts": [{"account": DEMO_ACCOUNT, "initial_password": "initial-demo-password"}]})
+        if response.status_code != 200:
+            raise SystemExit(f"could not register the demo host: {response.status_code} {response.text}")
+
+    @staticmethod
+    def demo_policy_id(base: str, headers: dict) -> str:
+        """The demo password policy's id, created on the first run."""
+        listing = requests.get(f"{base}/password-policies", headers=headers, timeout=10).json()
+        for policy in listing.get("items", []):
+            if policy["name"] == "demo-policy":
+                return policy["id"]
+        response = requests.post(f"{base}/password-policy", headers=headers, timeout=10, json={
             "name": "demo-policy", "max_versions": 5, "password_min_length": 20, "password_max_length": 24,
             "use_special_characters": True, "use_lower_case": True, "use_upper_case": True, "use_numbers": True,
             "rotation_interval": "P30D", "max_concurrent_checkouts": 1, "max_checkout_duration": "PT1H",
-            "rotate_on_release": True}).json()
-        requests.post(f"{base}/host-secret/{DEMO_HOST}", headers=headers, timeout=10, json={
-            "metadata": {"address": "127.0.0.1", "port": 22, "operating_system": "LINUX", "protocol": "NONE",
-                         "password_policy_id": policy["id"], "access_roles": roles},
-            "accounts": [{"account": DEMO_ACCOUNT, "initial_password": "initial-demo-password"}]}).raise_for_status()
+            "rotate_on_release": True})
+        if response.status_code != 201:
+            raise SystemExit(f"could not create the demo password policy: {response.status_code} {response.text}")
+        return response.json()["id"]
 
     def announce(self, token: str, roles: list[dict]) -> None:
         vault, sm = self.url("vault"), self.url("secrets-manager")
