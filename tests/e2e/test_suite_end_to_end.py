@@ -1,0 +1,198 @@
+"""The whole suite as `make run` starts it, and the whole flow through nginx over HTTPS.
+
+The launcher runs exactly as a newcomer's `make run` does (embedded PostgreSQL, token
+issuer, Vault, Secrets Manager, worker), on free ports and a private data folder.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from tests.deploy.test_nginx_conf import NGINX, OPENSSL, nginx_command, write_nginx_conf
+from tests.support import free_port, unique
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+READY_LINE = "Ctrl-C stops everything."
+
+
+class RunningSuite:
+    def __init__(self, process, output: str, ports: dict):
+        self.process, self.output, self.ports = process, output, ports
+        self.token = re.search(r"export TOKEN=(\S+)", output).group(1)
+        self.curls = [line.strip() for line in output.splitlines() if line.strip().startswith("curl ")]
+        self.demo_path = re.search(r'"path": "(hosts/[^"]+)"', output).group(1)
+
+
+def _start_suite(data_dir: Path) -> RunningSuite:
+    ports = {"ISSUER_PORT": free_port(), "VAULT_PORT": free_port(), "SM_PORT": free_port()}
+    env = {**os.environ, "DATA_DIR": str(data_dir), "WEB_CONCURRENCY": "1", **{k: str(v) for k, v in ports.items()}}
+    for unset in ("DATABASE_URL", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "VAULT_MASTER_KEYS", "ISSUER_CLIENTS_FILE"):
+        env.pop(unset, None)
+    process = subprocess.Popen([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lines, deadline = [], time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if READY_LINE in line:
+            return RunningSuite(process, "".join(lines), ports)
+    process.kill()
+    raise AssertionError("the suite did not start:\n" + "".join(lines)[-3000:])
+
+
+def _stop_suite(suite: RunningSuite) -> int:
+    suite.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    try:
+        return suite.process.wait(timeout=60)
+    finally:
+        if suite.process.poll() is None:
+            os.killpg(suite.process.pid, signal.SIGKILL)
+
+
+def _listening(port: int) -> bool:
+    try:
+        requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+        return True
+    except requests.ConnectionError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def suite_data(tmp_path_factory):
+    return tmp_path_factory.mktemp("suite")
+
+
+@pytest.fixture(scope="module")
+def suite(suite_data):
+    running = _start_suite(suite_data)
+    yield running
+    assert _stop_suite(running) == 0
+    assert not any(_listening(port) for port in running.ports.values()), "a service outlived Ctrl-C"
+
+
+def test_printed_curl_commands_work(suite):
+    assert len(suite.curls) == 3
+    outputs = []
+    for command in suite.curls:
+        result = subprocess.run(["bash", "-c", command], env={**os.environ, "TOKEN": suite.token},
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        outputs.append(json.loads(result.stdout))
+    created, read, checkout = outputs
+    assert created == {"name": "demo/db"} or created.get("error_code") == "VALUE_DUPLICATE"
+    assert read["data"] == {"password": "s3cret"}
+    assert checkout["count"] == 1 and checkout["items"][0]["secrets"][0]["secret"]
+    release = requests.post(f"http://127.0.0.1:{suite.ports['SM_PORT']}/secrets-manager/api/v1/secrets/checkouts/"
+                            f"{checkout['items'][0]['id']}/release",
+                            headers={"Authorization": f"Bearer {suite.token}"}, timeout=10)
+    assert release.status_code == 200
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    if OPENSSL is None:
+        pytest.skip("openssl is not installed")
+    directory = tmp_path_factory.mktemp("tls")
+    crt, key = directory / "tls.crt", directory / "tls.key"
+    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True, timeout=60)
+    return crt, key
+
+
+@pytest.fixture(scope="module")
+def edge(suite, tls_files, tmp_path_factory):
+    """nginx in front of the running suite; yields its HTTPS base URL."""
+    if NGINX is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    directory = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    main = write_nginx_conf(directory, tls_files, port, upstreams={
+        "issuer": f"127.0.0.1:{suite.ports['ISSUER_PORT']}", "vault": f"127.0.0.1:{suite.ports['VAULT_PORT']}",
+        "secrets-manager": f"127.0.0.1:{suite.ports['SM_PORT']}"})
+    process = subprocess.Popen(nginx_command(directory, main, "-g", "daemon off;"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"https://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/vault/api/v1/status", verify=str(tls_files[0]), timeout=2)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_whole_flow_through_nginx_over_https(edge, suite, tls_files):
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment overrides `verify`
+    session.verify = str(tls_files[0])
+    # A PrivX client's login: OAuth client in Basic auth, API client as username/password.
+    basic = base64.b64encode(b"privx-external:dev-oauth-secret").decode()
+    token = session.post(f"{edge}/auth/api/v1/oauth/token", headers={"Authorization": f"Basic {basic}"},
+                         data={"grant_type": "password", "username": "admin", "password": "dev-admin-secret"}).json()
+    assert token["token_type"] == "Bearer" and token["expires_in"] > 0
+    session.headers["Authorization"] = f"Bearer {token['access_token']}"
+    roles = [{"id": "00000000-0000-4000-8000-000000000001"}]
+
+    name = unique("edge/db")
+    created = session.post(f"{edge}/vault/api/v1/secrets", json={"name": name, "data": {"pw": "via-nginx"},
+                                                                 "read_roles": roles, "write_roles": roles})
+    assert created.status_code == 201 and created.headers["Location"] == f"/vault/api/v1/secrets/{name}"
+    read = session.get(f"{edge}/vault/api/v1/secrets/{quote(name, safe='')}")  # %2F survives the proxy
+    assert read.status_code == 200 and read.json()["data"] == {"pw": "via-nginx"}
+    assert read.headers["X-Request-ID"]
+
+    checkout = session.post(f"{edge}/authorizer/api/v1/secrets/checkouts", json={"path": suite.demo_path})
+    assert checkout.status_code == 200, checkout.text
+    item = checkout.json()["items"][0]
+    again = session.get(f"{edge}/secrets-manager/api/v1/secrets/checkouts/{item['id']}")
+    assert again.status_code == 200 and again.json()["secrets"][0]["secret"] == item["secrets"][0]["secret"]
+    listing = session.get(f"{edge}/authorizer/api/v1/secrets")
+    assert any(i["path"] == suite.demo_path for i in listing.json()["items"])
+    released = session.post(f"{edge}/authorizer/api/v1/secrets/checkouts/{item['id']}/release")
+    assert released.status_code == 200
+
+    audit = session.get(f"{edge}/vault/api/v1/audit-events", params={"target": f"secret:{name}"}).json()
+    assert [e["action"] for e in audit["items"]] == ["secret.read", "secret.create"]
+    assert session.get(f"{edge}/metrics").status_code == 404  # metrics stay inside
+    too_big = session.post(f"{edge}/vault/api/v1/secrets", data=b"x" * (1024 * 1024 + 1),
+                           headers={"Content-Type": "application/json"})
+    assert too_big.status_code == 413 and too_big.json()["error_code"] == "OUT_OF_RESOURCES"
+    assert session.get(f"{edge}/secrets-manager/api/v1/status").json()["status"] == "RUNNING"
+
+
+def test_second_run_keeps_the_data(suite, suite_data):
+    """Runs last in this module: stops the suite, starts it again on the same folder."""
+    headers = {"Authorization": f"Bearer {suite.token}"}
+    name = unique("persist")
+    vault = f"http://127.0.0.1:{suite.ports['VAULT_PORT']}/vault/api/v1"
+    roles = [{"id": "00000000-0000-4000-8000-000000000001"}]
+    assert requests.post(f"{vault}/secrets", headers=headers, timeout=10,
+                         json={"name": name, "data": {"kept": True}, "read_roles": roles}).status_code == 201
+    assert _stop_suite(suite) == 0
+    again = _start_suite(suite_data)
+    try:
+        vault = f"http://127.0.0.1:{again.ports['VAULT_PORT']}/vault/api/v1"
+        read = requests.get(f"{vault}/secrets/{name}", headers={"Authorization": f"Bearer {again.token}"}, timeout=10)
+        assert read.status_code == 200 and read.json()["data"] == {"kept": True}
+    finally:
+        assert _stop_suite(again) == 0
+    suite.process = again.process  # the fixture's teardown then finds it stopped
+    suite.ports = again.ports
