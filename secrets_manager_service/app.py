@@ -22,6 +22,7 @@ DEFAULTS = {
     "SM_CLIENT_SECRET": None,
     "SM_VAULT_TRIES": 3,  # tries per Vault call for connection errors and 502/503/504
     "SM_WORKER_INTERVAL_SECONDS": 5.0,  # pause between the worker's passes
+    "SM_WORKER_METRICS_PORT": 0,  # the worker's own /metrics port (it serves no HTTP otherwise); 0 = off
 }
 
 

@@ -15,6 +15,8 @@ import logging
 import signal
 import threading
 
+import prometheus_client
+
 from common import errors
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service
@@ -32,6 +34,9 @@ def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
                 log.info("migrations applied", extra={"migrations": applied})
                 return 0
             interval = args.interval if args.interval is not None else app.config["SM_WORKER_INTERVAL_SECONDS"]
+            if not args.once and app.config["SM_WORKER_METRICS_PORT"]:
+                # Rotation and expiry counters live in this process: serve them for scraping.
+                prometheus_client.start_http_server(app.config["SM_WORKER_METRICS_PORT"])
             return run(once=args.once, interval=interval)
     finally:
         app.extensions["db"].close()

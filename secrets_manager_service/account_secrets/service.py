@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from common import audit, errors
+from common import audit, errors, metrics
 from common.auth import Principal
 from common.web import database
 from secrets_manager_service import account_passwords, names
@@ -100,7 +100,9 @@ def check_out(principal: Principal, path: str) -> dict:
                          details={"checkout_id": str(checkout["id"]), "existing": existing})
     except errors.Conflict:
         audit.record("checkout.create", path, audit.DENIED, details={"reason": "concurrent checkout limit"})
+        metrics.CHECKOUTS.labels("create", "conflict").inc()
         raise
+    metrics.CHECKOUTS.labels("create", "existing" if existing else "success").inc()
     return {"count": 1, "items": [_render_checkout({**account, **checkout}, secrets)]}
 
 
@@ -141,3 +143,4 @@ def release(principal: Principal, checkout_id: uuid.UUID) -> None:
         rotation_store.enqueue_if_unused(cur, row["account_id"])
         audit.record("checkout.release", names.secret_path(row["host_id"], row["account"]), cur=cur,
                      details={"checkout_id": str(checkout_id), "holder": row["user_id"]})
+    metrics.CHECKOUTS.labels("release", "success").inc()

@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from common import audit, errors
+from common import audit, errors, metrics
 from common.web import database
 from secrets_manager_service import account_passwords, drivers, names, passwords
 from secrets_manager_service.rotation import store
@@ -63,6 +63,8 @@ def expire_checkouts() -> int:
         for row in ended:
             audit.record("checkout.expire", names.secret_path(row["host_id"], row["account"]), cur=cur,
                          principal=WORKER, details={"checkout_id": str(row["id"]), "holder": row["user_id"]})
+    if ended:
+        metrics.CHECKOUTS.labels("expire", "success").inc(len(ended))
     return len(ended)
 
 
@@ -88,9 +90,11 @@ def run_one_due() -> str | None:
             store.record_failure(cur, job["account_id"], error=failure.error, details=failure.details,
                                  retry_in=retry_in)
             _audit(cur, subject, audit.FAILED, reason=job["reason"], error=failure.error, retry=retry_in is not None)
+            metrics.ROTATIONS.labels(subject["protocol"], "failed").inc()
             return "failed"
         store.record_success(cur, job["account_id"])
         _audit(cur, subject, audit.SUCCESS, reason=job["reason"])
+        metrics.ROTATIONS.labels(subject["protocol"], "success").inc()
         log.info("rotated", extra={"account_id": str(subject["account_id"]), "reason": job["reason"]})
         return "rotated"
 

@@ -34,7 +34,7 @@ SECRET_ENV = {"DATABASE_URL", "VAULT_MASTER_KEYS", "SM_CLIENT_SECRET"}
 INGRESS_NAMESPACE = "ingress-nginx"
 RUN_AS_USER = 10001  # the uid of the user in deploy/docker/Dockerfile
 
-# Deployment -> (container port, readiness path). The worker serves no port.
+# Deployment -> (container port, readiness path). The worker serves only its metrics.
 SERVING = {
     "vault": (8081, "/vault/api/v1/status"),
     "secrets-manager": (8082, "/secrets-manager/api/v1/status"),
@@ -299,13 +299,17 @@ def test_serving_deployments_have_probes_and_a_metrics_dir(docs):
         assert "emptyDir" in volumes[mounts["/tmp/prometheus-multiproc"]], name
 
 
-def test_the_worker_is_the_only_deployment_without_probes(docs):
-    """The worker serves no port, so there is nothing for an HTTP or TCP probe to ask;
-    Kubernetes restarts it when the process exits. Every other Deployment is probed."""
+def test_the_worker_is_probed_on_its_metrics_port_only(docs):
+    """The worker's only port is its own /metrics: liveness asks it; nothing routes traffic
+    to the worker, so it has no readiness probe. Every other Deployment is probed as a server."""
     deployments = by_kind(docs, "Deployment")
     assert set(deployments) == set(SERVING) | {WORKER}
     (worker,) = deployments[WORKER]["spec"]["template"]["spec"]["containers"]
-    assert "ports" not in worker
+    assert [p["containerPort"] for p in worker["ports"]] == [9102]
+    env = {e["name"]: e.get("value") for e in worker["env"]}
+    assert env["SM_WORKER_METRICS_PORT"] == "9102"
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert "readinessProbe" not in worker
     assert deployments[WORKER]["spec"]["strategy"]["type"] == "Recreate"
 
 
