@@ -19,11 +19,14 @@ _ROLES_JSON = """
                                ORDER BY array_position(s.{col}, r.id)), '[]'::jsonb)
        FROM vault_roles r WHERE r.id = ANY (s.{col})) AS {col}_json"""
 
-_SECRET_COLUMNS = (
+_BARE_COLUMNS = (
     "s.id, s.owner_id, s.name, s.read_roles, s.write_roles, s.author, s.updated_by, s.created, s.updated, "
     "s.dek_key_id, s.dek_wrapped, s.current_version, s.max_versions, s.delete_version_after, "
-    "s.cas_required, s.custom_metadata, "
-    + _ROLES_JSON.format(col="read_roles") + ", " + _ROLES_JSON.format(col="write_roles")
+    "s.cas_required, s.custom_metadata"
+)
+# What reads render: the bare columns plus the roles with their registry names.
+_SECRET_COLUMNS = (
+    _BARE_COLUMNS + ", " + _ROLES_JSON.format(col="read_roles") + ", " + _ROLES_JSON.format(col="write_roles")
 )
 
 # A version is live while it is neither destroyed nor past its deletion time.
@@ -80,9 +83,9 @@ def find_secret(db: Database, owner: str, name: str, *, version: int | None = No
 
 
 def lock_secret(cur, owner: str, name: str) -> dict | None:
-    """The secret row, locked for the rest of the transaction."""
+    """The secret row (without role names: writers never render them), locked for the transaction."""
     cur.execute(
-        f"SELECT {_SECRET_COLUMNS} FROM vault_secrets s WHERE s.owner_id = %(owner)s AND s.name = %(name)s FOR UPDATE OF s",
+        f"SELECT {_BARE_COLUMNS} FROM vault_secrets s WHERE s.owner_id = %(owner)s AND s.name = %(name)s FOR UPDATE OF s",
         {"owner": owner, "name": name},
     )
     return cur.fetchone()
