@@ -15,7 +15,7 @@ from flask import current_app, g, has_request_context
 from psycopg.types.json import Jsonb
 
 from common import errors
-from common.db import Database
+from common.db import Database, fetch_page
 
 log = logging.getLogger("audit")
 
@@ -75,7 +75,7 @@ SORT_DIRECTIONS = {"ASC": "ASC", "DESC": "DESC"}
 
 def search(db: Database, service: str, *, filters: dict, offset: int, limit: int, sortdir: str) -> tuple[int, list[dict]]:
     """Events of `service` matching every given filter, newest first by default."""
-    where, params = ["service = %(service)s"], {"service": service, "offset": offset, "limit": limit}
+    where, params = ["service = %(service)s"], {"service": service}
     for column in ("principal", "action", "target", "outcome", "request_id"):
         if filters.get(column):
             where.append(f"{column} = %({column})s")
@@ -87,15 +87,6 @@ def search(db: Database, service: str, *, filters: dict, offset: int, limit: int
         where.append("occurred < %(until)s")
         params["until"] = filters["until"]
     direction = SORT_DIRECTIONS[sortdir]
-    with db.cursor() as cur:
-        cur.execute(
-            f"""SELECT id, occurred, request_id, principal, action, target, outcome, details, count(*) OVER () AS total
-                  FROM audit_events WHERE {' AND '.join(where)}
-                 ORDER BY occurred {direction}, id {direction} OFFSET %(offset)s LIMIT %(limit)s""",
-            params,
-        )
-        rows = cur.fetchall()
-        if not rows and offset:
-            cur.execute(f"SELECT count(*) AS total FROM audit_events WHERE {' AND '.join(where)}", params)
-            return cur.fetchone()["total"], []
-    return (rows[0]["total"] if rows else 0), rows
+    return fetch_page(db, columns="id, occurred, request_id, principal, action, target, outcome, details",
+                      source="audit_events", where=" AND ".join(where), order=f"occurred {direction}, id {direction}",
+                      params=params, offset=offset, limit=limit)

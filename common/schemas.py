@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
+from common import errors
+
 MAX_PAGE = 100
 
 
@@ -44,6 +46,31 @@ def sorted_page_args(sortkeys, default):
     return type("SortedPageArgs", (PageArgs,), {
         "sortkey": CaseInsensitiveChoice(tuple(sortkeys), load_default=default),
     })
+
+
+class PagingInBody(Schema):
+    """Paging that may also arrive in a search body, where it overrides the query string."""
+
+    offset = fields.Integer(strict=True)
+    limit = fields.Integer(strict=True)
+    sortkey = fields.String()
+    sortdir = fields.String()
+
+    @pre_load
+    def _drop_unset(self, body, **kwargs):
+        return blank_is_unset(body)
+
+
+PAGING_KEYS = ("offset", "limit", "sortkey", "sortdir")
+
+
+def merged_paging(query: dict, body: dict, page_args: type[Schema]) -> dict:
+    """Paging from the query string overridden by the body, validated by `page_args`."""
+    paging = {**query, **{k: body[k] for k in PAGING_KEYS if k in body}}
+    try:
+        return page_args().load(paging, unknown="exclude")
+    except ValidationError as exc:
+        raise errors.validation_error(exc.messages) from None
 
 
 class ErrorEnvelope(Schema):

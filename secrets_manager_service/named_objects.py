@@ -9,7 +9,7 @@ import psycopg
 from common import errors
 from common.db import Database
 from common.web import database
-from secrets_manager_service.paging import fetch_page
+from common.db import fetch_page
 
 
 class NamedObjects:

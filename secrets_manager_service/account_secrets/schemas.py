@@ -5,7 +5,8 @@ from marshmallow import Schema, fields, validate
 
 from common.schemas import PageArgs, sorted_page_args
 from common.timefmt import Rfc3339
-from secrets_manager_service.fields import PagingInBody, listing_of
+from common.schemas import PagingInBody
+from secrets_manager_service.fields import listing_of
 
 SORT_KEYS = ("path", "username", "created", "updated")
 

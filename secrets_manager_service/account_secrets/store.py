@@ -8,7 +8,7 @@ user_id, explicit_checkout, created, expires, account_id` (and, where joined,
 from __future__ import annotations
 
 from common.db import Database
-from secrets_manager_service.paging import fetch_page
+from common.db import fetch_page
 from secrets_manager_service.rotation.store import LIVE_CHECKOUT
 
 _ACCOUNT = """a.id AS account_id, a.account, h.id AS host_id, h.address, h.access_role_ids"""

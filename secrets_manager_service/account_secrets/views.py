@@ -12,7 +12,7 @@ from common.auth import require_scopes
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, empty
 from secrets_manager_service.account_secrets import schemas, service
-from secrets_manager_service.fields import merged_paging
+from common.schemas import merged_paging
 
 blp = Blueprint("sm_account_secrets", __name__, description="Account secrets and checkouts")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from common.schemas import CaseInsensitiveChoice, Role, RoleRef, blank_is_unset, sorted_page_args
+from common.schemas import CaseInsensitiveChoice, PagingInBody, Role, RoleRef, sorted_page_args
 from common.timefmt import Rfc3339
 from vault_service.secrets.sealing import serialize
 
@@ -90,17 +90,9 @@ SecretPageArgs = sorted_page_args(("name", "created", "updated"), "name")
 FILTERS = ("personal", "shared", "readable", "writable", "accessible")
 
 
-class SearchBody(Schema):
+class SearchBody(PagingInBody):
     """Search conditions; paging may come here too, where it overrides the query string."""
 
     keywords = fields.String(load_default="")
     owner_id = fields.List(fields.String(validate=validate.Length(min=1, max=256)), load_default=None)
     filter = CaseInsensitiveChoice(FILTERS, load_default="")
-    offset = fields.Integer(strict=True)
-    limit = fields.Integer(strict=True)
-    sortkey = fields.String()
-    sortdir = fields.String()
-
-    @pre_load
-    def _drop_unset(self, body, **kwargs):
-        return blank_is_unset(body)

@@ -10,7 +10,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from common import audit
-from common.db import Database
+from common.db import Database, fetch_page
 
 SHARED = ""  # owner_id of the shared namespace
 
@@ -232,7 +232,7 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
     `viewer` owns (None = no restriction, for admins). readable_roles / writable_roles
     work the same way for the `readable` / `writable` / `accessible` filters.
     """
-    where, params = ["true"], {"offset": offset, "limit": limit}
+    where, params = ["true"], {}
     if owners is not None:
         where.append("s.owner_id = ANY (%(owners)s)")
         params["owners"] = owners
@@ -258,27 +258,13 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
         where.append(f"strpos(lower(s.name), %(kw{i})s) > 0")
         params[f"kw{i}"] = keyword.lower()
     order = f"{SORT_COLUMNS[sortkey]} {'DESC' if sortdir == 'DESC' else 'ASC'}, s.owner_id, s.name"
-    version_join = ""
-    version_cols = ""
+    source, columns = "vault_secrets s", _SECRET_COLUMNS
     if with_version:
-        version_join = f"""LEFT JOIN LATERAL (SELECT version, ciphertext FROM vault_secret_versions v
-                                WHERE v.secret_id = s.id AND {LIVE} ORDER BY v.version DESC LIMIT 1) v ON true"""
-        version_cols = ", v.version AS v_version, v.ciphertext AS v_ciphertext"
-    query = f"""SELECT {_SECRET_COLUMNS}{version_cols}, count(*) OVER () AS total
-                  FROM vault_secrets s {version_join}
-                 WHERE {' AND '.join(where)}
-                 ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
-    with db.cursor() as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
-    if rows:
-        return rows[0]["total"], rows
-    if offset:
-        # The page is past the end: count separately so `count` stays the total.
-        with db.cursor() as cur:
-            cur.execute(f"SELECT count(*) AS total FROM vault_secrets s WHERE {' AND '.join(where)}", params)
-            return cur.fetchone()["total"], []
-    return 0, []
+        source += f""" LEFT JOIN LATERAL (SELECT version, ciphertext FROM vault_secret_versions v
+                                          WHERE v.secret_id = s.id AND {LIVE} ORDER BY v.version DESC LIMIT 1) v ON true"""
+        columns += ", v.version AS v_version, v.ciphertext AS v_ciphertext"
+    return fetch_page(db, columns=columns, source=source, where=" AND ".join(where), order=order, params=params,
+                      offset=offset, limit=limit)
 
 
 def child_keys(db: Database, prefix: str) -> list[str]:

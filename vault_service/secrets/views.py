@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from flask import request
 from flask.views import MethodView
-from marshmallow import ValidationError
 
 from common import errors
 from common.auth import require_scopes
-from common.schemas import ErrorEnvelope
+from common.schemas import ErrorEnvelope, merged_paging
 from common.web import Blueprint, created, empty
 from vault_service.secrets import schemas, service
 from vault_service.secrets.store import SHARED
@@ -130,11 +129,7 @@ class SearchSecrets(MethodView):
     def post(self, body):
         """Search secrets by name keywords, owner and access"""
         principal = require_scopes("user", "admin", "vaultManage")
-        paging = {**request.args.to_dict(), **{k: body[k] for k in ("offset", "limit", "sortkey", "sortdir") if k in body}}
-        try:
-            args = schemas.SecretPageArgs().load(paging, unknown="exclude")
-        except ValidationError as exc:
-            raise errors.validation_error(exc.messages) from None
+        args = merged_paging(request.args.to_dict(), body, schemas.SecretPageArgs)
         keywords = [k for k in body["keywords"].replace(",", " ").split() if k]
         filter_ = body["filter"]
         return service.list_page(
