@@ -29,7 +29,7 @@ bench: install
 	$(PY) -m tests.benchmarks.bench
 
 lint: install
-	$(PY) -m ruff check --isolated --select E,F,W --line-length 150 common vault_service secrets_manager_service tests
+	$(PY) -m ruff check --isolated --select E,F,W --line-length 190 common vault_service secrets_manager_service tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -141,9 +141,12 @@ def _flatten(messages, prefix=""):
         yield prefix, str(messages)
 
 
+_WEBARGS_LOCATIONS = {"json", "query", "path", "form", "headers", "files", "view_args", "json_or_form", "querystring"}
+
+
 def validation_error(messages) -> ApiError:
     """Turn marshmallow/webargs messages ({location: {field: [msg]}}) into one ApiError."""
-    if isinstance(messages, dict) and set(messages) <= {"json", "query", "path", "form", "headers", "files", "view_args", "json_or_form", "querystring"}:
+    if isinstance(messages, dict) and set(messages) <= _WEBARGS_LOCATIONS:
         merged = {}
         for per_location in messages.values():
             if isinstance(per_location, dict):

@@ -1,13 +1,11 @@
 """What every service's app factory shares: config, API docs, errors, auth, database, logs."""
 from __future__ import annotations
 
-import logging
+import json
 import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-
-import json
 
 from flask import Flask, current_app, g, request
 from flask_smorest import Api
@@ -22,8 +20,6 @@ from common.timefmt import Rfc3339, rfc3339
 
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID_MAX = 128
-
-log = logging.getLogger(__name__)
 
 
 def create_base_app(import_name: str, *, service: str, title: str, url_prefix: str,
@@ -112,8 +108,6 @@ def _install_request_id(app: Flask) -> None:
 
 
 def database(app: Flask | None = None) -> Database:
-    from flask import current_app
-
     return (app or current_app).extensions["db"]
 
 
