@@ -8,8 +8,10 @@ import secrets
 import uuid
 
 import pytest
+from psycopg import sql
 
 from tests import support
+from tests.sm_rotation import pg_target
 from tests.secrets_manager.helpers import SmApi, VaultReader
 
 
@@ -96,3 +98,16 @@ def sm(sm_app, tokens):
 @pytest.fixture(scope="session")
 def vault(vault_url, tokens):
     return VaultReader(vault_url, tokens)
+
+
+@pytest.fixture(scope="session")
+def target(tmp_path_factory):
+    """A PostgreSQL that checks passwords, and a factory of login roles on it."""
+    with pg_target.password_auth_postgres(tmp_path_factory.mktemp("target")) as (host, port, superuser, superpw):
+        def new_role(password: str) -> str:
+            name = f"app_{uuid.uuid4().hex[:10]}"
+            with pg_target.connect(host, port, superuser, superpw) as conn:
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
+            return name
+
+        yield {"host": host, "port": port, "superuser": superuser, "superpassword": superpw, "new_role": new_role}

@@ -1,10 +1,13 @@
 """The whole way of an account: register with a password, check out, release, rotate."""
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from tests import support
 from tests.secrets_manager.helpers import AUTHORIZER
+from tests.sm_rotation import pg_target
 
 pytestmark = pytest.mark.slow
 
@@ -50,3 +53,29 @@ def test_register_checkout_release_rotate(sm, vault, tokens):
     again = sm.checkout(path, user)
     assert [s["secret"] for s in again["secrets"]] == [new_password, "first-password"]
     assert [s["version"] for s in again["secrets"]] == [2, 1]
+
+
+def test_postgresql_account_lifecycle(sm, vault, tokens, target):
+    """Register a real PostgreSQL role, check it out, release it: the worker rotates the role
+    itself, the Vault's newest version logs in and the old password no longer does."""
+    initial = "initial-" + secrets.token_urlsafe(12)
+    account = target["new_role"](initial)
+    role = support.new_role("dba")
+    user = tokens.headers("user", roles=[role])
+    policy = sm.policy(rotate_on_release=True, max_concurrent_checkouts=1, verify_after_rotation=True)
+    host_id = sm.host(policy, protocol="POSTGRESQL", address=target["host"], port=target["port"],
+                      accounts={account: initial}, roles=[role])
+    path = f"hosts/{host_id}/{account}"
+
+    assert [item["path"] for item in sm.get("/secrets", headers=user).get_json()["items"]] == [path]
+    checkout = sm.checkout(path, user)
+    assert checkout["secrets"][0]["secret"] == vault.newest(path) == initial
+    assert pg_target.can_login(target["host"], target["port"], account, checkout["secrets"][0]["secret"])
+    assert sm.post(f"/secrets/checkouts/{checkout['id']}/release", headers=user).status_code == 200
+
+    assert sm.run_worker().rotated >= 1
+    new_password = vault.newest(path)
+    assert new_password != initial
+    assert pg_target.can_login(target["host"], target["port"], account, new_password)
+    assert not pg_target.can_login(target["host"], target["port"], account, initial)
+    assert sm.account(host_id, account)["last_error"] is None

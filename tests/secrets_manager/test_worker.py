@@ -7,11 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from secrets_manager_service import worker
 from tests import support
@@ -80,19 +78,6 @@ def test_scheduled_rotation(sm, vault):
     sm.run_worker()
     assert vault.newest(f"hosts/{host_id}/root") not in (None, "stale")
     sm.delete(f"/host-secret/{host_id}")  # so later passes do not keep rotating it
-
-
-@pytest.fixture(scope="module")
-def target(tmp_path_factory):
-    """A PostgreSQL that checks passwords, and a factory of login roles on it."""
-    with pg_target.password_auth_postgres(tmp_path_factory.mktemp("target")) as (host, port, superuser, superpw):
-        def new_role(password: str) -> str:
-            name = f"app_{uuid.uuid4().hex[:10]}"
-            with pg_target.connect(host, port, superuser, superpw) as conn:
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
-            return name
-
-        yield {"host": host, "port": port, "superuser": superuser, "superpassword": superpw, "new_role": new_role}
 
 
 def _pg_host(sm, policy_id, target, role, *, port, host_id=None, accounts=None, **metadata):
