@@ -34,9 +34,8 @@ def master_keys():
 
 @pytest.fixture(scope="session")
 def vault_db(db_server):
-    url = support.create_database(db_server, "vault_test")
-    yield url
-    support.drop_database(db_server, url)
+    with support.fresh_database(db_server, "vault_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,16 @@ def drop_database(server_url: str, url: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@contextlib.contextmanager
+def fresh_database(server_url: str, prefix: str):
+    """A new, empty database for the `with` block; dropped afterwards, even on failure."""
+    url = create_database(server_url, prefix)
+    try:
+        yield url
+    finally:
+        drop_database(server_url, url)
+
+
 class TokenFactory:
     """Real EdDSA tokens signed by the dev issuer's key in the test data folder."""
 

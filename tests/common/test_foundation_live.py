@@ -28,32 +28,31 @@ def test_keys_from_a_jwks_url(data_dir, tokens):
 
 
 def test_replicas_migrating_together_apply_each_migration_once(db_server):
-    url = support.create_database(db_server, "migrate_race")
-    databases = [Database(url, service="vault", migrations_package="vault_service") for _ in range(4)]
-    results, failures = [], []
+    with support.fresh_database(db_server, "migrate_race") as url:
+        databases = [Database(url, service="vault", migrations_package="vault_service") for _ in range(4)]
+        results, failures = [], []
 
-    def migrate(db):
+        def migrate(db):
+            try:
+                results.append(db.migrate())
+            except Exception as exc:  # collected and asserted below
+                failures.append(exc)
+
         try:
-            results.append(db.migrate())
-        except Exception as exc:  # collected and asserted below
-            failures.append(exc)
-
-    try:
-        threads = [threading.Thread(target=migrate, args=(db,)) for db in databases]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert not failures
-        applied = [name for result in results for name in result]
-        assert sorted(applied) == sorted(set(applied)) and "vault/0001_initial.sql" in applied
-        with psycopg.connect(url) as conn:
-            rows = conn.execute("SELECT service, version FROM schema_migrations ORDER BY 1, 2").fetchall()
-        assert rows == [("common", 1), ("vault", 1)]
-    finally:
-        for db in databases:
-            db.close()
-        support.drop_database(db_server, url)
+            threads = [threading.Thread(target=migrate, args=(db,)) for db in databases]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert not failures
+            applied = [name for result in results for name in result]
+            assert sorted(applied) == sorted(set(applied)) and "vault/0001_initial.sql" in applied
+            with psycopg.connect(url) as conn:
+                rows = conn.execute("SELECT service, version FROM schema_migrations ORDER BY 1, 2").fetchall()
+            assert rows == [("common", 1), ("vault", 1)]
+        finally:
+            for db in databases:
+                db.close()
 
 
 @pytest.fixture()

@@ -2,7 +2,6 @@
 a Secrets Manager app on its own database, and helpers to look into the Vault directly."""
 from __future__ import annotations
 
-import contextlib
 import json
 import secrets
 import uuid
@@ -38,18 +37,9 @@ def token_url(issuer_url):
     return issuer_url + "/auth/api/v1/oauth/token"
 
 
-@contextlib.contextmanager
-def _fresh_database(db_server, prefix: str):
-    url = support.create_database(db_server, prefix)
-    try:
-        yield url
-    finally:
-        support.drop_database(db_server, url)
-
-
 @pytest.fixture(scope="session")
 def sm_vault_db(db_server):
-    with _fresh_database(db_server, "sm_vault_test") as url:
+    with support.fresh_database(db_server, "sm_vault_test") as url:
         yield url
 
 
@@ -63,7 +53,7 @@ def vault_url(sm_vault_db, data_dir, master_keys):
 
 @pytest.fixture(scope="session")
 def sm_db(db_server):
-    with _fresh_database(db_server, "sm_test") as url:
+    with support.fresh_database(db_server, "sm_test") as url:
         yield url
 
 

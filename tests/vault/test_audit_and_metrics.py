@@ -66,12 +66,11 @@ def broken_audit_app(db_server, vault_config):
     """A Vault whose audit table rejects every row, as a full disk or a revoked grant would."""
     from vault_service.app import create_app
 
-    url = support.create_database(db_server, "vault_audit_fail")
-    app = create_app({**vault_config, "DATABASE_URL": url})
-    app.extensions["db"].migrate()
-    yield app, url
-    app.extensions["db"].close()
-    support.drop_database(db_server, url)
+    with support.fresh_database(db_server, "vault_audit_fail") as url:
+        app = create_app({**vault_config, "DATABASE_URL": url})
+        app.extensions["db"].migrate()
+        yield app, url
+        app.extensions["db"].close()
 
 
 def test_operations_fail_closed_when_the_audit_cannot_be_written(broken_audit_app, tokens):

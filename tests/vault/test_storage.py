@@ -71,28 +71,27 @@ def test_master_key_rotation_rewraps_every_data_key(db_server, data_dir, tokens,
     from vault_service.app import create_app
     from vault_service.cli import rotate_master_key
 
-    url = support.create_database(db_server, "vault_rotation")
-    base = {"DATABASE_URL": url, "DATA_DIR": data_dir, "AUTH_ISSUER": support.ISSUER, "AUTH_AUDIENCE": support.AUDIENCE}
-    k1, k2 = master_keys.split(",")
-    apps = []
-    try:
-        old = create_app({**base, "VAULT_MASTER_KEYS": k1})
-        apps.append(old)
-        svc = tokens.headers("service")
-        paths = [unique("rot") for _ in range(3)]
-        for path in paths:
-            old.test_client().post(f"{V1}/secret/data/{path}", headers=svc, json={"data": {"p": path}})
-        both = create_app({**base, "VAULT_MASTER_KEYS": f"{k2},{k1}"})  # k2 active, k1 still known
-        apps.append(both)
-        assert rotate_master_key(both) == 3
-        assert rotate_master_key(both) == 0
-        only_new = create_app({**base, "VAULT_MASTER_KEYS": k2})
-        apps.append(only_new)
-        for path in paths:
-            assert only_new.test_client().get(f"{V1}/secret/data/{path}", headers=svc).json["data"] == {"p": path}
-        # The old key alone can no longer open them.
-        assert old.test_client().get(f"{V1}/secret/data/{paths[0]}", headers=svc).status_code == 500
-    finally:
-        for app in apps:
-            app.extensions["db"].close()
-        support.drop_database(db_server, url)
+    with support.fresh_database(db_server, "vault_rotation") as url:
+        base = {"DATABASE_URL": url, "DATA_DIR": data_dir, "AUTH_ISSUER": support.ISSUER, "AUTH_AUDIENCE": support.AUDIENCE}
+        k1, k2 = master_keys.split(",")
+        apps = []
+        try:
+            old = create_app({**base, "VAULT_MASTER_KEYS": k1})
+            apps.append(old)
+            svc = tokens.headers("service")
+            paths = [unique("rot") for _ in range(3)]
+            for path in paths:
+                old.test_client().post(f"{V1}/secret/data/{path}", headers=svc, json={"data": {"p": path}})
+            both = create_app({**base, "VAULT_MASTER_KEYS": f"{k2},{k1}"})  # k2 active, k1 still known
+            apps.append(both)
+            assert rotate_master_key(both) == 3
+            assert rotate_master_key(both) == 0
+            only_new = create_app({**base, "VAULT_MASTER_KEYS": k2})
+            apps.append(only_new)
+            for path in paths:
+                assert only_new.test_client().get(f"{V1}/secret/data/{path}", headers=svc).json["data"] == {"p": path}
+            # The old key alone can no longer open them.
+            assert old.test_client().get(f"{V1}/secret/data/{paths[0]}", headers=svc).status_code == 500
+        finally:
+            for app in apps:
+                app.extensions["db"].close()
