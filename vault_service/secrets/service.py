@@ -129,7 +129,7 @@ def read(principal: Principal, owner: str, name: str) -> dict:
     """The secret with its data; 403 if visible but not readable, 404 if not even visible."""
     event = audit.new_event("secret.read", audit_target(owner, name))
     secret = store.find_secret_audited(
-        database(), owner, names.checked(name), version=None, event=event, outcome_sql=store.V1_READ_OUTCOME,
+        database(), owner, names.checked(name), version=None, event=event, statement=store.V1_READ,
         roles=sorted(principal.role_ids), manager=principal.has_scope(*MANAGER_SCOPES))
     event["outcome"] = secret["outcome"]
     event["details"] = {"version": secret["v_version"]}

@@ -32,8 +32,10 @@ _SECRET_COLUMNS = (
 # A version is live while it is neither destroyed nor past its deletion time.
 LIVE = "(v.destroyed = false AND (v.deletion_time IS NULL OR v.deletion_time > now()))"
 
-_WITH_VERSION = f"""
-    SELECT {_SECRET_COLUMNS},
+def _with_version(secret_columns: str) -> str:
+    """The secret with its newest live version (or live version %(version)s) joined as v_*."""
+    return f"""
+    SELECT {secret_columns},
            v.version AS v_version, v.ciphertext AS v_ciphertext, v.created AS v_created,
            v.created_by AS v_created_by, v.deletion_time AS v_deletion_time, v.destroyed AS v_destroyed
       FROM vault_secrets s
@@ -44,34 +46,59 @@ _WITH_VERSION = f"""
      WHERE s.owner_id = %(owner)s AND s.name = %(name)s"""
 
 
-# Who may read, decided in the same statement that records the read, so a read costs
-# one round trip. Mirrors service.can_read / can_see (shared rules; tests pin both).
-V1_READ_OUTCOME = """CASE
-    WHEN f.id IS NULL THEN 'not_found'
-    WHEN f.read_roles && %(a_roles)s::text[] OR (f.owner_id <> '' AND f.owner_id = %(a_principal)s) THEN 'success'
-    WHEN %(a_manager)s OR f.write_roles && %(a_roles)s::text[] THEN 'denied'
-    ELSE 'not_found' END"""
-# The versioned API's callers hold the scope already: found (and live) is all that matters.
-V2_READ_OUTCOME = "CASE WHEN f.v_version IS NULL THEN 'not_found' ELSE 'success' END"
+_WITH_VERSION = _with_version(_SECRET_COLUMNS)
 
 
-def find_secret_audited(db: Database, owner: str, name: str, *, version: int | None, event: dict,
-                        outcome_sql: str, roles: list[str] = (), manager: bool = False) -> dict:
-    """find_secret plus the read's audit event, in one statement; the row always exists and
-    carries `outcome` (its `id` is None when nothing was found)."""
-    query = f"""
-        WITH found AS ({_WITH_VERSION}),
-        decided AS (SELECT f.*, {outcome_sql} AS outcome FROM (SELECT 1) AS one LEFT JOIN found f ON true),
+def _audited_read(*, secret_columns: str, outcome: str, returned: str) -> str:
+    """One statement for a read and its audit event, so a read costs one round trip.
+
+    `outcome` decides (in SQL) how the read ends; the event is inserted whatever it is.
+    Only `returned` comes back: a read parses and ships just what it renders.
+    """
+    return f"""
+        WITH found AS ({_with_version(secret_columns)}),
+        decided AS (SELECT f.*, {outcome} AS outcome FROM (SELECT 1) AS one LEFT JOIN found f ON true),
         logged AS (
             INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
             SELECT %(a_service)s, %(a_request_id)s, %(a_principal)s, %(a_action)s, %(a_target)s, d.outcome,
                    jsonb_build_object('version', coalesce(d.v_version, %(version)s::int))
               FROM decided d)
-        SELECT * FROM decided"""
-    params = {"owner": owner, "name": name, "version": version, "a_roles": list(roles), "a_manager": manager,
+        SELECT {returned}, outcome FROM decided"""
+
+
+_SEALING_COLUMNS = "id, dek_key_id, dek_wrapped, v_version, v_ciphertext"  # what unseal() needs
+
+# A v1 read: who may read is decided in SQL, mirroring service.can_read / can_see (shared
+# rules; tests pin both); the row carries what service.render() shows.
+V1_READ = _audited_read(
+    secret_columns=_SECRET_COLUMNS,
+    outcome="""CASE
+        WHEN f.id IS NULL THEN 'not_found'
+        WHEN f.read_roles && %(a_roles)s::text[] OR (f.owner_id <> '' AND f.owner_id = %(a_principal)s) THEN 'success'
+        WHEN %(a_manager)s OR f.write_roles && %(a_roles)s::text[] THEN 'denied'
+        ELSE 'not_found' END""",
+    returned=f"{_SEALING_COLUMNS}, owner_id, name, author, updated_by, created, updated, "
+             "read_roles_json, write_roles_json",
+)
+# A versioned read: its callers hold the scope already, so found (and live) is all that
+# matters, and no role names are looked up.
+V2_READ = _audited_read(
+    secret_columns="s.id, s.dek_key_id, s.dek_wrapped",
+    outcome="CASE WHEN f.v_version IS NULL THEN 'not_found' ELSE 'success' END",
+    returned=f"{_SEALING_COLUMNS}, v_created, v_deletion_time, v_destroyed",
+)
+
+
+def find_secret_audited(db: Database, owner: str, name: str, *, version: int | None, event: dict,
+                        statement: str, roles: list[str] | None = None, manager: bool = False) -> dict:
+    """A read (V1_READ or V2_READ) with its audit event; the row always exists and carries
+    `outcome` (its `id` is None when nothing was found). V1_READ needs the caller's `roles`."""
+    params = {"owner": owner, "name": name, "version": version,
               **{f"a_{key}": event[key] for key in ("service", "request_id", "principal", "action", "target")}}
+    if roles is not None:
+        params.update(a_roles=roles, a_manager=manager)
     with audit.failing_closed(event["action"], event["target"]), db.cursor() as cur:
-        cur.execute(query, params)
+        cur.execute(statement, params)
         return cur.fetchone()
 
 

@@ -34,7 +34,7 @@ def read(path: str, version: int | None) -> dict:
     """The data and metadata of the newest live version, or of live version `version`."""
     event = audit.new_event("secret.read", _target(path))
     secret = store.find_secret_audited(database(), SHARED, names.checked(path, "path"), version=version,
-                                       event=event, outcome_sql=store.V2_READ_OUTCOME)
+                                       event=event, statement=store.V2_READ)
     event["outcome"] = secret["outcome"]
     event["details"] = {"version": secret["v_version"] or version}
     audit.log_event(event)
