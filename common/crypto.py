@@ -11,6 +11,7 @@ onto another row therefore fails authentication instead of decrypting.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import secrets
@@ -54,6 +55,9 @@ class WrappedKey:
     wrapped: bytes
 
 
+UNWRAPPED_KEYS_CACHED = 4096  # data keys kept unwrapped per process (32 bytes each)
+
+
 class Keyring:
     """Master keys by id; new data keys are wrapped with the active one."""
 
@@ -65,6 +69,10 @@ class Keyring:
                 raise errors.ApiError(f"master key {key_id!r} must be {KEY_BYTES} bytes", code="CONFIGURATION_ERROR")
         self._keys = dict(keys)
         self.active_key_id = active_key_id
+        # Unwrapping is a pure function of (master key id, wrapped key, secret id), so each
+        # hot secret pays for it once per process, not once per read. This holds no more than
+        # the master keys held here already allow anyone with this memory to derive.
+        self._unwrap_cached = functools.lru_cache(maxsize=UNWRAPPED_KEYS_CACHED)(self._unwrap)
 
     def __repr__(self):  # never show key material
         return f"Keyring(key_ids={sorted(self._keys)}, active={self.active_key_id!r})"
@@ -113,10 +121,13 @@ class Keyring:
         return WrappedKey(self.active_key_id, _seal(master, data_key, _data_key_aad(secret_id)))
 
     def unwrap(self, wrapped: WrappedKey, secret_id: str) -> bytes:
-        master = self._keys.get(wrapped.key_id)
+        return self._unwrap_cached(wrapped.key_id, wrapped.wrapped, secret_id)
+
+    def _unwrap(self, key_id: str, wrapped: bytes, secret_id: str) -> bytes:
+        master = self._keys.get(key_id)
         if master is None:
-            raise DecryptionFailed(f"master key {wrapped.key_id!r} is not configured")
-        return _open(master, wrapped.wrapped, _data_key_aad(secret_id))
+            raise DecryptionFailed(f"master key {key_id!r} is not configured")
+        return _open(master, wrapped, _data_key_aad(secret_id))
 
     def rewrap(self, wrapped: WrappedKey, secret_id: str) -> WrappedKey:
         """The same data key, wrapped by the active master key."""

@@ -23,6 +23,8 @@ CHECKOUTS = Counter("secrets_manager_checkouts_total", "Checkouts by outcome", [
 ROTATIONS = Counter("secrets_manager_rotations_total", "Password rotations by protocol and outcome",
                     ["protocol", "outcome"])
 
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
 # Refresh pool gauges every this many requests: cheap enough, and never stale for long.
 _POOL_SAMPLE_EVERY = 50
 
@@ -35,13 +37,25 @@ def install(app: Flask) -> None:
     def _start_timer():
         g.metrics_started = time.perf_counter()
 
+    # Label children by (method, rule[, status]): `labels()` validates and locks on every
+    # call, a noticeable share of a small request. Rules and methods are a bounded set.
+    latency_of, requests_of = {}, {}
+
     @app.after_request
     def _observe(response):
         started = g.pop("metrics_started", None)
         if started is not None:
-            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-            LATENCY.labels(service, request.method, rule).observe(time.perf_counter() - started)
-            REQUESTS.labels(service, request.method, rule, str(response.status_code)).inc()
+            method = request.method if request.method in _METHODS else "OTHER"  # clients choose methods
+            route = (method, request.url_rule.rule if request.url_rule is not None else "unmatched")
+            latency = latency_of.get(route)
+            if latency is None:
+                latency = latency_of[route] = LATENCY.labels(service, *route)
+            latency.observe(time.perf_counter() - started)
+            key = (*route, response.status_code)
+            count = requests_of.get(key)
+            if count is None:
+                count = requests_of[key] = REQUESTS.labels(service, *route, str(response.status_code))
+            count.inc()
         counter["n"] += 1
         if counter["n"] % _POOL_SAMPLE_EVERY == 1:
             _sample_pool(app, service)

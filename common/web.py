@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 from flask import Flask, current_app, g, request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.utils import resolve_schema_instance
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from common import auth, config, errors, logs, metrics
+from common import auth, config, errors, fastdump, logs, metrics
 from common.db import Database
 from common.schemas import ErrorEnvelope
 from common.timefmt import Rfc3339, rfc3339
@@ -99,7 +99,7 @@ def _install_request_id(app: Flask) -> None:
         if incoming and len(incoming) <= _REQUEST_ID_MAX and incoming.isprintable():
             g.request_id = incoming
         else:
-            g.request_id = uuid.uuid4().hex
+            g.request_id = os.urandom(16).hex()  # the shape of uuid4().hex, at a fraction of its cost
 
     @app.after_request
     def _return_request_id(response):
@@ -155,6 +155,11 @@ class _StrictJsonParser(FlaskParser):
 
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = _StrictJsonParser()
+
+    def response(self, status_code, schema=None, **kwargs):
+        if schema is not None:  # same body, dumped without marshmallow's generic path
+            schema = fastdump.accelerate(resolve_schema_instance(schema))
+        return super().response(status_code, schema, **kwargs)
 
     def arguments(self, schema, *args, **kwargs):
         # webargs builds a new instance of a schema class on every request (its __init__
