@@ -177,13 +177,48 @@ def v2_write(ctx: Context) -> Request:
 
 
 def vault_section(ctx: Context) -> list[Scenario]:
-    env = {**ctx.service_env(ctx.database("vault_bench")),
+    ctx.extras["vault_database_url"] = ctx.database("vault_bench")
+    env = {**ctx.service_env(ctx.extras["vault_database_url"]),
            "VAULT_MASTER_KEYS": f"k1:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}"}
     ctx.vault_base = ctx.serve("vault_service.wsgi:app", env, f"{VAULT}/status", migrations_of="vault_service.app")
     return [
         Scenario("v1_read", "v1 read (GET /secrets/{name})", v1_read, goal=0.55),
         Scenario("v2_read", "v2 read (GET /secret/data/{path})", v2_read),
         Scenario("v2_write", "v2 write (POST /secret/data/{path})", v2_write, goal=0.25),
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# Floor: bare Flask plus only the Vault's database work (floor_app.py)
+
+def floor_read(ctx: Context) -> Request:
+    """The v1 read's statement alone, on a secret made through the Vault like v1_read's."""
+    role = support.new_role("bench-floor")
+    name = support.unique("bench-floor")
+    admin = ctx.tokens("admin", roles=[role], ttl=TOKEN_TTL)
+    ctx.call("POST", f"{ctx.vault_url}/secrets", admin, {
+        "name": name, "data": {"username": "svc-bench", "password": secrets.token_urlsafe(24)},
+        "read_roles": [role], "write_roles": [role],
+    }, expect=(201,))
+    return Request.make("GET", f"{ctx.extras['floor_url']}/read/{name}", {"X-Role": role["id"]})
+
+
+def floor_write(ctx: Context) -> Request:
+    """The v2 write's transaction alone, on a secret set up like v2_write's."""
+    path = f"bench/{support.unique('floor-write')}"
+    ctx.call("POST", f"{ctx.vault_url}/secret/metadata/{path}", ctx.tokens("service", ttl=TOKEN_TTL),
+             {"max_versions": 10})
+    return Request.make("POST", f"{ctx.extras['floor_url']}/write/{path}", {})
+
+
+def floor_section(ctx: Context) -> list[Scenario]:
+    """What the Vault's routes could reach at most: their SQL without any of our Python."""
+    ctx.extras["floor_url"] = ctx.serve("tests.benchmarks.floor_app:app",
+                                        {"DATABASE_URL": ctx.extras["vault_database_url"], "LOG_LEVEL": "WARNING"},
+                                        "/read/none")
+    return [
+        Scenario("floor_read", "floor: bare Flask + v1 read's SQL", floor_read),
+        Scenario("floor_write", "floor: bare Flask + v2 write's SQL", floor_write),
     ]
 
 
@@ -304,7 +339,7 @@ def secrets_manager_section(ctx: Context) -> list[Scenario]:
     ]
 
 
-SECTIONS: list[Callable[[Context], list[Scenario]]] = [vault_section, secrets_manager_section]
+SECTIONS: list[Callable[[Context], list[Scenario]]] = [vault_section, floor_section, secrets_manager_section]
 
 
 # --------------------------------------------------------------------------------------

@@ -18,6 +18,17 @@ def test_create_returns_201_name_and_location(client, tokens):
     assert response.headers["Location"] == f"{V1}/secrets/{name}"
 
 
+def test_roles_come_back_in_the_order_given_with_their_names(client, tokens):
+    roles = [new_role(f"r{i}") for i in range(4)]
+    given = [roles[2], roles[0], roles[3], roles[1]]
+    name = unique("ordered")
+    client.post(f"{V1}/secrets", headers=tokens.headers("admin"),
+                json={"name": name, "data": {}, "read_roles": given, "write_roles": given[::-1]})
+    body = client.get(f"{V1}/secrets/{name}", headers=tokens.headers("user", roles=[roles[0]])).json
+    assert body["read_roles"] == [{"id": r["id"], "name": r["name"], "deleted": False} for r in given]
+    assert body["write_roles"] == [{"id": r["id"], "name": r["name"], "deleted": False} for r in given[::-1]]
+
+
 def test_create_twice_is_409(client, tokens):
     name = create_shared(client, tokens)
     response = client.post(f"{V1}/secrets", headers=tokens.headers("admin"), json={"name": name, "data": {}})

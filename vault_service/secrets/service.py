@@ -62,13 +62,18 @@ def secret_path(owner: str, name: str) -> str:
     return f"{URL_PREFIX}/user/{quote(owner, safe='')}/secrets/{quote(name, safe=SAFE_PATH_CHARS)}"
 
 
+def named_roles(rows: list[list[str]]) -> list[dict]:
+    """The store's [[id, name, 'true'|'false'], ...] as the API's role objects."""
+    return [{"id": role_id, "name": name, "deleted": deleted == "true"} for role_id, name, deleted in rows]
+
+
 def render(secret: dict, *, data=None, include_data: bool) -> dict:
     body = {"name": secret["name"]}
     if include_data:
         body["data"] = data
     body.update(
-        read_roles=secret["read_roles_json"],
-        write_roles=secret["write_roles_json"],
+        read_roles=named_roles(secret["read_roles_named"]),
+        write_roles=named_roles(secret["write_roles_named"]),
         author=secret["author"],
         path=secret_path(secret["owner_id"], secret["name"]),
         updated_by=secret["updated_by"],

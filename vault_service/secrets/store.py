@@ -1,7 +1,7 @@
 """SQL for secrets and their versions; shared by the v1 and the versioned API.
 
-Rows are dicts with the columns of `vault_secrets`, plus `read_roles_json` /
-`write_roles_json` (the roles with their registry names) and, where a version is
+Rows are dicts with the columns of `vault_secrets`, plus `read_roles_named` /
+`write_roles_named` (the roles with their registry names) and, where a version is
 joined, `v_*` columns. `find_*` return None when nothing matches.
 """
 from __future__ import annotations
@@ -14,10 +14,13 @@ from common.db import Database, fetch_page
 
 SHARED = ""  # owner_id of the shared namespace
 
-_ROLES_JSON = """
-    (SELECT coalesce(jsonb_agg(jsonb_build_object('id', r.id, 'name', r.name, 'deleted', r.deleted)
-                               ORDER BY array_position(s.{col}, r.id)), '[]'::jsonb)
-       FROM vault_roles r WHERE r.id = ANY (s.{col})) AS {col}_json"""
+# A role list with its registry entries, in the secret's order, as [[id, name, 'true'|'false'], ...]
+# (roles not in the registry left out). A text array costs the database and psycopg far less
+# than the same built as jsonb (about a quarter of a v1 read's statement); service.named_roles()
+# makes the objects the API shows.
+_NAMED_ROLES = """
+    ARRAY(SELECT ARRAY[r.id, r.name, r.deleted::text] FROM vault_roles r WHERE r.id = ANY (s.{col})
+           ORDER BY array_position(s.{col}, r.id)) AS {col}_named"""
 
 _BARE_COLUMNS = (
     "s.id, s.owner_id, s.name, s.read_roles, s.write_roles, s.author, s.updated_by, s.created, s.updated, "
@@ -26,7 +29,7 @@ _BARE_COLUMNS = (
 )
 # What reads render: the bare columns plus the roles with their registry names.
 _SECRET_COLUMNS = (
-    _BARE_COLUMNS + ", " + _ROLES_JSON.format(col="read_roles") + ", " + _ROLES_JSON.format(col="write_roles")
+    _BARE_COLUMNS + ", " + _NAMED_ROLES.format(col="read_roles") + ", " + _NAMED_ROLES.format(col="write_roles")
 )
 
 # A version is live while it is neither destroyed nor past its deletion time.
@@ -78,7 +81,7 @@ V1_READ = _audited_read(
         WHEN %(a_manager)s OR f.write_roles && %(a_roles)s::text[] THEN 'denied'
         ELSE 'not_found' END""",
     returned=f"{_SEALING_COLUMNS}, owner_id, name, author, updated_by, created, updated, "
-             "read_roles_json, write_roles_json",
+             "read_roles_named, write_roles_named",
 )
 # A versioned read: its callers hold the scope already, so found (and live) is all that
 # matters, and no role names are looked up.

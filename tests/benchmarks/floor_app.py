@@ -1,0 +1,64 @@
+"""The floor of `make bench`: bare Flask plus exactly the database work of a Vault request.
+
+No token check, no encryption, no schema, no hooks: the bare app of `bare_app.py` plus
+the Vault's own SQL (imported from its store, so it follows every change there) through
+a psycopg_pool pool set up as the Vault's is. What these routes reach under the same
+gunicorn settings is the most the Vault's routes could reach on the machine; the gap
+between a Vault row and its floor row is what our Python costs.
+
+    GET  /read/<name>   (X-Role: a read role)  the v1 read's one statement: the secret,
+                        its newest version and the read's audit event
+    POST /write/<name>  the v2 write's transaction: BEGIN with durable commit, the row
+                        locked, the version written (with prune and audit event), COMMIT
+
+Settings: DATABASE_URL (the Vault's database, migrated).
+"""
+from __future__ import annotations
+
+import os
+
+from flask import Flask, jsonify, request
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from vault_service.secrets import store
+
+app = Flask(__name__)
+_pools: dict[int, ConnectionPool] = {}
+
+
+def _pool() -> ConnectionPool:
+    """One pool per gunicorn worker, opened after the fork, with the Vault's connection settings."""
+    pool = _pools.get(os.getpid())
+    if pool is None:
+        pool = _pools[os.getpid()] = ConnectionPool(
+            os.environ["DATABASE_URL"], min_size=1, max_size=4, open=True,
+            kwargs={"autocommit": True, "row_factory": dict_row, "options": "-c synchronous_commit=off"})
+    return pool
+
+
+def _event(action: str, target: str) -> dict:
+    return {"service": "vault", "request_id": os.urandom(16).hex(), "principal": "floor", "action": action,
+            "target": target}
+
+
+@app.get("/read/<path:name>")
+def read(name):
+    event = _event("secret.read", f"secret:{name}")
+    params = {"owner": "", "name": name, "version": None, "a_roles": [request.headers.get("X-Role", "")],
+              "a_manager": False, **{f"a_{key}": value for key, value in event.items()}}
+    with _pool().connection() as conn:
+        row = conn.execute(store.V1_READ, params).fetchone()
+    return jsonify({"name": row["name"], "version": row["v_version"], "outcome": row["outcome"]})
+
+
+@app.post("/write/<path:name>")
+def write(name):
+    with _pool().connection() as conn, conn.cursor() as cur:
+        cur.execute("BEGIN; SET LOCAL synchronous_commit = on")
+        secret = store.lock_secret(cur, "", name)
+        version = secret["current_version"] + 1
+        row = store.add_version(cur, secret, version=version, ciphertext=os.urandom(96), created_by="floor",
+                                audit_event=_event("secret.write", f"secret:{name}"))
+        conn.execute("COMMIT")
+    return jsonify({"version": row["version"]})
