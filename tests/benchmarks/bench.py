@@ -4,8 +4,10 @@
 
 Starts, on 127.0.0.1 only, fresh databases (on the machine's PostgreSQL when it answers,
 else the embedded one), a bare Flask app answering a constant JSON object, the Vault
-and - when it is in the tree - the Secrets Manager (with the dev token issuer it takes
-its Vault token from), all under gunicorn with the same settings (2 sync workers).
+the floor app (`floor_app.py`: bare Flask plus only the Vault's SQL for a v1 read and a
+v2 write - the most those routes could reach on this machine), and - when it is in the
+tree - the Secrets Manager (with the dev token issuer it takes its Vault token from), all
+under gunicorn with the same settings (2 sync workers).
 Every scenario is set up over HTTP with real tokens, then loaded with the same client
 settings - wrk when it is on PATH, else the bounded Python generator of `loadgen.py` -
 and the table gives the rate, p50, p99 and the ratio to bare JSON, with the goals
