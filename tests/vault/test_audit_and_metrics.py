@@ -98,3 +98,11 @@ def test_metrics_use_route_templates_never_secret_names(client, tokens):
     assert "http_request_duration_seconds_bucket" in text
     assert 'db_pool_connections{service="vault",state="idle"}' in text
     assert name not in text
+
+
+def test_a_made_up_method_does_not_become_a_metric_label(client):
+    for method in ("BREW", "XYZZY"):
+        client.open(f"{V1}/status", method=method)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'method="OTHER"' in text
+    assert "BREW" not in text and "XYZZY" not in text
