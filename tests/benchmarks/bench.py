@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.benchmarks.bench
 
 Starts, on 127.0.0.1 only, fresh databases (on the machine's PostgreSQL when it answers,
-else the embedded one), a bare Flask app answering a constant JSON object, the Vault
+else the embedded one), a bare Flask app answering a constant JSON object, the Vault,
 the floor app (`floor_app.py`: bare Flask plus only the Vault's SQL for a v1 read and a
 v2 write - the most those routes could reach on this machine), and - when it is in the
 tree - the Secrets Manager (with the dev token issuer it takes its Vault token from), all
@@ -214,7 +214,8 @@ def floor_write(ctx: Context) -> Request:
 
 
 def floor_section(ctx: Context) -> list[Scenario]:
-    """What the Vault's routes could reach at most: their SQL without any of our Python."""
+    """What the Vault's routes could reach at most: their SQL without any of our Python.
+    Runs on the Vault's database, so it comes after vault_section."""
     ctx.extras["floor_url"] = ctx.serve("tests.benchmarks.floor_app:app",
                                         {"DATABASE_URL": ctx.extras["vault_database_url"], "LOG_LEVEL": "WARNING"},
                                         "/read/none")

@@ -35,6 +35,7 @@ _SECRET_COLUMNS = (
 # A version is live while it is neither destroyed nor past its deletion time.
 LIVE = "(v.destroyed = false AND (v.deletion_time IS NULL OR v.deletion_time > now()))"
 
+
 def _with_version(secret_columns: str) -> str:
     """The secret with its newest live version (or live version %(version)s) joined as v_*."""
     return f"""
