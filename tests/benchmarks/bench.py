@@ -147,15 +147,21 @@ BARE_PYTHON = Scenario("bare_json_python", "bare JSON, Python generator", bare_j
 # --------------------------------------------------------------------------------------
 # Vault
 
-def v1_read(ctx: Context) -> Request:
-    """GET /secrets/{name} of a shared secret by a user holding one of its read roles."""
-    role = support.new_role("bench-reader")
-    name = support.unique("bench-v1")
+def shared_secret_with_role(ctx: Context, prefix: str) -> tuple[str, dict]:
+    """(name, role): a new shared secret, created through the Vault, that `role` reads and writes."""
+    role = support.new_role(f"{prefix}-role")
+    name = support.unique(prefix)
     admin = ctx.tokens("admin", roles=[role], ttl=TOKEN_TTL)
     ctx.call("POST", f"{ctx.vault_url}/secrets", admin, {
         "name": name, "data": {"username": "svc-bench", "password": secrets.token_urlsafe(24)},
         "read_roles": [role], "write_roles": [role],
     }, expect=(201,))
+    return name, role
+
+
+def v1_read(ctx: Context) -> Request:
+    """GET /secrets/{name} of a shared secret by a user holding one of its read roles."""
+    name, role = shared_secret_with_role(ctx, "bench-v1")
     reader = ctx.tokens("user", roles=[role], ttl=TOKEN_TTL)
     return Request.make("GET", f"{ctx.vault_url}/secrets/{name}", {"Authorization": f"Bearer {reader}"})
 
@@ -195,13 +201,7 @@ def vault_section(ctx: Context) -> list[Scenario]:
 
 def floor_read(ctx: Context) -> Request:
     """The v1 read's statement alone, on a secret made through the Vault like v1_read's."""
-    role = support.new_role("bench-floor")
-    name = support.unique("bench-floor")
-    admin = ctx.tokens("admin", roles=[role], ttl=TOKEN_TTL)
-    ctx.call("POST", f"{ctx.vault_url}/secrets", admin, {
-        "name": name, "data": {"username": "svc-bench", "password": secrets.token_urlsafe(24)},
-        "read_roles": [role], "write_roles": [role],
-    }, expect=(201,))
+    name, role = shared_secret_with_role(ctx, "bench-floor")
     return Request.make("GET", f"{ctx.extras['floor_url']}/read/{name}", {"X-Role": role["id"]})
 
 
