@@ -4,10 +4,10 @@
 
 Starts, on 127.0.0.1 only, fresh databases (on the machine's PostgreSQL when it answers,
 else the embedded one), a bare Flask app answering a constant JSON object, the Vault,
-the floor app (`floor_app.py`: bare Flask plus only the Vault's SQL for a v1 read and a
-v2 write - the most those routes could reach on this machine), and - when it is in the
-tree - the Secrets Manager (with the dev token issuer it takes its Vault token from), all
-under gunicorn with the same settings (2 sync workers).
+the floor app (`floor_app.py`: bare Flask plus a `SELECT 1`, or plus only the Vault's
+SQL for a v1 read or a v2 write - the most those routes could reach on this machine),
+and - when it is in the tree - the Secrets Manager (with the dev token issuer it takes
+its Vault token from), all under gunicorn with the same settings (2 sync workers).
 Every scenario is set up over HTTP with real tokens, then loaded with the same client
 settings - wrk when it is on PATH, else the bounded Python generator of `loadgen.py` -
 and the table gives the rate, p50, p99 and the ratio to bare JSON, with the goals
@@ -199,6 +199,11 @@ def vault_section(ctx: Context) -> list[Scenario]:
 # --------------------------------------------------------------------------------------
 # Floor: bare Flask plus only the Vault's database work (floor_app.py)
 
+def floor_ping(ctx: Context) -> Request:
+    """One pooled `SELECT 1` from bare Flask: the least any route with a database call costs."""
+    return Request.make("GET", f"{ctx.extras['floor_url']}/ping")
+
+
 def floor_read(ctx: Context) -> Request:
     """The v1 read's statement alone, on a secret made through the Vault like v1_read's."""
     name, role = shared_secret_with_role(ctx, "bench-floor")
@@ -218,8 +223,9 @@ def floor_section(ctx: Context) -> list[Scenario]:
     Runs on the Vault's database, so it comes after vault_section."""
     ctx.extras["floor_url"] = ctx.serve("tests.benchmarks.floor_app:app",
                                         {"DATABASE_URL": ctx.extras["vault_database_url"], "LOG_LEVEL": "WARNING"},
-                                        "/read/none")
+                                        "/ping")
     return [
+        Scenario("floor_ping", "floor: bare Flask + SELECT 1", floor_ping),
         Scenario("floor_read", "floor: bare Flask + v1 read's SQL", floor_read),
         Scenario("floor_write", "floor: bare Flask + v2 write's SQL", floor_write),
     ]

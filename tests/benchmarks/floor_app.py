@@ -6,6 +6,7 @@ a psycopg_pool pool set up as the Vault's is. What these routes reach under the 
 gunicorn settings is the most the Vault's routes could reach on the machine; the gap
 between a Vault row and its floor row is what our Python costs.
 
+    GET  /ping          one `SELECT 1` round trip: what any database call costs at least
     GET  /read/<name>   (X-Role: a read role)  the v1 read's one statement: the secret,
                         its newest version and the read's audit event
     POST /write/<name>  the v2 write's transaction: BEGIN with durable commit, the row
@@ -40,6 +41,12 @@ def _pool() -> ConnectionPool:
 def _event(action: str, target: str) -> dict:
     return {"service": "vault", "request_id": os.urandom(16).hex(), "principal": "floor", "action": action,
             "target": target}
+
+
+@app.get("/ping")
+def ping():
+    with _pool().connection() as conn:
+        return jsonify(conn.execute("SELECT 1 AS one").fetchone())
 
 
 @app.get("/read/<path:name>")
