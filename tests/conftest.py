@@ -40,14 +40,7 @@ def vault_db(db_server):
 
 @pytest.fixture(scope="session")
 def vault_config(vault_db, data_dir, master_keys):
-    return {
-        "DATABASE_URL": vault_db,
-        "DATA_DIR": data_dir,
-        "AUTH_ISSUER": support.ISSUER,
-        "AUTH_AUDIENCE": support.AUDIENCE,
-        "VAULT_MASTER_KEYS": master_keys,
-        "LOG_LEVEL": "WARNING",
-    }
+    return support.service_settings(data_dir, vault_db, VAULT_MASTER_KEYS=master_keys, LOG_LEVEL="WARNING")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -19,6 +20,25 @@ from common.issuer.keys import mint_token
 ISSUER = "test-issuer"
 AUDIENCE = "test-audience"
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def service_settings(data_dir: str, database_url: str | None = None, **extra: str) -> dict:
+    """What every service (and the dev issuer) is given in tests: the data folder and the
+    tokens' issuer and audience, plus its database and `extra` settings."""
+    settings = {"DATA_DIR": data_dir, "AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE}
+    if database_url:
+        settings["DATABASE_URL"] = database_url
+    return {**settings, **extra}
+
+
+def write_issuer_clients(path, *, sm_client_secret: str, name: str) -> str:
+    """A dev-issuer clients file with only the Secrets Manager's client-credentials client."""
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"oauth_clients": [{
+            "client_id": "secrets-manager", "client_secret": sm_client_secret, "grant_types": ["client_credentials"],
+            "sub": str(uuid.uuid4()), "scope": "service", "roles": [], "name": name,
+        }], "api_clients": []}, handle)
+    return str(path)
 
 
 def database_server_url(data_dir: str) -> str:

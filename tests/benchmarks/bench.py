@@ -118,8 +118,7 @@ class Context:
         return self.stack.enter_context(support.gunicorn(app, env, workers=workers, health_path=health_path))
 
     def service_env(self, database_url: str) -> dict:
-        return {"DATABASE_URL": database_url, "DATA_DIR": self.data_dir, "AUTH_ISSUER": support.ISSUER,
-                "AUTH_AUDIENCE": support.AUDIENCE, "LOG_LEVEL": "WARNING"}
+        return support.service_settings(self.data_dir, database_url, LOG_LEVEL="WARNING")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,14 +327,10 @@ def secrets_manager_section(ctx: Context) -> list[Scenario]:
         return secrets_manager_not_present()
     # The dev token issuer gives the Secrets Manager its `service` token for the Vault.
     client_secret = secrets.token_urlsafe(24)
-    clients_file = Path(ctx.data_dir, "bench-issuer-clients.json")
-    clients_file.write_text(json.dumps({"oauth_clients": [{
-        "client_id": "secrets-manager", "client_secret": client_secret, "grant_types": ["client_credentials"],
-        "sub": str(uuid.uuid4()), "scope": "service", "roles": [], "name": "Secrets Manager (bench)",
-    }], "api_clients": []}))
-    issuer = ctx.serve("common.issuer.wsgi:app", {
-        "DATA_DIR": ctx.data_dir, "AUTH_ISSUER": support.ISSUER, "AUTH_AUDIENCE": support.AUDIENCE,
-        "ISSUER_CLIENTS_FILE": str(clients_file)}, "/auth/api/v1/status", workers=1)
+    clients_file = support.write_issuer_clients(Path(ctx.data_dir, "bench-issuer-clients.json"),
+                                                sm_client_secret=client_secret, name="Secrets Manager (bench)")
+    issuer = ctx.serve("common.issuer.wsgi:app", support.service_settings(ctx.data_dir, ISSUER_CLIENTS_FILE=clients_file),
+                       "/auth/api/v1/status", workers=1)
     env = {**ctx.service_env(ctx.database("sm_bench")), "VAULT_URL": ctx.vault_base,
            "SM_TOKEN_URL": issuer + "/auth/api/v1/oauth/token", "SM_CLIENT_SECRET": client_secret}
     ctx.sm_base = ctx.serve("secrets_manager_service.wsgi:app", env, f"{SM}/status",

@@ -2,7 +2,6 @@
 a Secrets Manager app on its own database, and helpers to look into the Vault directly."""
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 
@@ -21,13 +20,9 @@ def sm_client_secret():
 
 @pytest.fixture(scope="session")
 def issuer_url(tmp_path_factory, data_dir, sm_client_secret):
-    clients_file = tmp_path_factory.mktemp("issuer") / "clients.json"
-    clients_file.write_text(json.dumps({"oauth_clients": [{
-        "client_id": "secrets-manager", "client_secret": sm_client_secret, "grant_types": ["client_credentials"],
-        "sub": str(uuid.uuid4()), "scope": "service", "roles": [], "name": "Secrets Manager (tests)",
-    }], "api_clients": []}))
-    env = {"DATA_DIR": data_dir, "AUTH_ISSUER": support.ISSUER, "AUTH_AUDIENCE": support.AUDIENCE,
-           "ISSUER_CLIENTS_FILE": str(clients_file)}
+    clients_file = support.write_issuer_clients(tmp_path_factory.mktemp("issuer") / "clients.json",
+                                                sm_client_secret=sm_client_secret, name="Secrets Manager (tests)")
+    env = support.service_settings(data_dir, ISSUER_CLIENTS_FILE=clients_file)
     with support.gunicorn("common.issuer.wsgi:app", env, health_path="/auth/api/v1/status") as base:
         yield base
 
@@ -45,8 +40,7 @@ def sm_vault_db(db_server):
 
 @pytest.fixture(scope="session")
 def vault_url(sm_vault_db, data_dir, master_keys):
-    env = {"DATABASE_URL": sm_vault_db, "DATA_DIR": data_dir, "AUTH_ISSUER": support.ISSUER,
-           "AUTH_AUDIENCE": support.AUDIENCE, "VAULT_MASTER_KEYS": master_keys, "LOG_LEVEL": "WARNING"}
+    env = support.service_settings(data_dir, sm_vault_db, VAULT_MASTER_KEYS=master_keys, LOG_LEVEL="WARNING")
     with support.gunicorn("vault_service.wsgi:app", env, workers=2, health_path="/vault/api/v1/status") as base:
         yield base
 
@@ -59,16 +53,8 @@ def sm_db(db_server):
 
 @pytest.fixture(scope="session")
 def sm_config(sm_db, data_dir, vault_url, token_url, sm_client_secret):
-    return {
-        "DATABASE_URL": sm_db,
-        "DATA_DIR": data_dir,
-        "AUTH_ISSUER": support.ISSUER,
-        "AUTH_AUDIENCE": support.AUDIENCE,
-        "VAULT_URL": vault_url,
-        "SM_TOKEN_URL": token_url,
-        "SM_CLIENT_SECRET": sm_client_secret,
-        "LOG_LEVEL": "WARNING",
-    }
+    return support.service_settings(data_dir, sm_db, VAULT_URL=vault_url, SM_TOKEN_URL=token_url,
+                                    SM_CLIENT_SECRET=sm_client_secret, LOG_LEVEL="WARNING")
 
 
 @pytest.fixture(scope="session")

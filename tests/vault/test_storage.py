@@ -72,7 +72,7 @@ def test_master_key_rotation_rewraps_every_data_key(db_server, data_dir, tokens,
     from vault_service.cli import rotate_master_key
 
     with support.fresh_database(db_server, "vault_rotation") as url:
-        base = {"DATABASE_URL": url, "DATA_DIR": data_dir, "AUTH_ISSUER": support.ISSUER, "AUTH_AUDIENCE": support.AUDIENCE}
+        base = support.service_settings(data_dir, url)
         k1, k2 = master_keys.split(",")
         apps = []
         try:
