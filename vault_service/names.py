@@ -28,3 +28,19 @@ def checked(name: str, property: str = "name") -> str:
     if reason:
         raise errors.ApiError(f"{property} {reason}", code="VALUE_INCORRECT_FORMAT", property=property).with_status(400)
     return name
+
+
+# --- the Secrets Manager's reserved part -------------------------------------
+
+# Names whose first segment is one of these are the Secrets Manager's: host accounts
+# (`hosts/{host_id}/{account}`), directory accounts and bind passwords (`targetdomains/...`).
+RESERVED_PREFIXES = frozenset({"hosts", "targetdomains"})
+# The owner_id they are kept under. No user id of a URL path can contain a '/', and shared
+# names live under owner_id '', so nothing a user creates can land in this namespace.
+RESERVED_OWNER = "/secrets-manager"
+RESERVED_MESSAGE = "this name is reserved for the Secrets Manager"
+
+
+def is_reserved(name: str) -> bool:
+    """Whether `name` belongs to the Secrets Manager's reserved part: the one rule every route asks."""
+    return name.split("/", 1)[0] in RESERVED_PREFIXES

@@ -78,3 +78,28 @@ def test_paging_from_query_or_body_and_unset_values(client, tokens):
 def test_bad_search_bodies_are_400(client, tokens, body, prop, code):
     response = client.post(f"{V1}/search/secrets", headers=tokens.headers("user"), json=body)
     assert_error(response, 400, code, prop)
+
+
+def test_a_personal_secret_is_found_by_its_owner_only_whatever_its_roles(client, tokens):
+    """Issue 9: a role listed in B's personal secret gave its holders B's secret in search, while
+    every /user/B/... route refuses them. Search shows exactly what the other routes show."""
+    role = new_role()
+    tag = unique("leak")
+    owner_sub = str(uuid.uuid4())
+    owner = tokens.headers("user", sub=owner_sub)
+    created = client.post(f"{V1}/user/{owner_sub}/secrets", headers=owner, json={
+        "name": f"{tag}-b", "data": {"pw": "b-only"}, "read_roles": [role], "write_roles": [role]})
+    assert created.status_code == 201, created.json
+    holder = tokens.headers("user", roles=[role])
+    for body in ({"keywords": tag}, {"keywords": tag, "filter": "personal"}, {"owner_id": [owner_sub]},
+                 {"keywords": tag, "filter": "readable"}, {"keywords": tag, "filter": "writable"},
+                 {"keywords": tag, "filter": "accessible"}):
+        assert _search(client, holder, body) == {"count": 0, "items": []}, body
+    # The routes agree: the role holder cannot reach it there either.
+    assert client.get(f"{V1}/user/{owner_sub}/secrets/{tag}-b", headers=holder).status_code == 403
+    # Its owner finds it; admin and vaultManage see it without data, as on the metadata routes.
+    assert [i["name"] for i in _search(client, owner, {"keywords": tag, "filter": "readable"})["items"]] == [f"{tag}-b"]
+    for scope in ("admin", "vaultManage"):
+        items = _search(client, tokens.headers(scope), {"keywords": tag, "filter": "personal"})["items"]
+        assert [(i["name"], i["owner_id"]) for i in items] == [(f"{tag}-b", owner_sub)]
+        assert all("data" not in i for i in items)

@@ -12,6 +12,7 @@ from vault_service.secrets import sealing, store
 from vault_service.secrets.store import SHARED
 
 MANAGER_SCOPES = ("admin", "vaultManage")
+SERVICE_SCOPE = "service"  # the Secrets Manager: the only caller of the reserved part
 URL_PREFIX = "/vault/api/v1"
 SAFE_PATH_CHARS = "/@+="  # what url_for leaves unencoded in a path: keeps Location and `path` as before
 
@@ -38,9 +39,35 @@ def audit_target(owner: str, name: str) -> str:
     return f"secret:{name}" if owner == SHARED else f"user/{owner}/secret:{name}"
 
 
-def _visible(principal: Principal, owner: str, name: str, *, audited_action: str | None = None) -> dict:
+def namespace(principal: Principal, owner: str, name: str, *, action: str | None, change: bool,
+              versioned: bool = False) -> str:
+    """The owner_id under which `name` is kept for this caller: the reserved rule, asked by every route.
+
+    Outside the Secrets Manager's reserved part, `owner` itself. A shared name in it
+    (names.is_reserved) is reached by the `service` scope on the versioned API only; to
+    anyone else it does not exist: 404 on a read, 403 on a change (the name alone decides,
+    so neither answer tells whether such a secret exists). Refusals are audited.
+    """
+    if owner == names.RESERVED_OWNER:  # no route passes it (a user id of a path has no '/'): a guard
+        raise errors.NotFound("secret not found")
+    if owner != SHARED or not names.is_reserved(name):
+        return owner
+    if versioned and principal.has_scope(SERVICE_SCOPE):
+        return names.RESERVED_OWNER
+    if change:
+        if action:
+            audit.record(action, audit_target(owner, name), audit.DENIED, details={"reason": "reserved"})
+        raise errors.PermissionDenied(names.RESERVED_MESSAGE)
+    if action:
+        audit.record(action, audit_target(owner, name), audit.NOT_FOUND)
+    raise errors.NotFound("secret not found")
+
+
+def _visible(principal: Principal, owner: str, name: str, *, audited_action: str | None = None,
+             change: bool = False) -> dict:
     """The secret if the caller may at least see it; 404 otherwise (existence is not revealed)."""
-    secret = store.find_secret(database(), owner, names.checked(name))
+    owner = namespace(principal, owner, names.checked(name), action=audited_action, change=change)
+    secret = store.find_secret(database(), owner, name)
     if secret is None or not can_see(principal, secret):
         if audited_action:
             audit.record(audited_action, audit_target(owner, name), audit.NOT_FOUND)
@@ -111,6 +138,7 @@ def _role_names(*role_lists) -> list[tuple[str, str]]:
 def create(principal: Principal, owner: str, body: dict) -> str:
     """Create a secret with version 1 of its data; 409 if the name is taken."""
     name = names.checked(body["name"])
+    owner = namespace(principal, owner, name, action="secret.create", change=True)
     secret_id = str(uuid.uuid4())
     data_key, wrapped = sealing.new_data_key(secret_id)
     with database().transaction() as cur:
@@ -132,9 +160,10 @@ def create(principal: Principal, owner: str, body: dict) -> str:
 
 def read(principal: Principal, owner: str, name: str) -> dict:
     """The secret with its data; 403 if visible but not readable, 404 if not even visible."""
+    owner = namespace(principal, owner, names.checked(name), action="secret.read", change=False)
     event = audit.new_event("secret.read", audit_target(owner, name))
     secret = store.find_secret_audited(
-        database(), owner, names.checked(name), version=None, event=event, statement=store.V1_READ,
+        database(), owner, name, version=None, event=event, statement=store.V1_READ,
         roles=sorted(principal.role_ids), manager=principal.has_scope(*MANAGER_SCOPES))
     event["outcome"] = secret["outcome"]
     event["details"] = {"version": secret["v_version"]}
@@ -152,7 +181,7 @@ def metadata(principal: Principal, owner: str, name: str) -> dict:
 
 def update(principal: Principal, owner: str, name: str, body: dict) -> None:
     """New data makes a new version; roles may change by a writer or a manager."""
-    secret = _visible(principal, owner, name, audited_action="secret.update")
+    secret = _visible(principal, owner, name, audited_action="secret.update", change=True)
     if "data" in body and not can_write(principal, secret):
         _deny("secret.update", owner, name, "no write role for this secret")
     changes_roles = "read_roles" in body or "write_roles" in body
@@ -176,7 +205,7 @@ def update(principal: Principal, owner: str, name: str, body: dict) -> None:
 
 
 def delete(principal: Principal, owner: str, name: str) -> None:
-    secret = _visible(principal, owner, name, audited_action="secret.delete")
+    secret = _visible(principal, owner, name, audited_action="secret.delete", change=True)
     if not (can_write(principal, secret) or principal.has_scope(*MANAGER_SCOPES)):
         _deny("secret.delete", owner, name, "no permission to delete this secret")
     with database().transaction() as cur:

@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 
 from common import audit
 from common.db import Database, fetch_page
+from vault_service.names import RESERVED_OWNER
 
 SHARED = ""  # owner_id of the shared namespace
 
@@ -263,7 +264,8 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
     `viewer` owns (None = no restriction, for admins). readable_roles / writable_roles
     work the same way for the `readable` / `writable` / `accessible` filters.
     """
-    where, params = ["true"], {}
+    # The reserved part is never listed: only the Secrets Manager reaches it, and not by search.
+    where, params = ["s.owner_id <> %(reserved)s"], {"reserved": RESERVED_OWNER}
     if owners is not None:
         where.append("s.owner_id = ANY (%(owners)s)")
         params["owners"] = owners
@@ -271,8 +273,10 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
         where.append("s.owner_id = ''")
     elif shared is False:
         where.append("s.owner_id <> ''")
+    # Roles grant access to shared secrets only: a personal secret is its owner's, whatever its roles
+    # say (the /user/{user_id}/... routes refuse everyone else), so lists and search must not show it.
     if visible_to_roles is not None:
-        where.append("(s.read_roles && %(vis)s OR s.write_roles && %(vis)s OR s.owner_id = %(viewer)s)")
+        where.append("(s.owner_id = %(viewer)s OR (s.owner_id = '' AND (s.read_roles && %(vis)s OR s.write_roles && %(vis)s)))")
         params["vis"] = visible_to_roles
     if readable_roles is not None or writable_roles is not None:
         access = []
@@ -282,8 +286,7 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
         if writable_roles is not None:
             access.append("s.write_roles && %(writable)s")
             params["writable"] = writable_roles
-        access.append("s.owner_id = %(viewer)s")
-        where.append("(" + " OR ".join(access) + ")")
+        where.append(f"(s.owner_id = %(viewer)s OR (s.owner_id = '' AND ({' OR '.join(access)})))")
     params["viewer"] = viewer or "\x00none"  # never equal to a real owner id
     for i, keyword in enumerate(keywords):
         where.append(f"strpos(lower(s.name), %(kw{i})s) > 0")
@@ -298,16 +301,17 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
                       offset=offset, limit=limit)
 
 
-def child_keys(db: Database, prefix: str) -> list[str]:
-    """Direct children under `prefix` ('' = root) of shared names; a child with children ends in '/'."""
+def child_keys(db: Database, owners: list[str], prefix: str) -> list[str]:
+    """Direct children under `prefix` ('' = root) of the names kept under `owners`; a child with
+    children ends in '/'."""
     start = f"{prefix}/" if prefix else ""
     with db.cursor() as cur:
         cur.execute(
             """SELECT DISTINCT CASE WHEN strpos(rest, '/') > 0 THEN split_part(rest, '/', 1) || '/' ELSE rest END AS key
                  FROM (SELECT substr(name, length(%(start)s) + 1) AS rest FROM vault_secrets
-                        WHERE owner_id = '' AND left(name, length(%(start)s)) = %(start)s) t
+                        WHERE owner_id = ANY (%(owners)s) AND left(name, length(%(start)s)) = %(start)s) t
                 ORDER BY key""",
-            {"start": start},
+            {"start": start, "owners": owners},
         )
         return [row["key"] for row in cur.fetchall()]
 

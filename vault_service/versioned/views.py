@@ -19,8 +19,8 @@ class SecretData(MethodView):
     @blp.response(200, schemas.ReadResponse)
     def get(self, args, path):
         """Read the newest live version, or the version given"""
-        require_scopes("service")
-        return service.read(path, args.get("version"))
+        principal = require_scopes("service")
+        return service.read(principal, path, args.get("version"))
 
     @blp.arguments(schemas.WriteBody)
     @blp.response(200, schemas.VersionMeta)
@@ -62,8 +62,8 @@ class SecretMetadata(MethodView):
     @blp.response(200, schemas.MetadataResponse)
     def get(self, path):
         """Read a secret's settings and version list"""
-        require_scopes(*MANAGE)
-        return service.metadata(path)
+        principal = require_scopes(*MANAGE)
+        return service.metadata(principal, path)
 
     @blp.arguments(schemas.MetadataBody)
     @blp.response(200, schemas.MetadataResponse)
@@ -75,8 +75,8 @@ class SecretMetadata(MethodView):
     @blp.response(200)
     def delete(self, path):
         """Delete the secret and every version"""
-        require_scopes(*MANAGE)
-        service.delete_metadata(path)
+        principal = require_scopes(*MANAGE)
+        service.delete_metadata(principal, path)
         return empty()
 
 
@@ -86,8 +86,8 @@ class SecretKeys(MethodView):
     @blp.response(200, schemas.KeysResponse)
     def get(self, path):
         """List the direct children of a path"""
-        require_scopes(*MANAGE)
-        return service.keys(path)
+        principal = require_scopes(*MANAGE)
+        return service.keys(principal, path)
 
 
 @blp.route("/secret/versions/<path:path>")
@@ -96,5 +96,5 @@ class SecretVersions(MethodView):
     @blp.response(200, schemas.VersionPage)
     def get(self, args, path):
         """List versions newest first, a page at a time"""
-        require_scopes(*MANAGE)
-        return service.list_versions(path, args["page_size"], args.get("page_token"))
+        principal = require_scopes(*MANAGE)
+        return service.list_versions(principal, path, args["page_size"], args.get("page_token"))
