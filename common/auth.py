@@ -1,4 +1,10 @@
-"""Bearer JWT validation (authlib), the Principal, and scope checks.
+"""Bearer JWT validation (joserfc), the Principal, and scope checks.
+
+Every check a token can fail has its own 401 message naming the check, never a value from
+the token. The header is judged before any key is looked up: only asymmetric algorithms,
+no key material or key URLs carried by the token itself (`jwk`, `jku`, `x5u`, `x5c`: a
+token must never choose its own verifier, and no request ever goes out to a URL it names),
+no `crit` extensions (we understand none), and `kid` only as a name in the trusted set.
 
 A verified token is cached until it expires, so the hot path costs one dict
 lookup rather than a signature check per request.
@@ -6,8 +12,10 @@ lookup rather than a signature check per request.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -15,17 +23,30 @@ from dataclasses import dataclass, field
 
 import requests
 from flask import current_app, g, request
-
 from common import errors
-from common.jose import JoseError, JsonWebKey, JsonWebToken
+from common.jose import JoseError, KeySet, jws
 
 log = logging.getLogger(__name__)
 
 # Asymmetric only: `none` and HMAC (a shared secret anyone holding the JWKS could forge) are refused.
-ALLOWED_ALGORITHMS = ("EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+ALLOWED_ALGORITHMS = ("EdDSA", "Ed25519", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512",
+                      "PS256", "PS384", "PS512")
+ALLOWED_TYPES = ("jwt", "at+jwt", "application/jwt", "application/at+jwt")  # media types: case-insensitive
+# Header parameters that would let a token bring its own key or make us fetch one.
+KEY_BEARING_HEADERS = ("jwk", "jku", "x5u", "x5c")
 MAX_TOKEN_BYTES = 8 * 1024
+DEFAULT_MAX_LIFETIME = 86400
 _CACHE_SIZE = 10_000
 _JWKS_REFRESH_MIN_INTERVAL = 30.0
+
+
+# joserfc's error codes, as the check that failed.
+_JOSE_CHECKS = {"bad_signature": "bad signature", "unsupported_header": "unsupported header",
+                "invalid_header_value": "malformed header", "exceeded_size": "too large"}
+
+
+def _invalid(check: str) -> errors.Unauthorized:
+    return errors.Unauthorized(f"invalid token: {check}")
 
 
 @dataclass(frozen=True)
@@ -77,50 +98,73 @@ class JwksSource:
         if not file and not url:
             raise errors.ApiError("AUTH_JWKS_FILE or AUTH_JWKS_URL must be set", code="CONFIGURATION_ERROR")
         self.file, self.url = file, url
-        self._key_set = None
+        self._key_set: KeySet | None = None
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
-    def key_set(self, *, refresh: bool = False):
+    def key_set(self, *, refresh: bool = False) -> KeySet:
         with self._lock:
             stale = refresh and time.monotonic() - self._loaded_at > _JWKS_REFRESH_MIN_INTERVAL
             if self._key_set is None or stale:
-                self._key_set = JsonWebKey.import_key_set(self._fetch())
+                self._key_set = self._load()
                 self._loaded_at = time.monotonic()
             return self._key_set
 
-    def _fetch(self) -> dict:
+    def _load(self) -> KeySet:
         try:
             if self.url:
                 response = requests.get(self.url, timeout=5)
                 response.raise_for_status()
-                return response.json()
-            with open(self.file, encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, ValueError, requests.RequestException) as exc:
+                document = response.json()
+            else:
+                with open(self.file, encoding="utf-8") as handle:
+                    document = json.load(handle)
+            return KeySet.import_key_set(document)
+        except (OSError, ValueError, TypeError, KeyError, JoseError, requests.RequestException) as exc:
             log.error("cannot load the trusted token keys", extra={"exception_type": type(exc).__name__})
             raise errors.Unauthorized("token keys unavailable") from None
 
 
-def _header(token: str) -> dict:
+def _b64_json(segment: str, what: str):
     try:
-        segment = token.split(".", 1)[0]
-        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        raise errors.Unauthorized("malformed token") from None
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        raise _invalid(f"malformed {what}") from None
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_time(value) -> bool:
+    # NumericDate: a finite JSON number (NaN compares false with everything: it would never expire).
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _check_header(header) -> None:
+    if not isinstance(header, dict):
+        raise _invalid("malformed header")
+    if header.get("alg") not in ALLOWED_ALGORITHMS:
+        raise _invalid("algorithm not allowed")
+    typ = header.get("typ", "JWT")
+    if not isinstance(typ, str) or typ.lower() not in ALLOWED_TYPES:
+        raise _invalid("wrong type")
+    if any(name in header for name in KEY_BEARING_HEADERS):
+        raise _invalid("embedded or remote keys are not trusted")
+    if "crit" in header:
+        raise _invalid("unsupported critical header")
+    if "kid" in header and not isinstance(header["kid"], str):
+        raise _invalid("malformed key id")
 
 
 class TokenValidator:
-    def __init__(self, jwks: JwksSource, *, issuer: str, audience: str, leeway: int = 30, on_new_principal=None):
+    def __init__(self, jwks: JwksSource, *, issuer: str, audience: str, leeway: int = 30,
+                 max_lifetime: int = DEFAULT_MAX_LIFETIME, on_new_principal=None):
         self.jwks = jwks
+        self.issuer, self.audience = issuer, audience
         self.leeway = leeway
-        self._jwt = JsonWebToken(list(ALLOWED_ALGORITHMS))
-        self._claims_options = {
-            "iss": {"essential": True, "value": issuer},
-            "aud": {"essential": True, "value": audience},
-            "exp": {"essential": True},
-            "sub": {"essential": True},
-        }
+        self.max_lifetime = max_lifetime
         self._on_new_principal = on_new_principal
         self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -128,12 +172,12 @@ class TokenValidator:
     def validate(self, token: str) -> Principal:
         """The Principal of a valid token; raises Unauthorized otherwise."""
         if len(token) > MAX_TOKEN_BYTES:
-            raise errors.Unauthorized("token too large")
+            raise _invalid("too large")
         now = time.time()
         cached = self._cache.get(token)
         if cached is not None and cached[1] + self.leeway > now:
             return cached[0]
-        principal, expires = self._verify(token)
+        principal, expires = self._verify(token, now)
         if self._on_new_principal is not None:
             self._on_new_principal(principal)
         with self._cache_lock:
@@ -148,29 +192,64 @@ class TokenValidator:
         while len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
 
-    def _verify(self, token: str) -> tuple[Principal, float]:
-        header = _header(token)
-        if header.get("alg") not in ALLOWED_ALGORITHMS:
-            raise errors.Unauthorized("token algorithm not allowed")
-        claims = self._decode(token, refresh=False)
+    def _verify(self, token: str, now: float) -> tuple[Principal, float]:
+        segments = token.split(".")
+        if len(segments) != 3:
+            raise _invalid("malformed")
+        header = _b64_json(segments[0], "header")
+        _check_header(header)
+        claims = self._verified_payload(token, header)
+        self._check_claims(claims, now)
         try:
-            claims.validate(leeway=self.leeway)
-            if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-                raise errors.Unauthorized("token has no subject")
             return principal_from_claims(claims), float(claims["exp"])
-        except JoseError as exc:
-            raise errors.Unauthorized(f"invalid token: {exc.error}") from None
         except (KeyError, TypeError, ValueError):
-            raise errors.Unauthorized("invalid token claims") from None
+            raise _invalid("malformed claims") from None
 
-    def _decode(self, token: str, *, refresh: bool):
+    def _verified_payload(self, token: str, header: dict) -> dict:
+        key = self._key(header)
         try:
-            return self._jwt.decode(token, self.jwks.key_set(refresh=refresh), claims_options=self._claims_options)
-        except (JoseError, ValueError, TypeError, KeyError) as exc:
-            # An unknown kid may mean the issuer rotated its key: re-read the key set once.
-            if not refresh and "kid" in str(exc).lower():
-                return self._decode(token, refresh=True)
-            raise errors.Unauthorized("invalid token signature") from None
+            verified = jws.deserialize_compact(token, key, algorithms=[header["alg"]])
+            claims = json.loads(verified.payload, parse_constant=_reject_constant)
+        except JoseError as exc:
+            raise _invalid(_JOSE_CHECKS.get(exc.error, "malformed")) from None
+        except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
+            raise _invalid("malformed claims") from None
+        if not isinstance(claims, dict):
+            raise _invalid("malformed claims")
+        return claims
+
+    def _key(self, header: dict):
+        """The trusted key the header names (re-reading the set once: the issuer may have rotated)."""
+        for refresh in (False, True):
+            key_set = self.jwks.key_set(refresh=refresh)
+            keys = [k for k in key_set if k.kid == header.get("kid")] if "kid" in header else list(key_set)
+            keys = [k for k in keys if k.get("alg") in (None, header["alg"]) and k.get("use") in (None, "sig")]
+            if len(keys) == 1:
+                return keys[0]
+        raise _invalid("unknown signing key")
+
+    def _check_claims(self, claims: dict, now: float) -> None:
+        for name in ("exp", "iat", "nbf"):
+            if name in claims and not _is_time(claims[name]):
+                raise _invalid(f"malformed {name}")
+        if "exp" not in claims:
+            raise _invalid("no expiry")
+        if claims["exp"] + self.leeway <= now:
+            raise _invalid("expired")
+        if claims.get("nbf", -math.inf) - self.leeway > now:
+            raise _invalid("not yet valid")
+        if claims.get("iat", -math.inf) - self.leeway > now:
+            raise _invalid("issued in the future")
+        start = min(claims.get("iat", now), claims.get("nbf", now))
+        if claims["exp"] - start > self.max_lifetime:
+            raise _invalid("lifetime too long")
+        if claims.get("iss") != self.issuer:
+            raise _invalid("wrong issuer")
+        audience = claims.get("aud")
+        if audience != self.audience and not (isinstance(audience, list) and self.audience in audience):
+            raise _invalid("wrong audience")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise _invalid("no subject")
 
 
 # --- Flask helpers ---------------------------------------------------------

@@ -12,6 +12,7 @@ DEFAULTS = {
     "AUTH_ISSUER": "privx-dev-issuer",
     "AUTH_AUDIENCE": "privx-secrets",
     "AUTH_LEEWAY_SECONDS": 30,
+    "AUTH_MAX_TOKEN_LIFETIME_SECONDS": 86400,  # longer-lived tokens (exp - iat/nbf) are 401
     "LOG_LEVEL": "INFO",
     "DB_POOL_MIN_SIZE": 1,
     "DB_POOL_MAX_SIZE": 4,

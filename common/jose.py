@@ -1,14 +1,15 @@
-"""authlib's JOSE API, imported once without its deprecation notice.
+"""The JOSE library (joserfc, authlib's successor), imported in one place with one filter.
 
-authlib.jose announces joserfc as its successor on import; it is still the supported
-API of Authlib 1.x, and the notice would otherwise land on every process's stderr.
+RFC 9864 deprecates the JWS algorithm name "EdDSA" for the fully specified "Ed25519", and
+joserfc warns on every use; issuers (ours included) still sign as "EdDSA", so it stays
+accepted, and the notice, which would otherwise land on every process's stderr, is dropped.
 """
 import warnings
 
-import authlib.deprecate  # noqa: F401  (registers authlib's own warning filter before we narrow it)
+from joserfc import jws, jwt  # noqa: F401
+from joserfc.errors import JoseError, SecurityWarning
+from joserfc.jwk import KeySet, OKPKey  # noqa: F401
 
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r".*authlib\.jose module is deprecated", category=DeprecationWarning)
-    from authlib.jose import JsonWebKey, JsonWebToken  # noqa: F401
-    from authlib.jose.errors import JoseError  # noqa: F401
-    from authlib.jose.rfc7517 import Key  # noqa: F401
+warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
+
+__all__ = ["JoseError", "KeySet", "OKPKey", "jws", "jwt"]

@@ -66,6 +66,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
         issuer=app.config["AUTH_ISSUER"],
         audience=app.config["AUTH_AUDIENCE"],
         leeway=app.config["AUTH_LEEWAY_SECONDS"],
+        max_lifetime=app.config["AUTH_MAX_TOKEN_LIFETIME_SECONDS"],
         on_new_principal=on_new_principal,
     )
     _install_request_id(app)

@@ -14,16 +14,15 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from common.jose import JsonWebKey, JsonWebToken, Key
+from common.jose import OKPKey, jwt
 
 ALG = "EdDSA"
 # Stands in for RFC 9068's required client_id when a token is minted directly, not via OAuth.
 DIRECT_CLIENT_ID = "dev-token-issuer"
 
-_jwt = JsonWebToken([ALG])
 # Parsed keys by absolute path, tagged with (inode, mtime) so a replaced file is re-read;
 # this keeps mint_token to one stat() plus the signature on the hot path of test-suites.
-_cache: dict[str, tuple[tuple[int, int], Key]] = {}
+_cache: dict[str, tuple[tuple[int, int], OKPKey]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -50,8 +49,8 @@ def _create_key(directory: Path, path: Path) -> None:
     directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.mkdir(mode=0o700, exist_ok=True)
     os.chmod(directory, 0o700)  # mkdir's mode is masked by umask and ignored for an existing dir
-    key = JsonWebKey.generate_key("OKP", "Ed25519", is_private=True)
-    jwk = key.as_dict(is_private=True)
+    key = OKPKey.generate_key("Ed25519", private=True)
+    jwk = key.as_dict(private=True)
     jwk["kid"] = key.thumbprint()  # RFC 7638, so the kid is stable and derivable from the key
     tmp = _write_temp(directory, json.dumps(jwk, indent=2) + "\n", 0o600)
     try:
@@ -70,13 +69,13 @@ def _create_key(directory: Path, path: Path) -> None:
             os.unlink(tmp)
 
 
-def _public_jwk(key: Key) -> dict:
-    jwk = key.as_dict(is_private=False)
+def _public_jwk(key: OKPKey) -> dict:
+    jwk = key.as_dict(private=False)
     jwk.update(kid=key.kid, alg=ALG, use="sig")
     return jwk
 
 
-def _publish_jwks(directory: Path, key: Key) -> None:
+def _publish_jwks(directory: Path, key: OKPKey) -> None:
     path = directory / "jwks.json"
     text = json.dumps({"keys": [_public_jwk(key)]}, indent=2) + "\n"
     try:
@@ -87,7 +86,7 @@ def _publish_jwks(directory: Path, key: Key) -> None:
     os.replace(_write_temp(directory, text, 0o644), path)
 
 
-def ensure_signing_key(data_dir: str | os.PathLike) -> Key:
+def ensure_signing_key(data_dir: str | os.PathLike) -> OKPKey:
     """Load (creating on first use) the issuer's private Ed25519 JWK and publish jwks.json."""
     directory = _issuer_dir(data_dir)
     path = directory / "signing-key.json"
@@ -104,8 +103,8 @@ def ensure_signing_key(data_dir: str | os.PathLike) -> Key:
     jwk = json.loads(path.read_text(encoding="utf-8"))
     if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or "d" not in jwk:
         raise ValueError(f"{path} is not a private Ed25519 JWK")
-    jwk.setdefault("kid", JsonWebKey.import_key(jwk).thumbprint())
-    key = JsonWebKey.import_key(jwk)
+    jwk.setdefault("kid", OKPKey.import_key(jwk).thumbprint())
+    key = OKPKey.import_key(jwk)
     _publish_jwks(directory, key)
     with _cache_lock:
         _cache[str(path)] = (stamp, key)
@@ -158,4 +157,4 @@ def mint_token(
         claims["name"] = name
     claims.update(extra_claims or {})
     header = {"alg": ALG, "typ": "at+jwt", "kid": key.kid}
-    return _jwt.encode(header, claims, key).decode("ascii")
+    return jwt.encode(header, claims, key, algorithms=[ALG])

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
-# common.issuer first: it imports authlib.jose with the import-time deprecation warning
-# silenced (authlib forces that warning to "always", which beats setup.cfg's filter).
-from common.issuer import ensure_signing_key, mint_token, public_jwks  # isort: skip
-from authlib.jose import JsonWebKey, JsonWebToken  # isort: skip
+from joserfc import jwt
+from joserfc.jwk import KeySet, OKPKey
+
+from common.issuer import ensure_signing_key, mint_token, public_jwks
 from common.issuer.app import create_issuer_app
 from common.issuer.cli import main as cli_main
 
@@ -59,13 +59,18 @@ def password_grant(client, username="admin", password="dev-admin-secret", **extr
 
 
 def verify(token: str, jwks: dict, issuer=ISSUER, audience=AUDIENCE):
-    claims = JsonWebToken(["EdDSA"]).decode(
-        token,
-        JsonWebKey.import_key_set(jwks),
-        claims_options={"iss": {"essential": True, "value": issuer}, "aud": {"essential": True, "value": audience}},
-    )
-    claims.validate()  # exp/nbf/iat, plus the iss/aud options above
-    return claims
+    decoded = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=["EdDSA"])
+    registry = jwt.JWTClaimsRegistry(iss={"essential": True, "value": issuer}, aud={"essential": True, "value": audience})
+    registry.validate(decoded.claims)  # exp/nbf/iat, plus the iss/aud options above
+    return VerifiedClaims(decoded.claims, header=decoded.header)
+
+
+class VerifiedClaims(dict):
+    """The claims, with the JOSE header they came with."""
+
+    def __init__(self, claims: dict, *, header: dict):
+        super().__init__(claims)
+        self.header = header
 
 
 def test_password_grant_returns_verifiable_token(client):
@@ -97,7 +102,7 @@ def test_both_jwks_routes_serve_the_file_set(client, tmp_path):
     (key,) = on_disk["keys"]
     assert key["kty"] == "OKP" and key["crv"] == "Ed25519" and "d" not in key
     assert key["alg"] == "EdDSA" and key["use"] == "sig"
-    assert key["kid"] == JsonWebKey.import_key(key).thumbprint()
+    assert key["kid"] == OKPKey.import_key(key).thumbprint()
 
 
 def test_client_secret_post_is_accepted(client):
@@ -211,7 +216,7 @@ def test_key_files_are_private(tmp_path):
     assert stat.S_IMODE((issuer_dir / "signing-key.json").stat().st_mode) == 0o600
     jwk = json.loads((issuer_dir / "signing-key.json").read_text())
     assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519" and "d" in jwk
-    assert jwk["kid"] == JsonWebKey.import_key(jwk).thumbprint()
+    assert jwk["kid"] == OKPKey.import_key(jwk).thumbprint()
     assert not [p for p in issuer_dir.iterdir() if p.name.startswith(".tmp-")]
 
 
