@@ -18,6 +18,12 @@ DEFAULTS = {
     "DB_POOL_MAX_SIZE": 4,
     "DB_POOL_TIMEOUT_SECONDS": 3.0,
     "DB_STATEMENT_TIMEOUT_MS": 5000,
+    "REDIS_URL": None,  # set: rate-limit counts are shared by every worker and replica
+    "RATE_LIMIT_READS": 0,  # requests per caller and window; 0 = unlimited
+    "RATE_LIMIT_WRITES": 0,
+    "RATE_LIMIT_CHECKOUTS": 0,
+    "RATE_LIMIT_WINDOW_SECONDS": 60,
+    "RATE_LIMIT_REDIS_PREFIX": "ratelimit",
 }
 
 

@@ -13,7 +13,7 @@ from flask_smorest.utils import resolve_schema_instance
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from common import auth, config, errors, fastdump, logs, metrics
+from common import auth, config, errors, fastdump, logs, metrics, ratelimit
 from common.db import Database
 from common.schemas import ErrorEnvelope
 from common.timefmt import Rfc3339, rfc3339
@@ -71,6 +71,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
     )
     _install_request_id(app)
     metrics.install(app)
+    ratelimit.install(app)  # after metrics, so 429s are counted too
     from common.audit_views import audit_blueprint  # it builds on this module's Blueprint
 
     api.register_blueprint(audit_blueprint(f"{service.replace('-', '_')}_audit"), url_prefix=url_prefix)

@@ -1,0 +1,160 @@
+"""Per-principal quotas by route group: per process, shared through Redis, and across gunicorn workers.
+
+Windows here are a billion seconds long, so a test never straddles a window's end.
+"""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+import requests
+
+from common import ratelimit
+from tests import support
+from tests.vault.helpers import V1, assert_error, create_shared
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+LONG_WINDOW = 10**9
+
+
+def redis_or_skip():
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
+        client.ping()
+        return client
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis on 127.0.0.1:6379 ({type(exc).__name__}); .ci/run installs redis-server")
+
+
+@pytest.fixture()
+def redis_prefix():
+    """A key prefix of this test alone; its keys are deleted afterwards."""
+    client = redis_or_skip()
+    prefix = f"test-ratelimit-{uuid.uuid4().hex}"
+    yield prefix
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+
+
+def limited_vault(vault_config, **settings):
+    from vault_service.app import create_app
+
+    return create_app({**vault_config, "RATE_LIMIT_WINDOW_SECONDS": LONG_WINDOW, **settings})
+
+
+@pytest.fixture()
+def apps():
+    made = []
+    yield made
+    for app in made:
+        app.extensions["db"].close()
+
+
+def assert_limited(response, quota: int):
+    body = assert_error(response, 429, "MAX_LOAD")
+    retry_after = int(response.headers["Retry-After"])
+    assert 1 <= retry_after <= LONG_WINDOW
+    assert str(quota) in body["error_message"] and f"retry after {retry_after} s" in body["error_message"]
+    assert body["details"] == [{"error_code": "MAX_LOAD", "error_message": f"retry after {retry_after} s",
+                                "property": "Retry-After"}]
+
+
+@pytest.mark.parametrize("method,path,group", [
+    ("GET", "/vault/api/v1/secrets", "reads"),
+    ("HEAD", "/vault/api/v1/secrets/a", "reads"),
+    ("POST", "/vault/api/v1/search/secrets", "reads"),
+    ("POST", "/secrets-manager/api/v1/secrets/search", "reads"),
+    ("POST", "/secrets-manager/api/v1/targetdomains/resolve", "reads"),
+    ("POST", "/secrets-manager/api/v1/targetdomains/x/accounts/search", "reads"),
+    ("POST", "/vault/api/v1/secrets", "writes"),
+    ("PUT", "/vault/api/v1/secrets/a/b", "writes"),
+    ("DELETE", "/vault/api/v1/secret/metadata/a", "writes"),
+    ("POST", "/vault/api/v1/secrets/search-results", "writes"),  # a secret's name, not a search
+    ("POST", "/secrets-manager/api/v1/secrets/checkouts", "checkouts"),
+    ("POST", "/authorizer/api/v1/secrets/checkouts", "checkouts"),
+    ("POST", "/secrets-manager/api/v1/secrets/checkouts/123/release", "checkouts"),
+    ("GET", "/secrets-manager/api/v1/secrets/checkouts", "reads"),
+    ("GET", "/vault/api/v1/status", None),
+    ("GET", "/secrets-manager/api/v1/status", None),
+    ("GET", "/metrics", None),
+    ("GET", "/vault/api/v1/openapi.json", None),
+    ("GET", "/vault/api/v1/docs", None),
+    ("OPTIONS", "/vault/api/v1/secrets", None),
+])
+def test_route_groups(method, path, group):
+    assert ratelimit.route_group(method, path) == group
+
+
+def test_off_unless_configured(vault_app):
+    assert "rate_limiter" not in vault_app.extensions
+
+
+def test_per_process_quota_per_principal_and_group(vault_config, tokens, apps):
+    app = limited_vault(vault_config, RATE_LIMIT_READS=3, RATE_LIMIT_WRITES=1)
+    apps.append(app)
+    client = app.test_client()
+    alice, bob = tokens.headers("admin user"), tokens.headers("admin user")
+    for _ in range(3):
+        assert client.get(f"{V1}/secrets", headers=alice).status_code == 200
+    assert_limited(client.get(f"{V1}/secrets", headers=alice), 3)
+    assert_limited(client.post(f"{V1}/search/secrets", headers=alice, json={}), 3)  # searches are reads
+    assert client.get(f"{V1}/secrets", headers=bob).status_code == 200  # a quota is per caller
+    # Writes have their own quota, untouched by the reads.
+    create_shared(client, tokens)  # a fresh admin: its own first write
+    writer = tokens.headers("admin")
+    assert client.post(f"{V1}/secrets", headers=writer, json={"name": support.unique(), "data": {}}).status_code == 201
+    assert_limited(client.post(f"{V1}/secrets", headers=writer, json={"name": support.unique(), "data": {}}), 1)
+
+
+def test_uncounted_callers_and_routes(vault_config, tokens, apps):
+    app = limited_vault(vault_config, RATE_LIMIT_READS=1)
+    apps.append(app)
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get(f"{V1}/status").status_code == 200
+        # No token, or a bad one, is 401 whatever the quota (and counts for no one).
+        assert_error(client.get(f"{V1}/secrets"), 401, "UNAUTHORIZED")
+        assert_error(client.get(f"{V1}/secrets", headers={"Authorization": "Bearer x.y.z"}), 401, "UNAUTHORIZED")
+    service = tokens.headers("service")
+    for _ in range(3):  # the Secrets Manager's own calls are counted where its callers are
+        assert client.get(f"{V1}/secret/keys", headers=service).status_code in (200, 404)
+
+
+def test_redis_counts_are_shared_by_replicas(vault_config, tokens, apps, redis_prefix):
+    # Two apps stand for two replicas (or workers): they share nothing but Redis.
+    settings = {"RATE_LIMIT_READS": 4, "REDIS_URL": REDIS_URL, "RATE_LIMIT_REDIS_PREFIX": redis_prefix}
+    first, second = limited_vault(vault_config, **settings), limited_vault(vault_config, **settings)
+    apps += [first, second]
+    caller = tokens.headers("user")
+    statuses = [app.test_client().get(f"{V1}/secrets", headers=caller).status_code
+                for app in (first, second, first, second, first, second)]
+    assert statuses == [200, 200, 200, 200, 429, 429]
+    keys = list(redis.Redis.from_url(REDIS_URL).scan_iter(f"{redis_prefix}:reads:*"))
+    assert len(keys) == 1 and redis.Redis.from_url(REDIS_URL).ttl(keys[0]) > 0  # the window's key expires
+
+
+def test_redis_down_counts_per_process_and_keeps_answering(vault_config, tokens, apps):
+    dead = f"redis://127.0.0.1:{support.free_port()}/0"
+    app = limited_vault(vault_config, RATE_LIMIT_READS=2, REDIS_URL=dead, RATE_LIMIT_REDIS_PREFIX="unused")
+    apps.append(app)
+    client, caller = app.test_client(), tokens.headers("user")
+    assert [client.get(f"{V1}/secrets", headers=caller).status_code for _ in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.slow
+def test_quota_holds_across_gunicorn_workers(vault_config, tokens, redis_prefix):
+    quota = 10
+    env = {k: str(v) for k, v in vault_config.items()}
+    env.update(RATE_LIMIT_READS=str(quota), RATE_LIMIT_WINDOW_SECONDS=str(LONG_WINDOW), REDIS_URL=REDIS_URL,
+               RATE_LIMIT_REDIS_PREFIX=redis_prefix)
+    with support.gunicorn("vault_service.wsgi:app", env, workers=3, health_path=f"{V1}/status") as base:
+        caller = tokens.headers("user")
+        statuses, workers = [], set()
+        for _ in range(quota * 3):
+            # A new connection each time, so the kernel spreads them over the workers.
+            statuses.append(requests.get(f"{base}{V1}/secrets", headers=caller, timeout=10).status_code)
+            workers.add(requests.get(f"{base}{V1}/status", timeout=10).json()["app_id"])
+        assert len(workers) > 1, workers  # several processes answered, each counting in Redis
+        assert statuses == [200] * quota + [429] * (quota * 2), statuses
