@@ -24,6 +24,7 @@ DEFAULTS = {
     "RATE_LIMIT_CHECKOUTS": 0,
     "RATE_LIMIT_WINDOW_SECONDS": 60,
     "RATE_LIMIT_REDIS_PREFIX": "ratelimit",
+    "AUDIT_RETENTION_DAYS": 0,  # 0: keep every audit event
 }
 
 

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from common import errors
+from common import audit_partitions, errors
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,14 @@ class Database:
 
     def __init__(self, url: str | None, *, service: str, migrations_package: str | None,
                  data_dir: str = ".data", min_size: int = 1, max_size: int = 4,
-                 timeout: float = 3.0, statement_timeout_ms: int = 5000):
+                 timeout: float = 3.0, statement_timeout_ms: int = 5000, audit_retention_days: int = 0):
         self._url = url
         self.service = service
         self.migrations_package = migrations_package
         self.data_dir = data_dir
         self._pool_args = dict(min_size=min_size, max_size=max_size, timeout=timeout)
         self._statement_timeout_ms = statement_timeout_ms
+        self.audit_retention_days = audit_retention_days
         self._pool: ConnectionPool | None = None
         self._pool_pid: int | None = None
         self._lock = threading.RLock()
@@ -83,9 +84,12 @@ class Database:
                 )
                 self._pool.open(wait=False)
                 self._pool_pid = os.getpid()
+                if self.migrations_package:
+                    audit_partitions.scheduler.register(self, self._pool_pid)
         return self._pool
 
     def close(self) -> None:
+        audit_partitions.scheduler.unregister(self)
         if self._pool is not None and self._pool_pid == os.getpid():
             self._pool.close()
         self._pool = None
@@ -175,7 +179,22 @@ class Database:
                         )
                         applied.append(f"{set_name}/{name}")
         self._migrated = True
+        self.maintain_audit_partitions()
         return applied
+
+    def maintain_audit_partitions(self) -> dict | None:
+        """Create the audit trail's partitions ahead and apply its retention (audit_partitions.py);
+        a failure is logged, not raised: the next pass tries again."""
+        try:
+            with _translated_errors(), self.pool().connection() as conn:
+                with conn.transaction(), conn.cursor() as cur:
+                    result = audit_partitions.maintain(cur, retention_days=self.audit_retention_days)
+        except (psycopg.Error, errors.DatabaseUnavailable) as exc:
+            log.warning("audit partition upkeep failed", extra={"exception_type": type(exc).__name__})
+            return None
+        if result and (result["created"] or result["dropped"]):
+            log.info("audit partitions", extra=result)
+        return result
 
 
 def fetch_page(db: Database, *, columns: str, source: str, where: str, order: str, params: dict,

@@ -60,6 +60,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
         max_size=app.config["DB_POOL_MAX_SIZE"],
         timeout=app.config["DB_POOL_TIMEOUT_SECONDS"],
         statement_timeout_ms=app.config["DB_STATEMENT_TIMEOUT_MS"],
+        audit_retention_days=app.config["AUDIT_RETENTION_DAYS"],
     )
     app.extensions["token_validator"] = auth.TokenValidator(
         _jwks_source(app.config),
