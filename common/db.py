@@ -193,7 +193,8 @@ class Database:
             log.warning("audit partition upkeep failed", extra={"exception_type": type(exc).__name__})
             return None
         if result and (result["created"] or result["dropped"]):
-            log.info("audit partitions", extra=result)
+            # (`created` is a LogRecord attribute: the names get a prefix)
+            log.info("audit partitions", extra={f"partitions_{key}": n for key, n in result.items()})
         return result
 
 
