@@ -172,7 +172,8 @@ def _router_error(exc: HTTPException) -> ApiError:
     if exc.code == 404:
         return NotFound("no such resource")
     if exc.code == 405:
-        return ApiError("method not allowed", code="BAD_REQUEST").with_status(405)
+        allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ()))
+        return ApiError("method not allowed", code="BAD_REQUEST", headers={"Allow": allowed}).with_status(405)
     if exc.code == 413:
         return PayloadTooLarge()
     if exc.code == 401:

@@ -1,11 +1,95 @@
-"""Schema pieces both services use: paging arguments, case-insensitive enums, errors."""
+"""Schema pieces both services use: paging arguments, case-insensitive enums, errors, and
+the base of every request body (what real clients echo back or zero-fill)."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+import uuid
+
+from flask import has_request_context, request
+from marshmallow import Schema, ValidationError, fields, missing, pre_load, validate
 
 from common import errors
 
 MAX_PAGE = 100
+INT32_MAX = 2**31 - 1
+
+
+class Integer(fields.Integer):
+    """An integer within int32, the range of every integer we take (offsets, limits, versions,
+    counts): anything larger is a 400 here, never an overflow in PostgreSQL."""
+
+    def _validated(self, value):
+        number = super()._validated(value)
+        if not -INT32_MAX - 1 <= number <= INT32_MAX:
+            raise ValidationError(f"VALUE_OUT_OF_BOUNDS: must be at most {INT32_MAX} in magnitude")
+        return number
+
+
+def StrictInteger(**kwargs) -> Integer:
+    """JSON numbers only: "5" is a type error, not silently coerced."""
+    return Integer(strict=True, **kwargs)
+
+
+# Fields a read returns and the server fills: a client that PUTs back what it read sends them.
+SERVER_FILLED = ("author", "path", "created", "updated", "updated_by", "created_by")
+# Body fields that repeat a URL parameter: accepted where they equal it.
+PATH_ECHOES = {"name": "name", "owner_id": "user_id", "host_id": "host_id"}
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class RequestBody(Schema):
+    """The base of every JSON request body, so what real clients send is taken the same way
+    everywhere (the contract's "Everywhere"):
+
+    - server-filled fields (`IGNORED`) are dropped;
+    - a field that repeats the URL (`PATH_ECHOES`) is dropped where it equals it, else 400;
+    - Go clients send every field with its zero value: `null`, `""`, `"0001-01-01T00:00:00Z"`,
+      `[]` where the field has a default, or `0` where the field cannot hold 0, in an optional
+      field means "not set", so its default applies exactly as if it were left out;
+    - every other unknown field is 400 (marshmallow's own rule).
+    """
+
+    IGNORED: tuple[str, ...] = SERVER_FILLED
+
+    @pre_load
+    def _as_clients_send_it(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data
+        url_args = (request.view_args or {}) if has_request_context() else {}
+        kept = {}
+        for key, value in data.items():
+            field = self.load_fields.get(key)
+            if field is None and key in self.IGNORED:
+                continue
+            if field is None and url_args.get(PATH_ECHOES.get(key)) is not None:
+                _check_echo(key, value, url_args[PATH_ECHOES[key]])
+                continue
+            if field is not None and not field.required and _is_go_zero(field, value):
+                continue
+            kept[key] = value
+        return kept
+
+
+def _check_echo(key: str, value, url_value: str) -> None:
+    if value in (None, "") or value == url_value or _same_uuid(value, url_value):
+        return
+    raise ValidationError(f"INVALID_REQUEST_DATA: {key} must equal the {PATH_ECHOES[key]} of the URL", key)
+
+
+def _same_uuid(a, b) -> bool:
+    try:
+        return uuid.UUID(str(a)) == uuid.UUID(str(b))
+    except ValueError:
+        return False
+
+
+def _is_go_zero(field: fields.Field, value) -> bool:
+    if value is None or value == "" or value == GO_ZERO_TIME:
+        return True
+    if value == [] and field.load_default is not missing:
+        return True
+    if value == 0 and type(value) is int and isinstance(field, fields.Integer):
+        return any(isinstance(v, validate.Range) and v.min is not None and v.min > 0 for v in field.validators)
+    return False
 
 
 class CaseInsensitiveChoice(fields.String):
@@ -32,8 +116,8 @@ def blank_is_unset(data):
 
 
 class PageArgs(Schema):
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    limit = fields.Integer(load_default=MAX_PAGE, validate=validate.Range(min=1, max=MAX_PAGE))
+    offset = Integer(load_default=0, validate=validate.Range(min=0))
+    limit = Integer(load_default=MAX_PAGE, validate=validate.Range(min=1, max=MAX_PAGE))
     sortdir = CaseInsensitiveChoice(("ASC", "DESC"), load_default="ASC")
 
     @pre_load
@@ -48,11 +132,11 @@ def sorted_page_args(sortkeys, default):
     })
 
 
-class PagingInBody(Schema):
+class PagingInBody(RequestBody):
     """Paging that may also arrive in a search body, where it overrides the query string."""
 
-    offset = fields.Integer(strict=True)
-    limit = fields.Integer(strict=True)
+    offset = StrictInteger()
+    limit = StrictInteger()
     sortkey = fields.String()
     sortdir = fields.String()
 
@@ -80,7 +164,7 @@ class ErrorEnvelope(Schema):
     details = fields.List(fields.Dict())
 
 
-class RoleRef(Schema):
+class RoleRef(RequestBody):
     """A role as clients send it: `name` is used only for a role the server never saw."""
 
     id = fields.String(required=True, validate=validate.Length(min=1, max=128))

@@ -1,7 +1,7 @@
 """What every service's app factory shares: config, API docs, errors, auth, database, logs."""
 from __future__ import annotations
 
-import json
+import functools
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,14 +11,15 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import resolve_schema_instance
 from webargs import core as webargs_core
-from webargs.flaskparser import FlaskParser, is_json_request
+from webargs.flaskparser import FlaskParser
 
-from common import auth, config, errors, fastdump, logs, metrics, ratelimit
+from common import auth, config, errors, fastdump, logs, metrics, ratelimit, strict_json
 from common.db import Database
-from common.schemas import ErrorEnvelope
+from common.schemas import ErrorEnvelope, RequestBody
 from common.timefmt import Rfc3339, rfc3339
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_URL_BYTES = 8 * 1024
 _REQUEST_ID_MAX = 128
 
 
@@ -71,6 +72,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
         on_new_principal=on_new_principal,
     )
     _install_request_id(app)
+    _install_url_checks(app)
     metrics.install(app)
     ratelimit.install(app)  # after metrics, so 429s are counted too
     from common.audit_views import audit_blueprint  # it builds on this module's Blueprint
@@ -110,6 +112,22 @@ def _install_request_id(app: Flask) -> None:
         return response
 
 
+def _install_url_checks(app: Flask) -> None:
+    @app.before_request
+    def _url_within_contract():
+        # The contract's 8 KiB URL limit (the servers in front allow a little more).
+        url_bytes = len(request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path)
+        if url_bytes > MAX_URL_BYTES:
+            raise errors.ApiError(f"the URL is longer than {MAX_URL_BYTES} bytes", code="BAD_REQUEST").with_status(414)
+        # Path and query text reaches PostgreSQL too; a NUL there is a 400, not a driver error.
+        for name, value in [*(request.view_args or {}).items(), *request.args.items(multi=True)]:
+            if isinstance(value, str) and not strict_json.is_storable(value):
+                raise strict_json.bad_value(name, f"{name} must not contain NUL characters")
+        for name in request.args:
+            if not strict_json.is_storable(name):
+                raise strict_json.bad_value("query", "a query parameter name contains a NUL character")
+
+
 def database(app: Flask | None = None) -> Database:
     return (app or current_app).extensions["db"]
 
@@ -137,23 +155,24 @@ def empty():
     return current_app.response_class(b"", status=200, mimetype="text/plain")
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
+def request_body(req) -> bytes:
+    """The whole body, or 413: werkzeug stops a chunked body at the limit without saying so."""
+    raw = req.get_data(cache=True)
+    if req.content_length is None and len(raw) >= MAX_BODY_BYTES and req.environ["wsgi.input"].read(1):
+        raise errors.PayloadTooLarge()
+    return raw
 
 
 class _StrictJsonParser(FlaskParser):
-    """webargs' parser, but bad JSON of any kind is a 400 in our envelope, never a 500."""
+    """webargs' parser, but the body is JSON whatever its Content-Type (as HashiCorp Vault
+    takes it: a body sent with curl's default form type must not be silently ignored), and
+    bad or lax JSON of any kind is a 400 in our envelope, never a 500 (strict_json)."""
 
     def _raw_load_json(self, req):
-        raw = req.get_data(cache=True)
-        if not is_json_request(req) or not raw.strip():
+        raw = request_body(req)
+        if not raw.strip():
             return webargs_core.missing
-        try:
-            return json.loads(raw, parse_constant=_reject_constant)
-        except RecursionError:
-            raise errors.InvalidRequestData("the JSON body is nested too deeply") from None
-        except ValueError:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
-            raise errors.BadRequest("the request body is not valid JSON") from None
+        return strict_json.loads(raw)
 
 
 class Blueprint(SmorestBlueprint):
@@ -169,4 +188,20 @@ class Blueprint(SmorestBlueprint):
         # is a tenth of a small write's time); one instance, made here, is reused.
         if isinstance(schema, type):
             schema = schema()
-        return super().arguments(schema, *args, **kwargs)
+        if kwargs.get("location", "json") == "json" and not isinstance(schema, RequestBody):
+            raise TypeError(f"{type(schema).__name__}: a JSON body schema must build on common.schemas.RequestBody")
+        parse = super().arguments(schema, *args, **kwargs)
+
+        def decorator(view):
+            parsing = parse(view)
+
+            # Authentication comes before the request's shape: an anonymous caller gets 401
+            # whatever it sent, never a validation error that describes the schema.
+            @functools.wraps(parsing)
+            def authenticated_first(*view_args, **view_kwargs):
+                auth.current_principal()
+                return parsing(*view_args, **view_kwargs)
+
+            return authenticated_first
+
+        return decorator

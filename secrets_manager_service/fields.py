@@ -1,8 +1,9 @@
 """Schema pieces the Secrets Manager's resources share."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, pre_load
+from marshmallow import Schema, fields
 
+from common.schemas import SERVER_FILLED, RequestBody, StrictInteger  # noqa: F401  (StrictInteger: re-exported)
 
 
 def StrictBoolean(**kwargs) -> fields.Boolean:
@@ -10,24 +11,10 @@ def StrictBoolean(**kwargs) -> fields.Boolean:
     return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
 
 
-def StrictInteger(**kwargs) -> fields.Integer:
-    return fields.Integer(strict=True, **kwargs)
-
-
-# Read-only fields clients echo back when they PUT what they read.
-ECHOED = ("id", "created", "updated", "created_by", "updated_by")
-
-
-class EchoTolerant(Schema):
+class EchoTolerant(RequestBody):
     """A request body that accepts (and drops) the server-set fields of what a client read."""
 
-    ECHOED_FIELDS: tuple[str, ...] = ECHOED
-
-    @pre_load
-    def _drop_echoed(self, data, **kwargs):
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if k not in self.ECHOED_FIELDS}
-        return data
+    IGNORED = ("id", *SERVER_FILLED)
 
 
 class Listing(Schema):

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from common.schemas import PageArgs, sorted_page_args
+from common.schemas import PageArgs, PagingInBody, RequestBody, sorted_page_args
 from common.timefmt import Rfc3339
-from common.schemas import PagingInBody
 from secrets_manager_service.fields import listing_of
 
 SORT_KEYS = ("path", "username", "created", "updated")
@@ -20,7 +19,7 @@ class SearchBody(PagingInBody):
     username = fields.String(load_default=None, validate=validate.Length(min=1, max=256))
 
 
-class CheckoutBody(Schema):
+class CheckoutBody(RequestBody):
     path = fields.String(required=True, validate=validate.Length(min=1, max=512))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, pre_load, validate
 
-from common.schemas import CaseInsensitiveChoice, Role, RoleRef
+from common.schemas import CaseInsensitiveChoice, RequestBody, Role, RoleRef
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import EchoTolerant, StrictBoolean, StrictInteger
 from secrets_manager_service.names import MAX_ACCOUNT_LENGTH, validate_account
@@ -15,6 +15,9 @@ MAX_PASSWORD_LENGTH = 4096
 
 
 class HostMetadataBody(EchoTolerant):
+    # Fields of the PrivX Go SDK's HostSecret this suite has no use for: accepted, not stored.
+    IGNORED = (*EchoTolerant.IGNORED, "access_group_id", "winrm_host_certificate_trust_anchors")
+
     host_id = fields.UUID()  # optional; when given it must be the host_id of the URL
     address = fields.String(required=True, validate=validate.Length(min=1, max=255))
     port = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=1, max=65535))
@@ -29,7 +32,7 @@ class HostMetadataBody(EchoTolerant):
     access_roles = fields.List(fields.Nested(RoleRef), load_default=list, validate=validate.Length(max=1000))
 
     @pre_load
-    def _aliases_and_blanks(self, data, **kwargs):
+    def _policy_id_alias(self, data, **kwargs):
         if not isinstance(data, dict):
             return data
         data = dict(data)
@@ -37,20 +40,18 @@ class HostMetadataBody(EchoTolerant):
         if "policy_id" in data:
             alias = data.pop("policy_id")
             data.setdefault("password_policy_id", alias)
-        # A new host's metadata may come with an empty host_id: the URL names it.
-        if data.get("host_id") in ("", None):
-            data.pop("host_id", None)
         return data
 
 
 class AccountBody(EchoTolerant):
-    ECHOED_FIELDS = ("last_rotated", "last_error", "last_error_details", "created", "created_by")
+    # What a read returns; `host_id` (the Go SDK sends it) must equal the URL's (RequestBody).
+    IGNORED = ("last_rotated", "last_error", "last_error_details", "rotation_initiate", *EchoTolerant.IGNORED)
 
     account = fields.String(required=True, validate=validate_account)
     initial_password = fields.String(validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH))
 
 
-class HostSecretBody(Schema):
+class HostSecretBody(RequestBody):
     metadata = fields.Nested(HostMetadataBody, required=True)
     accounts = fields.List(fields.Nested(AccountBody), load_default=list, validate=validate.Length(max=MAX_ACCOUNTS))
 
@@ -88,5 +89,5 @@ class HostSecret(Schema):
     accounts = fields.List(fields.Nested(Account))
 
 
-class NewPassword(Schema):
+class NewPassword(RequestBody):
     password = fields.String(required=True, validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH))

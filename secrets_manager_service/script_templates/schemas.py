@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from common.schemas import CaseInsensitiveChoice, PageArgs
+from common.schemas import CaseInsensitiveChoice, PageArgs, RequestBody
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import EchoTolerant, listing_of
 
@@ -11,7 +11,7 @@ OPERATING_SYSTEMS = ("LINUX", "WINDOWS")
 MAX_SCRIPT_LENGTH = 64 * 1024
 
 
-class ScriptBody(Schema):
+class ScriptBody(RequestBody):
     """What /script-template/compile takes."""
 
     operating_system = CaseInsensitiveChoice(OPERATING_SYSTEMS, required=True)

@@ -1,9 +1,9 @@
 """Request and response shapes of the v1 secret API."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
-from common.schemas import CaseInsensitiveChoice, PagingInBody, Role, RoleRef, sorted_page_args
+from common.schemas import CaseInsensitiveChoice, PagingInBody, RequestBody, Role, RoleRef, sorted_page_args
 from common.timefmt import Rfc3339
 from vault_service.secrets.sealing import serialize
 
@@ -42,25 +42,22 @@ class SecretData(fields.Dict):
         return value
 
 
-class SecretCreate(Schema):
+class SecretCreate(RequestBody):
+    """`owner_id` may come too (the PrivX Python SDK sends it): it must equal the URL's user_id."""
+
     name = fields.String(required=True)
     data = SecretData(required=True)
     read_roles = fields.List(fields.Nested(RoleRef), load_default=list)
     write_roles = fields.List(fields.Nested(RoleRef), load_default=list)
 
 
-class SecretUpdate(Schema):
-    # PrivX clients echo the name and send "data": null when only roles change.
-    name = fields.String()
+class SecretUpdate(RequestBody):
+    """PrivX clients echo `name` and `owner_id` (checked against the URL by RequestBody) and
+    send "data": null when only roles change (not set: no new version)."""
+
     data = SecretData()
     read_roles = fields.List(fields.Nested(RoleRef))
     write_roles = fields.List(fields.Nested(RoleRef))
-
-    @pre_load
-    def _null_data_is_no_change(self, body, **kwargs):
-        if isinstance(body, dict) and body.get("data", ...) is None:
-            body = {k: v for k, v in body.items() if k != "data"}
-        return body
 
 
 class Secret(Schema):

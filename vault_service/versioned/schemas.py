@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from common.durations import Duration, go_format
+from common.schemas import Integer, RequestBody, StrictInteger
 from common.timefmt import Rfc3339
 from vault_service.secrets.schemas import SecretData
 
@@ -11,14 +12,14 @@ MAX_CUSTOM_METADATA_KEYS = 64
 
 
 class VersionArgs(Schema):
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = Integer(validate=validate.Range(min=1))
 
 
-class WriteOptions(Schema):
-    cas = fields.Integer(strict=True, validate=validate.Range(min=0))
+class WriteOptions(RequestBody):
+    cas = StrictInteger(validate=validate.Range(min=0))
 
 
-class WriteBody(Schema):
+class WriteBody(RequestBody):
     data = SecretData(required=True)
     options = fields.Nested(WriteOptions, load_default=dict)
 
@@ -43,13 +44,13 @@ class ReadResponse(Schema):
     metadata = fields.Nested(VersionMeta)
 
 
-class VersionsBody(Schema):
-    versions = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1)), required=True,
+class VersionsBody(RequestBody):
+    versions = fields.List(StrictInteger(validate=validate.Range(min=1)), required=True,
                            validate=validate.Length(min=1, max=1000, error="VALUE_OUT_OF_BOUNDS: versions must list 1 to 1000 version numbers"))
 
 
-class MetadataBody(Schema):
-    max_versions = fields.Integer(strict=True, validate=validate.Range(min=0, max=10000))
+class MetadataBody(RequestBody):
+    max_versions = StrictInteger(validate=validate.Range(min=0, max=10000))
     delete_version_after = Duration()
     cas_required = fields.Boolean(truthy={True}, falsy={False})
     custom_metadata = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=128)),
@@ -84,7 +85,7 @@ class KeysResponse(Schema):
 
 
 class VersionPageArgs(Schema):
-    page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    page_size = Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     page_token = fields.String(validate=validate.Length(max=100))
 
 
