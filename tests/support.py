@@ -104,13 +104,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+DEPLOY_GUNICORN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy", "gunicorn")
+
+
 @contextlib.contextmanager
-def gunicorn(app: str, env: dict, *, workers: int = 1, health_path: str, port: int | None = None):
-    """Run `app` under gunicorn on 127.0.0.1; yields the base URL; stops it afterwards."""
+def gunicorn(app: str, env: dict, *, workers: int = 1, health_path: str, port: int | None = None,
+             conf: str | None = None):
+    """Run `app` under gunicorn on 127.0.0.1; yields the base URL; stops it afterwards.
+
+    `conf` names a file of deploy/gunicorn (e.g. "vault.conf.py"): its settings apply, as in
+    production, except for the ones given here on the command line."""
     port = port or free_port()
+    config = ["--config", os.path.join(DEPLOY_GUNICORN, conf)] if conf else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "5", "--no-control-socket"],
+        [sys.executable, "-m", "gunicorn", *config, app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "5", "--no-control-socket",
+         # The deploy configs log every request; keep that out of the stderr pipe read below.
+         *(["--access-logfile", os.devnull] if conf else [])],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"

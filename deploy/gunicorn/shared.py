@@ -18,6 +18,7 @@ Environment:
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -79,6 +80,45 @@ def worker_count() -> int:
     return workers
 
 
+# Requests gunicorn refuses itself, before the app sees them, answered in the API's JSON
+# envelope instead of gunicorn's HTML page: status -> (status sent, reason, error_code, message).
+# A header over limit_request_field_size is answered 401: the only large header a client of
+# this API sends is its bearer token, and the contract's answer to a token over 8 KiB is 401.
+GUNICORN_ERRORS = {
+    400: (400, "Bad Request", "BAD_REQUEST", "malformed HTTP request"),
+    403: (403, "Forbidden", "PERMISSION_DENIED", "request forbidden"),
+    414: (414, "URI Too Long", "BAD_REQUEST", "the URL is too long (at most 8 KiB)"),
+    417: (417, "Expectation Failed", "BAD_REQUEST", "unsupported Expect header"),
+    431: (401, "Unauthorized", "UNAUTHORIZED", "request headers too large (a bearer token is at most 8 KiB)"),
+    501: (501, "Not Implemented", "BAD_REQUEST", "unsupported transfer coding"),
+}
+# The contract's limits are 8 KiB for the URL and the token; gunicorn's must sit above them
+# so the app can answer by the contract. 8190 is the longest request line gunicorn takes.
+LIMIT_REQUEST_LINE = 8190
+LIMIT_REQUEST_FIELD_SIZE = 16 * 1024
+
+
+def write_json_error(sock, status_int, reason, mesg):
+    """gunicorn.util.write_error, in the contract's envelope. gunicorn's message may quote
+    the request line (a query string can carry a secret), so it is never echoed."""
+    status, reason, code, message = GUNICORN_ERRORS.get(
+        status_int, (500, "Internal Server Error", "GENERAL_ERROR", "internal error"))
+    body = json.dumps({"error_code": code, "error_message": message, "details": []}).encode()
+    extra = 'WWW-Authenticate: Bearer error="invalid_token"\r\n' if status == 401 else ""
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"{extra}Content-Length: {len(body)}\r\n\r\n")
+    from gunicorn import util
+
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def post_fork(server, worker):
+    """Worker start: gunicorn's own error answers come out in the JSON envelope."""
+    from gunicorn import util
+
+    util.write_error = write_json_error
+
+
 def on_starting(server):
     """Master start: give prometheus_client an existing, empty multiprocess directory.
 
@@ -117,6 +157,8 @@ def settings(*, name: str, wsgi_app: str, default_port: int) -> dict:
         "timeout": 30,
         "graceful_timeout": 30,
         "keepalive": 5,
+        "limit_request_line": LIMIT_REQUEST_LINE,
+        "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
         # Recycle workers now and then; the jitter keeps them from restarting together.
         "max_requests": 1000,
         "max_requests_jitter": 200,
@@ -131,5 +173,6 @@ def settings(*, name: str, wsgi_app: str, default_port: int) -> dict:
         # services do not need it (and $HOME is read-only in the containers).
         "control_socket_disable": True,
         "on_starting": on_starting,
+        "post_fork": post_fork,
         "child_exit": child_exit,
     }

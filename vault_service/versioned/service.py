@@ -11,6 +11,7 @@ import uuid
 
 from common import audit, errors
 from common.auth import Principal
+from common.schemas import INT32_MAX
 from common.web import database
 from vault_service import names
 from vault_service.secrets import sealing, store
@@ -212,9 +213,10 @@ def _encode_page_token(version: int) -> str:
 def _decode_page_token(token: str) -> int:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if not text.startswith("v"):
+        version = int(text[1:]) if text.startswith("v") else 0
+        if not 0 < version <= INT32_MAX:  # versions are int32; a larger one was never issued
             raise ValueError
-        return int(text[1:])
+        return version
     except (ValueError, UnicodeDecodeError):
         raise errors.ApiError("page_token is not one this server issued", code="VALUE_INCORRECT_FORMAT",
                               property="page_token").with_status(400) from None

@@ -1,0 +1,52 @@
+"""Shared checks of the contract's "Everywhere" edges, for tests against live servers."""
+from __future__ import annotations
+
+import json
+
+import requests
+
+from tests import support
+
+INT64_OVERFLOW = 2**63
+INT32_OVERFLOW = 2**31
+
+
+def expect(response: requests.Response, status: int, code: str | None = None, prop: str | None = None) -> dict:
+    """The response is the contract's JSON envelope with this status (and code, property)."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.headers["Content-Type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert isinstance(body["error_code"], str) and isinstance(body["error_message"], str), body
+    assert isinstance(body["details"], list), body
+    if code is not None:
+        assert body["error_code"] == code, body
+    if prop is not None:
+        assert body.get("property") == prop, body
+    return body
+
+
+def raw_json(text: str) -> dict:
+    """Keyword arguments to send `text` byte for byte as a JSON body (requests would re-encode)."""
+    return {"data": text.encode("utf-8", "surrogatepass"), "headers": {"Content-Type": "application/json"}}
+
+
+def with_headers(kwargs: dict, headers: dict) -> dict:
+    return {**kwargs, "headers": {**kwargs.get("headers", {}), **headers}}
+
+
+def chunked(body: bytes, piece: int = 64 * 1024):
+    """A generator body: requests sends it with Transfer-Encoding: chunked and no Content-Length."""
+    def pieces():
+        for start in range(0, len(body), piece):
+            yield body[start:start + piece]
+    return pieces()
+
+
+def dumps(value) -> str:
+    return json.dumps(value)
+
+
+def served(app: str, config: dict, *, conf: str, health_path: str):
+    """`app` under gunicorn with its deploy/gunicorn config (two workers), as production runs it."""
+    env = {key: str(value) for key, value in config.items()}
+    return support.gunicorn(app, env, workers=2, health_path=health_path, conf=conf)
