@@ -10,6 +10,7 @@ from secrets_manager_service.hosts.views import blp as hosts_blp
 from secrets_manager_service.policies.views import blp as policies_blp
 from secrets_manager_service.script_templates.views import blp as templates_blp
 from secrets_manager_service.status.views import blp as status_blp
+from secrets_manager_service.target_domains.routes import blp as target_domains_blp
 
 URL_PREFIX = "/secrets-manager/api/v1"
 # PrivX clients look for the account-secret and checkout routes under the authorizer's prefix.
@@ -34,5 +35,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["vault_client"] = vault_client.from_settings(app.config)
     for blueprint in (status_blp, policies_blp, templates_blp, hosts_blp, account_secrets_blp):
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
+    api.register_blueprint(target_domains_blp, url_prefix=URL_PREFIX)
     api.register_blueprint(account_secrets_blp, url_prefix=AUTHORIZER_PREFIX, name="sm_authorizer_secrets")
     return app

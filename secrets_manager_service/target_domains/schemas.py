@@ -1,0 +1,222 @@
+"""Request and response shapes of target domains and their endpoints.
+
+Bodies load with `partial` on PUT (fields left out are kept), so no field here has a
+load default: the service fills the create defaults. `None`, the Go SDK's zero time and
+zero integers of fields that cannot be 0 mean "not set", exactly as if left out.
+"""
+from __future__ import annotations
+
+import re
+import ssl
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
+
+from common.schemas import CaseInsensitiveChoice, PagingInBody, blank_is_unset, sorted_page_args
+from common.timefmt import Rfc3339
+from secrets_manager_service.fields import StrictBoolean, StrictInteger, listing_of
+from secrets_manager_service.target_domains import ldap_syntax
+
+ENDPOINT_TYPES = ("LDAP", "AD")
+PROTOCOLS = ("LDAP", "LDAPS", "STARTTLS")
+MAPPED_FIELDS = ("username", "email", "full_name", "source_id", "security_id", "sam_account_name")
+SECRET_ATTRIBUTES = {"userpassword", "unicodepwd"}
+MAX_ENDPOINTS = 8
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+# Server-filled fields: ignored in bodies, so a client may send back what it read.
+DOMAIN_READ_ONLY = ("id", "scan_status", "scan_message", "last_scanned", "created", "author", "updated", "updated_by")
+ENTRA_FIELDS = ("entra_base_url", "entra_tenant_id", "entra_client_id", "entra_client_secret", "entra_batch_size",
+                "entra_page_size", "entra_group_filter")
+_HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?")
+_ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(\.\d+)+")
+
+
+def unset_dropped(data, *, read_only=(), zero_means_unset=()):
+    """A body without the fields that mean "not set": null, the Go zero time, echoed read-only fields."""
+    if not isinstance(data, dict):
+        return data
+    kept = {}
+    for key, value in data.items():
+        if key in read_only or value is None or value == GO_ZERO_TIME:
+            continue
+        if key in zero_means_unset and value == 0 and not isinstance(value, bool):
+            continue
+        kept[key] = value
+    return kept
+
+
+class EndpointType(CaseInsensitiveChoice):
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and value.upper() == "ENTRA":
+            raise ValidationError("VALUE_INCORRECT_FORMAT: endpoint type ENTRA is not supported: use LDAP or AD")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def _validate_host(value: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+        return
+    except ValueError:
+        pass
+    if not _HOST.fullmatch(value):
+        raise ValidationError("VALUE_INCORRECT_FORMAT: must be a host name or an IP address")
+
+
+def _validate_dn(value: str) -> None:
+    if not ldap_syntax.is_dn(value):
+        raise ValidationError("VALUE_INCORRECT_FORMAT: must be a distinguished name (RFC 4514)")
+
+
+def _validate_filter(value: str) -> None:
+    if not ldap_syntax.is_filter(value):
+        raise ValidationError("VALUE_INCORRECT_FORMAT: must be an LDAP filter (RFC 4515), e.g. (objectClass=person)")
+
+
+def _validate_mapping(mapping: dict) -> None:
+    for key, attribute in mapping.items():
+        if not _ATTRIBUTE.fullmatch(attribute):
+            raise ValidationError(f"VALUE_INCORRECT_FORMAT: {key}: {attribute!r} is not an attribute name")
+        if attribute.lower() in SECRET_ATTRIBUTES:
+            raise ValidationError(f"INVALID_REQUEST_DATA: {key}: password attributes cannot be mapped")
+
+
+def _validate_certificates(pem: str) -> None:
+    if not pem.strip():
+        return
+    try:
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise ValidationError("VALUE_INCORRECT_FORMAT: no PEM certificate could be read") from None
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ValidationError("VALUE_INCORRECT_FORMAT: no PEM certificate could be read")
+
+
+class EndpointBody(Schema):
+    type = EndpointType(ENDPOINT_TYPES)
+    scan_priority = StrictInteger(validate=validate.Range(min=0, max=1_000_000))
+    rotation_priority = StrictInteger(validate=validate.Range(min=0, max=1_000_000))
+    attribute_mapping = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
+                                    values=fields.String(validate=validate.Length(min=1, max=128)),
+                                    validate=[validate.Length(max=64), _validate_mapping])
+    ldap_protocol = CaseInsensitiveChoice(PROTOCOLS, required=True)
+    ldap_address = fields.String(required=True, validate=_validate_host)
+    ldap_port = StrictInteger(validate=validate.Range(min=1, max=65535))
+    ldap_base_dn = fields.String(required=True, validate=[validate.Length(min=1, max=1024), _validate_dn])
+    ldap_bind_dn = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    ldap_bind_password = fields.String(validate=validate.Length(max=1024), load_only=True)
+    ldap_user_filter = fields.String(validate=[validate.Length(max=4096), _validate_filter])
+    ldap_root_certificates = fields.String(validate=[validate.Length(max=256 * 1024), _validate_certificates])
+    ldap_skip_strict_cert_check = StrictBoolean()
+
+    @pre_load
+    def _unset(self, data, **kwargs):
+        if isinstance(data, dict):
+            # ENTRA's settings must be empty: the Go SDK sends them as zero values.
+            for key in ENTRA_FIELDS:
+                if key in data and data[key] not in (None, "", 0, [], {}):
+                    raise ValidationError({key: ["INVALID_REQUEST_DATA: Entra ID endpoints are not supported"]})
+            data = {k: v for k, v in data.items() if k not in ENTRA_FIELDS}
+            if data.get("type") in ("", None):
+                data.pop("type", None)  # the Go SDK's zero value: LDAP
+            if data.get("ldap_user_filter") == "":
+                data.pop("ldap_user_filter")
+            if data.get("ldap_bind_password") == "":
+                data.pop("ldap_bind_password")  # keep the stored one
+        return unset_dropped(data, zero_means_unset=("ldap_port",))
+
+
+class PolicyHandleBody(Schema):
+    id = fields.String(validate=validate.Length(max=64))
+    name = fields.String()  # echoed back from a read; ignored
+    deleted = fields.Boolean()  # likewise
+
+
+class TargetDomainBody(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    domain_name = fields.String(validate=validate.Length(max=256))
+    enabled = StrictBoolean()
+    periodic_scan = StrictBoolean()
+    periodic_scan_interval = StrictInteger(validate=validate.Range(min=1, max=43200))
+    auto_onboarding = StrictBoolean()
+    auto_onboarding_policy = fields.Nested(PolicyHandleBody)
+    endpoints = fields.List(fields.Nested(EndpointBody), required=True,
+                            validate=validate.Length(min=1, max=MAX_ENDPOINTS))
+    comment = fields.String(validate=validate.Length(max=1024))
+
+    @pre_load
+    def _unset(self, data, **kwargs):
+        return unset_dropped(data, read_only=DOMAIN_READ_ONLY, zero_means_unset=("periodic_scan_interval",))
+
+
+class TargetDomainChanges(TargetDomainBody):
+    """A PUT's body: loaded with partial=True, so what it leaves out stays."""
+
+
+class PolicyHandle(Schema):
+    id = fields.String()
+    name = fields.String()
+    deleted = fields.Boolean()
+
+
+class Endpoint(Schema):
+    type = fields.String()
+    scan_priority = fields.Integer()
+    rotation_priority = fields.Integer()
+    attribute_mapping = fields.Dict(keys=fields.String(), values=fields.String())
+    ldap_protocol = fields.String()
+    ldap_address = fields.String()
+    ldap_port = fields.Integer()
+    ldap_base_dn = fields.String()
+    ldap_bind_dn = fields.String()
+    ldap_user_filter = fields.String()
+    ldap_root_certificates = fields.String()
+    ldap_skip_strict_cert_check = fields.Boolean()
+
+
+class TargetDomain(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    domain_name = fields.String()
+    enabled = fields.Boolean()
+    periodic_scan = fields.Boolean()
+    periodic_scan_interval = fields.Integer()
+    scan_status = fields.String(metadata={"enum": ["NOT_SCANNED", "PENDING", "SCANNING", "DONE", "FAILED"]})
+    scan_message = fields.String()
+    last_scanned = Rfc3339()
+    auto_onboarding = fields.Boolean()
+    auto_onboarding_policy = fields.Nested(PolicyHandle, allow_none=True)
+    endpoints = fields.List(fields.Nested(Endpoint))
+    comment = fields.String()
+    created = Rfc3339()
+    author = fields.String()
+    updated = Rfc3339()
+    updated_by = fields.String()
+
+
+TargetDomainList = listing_of(TargetDomain, "TargetDomainList")
+DomainPageArgs = sorted_page_args(("name", "domain_name", "created", "updated"), "name")
+
+
+class DomainSearchBody(PagingInBody):
+    keywords = fields.String(load_default="", validate=validate.Length(max=1024))
+    enabled = StrictBoolean()
+    periodic_scan = StrictBoolean()
+    auto_onboarding = StrictBoolean()
+
+    @pre_load
+    def _drop_unset(self, body, **kwargs):
+        return blank_is_unset(body)
+
+
+class Resolved(Schema):
+    id = fields.UUID()
+    target_domain_name = fields.String()
+
+
+ResolvedList = listing_of(Resolved, "ResolvedTargetDomains")
+
+
+def keywords_of(text: str) -> list[str]:
+    """Comma/space separated keywords, lower-cased."""
+    return [k.lower() for k in text.replace(",", " ").split() if k]

@@ -1,0 +1,138 @@
+"""Routes of target domains (the directory itself, its scans and resolve).
+
+The scanned and managed accounts' routes are in account_views and managed_views, on
+the same blueprint. Every view checks the scope before it reads a body (`scoped`), so
+a caller without the scope gets 403 whatever it sends.
+"""
+from __future__ import annotations
+
+import functools
+
+from flask import request, url_for
+from flask.views import MethodView
+
+from common import errors
+from common.auth import current_principal, require_scopes
+from common.schemas import ErrorEnvelope, merged_paging
+from common.web import Blueprint, created, empty
+from secrets_manager_service.fields import IdOnly
+from secrets_manager_service.target_domains import schemas, service
+
+blp = Blueprint("sm_target_domains", __name__, description="Target domains: directory accounts")
+
+READ = ("admin", "hostsManage", "service")
+WRITE = ("admin", "hostsManage")
+ROTATE = ("admin", "hostsManage", "service")
+
+
+def scoped(*scopes):
+    """Authenticate and check the scope before flask-smorest parses the body (401, then 403, then 400)."""
+    def decorate(view):
+        @functools.wraps(view)
+        def checked(*args, **kwargs):
+            require_scopes(*scopes)
+            return view(*args, **kwargs)
+        return checked
+    return decorate
+
+
+def json_body():
+    """The raw JSON body (for routes whose body is not an object); 400 if it is not JSON."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise errors.BadRequest("a JSON body is required")
+    import json
+
+    try:
+        return json.loads(raw, parse_constant=_reject)
+    except (ValueError, RecursionError):
+        raise errors.BadRequest("the request body is not valid JSON") from None
+
+
+def _reject(name):
+    raise ValueError(name)
+
+
+@blp.route("/targetdomains")
+class TargetDomains(MethodView):
+    @scoped(*READ)
+    @blp.arguments(schemas.DomainPageArgs, location="query")
+    @blp.response(200, schemas.TargetDomainList)
+    def get(self, args):
+        """List target domains"""
+        return service.list_page(args)
+
+    @scoped(*WRITE)
+    @blp.arguments(schemas.TargetDomainBody)
+    @blp.response(201, IdOnly)
+    @blp.alt_response(409, schema=ErrorEnvelope, description="The name is taken")
+    @blp.alt_response(503, schema=ErrorEnvelope, description="The Vault is unreachable; nothing was changed")
+    def post(self, body):
+        """Create a target domain (an enabled one is scanned at once)"""
+        domain_id = service.create(current_principal(), body)
+        return created(url_for("sm_target_domains.TargetDomain", domain_id=domain_id), {"id": domain_id})
+
+
+@blp.route("/targetdomains/search")
+class SearchTargetDomains(MethodView):
+    @scoped(*READ)
+    @blp.arguments(schemas.DomainSearchBody)
+    @blp.response(200, schemas.TargetDomainList)
+    def post(self, body):
+        """Search target domains"""
+        args = merged_paging(request.args.to_dict(), body, schemas.DomainPageArgs)
+        flags = {k: body[k] for k in ("enabled", "periodic_scan", "auto_onboarding") if k in body}
+        return service.list_page(args, keywords=schemas.keywords_of(body["keywords"]), flags=flags)
+
+
+@blp.route("/targetdomains/resolve")
+class ResolveTargetDomains(MethodView):
+    @scoped(*READ)
+    @blp.response(200, schemas.ResolvedList)
+    def post(self):
+        """Find target domains' ids by name (case-insensitive); unknown names are left out"""
+        return service.resolve(json_body())
+
+
+@blp.route("/targetdomains/<domain_id>")
+class TargetDomain(MethodView):
+    @scoped(*READ)
+    @blp.response(200, schemas.TargetDomain)
+    def get(self, domain_id):
+        """Read a target domain (never a bind password)"""
+        return service.get(domain_id)
+
+    @scoped(*WRITE)
+    @blp.arguments(schemas.TargetDomainChanges(partial=True))
+    @blp.response(200)
+    @blp.alt_response(409, schema=ErrorEnvelope, description="The name is taken")
+    def put(self, body, domain_id):
+        """Change a target domain: the fields sent change, the others stay"""
+        service.update(current_principal(), domain_id, body)
+        return empty()
+
+    @scoped(*WRITE)
+    @blp.response(200)
+    def delete(self, domain_id):
+        """Delete a target domain with its accounts and their passwords"""
+        service.delete(domain_id)
+        return empty()
+
+    @scoped(*WRITE)
+    @blp.response(200)
+    @blp.alt_response(409, schema=ErrorEnvelope, description="The domain is disabled")
+    def post(self, domain_id):
+        """Queue a scan (the PrivX Python SDK's refresh)"""
+        service.refresh(domain_id)
+        return empty()
+
+
+@blp.route("/targetdomains/<domain_id>/refresh")
+class RefreshTargetDomain(MethodView):
+    @scoped(*WRITE)
+    @blp.response(200)
+    @blp.alt_response(409, schema=ErrorEnvelope, description="The domain is disabled")
+    def post(self, domain_id):
+        """Queue a scan of the directory"""
+        service.refresh(domain_id)
+        return empty()

@@ -1,0 +1,49 @@
+"""Fixtures of the target-domain tests: a private slapd with users (skipped with the reason where
+slapd cannot run), plus the Secrets Manager fixtures (real issuer, real Vault under gunicorn)."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.secrets_manager.conftest import (  # noqa: F401 - fixtures shared with the Secrets Manager tests
+    issuer_url, sm_app, sm_client_secret, sm_config, sm_db, sm_vault_db, sm, token_url, vault_url,
+)
+from tests.secrets_manager.helpers import VaultReader
+from tests.target_domains import slapd
+
+
+class DirectVault(VaultReader):
+    def raw(self, path: str) -> dict | None:
+        """The newest data of a Vault secret, read with a service token; None if there is none."""
+        response = requests.get(f"{self.base}/secret/data/{path}", headers=self.headers, timeout=10)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()["data"]
+
+
+@pytest.fixture(scope="session")
+def vault(vault_url, tokens):
+    return DirectVault(vault_url, tokens)
+
+
+def _require_slapd():
+    reason = slapd.available()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def directory(tmp_path_factory):
+    """A slapd with users user1..user30 (passwords set by Password Modify), shared by the session."""
+    _require_slapd()
+    with slapd.Slapd(tmp_path_factory.mktemp("slapd"), users=30) as server:
+        yield server
+
+
+@pytest.fixture()
+def own_directory(tmp_path):
+    """A slapd of the test's own, for tests that change its users or take it down."""
+    _require_slapd()
+    with slapd.Slapd(tmp_path / "slapd", users=5) as server:
+        yield server

@@ -1,0 +1,45 @@
+"""Bodies and calls the target-domain tests share."""
+from __future__ import annotations
+
+from tests import support
+from tests.target_domains import slapd
+
+TD = "/targetdomains"
+
+
+def endpoint_body(directory=None, **overrides) -> dict:
+    body = {
+        "type": "LDAP",
+        "ldap_protocol": "LDAP",
+        "ldap_address": "127.0.0.1",
+        "ldap_port": directory.port if directory else 389,
+        "ldap_base_dn": slapd.PEOPLE,
+        "ldap_bind_dn": slapd.BIND_DN,
+        "ldap_bind_password": directory.bind_password if directory else "bind-secret",
+    }
+    body.update(overrides)
+    return body
+
+
+def domain_body(directory=None, *, endpoints=None, **overrides) -> dict:
+    body = {"name": support.unique("domain"), "endpoints": endpoints or [endpoint_body(directory)]}
+    body.update(overrides)
+    return body
+
+
+def create_domain(sm, directory=None, **overrides) -> str:
+    response = sm.post(TD, json=domain_body(directory, **overrides))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def scan(sm, domain_id: str) -> dict:
+    """Queue a scan, run the worker's scans until none is left, and return the domain."""
+    from secrets_manager_service.target_domains import scans
+
+    response = sm.post(f"{TD}/{domain_id}/refresh")
+    assert response.status_code == 200, response.get_json()
+    with sm.app.app_context():
+        while scans.run_one_queued() is not None:
+            pass
+    return sm.get(f"{TD}/{domain_id}").get_json()
