@@ -4,7 +4,8 @@
     secrets-manager-worker [run] [--once] [--interval SECONDS]
 
 Each pass expires checkouts, queues scheduled rotations and runs the due ones
-(see rotation.service). Rotations are claimed with FOR UPDATE SKIP LOCKED, so
+(see rotation.service), then does the same for target domains and scans them
+(see target_domains.worker_steps). Rotations are claimed with FOR UPDATE SKIP LOCKED, so
 any number of workers may run. SIGTERM and SIGINT stop the loop between passes.
 Settings are the app's (create_app reads the environment).
 """
@@ -20,6 +21,7 @@ import prometheus_client
 from common import errors
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service
+from secrets_manager_service.target_domains import worker_steps
 
 log = logging.getLogger("secrets_manager_service.worker")
 
@@ -52,6 +54,9 @@ def run(*, once: bool, interval: float) -> int:
             result = service.run_pass()
             if result.expired or result.scheduled or result.rotated or result.failed:
                 log.info("worker pass", extra=vars(result))
+            directories = worker_steps.run_pass()  # target domains: scans, their rotations and checkouts
+            if any(vars(directories).values()):
+                log.info("directory pass", extra=vars(directories))
         except errors.ApiError as exc:
             # The database (or the Vault) is down: say so, and try again next pass.
             log.warning("worker pass failed", extra={"error_code": exc.code})

@@ -138,6 +138,7 @@ CREATE UNLOGGED TABLE sm_td_scan_entries (
     source_id        text NOT NULL,
     security_id      text NOT NULL,
     sam_account_name text NOT NULL,
-    additional_data  jsonb NOT NULL,
-    PRIMARY KEY (scan_id, identity)
+    additional_data  jsonb NOT NULL
 );
+-- Not unique: COPY cannot skip duplicates, so the merge keeps one entry per identity.
+CREATE INDEX sm_td_scan_entries_identity ON sm_td_scan_entries (scan_id, identity);

@@ -22,6 +22,14 @@ def is_dn(text: str) -> bool:
         return False
 
 
+def normal_dn(text: str) -> str:
+    """A DN in one spelling (case and spacing), to compare DNs; the text itself if it is no DN."""
+    try:
+        return ldap.dn.dn2str(ldap.dn.str2dn(text)).lower()
+    except (ldap.DECODING_ERROR, ValueError, TypeError):
+        return text.lower()
+
+
 def is_bind_name(text: str, endpoint_type: str) -> bool:
     """A bind DN; for AD also `user@domain` or `DOMAIN\\user`."""
     if is_dn(text):

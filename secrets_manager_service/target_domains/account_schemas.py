@@ -1,0 +1,240 @@
+"""Request and response shapes of scanned and managed accounts and of their batches."""
+from __future__ import annotations
+
+from datetime import timezone
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
+
+from common.schemas import CaseInsensitiveChoice, PagingInBody, Role, RoleRef, blank_is_unset, sorted_page_args
+from common.timefmt import Rfc3339
+from secrets_manager_service.fields import StrictBoolean, listing_of
+from secrets_manager_service.target_domains.schemas import GO_ZERO_TIME, PolicyHandle, PolicyHandleBody, unset_dropped
+
+MAX_BATCH = 100
+SCANNED_STATES = ("UNMANAGED", "MANAGED", "REMOVED")
+MANAGED_STATES = ("PENDING", "ACTIVE", "FAILED", "REMOVED")
+
+
+def _time(**kwargs):
+    return fields.AwareDateTime(format="iso", default_timezone=timezone.utc, **kwargs)
+
+
+class TargetDomainHandleBody(Schema):
+    """`target_domain` as a client echoes it: checked against the URL's domain by the service."""
+
+    id = fields.String()
+    name = fields.String()
+    deleted = fields.Boolean()
+
+
+class TargetDomainHandle(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    deleted = fields.Boolean()
+
+
+# --- scanned accounts ------------------------------------------------------------------
+
+SCANNED_READ_ONLY = ("id", "username", "email", "full_name", "source_id", "security_id", "additional_data", "state",
+                     "created", "updated", "updated_by")
+
+
+class ScannedChanges(Schema):
+    ignored = StrictBoolean()
+    comment = fields.String(validate=validate.Length(max=1024))
+
+    @pre_load
+    def _unset(self, data, **kwargs):
+        return unset_dropped(data)
+
+
+class ScannedAccountBody(ScannedChanges):
+    target_domain = fields.Nested(TargetDomainHandleBody)
+
+    @pre_load
+    def _unset(self, data, **kwargs):
+        return unset_dropped(data, read_only=SCANNED_READ_ONLY)
+
+
+class ScannedAccount(Schema):
+    id = fields.UUID()
+    username = fields.String()
+    email = fields.String()
+    full_name = fields.String()
+    source_id = fields.String()
+    security_id = fields.String()
+    additional_data = fields.Dict(keys=fields.String(), values=fields.String())
+    target_domain = fields.Nested(TargetDomainHandle)
+    state = fields.String(metadata={"enum": list(SCANNED_STATES)})
+    ignored = fields.Boolean()
+    comment = fields.String()
+    created = Rfc3339()
+    updated = Rfc3339()
+    updated_by = fields.String()
+
+
+ScannedAccountList = listing_of(ScannedAccount, "ScannedAccountList")
+ScannedPageArgs = sorted_page_args(("username", "email", "full_name", "state", "created", "updated"), "username")
+
+
+class _AccountSearch(PagingInBody):
+    keywords = fields.String(load_default="", validate=validate.Length(max=1024))
+    created_after = _time()
+    created_before = _time()
+    updated_after = _time()
+    updated_before = _time()
+
+    @pre_load
+    def _drop_unset(self, body, **kwargs):
+        body = blank_is_unset(body)
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if v != GO_ZERO_TIME}
+        return body
+
+
+class ScannedSearchBody(_AccountSearch):
+    state = CaseInsensitiveChoice(SCANNED_STATES)
+    ignored = StrictBoolean()
+
+
+def _ids(values: list) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("VALUE_DUPLICATE: ids must be distinct")
+
+
+class Ids(Schema):
+    ids = fields.List(fields.UUID(), required=True, validate=[validate.Length(min=1, max=MAX_BATCH), _ids])
+
+
+class ScannedBatchEdit(Ids):
+    changes = fields.Nested(ScannedChanges, required=True)
+
+
+# --- managed accounts ------------------------------------------------------------------
+
+MANAGED_READ_ONLY = ("id", "username", "email", "full_name", "sam_account_name", "source_id", "security_id",
+                     "additional_data", "state", "secret_name", "locked", "locked_timestamp", "rotation_history",
+                     "checkouts", "created", "author", "updated", "updated_by", "last_error", "last_error_details")
+
+
+class ManagedChanges(Schema):
+    enabled = StrictBoolean()
+    rotation_enabled = StrictBoolean()
+    explicit_checkout = StrictBoolean()
+    disable_rdp_cert_auth = StrictBoolean()
+    password_policy = fields.Nested(PolicyHandleBody)
+    comment = fields.String(validate=validate.Length(max=1024))
+    access_roles = fields.List(fields.Nested(RoleRef), validate=validate.Length(max=1000))
+
+    @pre_load
+    def _unset(self, data, **kwargs):
+        return unset_dropped(data)
+
+
+class ManagedAccountBody(ManagedChanges):
+    """A managed account as create and PUT take it (create also finds its directory account)."""
+
+    target_domain = fields.Nested(TargetDomainHandleBody)
+
+    @pre_load
+    def _unset(self, data, **kwargs):
+        return unset_dropped(data, read_only=MANAGED_READ_ONLY)
+
+
+class NewManagedAccount(ManagedAccountBody):
+    username = fields.String(validate=validate.Length(min=1, max=1024))
+    source_id = fields.String(validate=validate.Length(min=1, max=1024))
+    password = fields.String(validate=validate.Length(min=1, max=1024), load_only=True)
+    rotate = StrictBoolean()
+
+    @pre_load
+    def _unset(self, data, **kwargs):
+        # username and source_id find the directory account; the rest of a read is echo.
+        data = unset_dropped(data, read_only=tuple(f for f in MANAGED_READ_ONLY if f not in ("username", "source_id")))
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if not (k in ("username", "source_id", "password") and v == "")}
+        return data
+
+
+class CreateData(ManagedChanges):
+    rotate = StrictBoolean()
+
+
+class ManagedBatchCreate(Ids):
+    data = fields.Nested(CreateData, load_default=dict)
+
+
+class ManagedBatchEdit(Ids):
+    changes = fields.Nested(ManagedChanges, required=True)
+
+
+class NewPassword(Schema):
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class RotationEvent(Schema):
+    version = fields.Integer()
+    rotated = Rfc3339()
+    trigger = fields.String()
+    status = fields.String()
+
+
+class ManagedCheckout(Schema):
+    id = fields.UUID()
+    type = fields.String()
+    user_id = fields.String()
+    expires = Rfc3339()
+    created = Rfc3339()
+    explicit_checkout = fields.Boolean()
+    username = fields.String()
+    email = fields.String()
+    full_name = fields.String()
+    target_domain_id = fields.UUID()
+    managed_account_id = fields.UUID()
+    secret_name = fields.String()
+
+
+class ManagedAccount(Schema):
+    id = fields.UUID()
+    username = fields.String()
+    email = fields.String()
+    full_name = fields.String()
+    sam_account_name = fields.String()
+    source_id = fields.String()
+    security_id = fields.String()
+    additional_data = fields.Dict(keys=fields.String(), values=fields.String())
+    target_domain = fields.Nested(TargetDomainHandle)
+    password_policy = fields.Nested(PolicyHandle)
+    enabled = fields.Boolean()
+    rotation_enabled = fields.Boolean()
+    explicit_checkout = fields.Boolean()
+    state = fields.String(metadata={"enum": list(MANAGED_STATES)})
+    comment = fields.String()
+    secret_name = fields.String()
+    locked = fields.Boolean()
+    locked_timestamp = Rfc3339()
+    rotation_history = fields.List(fields.Nested(RotationEvent))
+    checkouts = fields.List(fields.Nested(ManagedCheckout))
+    disable_rdp_cert_auth = fields.Boolean()
+    access_roles = fields.List(fields.Nested(Role))
+    last_error = Rfc3339()
+    last_error_details = fields.String(allow_none=True)
+    created = Rfc3339()
+    author = fields.String()
+    updated = Rfc3339()
+    updated_by = fields.String()
+
+
+ManagedAccountList = listing_of(ManagedAccount, "ManagedAccountList")
+ManagedPageArgs = sorted_page_args(("username", "state", "created", "updated"), "username")
+
+
+class ManagedSearchBody(_AccountSearch):
+    enabled = StrictBoolean()
+    state = CaseInsensitiveChoice(MANAGED_STATES)
+    rotation_enabled = StrictBoolean()
+    explicit_checkout = StrictBoolean()
+
+
+class IdList(Schema):
+    ids = fields.List(fields.UUID())

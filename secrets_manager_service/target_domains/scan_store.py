@@ -1,0 +1,89 @@
+"""SQL of running scans: claiming one, staging what it reads, and merging a complete scan.
+
+A claimed scan is committed as `running` with a lease, so refreshes never wait for
+it; the scanner renews the lease page by page. What it reads goes to the unlogged
+`sm_td_scan_entries`, and only a complete scan merges it into `sm_td_accounts`, in one
+transaction: a failed scan leaves the accounts exactly as they were.
+"""
+from __future__ import annotations
+
+import json
+
+LEASE_SECONDS = 120
+MERGE_TIMEOUT_MS = 120_000  # merging 100,000 entries takes longer than the default statement timeout
+ENTRY_COLUMNS = ("identity", "dn", "username", "email", "full_name", "source_id", "security_id",
+                 "sam_account_name", "additional_data")
+_FIELDS = ("dn", "username", "email", "full_name", "source_id", "security_id", "sam_account_name", "additional_data")
+
+
+def claim(cur) -> dict | None:
+    """Take one queued scan of a domain that has none running; None if there is none. Commit right after."""
+    # A running scan whose lease lapsed belongs to a worker that died: it is over.
+    cur.execute("DELETE FROM sm_td_scans WHERE state = 'running' AND lease_until < now()")
+    cur.execute(
+        """SELECT s.id, s.domain_id FROM sm_td_scans s
+            WHERE s.state = 'queued'
+              AND NOT EXISTS (SELECT 1 FROM sm_td_scans r WHERE r.domain_id = s.domain_id AND r.state = 'running')
+            ORDER BY s.queued LIMIT 1 FOR UPDATE SKIP LOCKED""")
+    job = cur.fetchone()
+    if job is None:
+        return None
+    cur.execute("""UPDATE sm_td_scans SET state = 'running', lease_until = now() + make_interval(secs => %(lease)s)
+                    WHERE id = %(id)s""", {"id": job["id"], "lease": LEASE_SECONDS})
+    cur.execute("UPDATE sm_target_domains SET scan_status = 'SCANNING' WHERE id = %(id)s", {"id": job["domain_id"]})
+    return job
+
+
+def renew(cur, scan_id) -> bool:
+    """Extend the lease; False if the scan is gone (its domain was deleted)."""
+    cur.execute("""UPDATE sm_td_scans SET lease_until = now() + make_interval(secs => %(lease)s)
+                    WHERE id = %(id)s AND state = 'running'""", {"id": scan_id, "lease": LEASE_SECONDS})
+    return cur.rowcount == 1
+
+
+def stage(cur, scan_id, entries: list[dict]) -> None:
+    """Append one page of entries (COPY: one round trip for the page)."""
+    with cur.copy(f"COPY sm_td_scan_entries (scan_id, {', '.join(ENTRY_COLUMNS)}) FROM STDIN") as copy:
+        for entry in entries:
+            copy.write_row((scan_id, *(entry[c] if c != "additional_data" else json.dumps(entry[c])
+                                       for c in ENTRY_COLUMNS)))
+
+
+def merge(cur, scan_id, domain_id) -> dict:
+    """Apply a complete scan: new entries, changed ones, and those it did not find (REMOVED).
+
+    Returns `{"found", "new", "removed"}`.
+    """
+    cur.execute(f"SET LOCAL statement_timeout = {MERGE_TIMEOUT_MS}")
+    fields = ", ".join(_FIELDS)
+    differs = f"({', '.join('a.' + f for f in _FIELDS)}) IS DISTINCT FROM ({', '.join('excluded.' + f for f in _FIELDS)})"
+    cur.execute(
+        f"""WITH entries AS (
+                SELECT DISTINCT ON (identity) * FROM sm_td_scan_entries WHERE scan_id = %(scan)s ORDER BY identity, dn),
+            upserted AS (
+                INSERT INTO sm_td_accounts AS a (id, domain_id, identity, {fields})
+                SELECT gen_random_uuid(), %(domain)s, identity, {fields} FROM entries
+                ON CONFLICT (domain_id, identity) DO UPDATE
+                   SET {', '.join(f'{f} = excluded.{f}' for f in _FIELDS)}, removed = false, updated = now()
+                 WHERE {differs} OR a.removed
+                RETURNING (xmax = 0) AS inserted)
+            SELECT (SELECT count(*) FROM entries) AS found,
+                   (SELECT count(*) FROM upserted WHERE inserted) AS new""",
+        {"scan": scan_id, "domain": domain_id})
+    counts = cur.fetchone()
+    cur.execute(
+        """UPDATE sm_td_accounts a SET removed = true, updated = now()
+            WHERE a.domain_id = %(domain)s AND NOT a.removed
+              AND NOT EXISTS (SELECT 1 FROM sm_td_scan_entries e WHERE e.scan_id = %(scan)s AND e.identity = a.identity)""",
+        {"scan": scan_id, "domain": domain_id})
+    return {"found": counts["found"], "new": counts["new"], "removed": cur.rowcount}
+
+
+def finish(cur, scan_id, domain_id, *, status: str, message: str) -> None:
+    """End the scan (its staged entries go with it) and tell the domain how it went."""
+    cur.execute("DELETE FROM sm_td_scans WHERE id = %(id)s", {"id": scan_id})
+    cur.execute(
+        """UPDATE sm_target_domains SET scan_status = %(status)s, scan_message = %(message)s, scan_ended = now(),
+                  last_scanned = CASE WHEN %(status)s = 'DONE' THEN now() ELSE last_scanned END
+            WHERE id = %(domain)s""",
+        {"status": status, "message": message, "domain": domain_id})

@@ -1,0 +1,163 @@
+"""Scanning a target domain's directory (in the worker; requests never wait for a directory).
+
+A scan binds to the first endpoint (by `scan_priority`, then list order) that
+connects and binds, reads the subtree `ldap_base_dn` with `ldap_user_filter` in
+pages of 500 (RFC 2696), maps each entry's attributes, and stages each page in
+the database, so it holds one page in memory at a time. Only when the directory
+has been read to the end is the scan merged (new, changed, REMOVED); any failure
+ends it as FAILED with a safe `scan_message` and changes no account. After a
+`DONE` scan, auto-onboarding takes the new accounts.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from common import audit, errors
+from common.web import database
+from secrets_manager_service.drivers import ldap as ldap_driver
+from secrets_manager_service.target_domains import bind_passwords, scan_store, store
+
+log = logging.getLogger(__name__)
+
+WORKER = "secrets-manager-worker"
+MAX_SCANS_PER_PASS = 10
+# The fields a mapping fills; anything else it names goes to additional_data.
+MAPPED = ("username", "email", "full_name", "source_id", "security_id", "sam_account_name")
+
+
+class ScanFailed(Exception):
+    """A scan that cannot complete; the message is safe for `scan_message`."""
+
+
+class _Gone(Exception):
+    """The domain was deleted while it was being scanned."""
+
+
+def endpoints_in_order(domain: dict, priority: str) -> list[dict]:
+    return [e for _, e in sorted(enumerate(domain["endpoints"]), key=lambda pair: (pair[1][priority], pair[0]))]
+
+
+def endpoint_of(saved: dict, passwords: dict[str, str]) -> ldap_driver.Endpoint:
+    return ldap_driver.Endpoint(
+        type=saved["type"], protocol=saved["ldap_protocol"], address=saved["ldap_address"], port=saved["ldap_port"],
+        bind_dn=saved["ldap_bind_dn"], bind_password=passwords.get(bind_passwords.key(saved), ""),
+        root_certificates=saved["ldap_root_certificates"], skip_strict_cert_check=saved["ldap_skip_strict_cert_check"])
+
+
+def map_entry(dn: str, attributes: dict[str, list[bytes]], mapping: dict[str, str]) -> dict | None:
+    """The scanned-account fields of one entry; None if it has no username attribute."""
+    by_name = {name.lower(): values for name, values in attributes.items()}
+    entry = {field: "" for field in MAPPED}
+    extra = {"dn": dn}
+    for field, attribute in mapping.items():
+        text = ldap_driver.attribute_text(attribute, by_name.get(attribute.lower(), []))
+        if field in MAPPED:
+            entry[field] = text
+        else:
+            extra[field] = text
+    if not entry["username"]:
+        return None
+    entry.update(dn=dn, identity=entry["source_id"] or dn, additional_data=extra)
+    return entry
+
+
+def run_pass() -> int:
+    """Queue the periodic scans that are due, then run queued scans; returns how many ran."""
+    store.queue_periodic_scans(database())
+    ran = 0
+    for _ in range(MAX_SCANS_PER_PASS):
+        if run_one_queued() is None:
+            break
+        ran += 1
+    return ran
+
+
+def run_one_queued() -> str | None:
+    """Claim and run one queued scan: its final status ("DONE", "FAILED", "GONE"); None if none is queued."""
+    db = database()
+    with db.transaction() as cur:
+        job = scan_store.claim(cur)
+    if job is None:
+        return None
+    domain = store.find_domain(db, job["domain_id"])
+    if domain is None:
+        return "GONE"
+    started = time.monotonic()
+    try:
+        counts = _read_directory(job["id"], domain)
+    except _Gone:
+        return "GONE"
+    except ScanFailed as failure:
+        _end(job, domain, "FAILED", str(failure))
+        return "FAILED"
+    status = "DONE"
+    with db.transaction() as cur:
+        if not scan_store.renew(cur, job["id"]):
+            return "GONE"
+        merged = scan_store.merge(cur, job["id"], domain["id"])
+        message = f"{merged['found']} accounts: {merged['new']} new, {merged['removed']} removed"
+        if counts["skipped"]:
+            message += f"; {counts['skipped']} entries without a username attribute skipped"
+        scan_store.finish(cur, job["id"], domain["id"], status=status, message=message)
+        audit.record("target_domain.scan", f"targetdomains/{domain['id']}", cur=cur, principal=WORKER,
+                     details={**merged, "skipped": counts["skipped"], "endpoint": counts["endpoint"],
+                              "seconds": round(time.monotonic() - started, 2)})
+    log.info("scan done", extra={"target_domain_id": str(domain["id"]), **merged})
+    if domain["auto_onboarding"]:
+        from secrets_manager_service.target_domains import managed
+
+        managed.auto_onboard(domain["id"])
+    return status
+
+
+def _end(job: dict, domain: dict, status: str, message: str) -> None:
+    log.warning("scan failed", extra={"target_domain_id": str(domain["id"]), "scan_message": message})
+    with database().transaction() as cur:
+        scan_store.finish(cur, job["id"], domain["id"], status=status, message=message)
+        audit.record("target_domain.scan", f"targetdomains/{domain['id']}", audit.FAILED, cur=cur, principal=WORKER,
+                     details={"scan_message": message})
+
+
+def _read_directory(scan_id, domain: dict) -> dict:
+    """Stage every matching entry of the first endpoint that binds; {"skipped", "endpoint"}."""
+    try:
+        passwords = bind_passwords.read(domain["id"])
+    except errors.ApiError:
+        raise ScanFailed("the Vault is unreachable: the bind password cannot be read") from None
+    failures = []
+    for saved in endpoints_in_order(domain, "scan_priority"):
+        endpoint = endpoint_of(saved, passwords)
+        try:
+            with ldap_driver.connect(endpoint) as directory:
+                skipped = _stage_all(scan_id, directory, saved)
+                return {"skipped": skipped, "endpoint": endpoint.url}
+        except ldap_driver.DirectoryError as exc:  # it did not connect or bind: try the next endpoint
+            failures.append(str(exc))
+    raise ScanFailed("; ".join(failures) or "the domain has no endpoint")
+
+
+def _stage_all(scan_id, directory, saved: dict) -> int:
+    mapping = saved["attribute_mapping"]
+    attributes = sorted(set(mapping.values()))
+    skipped = 0
+    pages = directory.pages(saved["ldap_base_dn"], saved["ldap_user_filter"], attributes)
+    while True:
+        try:
+            page = next(pages, None)
+        except ldap_driver.DirectoryError as exc:
+            # The directory went away after it bound: the scan is over (no other endpoint's partial view).
+            raise ScanFailed(str(exc)) from None
+        if page is None:
+            return skipped
+        entries = []
+        for dn, attrs in page:
+            entry = map_entry(dn, attrs, mapping)
+            if entry is None:
+                skipped += 1
+            else:
+                entries.append(entry)
+        with database().transaction() as cur:
+            if not scan_store.renew(cur, scan_id):
+                raise _Gone()
+            scan_store.stage(cur, scan_id, entries)
