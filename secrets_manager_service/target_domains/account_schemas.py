@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
-from common.schemas import CaseInsensitiveChoice, PagingInBody, Role, RoleRef, blank_is_unset, sorted_page_args
+from common.schemas import SERVER_FILLED, CaseInsensitiveChoice, PagingInBody, RequestBody, Role, RoleRef, sorted_page_args
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import StrictBoolean, listing_of
-from secrets_manager_service.target_domains.schemas import GO_ZERO_TIME, PolicyHandle, PolicyHandleBody, unset_dropped
+from secrets_manager_service.target_domains.schemas import PolicyHandle, PolicyHandleBody
 
 MAX_BATCH = 100
 SCANNED_STATES = ("UNMANAGED", "MANAGED", "REMOVED")
@@ -19,7 +19,7 @@ def _time(**kwargs):
     return fields.AwareDateTime(format="iso", default_timezone=timezone.utc, **kwargs)
 
 
-class TargetDomainHandleBody(Schema):
+class TargetDomainHandleBody(RequestBody):
     """`target_domain` as a client echoes it: checked against the URL's domain by the service."""
 
     id = fields.String()
@@ -36,24 +36,18 @@ class TargetDomainHandle(Schema):
 # --- scanned accounts ------------------------------------------------------------------
 
 SCANNED_READ_ONLY = ("id", "username", "email", "full_name", "source_id", "security_id", "additional_data", "state",
-                     "created", "updated", "updated_by")
+                     *SERVER_FILLED)
 
 
-class ScannedChanges(Schema):
+class ScannedChanges(RequestBody):
     ignored = StrictBoolean()
     comment = fields.String(validate=validate.Length(max=1024))
 
-    @pre_load
-    def _unset(self, data, **kwargs):
-        return unset_dropped(data)
-
 
 class ScannedAccountBody(ScannedChanges):
-    target_domain = fields.Nested(TargetDomainHandleBody)
+    IGNORED = SCANNED_READ_ONLY
 
-    @pre_load
-    def _unset(self, data, **kwargs):
-        return unset_dropped(data, read_only=SCANNED_READ_ONLY)
+    target_domain = fields.Nested(TargetDomainHandleBody)
 
 
 class ScannedAccount(Schema):
@@ -84,13 +78,6 @@ class _AccountSearch(PagingInBody):
     updated_after = _time()
     updated_before = _time()
 
-    @pre_load
-    def _drop_unset(self, body, **kwargs):
-        body = blank_is_unset(body)
-        if isinstance(body, dict):
-            body = {k: v for k, v in body.items() if v != GO_ZERO_TIME}
-        return body
-
 
 class ScannedSearchBody(_AccountSearch):
     state = CaseInsensitiveChoice(SCANNED_STATES)
@@ -102,7 +89,7 @@ def _ids(values: list) -> None:
         raise ValidationError("VALUE_DUPLICATE: ids must be distinct")
 
 
-class Ids(Schema):
+class Ids(RequestBody):
     ids = fields.List(fields.UUID(), required=True, validate=[validate.Length(min=1, max=MAX_BATCH), _ids])
 
 
@@ -114,10 +101,10 @@ class ScannedBatchEdit(Ids):
 
 MANAGED_READ_ONLY = ("id", "username", "email", "full_name", "sam_account_name", "source_id", "security_id",
                      "additional_data", "state", "secret_name", "locked", "locked_timestamp", "rotation_history",
-                     "checkouts", "created", "author", "updated", "updated_by", "last_error", "last_error_details")
+                     "checkouts", "last_error", "last_error_details", *SERVER_FILLED)
 
 
-class ManagedChanges(Schema):
+class ManagedChanges(RequestBody):
     enabled = StrictBoolean()
     rotation_enabled = StrictBoolean()
     explicit_checkout = StrictBoolean()
@@ -126,34 +113,24 @@ class ManagedChanges(Schema):
     comment = fields.String(validate=validate.Length(max=1024))
     access_roles = fields.List(fields.Nested(RoleRef), validate=validate.Length(max=1000))
 
-    @pre_load
-    def _unset(self, data, **kwargs):
-        return unset_dropped(data)
-
 
 class ManagedAccountBody(ManagedChanges):
-    """A managed account as create and PUT take it (create also finds its directory account)."""
+    """A managed account as PUT takes it."""
+
+    IGNORED = MANAGED_READ_ONLY
 
     target_domain = fields.Nested(TargetDomainHandleBody)
 
-    @pre_load
-    def _unset(self, data, **kwargs):
-        return unset_dropped(data, read_only=MANAGED_READ_ONLY)
-
 
 class NewManagedAccount(ManagedAccountBody):
+    """A create's body: `username` or `source_id` find the directory account; the rest of a read is echo."""
+
+    IGNORED = tuple(f for f in MANAGED_READ_ONLY if f not in ("username", "source_id"))
+
     username = fields.String(validate=validate.Length(min=1, max=1024))
     source_id = fields.String(validate=validate.Length(min=1, max=1024))
     password = fields.String(validate=validate.Length(min=1, max=1024), load_only=True)
     rotate = StrictBoolean()
-
-    @pre_load
-    def _unset(self, data, **kwargs):
-        # username and source_id find the directory account; the rest of a read is echo.
-        data = unset_dropped(data, read_only=tuple(f for f in MANAGED_READ_ONLY if f not in ("username", "source_id")))
-        if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if not (k in ("username", "source_id", "password") and v == "")}
-        return data
 
 
 class CreateData(ManagedChanges):
@@ -168,7 +145,7 @@ class ManagedBatchEdit(Ids):
     changes = fields.Nested(ManagedChanges, required=True)
 
 
-class NewPassword(Schema):
+class NewPassword(RequestBody):
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
 
 

@@ -1,8 +1,9 @@
 """Request and response shapes of target domains and their endpoints.
 
 Bodies load with `partial` on PUT (fields left out are kept), so no field here has a
-load default: the service fills the create defaults. `None`, the Go SDK's zero time and
-zero integers of fields that cannot be 0 mean "not set", exactly as if left out.
+load default: the service fills the create defaults. Bodies build on RequestBody: `null`,
+`""`, the Go SDK's zero time and zero integers of fields that cannot be 0 mean "not set",
+exactly as if left out, and the server-filled fields of a read are ignored.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import ssl
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from common.schemas import CaseInsensitiveChoice, PagingInBody, blank_is_unset, sorted_page_args
+from common.schemas import SERVER_FILLED, CaseInsensitiveChoice, PagingInBody, RequestBody, sorted_page_args
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import StrictBoolean, StrictInteger, listing_of
 from secrets_manager_service.target_domains import ldap_syntax
@@ -21,27 +22,12 @@ PROTOCOLS = ("LDAP", "LDAPS", "STARTTLS")
 MAPPED_FIELDS = ("username", "email", "full_name", "source_id", "security_id", "sam_account_name")
 SECRET_ATTRIBUTES = {"userpassword", "unicodepwd"}
 MAX_ENDPOINTS = 8
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
 # Server-filled fields: ignored in bodies, so a client may send back what it read.
-DOMAIN_READ_ONLY = ("id", "scan_status", "scan_message", "last_scanned", "created", "author", "updated", "updated_by")
+DOMAIN_READ_ONLY = ("id", "scan_status", "scan_message", "last_scanned", *SERVER_FILLED)
 ENTRA_FIELDS = ("entra_base_url", "entra_tenant_id", "entra_client_id", "entra_client_secret", "entra_batch_size",
                 "entra_page_size", "entra_group_filter")
 _HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?")
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(\.\d+)+")
-
-
-def unset_dropped(data, *, read_only=(), zero_means_unset=()):
-    """A body without the fields that mean "not set": null, the Go zero time, echoed read-only fields."""
-    if not isinstance(data, dict):
-        return data
-    kept = {}
-    for key, value in data.items():
-        if key in read_only or value is None or value == GO_ZERO_TIME:
-            continue
-        if key in zero_means_unset and value == 0 and not isinstance(value, bool):
-            continue
-        kept[key] = value
-    return kept
 
 
 class EndpointType(CaseInsensitiveChoice):
@@ -92,7 +78,7 @@ def _validate_certificates(pem: str) -> None:
         raise ValidationError("VALUE_INCORRECT_FORMAT: no PEM certificate could be read")
 
 
-class EndpointBody(Schema):
+class EndpointBody(RequestBody):
     type = EndpointType(ENDPOINT_TYPES)
     scan_priority = StrictInteger(validate=validate.Range(min=0, max=1_000_000))
     rotation_priority = StrictInteger(validate=validate.Range(min=0, max=1_000_000))
@@ -110,29 +96,25 @@ class EndpointBody(Schema):
     ldap_skip_strict_cert_check = StrictBoolean()
 
     @pre_load
-    def _unset(self, data, **kwargs):
+    def _no_entra(self, data, **kwargs):
+        # ENTRA's settings must be empty: the Go SDK sends them as zero values.
         if isinstance(data, dict):
-            # ENTRA's settings must be empty: the Go SDK sends them as zero values.
             for key in ENTRA_FIELDS:
                 if key in data and data[key] not in (None, "", 0, [], {}):
                     raise ValidationError({key: ["INVALID_REQUEST_DATA: Entra ID endpoints are not supported"]})
             data = {k: v for k, v in data.items() if k not in ENTRA_FIELDS}
-            if data.get("type") in ("", None):
-                data.pop("type", None)  # the Go SDK's zero value: LDAP
-            if data.get("ldap_user_filter") == "":
-                data.pop("ldap_user_filter")
-            if data.get("ldap_bind_password") == "":
-                data.pop("ldap_bind_password")  # keep the stored one
-        return unset_dropped(data, zero_means_unset=("ldap_port",))
+        return data
 
 
-class PolicyHandleBody(Schema):
+class PolicyHandleBody(RequestBody):
     id = fields.String(validate=validate.Length(max=64))
     name = fields.String()  # echoed back from a read; ignored
     deleted = fields.Boolean()  # likewise
 
 
-class TargetDomainBody(Schema):
+class TargetDomainBody(RequestBody):
+    IGNORED = DOMAIN_READ_ONLY
+
     name = fields.String(required=True, validate=validate.Length(min=1, max=128))
     domain_name = fields.String(validate=validate.Length(max=256))
     enabled = StrictBoolean()
@@ -143,10 +125,6 @@ class TargetDomainBody(Schema):
     endpoints = fields.List(fields.Nested(EndpointBody), required=True,
                             validate=validate.Length(min=1, max=MAX_ENDPOINTS))
     comment = fields.String(validate=validate.Length(max=1024))
-
-    @pre_load
-    def _unset(self, data, **kwargs):
-        return unset_dropped(data, read_only=DOMAIN_READ_ONLY, zero_means_unset=("periodic_scan_interval",))
 
 
 class TargetDomainChanges(TargetDomainBody):
@@ -203,10 +181,6 @@ class DomainSearchBody(PagingInBody):
     enabled = StrictBoolean()
     periodic_scan = StrictBoolean()
     auto_onboarding = StrictBoolean()
-
-    @pre_load
-    def _drop_unset(self, body, **kwargs):
-        return blank_is_unset(body)
 
 
 class Resolved(Schema):

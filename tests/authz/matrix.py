@@ -178,6 +178,31 @@ def _account_rows(prefix: str) -> list[Row]:
     ]
 
 
+# Target domains ({domain}: a directory never reached; {scanned}: one of its scanned accounts).
+TD = SM + "/targetdomains"
+DOMAIN = {"name": "{new}", "endpoints": [{"ldap_protocol": "LDAP", "ldap_address": "127.0.0.1", "ldap_port": 9,
+                                          "ldap_base_dn": "dc=example,dc=test", "ldap_bind_dn": "cn=binder,dc=example,dc=test",
+                                          "ldap_bind_password": "bind-pw"}]}
+TARGET_DOMAIN_ROWS = [
+    Row("GET", TD, expect(200, SM_READ)),
+    Row("POST", TD, expect(201, SM_MANAGE), body=DOMAIN),
+    Row("POST", TD + "/search", expect(200, SM_READ), body={"keywords": "{new}"}),
+    Row("POST", TD + "/resolve", expect(200, SM_READ), body=["{new}"]),
+    Row("GET", TD + "/{domain}", expect(200, SM_READ)),
+    Row("PUT", TD + "/{domain}", expect(200, SM_MANAGE), body={"comment": "changed"}),
+    Row("DELETE", TD + "/{domain}", expect(200, SM_MANAGE)),
+    Row("POST", TD + "/{domain}", expect(200, SM_MANAGE)),
+    Row("POST", TD + "/{domain}/refresh", expect(200, SM_MANAGE)),
+    Row("GET", TD + "/{domain}/accounts", expect(200, SM_READ)),
+    Row("POST", TD + "/{domain}/accounts/search", expect(200, SM_READ), body={"keywords": "x"}),
+    Row("GET", TD + "/{domain}/accounts/{scanned}", expect(200, SM_READ)),
+    Row("PUT", TD + "/{domain}/accounts/{scanned}", expect(200, SM_MANAGE), body={"ignored": True}),
+    Row("PUT", TD + "/{domain}/accounts/batch/edit", expect(200, SM_MANAGE),
+        body={"ids": ["{scanned}"], "changes": {"comment": "x"}}),
+    Row("POST", TD + "/{domain}/accounts/batch/edit", expect(200, SM_MANAGE),
+        body={"ids": ["{scanned}"], "changes": {"comment": "x"}}),
+]
+
 SM_ROWS = [
     Row("GET", SM + "/status", PUBLIC),
     Row("GET", SM + "/openapi.json", PUBLIC),
@@ -202,4 +227,5 @@ SM_ROWS = [
     Row("POST", SM + "/set-password/{host}/root", expect(200, SM_READ), body={"password": "Set-by-test-1"}),
     *_account_rows(SM),
     *_account_rows(AUTHORIZER),
+    *TARGET_DOMAIN_ROWS,
 ]

@@ -144,6 +144,19 @@ class SmWorld(World):
     def checkout(self):
         return self._sm.checkout(self.account, self.headers("reader"))["id"]
 
+    @cached_property
+    def domain(self):
+        from tests.authz.matrix import DOMAIN
+
+        return self.ok("POST", f"{self.SM}/targetdomains", json={**DOMAIN, "name": self.new})["id"]
+
+    @cached_property
+    def scanned(self):
+        """A scanned account of {domain}, written as a scan would (no directory runs here)."""
+        from tests.target_domains.helpers import insert_scanned_account
+
+        return insert_scanned_account(self.client.application, self.domain, support.unique("user"))
+
 
 def _body(world: World, row: Row):
     if row.body == "policy_body":
@@ -217,4 +230,4 @@ def test_every_route_has_a_row(request, app_fixture, rows):
     assert not missing, f"routes without a row in tests/authz/matrix.py (add them from docs/API.md): {missing}"
 
 
-_ID_PLACEHOLDERS = {"policy", "spare_policy", "template", "checkout", "host", "new_host", "O"}
+_ID_PLACEHOLDERS = {"policy", "spare_policy", "template", "checkout", "host", "new_host", "O", "domain", "scanned"}

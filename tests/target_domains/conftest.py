@@ -23,7 +23,7 @@ class DirectVault(VaultReader):
 
 
 @pytest.fixture(scope="session")
-def vault(vault_url, tokens):
+def vault(vault_url, tokens):  # noqa: F811 - the imported fixture, used here
     return DirectVault(vault_url, tokens)
 
 

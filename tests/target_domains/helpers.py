@@ -43,3 +43,19 @@ def scan(sm, domain_id: str) -> dict:
         while scans.run_one_queued() is not None:
             pass
     return sm.get(f"{TD}/{domain_id}").get_json()
+
+
+def insert_scanned_account(app, domain_id: str, username: str) -> str:
+    """A scanned account as a complete scan would have written it, for tests that run no directory."""
+    import uuid
+
+    from psycopg.types.json import Jsonb
+
+    account_id = str(uuid.uuid4())
+    dn = f"uid={username},{slapd.PEOPLE}"
+    with app.app_context(), app.extensions["db"].transaction() as cur:
+        cur.execute("""INSERT INTO sm_td_accounts (id, domain_id, identity, dn, username, email, additional_data)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+                    (account_id, domain_id, str(uuid.uuid4()), dn, username, f"{username}@example.test",
+                     Jsonb({"dn": dn})))
+    return account_id
