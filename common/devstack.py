@@ -3,14 +3,20 @@
 Starts the embedded PostgreSQL (unless DATABASE_URL is set), the development token
 issuer, the Vault and the Secrets Manager under gunicorn, and the rotation worker;
 wires them to trust each other; prints the URLs, an admin token and curl commands.
-Ctrl-C stops everything. Data stays under DATA_DIR (default .data), so a second run
-keeps the secrets of the first.
+Ctrl-C (SIGINT) or SIGTERM stops everything it started, each child's whole process group
+and the embedded PostgreSQL. Data stays under DATA_DIR (default .data), so a second run
+keeps the secrets of the first. Everything runs in development mode (DEV_MODE=1).
+
+Ports: ISSUER_PORT (8080), VAULT_PORT (8081), SM_PORT (8082), SM_WORKER_METRICS_PORT (8083).
+With DEVSTACK_EXIT_WITH_PARENT=1 (the tests set it) it also stops when its parent dies.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,17 +36,28 @@ DEMO_HOST = "00000000-0000-4000-8000-00000000d001"  # host ids are UUIDs, as in 
 DEMO_ACCOUNT = "demo"
 
 
+# Which variable moves each port, for the message when one is taken.
+PORT_SETTINGS = {"issuer": ("ISSUER_PORT", 8080), "vault": ("VAULT_PORT", 8081),
+                 "secrets-manager": ("SM_PORT", 8082), "worker-metrics": ("SM_WORKER_METRICS_PORT", 8083)}
+# What the printed admin token may do: everything the dev admin may, plus `service`, the one
+# scope the versioned API (/secret/...) accepts for data reads and writes.
+ADMIN_TOKEN_EXTRA_SCOPES = ("service",)
+
+
 def _port(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+    raw = os.environ.get(name) or str(default)
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SystemExit(f"{name}={raw!r} is not a TCP port: set it to a number from 1 to 65535")
+    return int(raw)
 
 
 class Stack:
     def __init__(self):
         self.data_dir = Path(os.environ.get("DATA_DIR", ".data")).resolve()
-        self.ports = {"issuer": _port("ISSUER_PORT", 8080), "vault": _port("VAULT_PORT", 8081),
-                      "secrets-manager": _port("SM_PORT", 8082)}
+        self.ports = {service: _port(*setting) for service, setting in PORT_SETTINGS.items()}
         self.processes: list[tuple[str, subprocess.Popen]] = []
         self.embedded = None
+        self.parent_pid = os.getppid() if os.environ.get("DEVSTACK_EXIT_WITH_PARENT") == "1" else None
 
     def url(self, service: str) -> str:
         return f"http://{HOST}:{self.ports[service]}"
@@ -66,11 +83,32 @@ class Stack:
     # --- processes ---------------------------------------------------------
 
     def base_env(self) -> dict[str, str]:
-        return {**os.environ, "DATA_DIR": str(self.data_dir), "AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE,
-                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"), "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2")}
+        return {**os.environ, "DEV_MODE": "1", "DATA_DIR": str(self.data_dir), "AUTH_ISSUER": ISSUER,
+                "AUTH_AUDIENCE": AUDIENCE, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+                "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2")}
+
+    def check_ports_free(self) -> None:
+        """A port in use (another `make run`, say) is reported as such, before anything starts:
+        otherwise the other suite would answer our health checks and reject our tokens."""
+        for service, port in self.ports.items():
+            with socket.socket() as probe:
+                try:
+                    probe.bind((HOST, port))
+                except OSError as exc:
+                    if exc.errno != errno.EADDRINUSE:
+                        raise
+                    name = PORT_SETTINGS[service][0]
+                    raise SystemExit(f"port {port} ({name}, the {service}) is already in use, perhaps by another "
+                                     f"running suite: stop it, or choose another port, e.g. {name}={port + 10000} "
+                                     "make run") from None
+
+    def check_parent(self) -> None:
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            raise SystemExit("the launcher's parent exited: stopping the suite")
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         log = open(self.data_dir / "logs" / f"{name}.log", "ab")
+        # Its own session (process group): Ctrl-C reaches only the launcher, which stops the group.
         process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append((name, process))
 
@@ -86,6 +124,7 @@ class Stack:
     def wait_until_up(self, service: str, path: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self.check_parent()
             for name, process in self.processes:
                 if process.poll() is not None:
                     raise SystemExit(f"{name} exited; see {self.data_dir / 'logs' / (name + '.log')}")
@@ -98,21 +137,33 @@ class Stack:
         raise SystemExit(f"{service} did not come up; see {self.data_dir / 'logs'}")
 
     def stop(self) -> None:
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for _, process in reversed(self.processes):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        if self.embedded is not None:
-            self.embedded.cleanup()
+        """Stop every child's process group (gunicorn masters and their workers), then the database.
+
+        Signals are held off meanwhile: a second Ctrl-C must not leave half the tree running."""
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for _, process in reversed(self.processes):
+                _signal_group(process, signal.SIGTERM)
+            for _, process in reversed(self.processes):
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    pass
+                _signal_group(process, signal.SIGKILL)  # whatever of the group is left
+                process.wait()
+                _wait_until_group_gone(process)
+            if self.embedded is not None:
+                self.embedded.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     # --- the run -------------------------------------------------------------
 
     def run(self) -> None:
+        self.check_ports_free()
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.announce_development_mode()
         ensure_signing_key(self.data_dir)
         urls = self.database_urls()
         env = self.base_env()
@@ -128,16 +179,19 @@ class Stack:
                   "SM_CLIENT_ID": sm_client.client_id, "SM_CLIENT_SECRET": sm_client.client_secret}
         self.gunicorn("secrets-manager", "secrets_manager.conf.py", "", sm_env)
         self.wait_until_up("secrets-manager", "/secrets-manager/api/v1/status")
-        self.start("worker", [sys.executable, "-m", "secrets_manager_service.worker", "run"], sm_env)
+        self.start("worker", [sys.executable, "-m", "secrets_manager_service.worker", "run"],
+                   {**sm_env, "SM_WORKER_METRICS_PORT": str(self.ports["worker-metrics"])})
+        self.wait_until_up("worker-metrics", "/metrics")
 
         admin = clients.api_clients["admin"].principal
         roles = list(admin.roles)
-        token = mint_token(self.data_dir, sub=admin.sub, scopes=admin.scopes, roles=roles,
+        scopes = [*admin.scopes, *ADMIN_TOKEN_EXTRA_SCOPES]
+        token = mint_token(self.data_dir, sub=admin.sub, scopes=scopes, roles=roles,
                            email=admin.email, name=admin.name, issuer=ISSUER, audience=AUDIENCE, ttl=8 * 3600)
         self.ensure_demo_host(token, roles)
-        self.announce(token, roles)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        self.announce(token, roles, scopes)
         while True:
+            self.check_parent()
             for name, process in self.processes:
                 if process.poll() is not None:
                     raise SystemExit(f"{name} stopped unexpectedly; see {self.data_dir / 'logs' / (name + '.log')}")
@@ -173,7 +227,12 @@ class Stack:
             raise SystemExit(f"could not create the demo password policy: {response.status_code} {response.text}")
         return response.json()["id"]
 
-    def announce(self, token: str, roles: list[dict]) -> None:
+    def announce_development_mode(self) -> None:
+        database = "DATABASE_URL" if os.environ.get("DATABASE_URL") else f"an embedded PostgreSQL in {self.data_dir / 'postgres'}"
+        print(f"development mode (DEV_MODE=1): database {database}; master key in {self.data_dir / 'master-keys.json'}; "
+              f"token signing key in {self.data_dir / 'issuer'}", flush=True)
+
+    def announce(self, token: str, roles: list[dict], scopes: list[str]) -> None:
         vault, sm = self.url("vault"), self.url("secrets-manager")
         secret = json.dumps({"name": "demo/db", "data": {"password": "s3cret"}, "read_roles": roles, "write_roles": roles})
         print(f"""
@@ -181,8 +240,9 @@ The suite is running (data in {self.data_dir}, logs in {self.data_dir / 'logs'})
   token issuer     {self.url('issuer')}/auth/api/v1/oauth/token
   vault            {vault}/vault/api/v1/status      docs: {vault}/vault/api/v1/docs
   secrets manager  {sm}/secrets-manager/api/v1/status      docs: {sm}/secrets-manager/api/v1/docs
+  worker metrics   http://{HOST}:{self.ports['worker-metrics']}/metrics
 
-An admin token (8 hours):
+An admin token (8 hours; scopes {' '.join(scopes)}):
   export TOKEN={token}
 
 Create a secret, read it, and check out a managed account:
@@ -193,7 +253,32 @@ Create a secret, read it, and check out a managed account:
 Ctrl-C stops everything.""", flush=True)
 
 
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)  # the child leads its own session, so its group id is its pid
+    except ProcessLookupError:
+        pass  # the whole group is gone already
+
+
+def _wait_until_group_gone(process: subprocess.Popen, timeout: float = 5.0) -> None:
+    """A killed process lingers for a moment; return once the kernel has none of the group left."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # SIGTERM (kill, systemd, a test's teardown) stops the suite as Ctrl-C does, from the first moment.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     stack = Stack()
     try:
         stack.run()

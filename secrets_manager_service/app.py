@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from common import config
 from common.web import create_base_app
 from secrets_manager_service import vault_client
 from secrets_manager_service.account_secrets.views import blp as account_secrets_blp
@@ -16,21 +17,11 @@ URL_PREFIX = "/secrets-manager/api/v1"
 # PrivX clients look for the account-secret and checkout routes under the authorizer's prefix.
 AUTHORIZER_PREFIX = "/authorizer/api/v1"
 
-DEFAULTS = {
-    "VAULT_URL": None,  # the Vault's base URL, e.g. http://vault:8081
-    "SM_TOKEN_URL": None,  # OAuth2 token endpoint for the Secrets Manager's service token
-    "SM_CLIENT_ID": "secrets-manager",
-    "SM_CLIENT_SECRET": None,
-    "SM_VAULT_TRIES": 3,  # tries per Vault call for connection errors and 502/503/504
-    "SM_WORKER_INTERVAL_SECONDS": 5.0,  # pause between the worker's passes
-    "SM_WORKER_METRICS_PORT": 0,  # the worker's own /metrics port (it serves no HTTP otherwise); 0 = off
-}
-
-
-def create_app(config: dict | None = None) -> Flask:
+def create_app(settings: dict | None = None) -> Flask:
+    """The Secrets Manager app; `settings` override the environment (tests). Raises ConfigError on bad settings."""
     app, api = create_base_app(
         __name__, service="secrets-manager", title="Secrets Manager", url_prefix=URL_PREFIX,
-        defaults=DEFAULTS, overrides=config, migrations_package="secrets_manager_service",
+        settings=config.SECRETS_MANAGER, overrides=settings, migrations_package="secrets_manager_service",
     )
     app.extensions["vault_client"] = vault_client.from_settings(app.config)
     for blueprint in (status_blp, policies_blp, templates_blp, hosts_blp, account_secrets_blp):

@@ -18,23 +18,25 @@ import threading
 
 import prometheus_client
 
-from common import errors
+from common import config as settings
+from common import embedded_pg, errors, programs
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service
 from secrets_manager_service.target_domains import worker_steps
 
 log = logging.getLogger("secrets_manager_service.worker")
+PROGRAM = "secrets-manager-worker"
 
 
 def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
     args = _parser().parse_args(argv)
-    app = create_app(config)
+    if args.command == "migrate":  # the database alone, and the same JSON line as `vault-admin migrate`
+        return programs.migrate(PROGRAM, service="secrets-manager", migrations_package="secrets_manager_service",
+                                overrides=config)
+    with settings.exit_on_error(PROGRAM):
+        app = create_app(config)
     try:
         with app.app_context():
-            if args.command == "migrate":
-                applied = app.extensions["db"].migrate()
-                log.info("migrations applied", extra={"migrations": applied})
-                return 0
             interval = args.interval if args.interval is not None else app.config["SM_WORKER_INTERVAL_SECONDS"]
             if not args.once and app.config["SM_WORKER_METRICS_PORT"]:
                 # Rotation and expiry counters live in this process: serve them for scraping.
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
             return run(once=args.once, interval=interval)
     finally:
         app.extensions["db"].close()
+        embedded_pg.stop_if_started_here()
 
 
 def run(*, once: bool, interval: float) -> int:
@@ -76,7 +79,8 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="secrets-manager-worker", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=programs.version_text(PROGRAM))
     parser.add_argument("command", nargs="?", choices=("run", "migrate"), default="run")
     parser.add_argument("--once", action="store_true", help="run one pass and exit")
     parser.add_argument("--interval", type=float, default=None, help="seconds between passes")

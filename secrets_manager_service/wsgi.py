@@ -1,4 +1,6 @@
-"""`gunicorn secrets_manager_service.wsgi:app`"""
+"""`gunicorn secrets_manager_service.wsgi:app`: bad settings stop the start with one line each, no traceback."""
+from common import config
 from secrets_manager_service.app import create_app
 
-app = create_app()
+with config.exit_on_error("secrets-manager", code=config.GUNICORN_APP_LOAD_ERROR):
+    app = create_app()

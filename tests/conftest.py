@@ -3,11 +3,22 @@ from __future__ import annotations
 
 import base64
 import secrets
+import signal
 
 import pytest
 
 from common.issuer.keys import ensure_signing_key
 from tests import support
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def pytest_configure(config):
+    # SIGTERM (a CI timeout, kill) ends the run as Ctrl-C does: pytest then tears the fixtures
+    # down, which stops every server, launcher and embedded PostgreSQL the tests started.
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture(scope="session")

@@ -23,9 +23,10 @@ LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def service_settings(data_dir: str, database_url: str | None = None, **extra: str) -> dict:
-    """What every service (and the dev issuer) is given in tests: the data folder and the
+    """What every service (and the dev issuer) is given in tests: development mode (tokens
+    are checked against the dev issuer's key in the data folder), the data folder, the
     tokens' issuer and audience, plus its database and `extra` settings."""
-    settings = {"DATA_DIR": data_dir, "AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE}
+    settings = {"DEV_MODE": "1", "DATA_DIR": data_dir, "AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE}
     if database_url:
         settings["DATABASE_URL"] = database_url
     return {**settings, **extra}
@@ -49,7 +50,7 @@ def database_server_url(data_dir: str) -> str:
     except psycopg.OperationalError:
         from common import embedded_pg
 
-        return embedded_pg.server_url(data_dir)
+        return embedded_pg.server_url(data_dir, cleanup_mode="stop")  # stopped when the test run exits
 
 
 def create_database(server_url: str, prefix: str) -> str:

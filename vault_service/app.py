@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from common import crypto
+from common import config, crypto
 from common.web import create_base_app
 from vault_service.schemas_catalog.views import blp as schemas_blp
 from vault_service.secrets import service as secrets_service
@@ -13,16 +13,11 @@ from vault_service.status.views import blp as status_blp
 from vault_service.versioned.views import blp as versioned_blp
 
 
-DEFAULTS = {
-    "VAULT_MASTER_KEYS": None,  # unset: a development keyring under DATA_DIR (never in production)
-    "VAULT_ACTIVE_MASTER_KEY": None,
-}
-
-
-def create_app(config: dict | None = None) -> Flask:
+def create_app(settings: dict | None = None) -> Flask:
+    """The Vault app; `settings` override the environment (tests). Raises ConfigError on bad settings."""
     app, api = create_base_app(
         __name__, service="vault", title="Vault", url_prefix=URL_PREFIX,
-        defaults=DEFAULTS, overrides=config, migrations_package="vault_service",
+        settings=config.VAULT, overrides=settings, migrations_package="vault_service",
         on_new_principal=secrets_service.learn_roles_of,
     )
     app.extensions["keyring"] = keyring_from(app.config)
@@ -32,6 +27,8 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def keyring_from(settings: dict) -> crypto.Keyring:
+    """The configured keyring; without one (development mode only: config refuses it otherwise),
+    a generated development keyring under DATA_DIR."""
     if settings["VAULT_MASTER_KEYS"]:
         return crypto.Keyring.from_spec(settings["VAULT_MASTER_KEYS"], settings["VAULT_ACTIVE_MASTER_KEY"])
     return crypto.Keyring.development(settings["DATA_DIR"])

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from common import crypto
+from common import config, crypto, embedded_pg, programs
 from vault_service.app import create_app
 from vault_service.secrets import store
 
@@ -39,6 +39,7 @@ def rotate_master_key(app) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vault-admin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=programs.version_text("vault-admin"))
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply the SQL migrations and exit")
     generate = commands.add_parser("generate-master-key", help="print a new VAULT_MASTER_KEYS entry")
@@ -49,16 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate-master-key":
         print(crypto.generate_master_key_spec(args.key_id))
         return 0
-    app = create_app()
+    if args.command == "migrate":  # the database alone: no master key is read, none is made
+        return programs.migrate("vault-admin", service="vault", migrations_package="vault_service")
+    with config.exit_on_error("vault-admin"):
+        app = create_app()
     try:
-        if args.command == "migrate":
-            applied = app.extensions["db"].migrate()
-            print(json.dumps({"applied": applied}))
-        elif args.command == "rotate-master-key":
-            count = rotate_master_key(app)
-            print(json.dumps({"rewrapped": count, "active_key_id": app.extensions["keyring"].active_key_id}))
+        count = rotate_master_key(app)
+        print(json.dumps({"rewrapped": count, "active_key_id": app.extensions["keyring"].active_key_id}))
     finally:
         app.extensions["db"].close()
+        embedded_pg.stop_if_started_here()
     return 0
 
 

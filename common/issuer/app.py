@@ -8,33 +8,20 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant, ResourceOwnerPasswordCredentialsGrant
 from flask import Flask, current_app, jsonify
 
+from common import config
+
 from .clients import load_clients
 from .keys import ensure_signing_key, mint_token, public_jwks
 
-DEFAULTS = {
-    "DATA_DIR": "./.data",
-    "AUTH_ISSUER": "privx-dev-issuer",
-    "AUTH_AUDIENCE": "privx-secrets",
-    "ISSUER_CLIENTS_FILE": None,  # None: the packaged default_clients.json
-    "ISSUER_TOKEN_TTL": 3600,
-}
 EXTENSION = "dev_token_issuer"
 
 
-def issuer_settings(config: dict | None = None) -> dict:
-    """Each key from ``config``, else the environment variable of that name, else its default."""
-    config = config or {}
-    settings = {}
-    for key, default in DEFAULTS.items():
-        if key in config:
-            settings[key] = config[key]
-        else:
-            settings[key] = os.environ.get(key) or default
+def issuer_settings(overrides: dict | None = None) -> dict:
+    """Each key from ``overrides``, else the environment variable of that name, else its default
+    (validated by common.config: a bad value raises ConfigError)."""
+    settings = dict(config.load(config.ISSUER, overrides))
     # Absolute, so a later chdir (gunicorn --chdir, tests) cannot move the key.
     settings["DATA_DIR"] = os.path.abspath(os.fspath(settings["DATA_DIR"]))
-    settings["ISSUER_TOKEN_TTL"] = int(settings["ISSUER_TOKEN_TTL"])
-    if settings["ISSUER_TOKEN_TTL"] <= 0:
-        raise ValueError("ISSUER_TOKEN_TTL must be a positive number of seconds")
     return settings
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from common import config, programs
 
 from .app import issuer_settings
+
+PROGRAM = "dev-token-issuer"
 
 
 def _role(text: str) -> dict:
@@ -17,9 +22,10 @@ def _role(text: str) -> dict:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dev-token-issuer",
+        prog=PROGRAM,
         description="Development OAuth token issuer (settings: DATA_DIR, AUTH_ISSUER, AUTH_AUDIENCE, ...).",
     )
+    parser.add_argument("--version", action="version", version=programs.version_text(PROGRAM))
     sub = parser.add_subparsers(dest="command", required=True)
 
     mint = sub.add_parser("mint", help="print a signed access token")
@@ -29,8 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     mint.add_argument("--email")
     mint.add_argument("--name")
     mint.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
-
-    sub.add_parser("jwks", help="print the public JWK Set")
+    jwks = sub.add_parser("jwks", help="print the public JWK Set")
+    for command in (mint, jwks):
+        # Without it, a DATA_DIR with no key is an error: a new key would sign tokens nobody trusts.
+        command.add_argument("--new-key", action="store_true", help="create a signing key if DATA_DIR has none")
 
     serve = sub.add_parser("serve", help="run the issuer with gunicorn (1 worker)")
     serve.add_argument("--host", default="127.0.0.1", help="loopback by default: this is a dev tool")
@@ -61,7 +69,9 @@ def _serve(host: str, port: int) -> None:
     # No control socket: gunicorn >= 25 puts one per user at a fixed path, which would
     # collide with the services' own gunicorns running next to the issuer.
     options = {"bind": bind, "workers": 1, "control_socket_disable": True}
-    _Server(create_issuer_app(), options).run()
+    with config.exit_on_error(PROGRAM):
+        app = create_issuer_app()
+    _Server(app, options).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from .keys import mint_token, public_jwks
 
-    settings = issuer_settings()
+    with config.exit_on_error(PROGRAM):
+        settings = issuer_settings()
+    key_file = Path(settings["DATA_DIR"], "issuer", "signing-key.json")
+    if not args.new_key and not key_file.exists():
+        print(f"{PROGRAM}: no signing key at {key_file}: run it where the suite's DATA_DIR is (or set DATA_DIR), "
+              "or pass --new-key to create one", file=sys.stderr)
+        return 1
     if args.command == "jwks":
         print(json.dumps(public_jwks(settings["DATA_DIR"]), indent=2))
     else:

@@ -1,4 +1,7 @@
 """WSGI entry point: ``gunicorn common.issuer.wsgi:app`` (settings from the environment)."""
+from common import config
+
 from .app import create_issuer_app
 
-app = create_issuer_app()
+with config.exit_on_error("dev-token-issuer", code=config.GUNICORN_APP_LOAD_ERROR):
+    app = create_issuer_app()

@@ -266,8 +266,11 @@ def test_mint_token_claims_and_overrides(tmp_path):
 
 def test_mint_cli_output_verifies(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    assert cli_main(["mint", "--sub", ADMIN_SUB, "--scope", "admin user", "--role", f"{ADMIN_ROLE['id']}:privx-admin",
-                     "--email", "a@example.com", "--name", "A", "--ttl", "300"]) == 0
+    # A folder without the issuer's key: an error, not a new key that nothing trusts.
+    assert cli_main(["mint", "--sub", ADMIN_SUB]) == 1
+    assert "no signing key" in capsys.readouterr().err and not (tmp_path / "issuer").exists()
+    assert cli_main(["mint", "--new-key", "--sub", ADMIN_SUB, "--scope", "admin user", "--role",
+                     f"{ADMIN_ROLE['id']}:privx-admin", "--email", "a@example.com", "--name", "A", "--ttl", "300"]) == 0
     token = capsys.readouterr().out.strip()
     # Defaults apply when AUTH_ISSUER/AUTH_AUDIENCE are unset.
     claims = verify(token, public_jwks(tmp_path), "privx-dev-issuer", "privx-secrets")

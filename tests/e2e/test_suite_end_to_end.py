@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,7 +38,10 @@ class RunningSuite:
 
 def _start_suite(data_dir: Path) -> RunningSuite:
     ports = {"ISSUER_PORT": free_port(), "VAULT_PORT": free_port(), "SM_PORT": free_port()}
-    env = {**os.environ, "DATA_DIR": str(data_dir), "WEB_CONCURRENCY": "1", **{k: str(v) for k, v in ports.items()}}
+    ports["SM_WORKER_METRICS_PORT"] = free_port()
+    # DEVSTACK_EXIT_WITH_PARENT: should this test process die without its teardown, the launcher stops too.
+    env = {**os.environ, "DATA_DIR": str(data_dir), "WEB_CONCURRENCY": "1", "DEVSTACK_EXIT_WITH_PARENT": "1",
+           **{k: str(v) for k, v in ports.items()}}
     for unset in ("DATABASE_URL", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "VAULT_MASTER_KEYS", "ISSUER_CLIENTS_FILE"):
         env.pop(unset, None)
     process = subprocess.Popen([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, text=True,
@@ -54,13 +58,41 @@ def _start_suite(data_dir: Path) -> RunningSuite:
     raise AssertionError("the suite did not start:\n" + "".join(lines)[-3000:])
 
 
-def _stop_suite(suite: RunningSuite) -> int:
-    suite.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+def _stop_suite(suite: RunningSuite, sig: int = signal.SIGINT) -> int:
+    suite.process.send_signal(sig)  # SIGINT is what Ctrl-C sends
     try:
         return suite.process.wait(timeout=60)
     finally:
         if suite.process.poll() is None:
             os.killpg(suite.process.pid, signal.SIGKILL)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process under `pid` (from /proc)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead, only not yet reaped
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _listening(port: int) -> bool:
@@ -188,11 +220,29 @@ def test_second_run_keeps_the_data(suite, suite_data):
                          json={"name": name, "data": {"kept": True}, "read_roles": roles}).status_code == 201
     assert _stop_suite(suite) == 0
     again = _start_suite(suite_data)
+    tree = _descendants(again.process.pid)
     try:
         vault = f"http://127.0.0.1:{again.ports['VAULT_PORT']}/vault/api/v1"
         read = requests.get(f"{vault}/secrets/{name}", headers={"Authorization": f"Bearer {again.token}"}, timeout=10)
         assert read.status_code == 200 and read.json()["data"] == {"kept": True}
+        metrics = requests.get(f"http://127.0.0.1:{again.ports['SM_WORKER_METRICS_PORT']}/metrics", timeout=10)
+        assert metrics.status_code == 200 and "secrets_manager_rotations_total" in metrics.text
     finally:
-        assert _stop_suite(again) == 0
+        assert _stop_suite(again, signal.SIGTERM) == 0  # what kill, systemd or a test's teardown send
+    assert len(tree) >= 5 and not [pid for pid in tree if _alive(pid)], "SIGTERM left part of the tree running"
     suite.process = again.process  # the fixture's teardown then finds it stopped
     suite.ports = again.ports
+
+
+def test_a_port_taken_by_another_suite_is_reported_as_such(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "DATA_DIR": str(tmp_path), "ISSUER_PORT": str(free_port()), "VAULT_PORT": str(port),
+               "SM_PORT": str(free_port()), "SM_WORKER_METRICS_PORT": str(free_port())}
+        result = subprocess.run([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"port {port} (VAULT_PORT, the vault) is already in use, perhaps by another running suite" in result.stderr
+    assert not (tmp_path / "postgres").exists()  # nothing was started
