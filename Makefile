@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test bench fuzz lint clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ test: install
 ## Throughput and latency against a bare Flask app under the same gunicorn settings.
 bench: install
 	$(PY) -m tests.benchmarks.bench
+
+## Schemathesis, every check, against both services under gunicorn (admin and user tokens),
+## with many examples per operation (the test suite runs a few). FUZZ_MAX_EXAMPLES=N to change.
+fuzz: install
+	$(PY) -m tests.fuzz.run
 
 lint: install
 	$(PY) -m ruff check --isolated --select E,F,W --line-length 190 common vault_service secrets_manager_service tests

@@ -35,7 +35,6 @@ of several requests), listed as a `Scenario` by a section (`vault_section`,
 """
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -184,10 +183,9 @@ def v2_write(ctx: Context) -> Request:
 
 
 def vault_section(ctx: Context) -> list[Scenario]:
-    ctx.extras["vault_database_url"] = ctx.database("vault_bench")
-    env = {**ctx.service_env(ctx.extras["vault_database_url"]),
-           "VAULT_MASTER_KEYS": f"k1:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}"}
-    ctx.vault_base = ctx.serve("vault_service.wsgi:app", env, f"{VAULT}/status", migrations_of="vault_service.app")
+    from tests.benchmarks import suite  # it builds on this module
+
+    suite.start_vault(ctx)
     return [
         Scenario("v1_read", "v1 read (GET /secrets/{name})", v1_read, goal=0.55),
         Scenario("v2_read", "v2 read (GET /secret/data/{path})", v2_read),
@@ -325,16 +323,9 @@ def secrets_manager_not_present() -> list[Scenario]:
 def secrets_manager_section(ctx: Context) -> list[Scenario]:
     if not (ROOT / "secrets_manager_service" / "app.py").exists():
         return secrets_manager_not_present()
-    # The dev token issuer gives the Secrets Manager its `service` token for the Vault.
-    client_secret = secrets.token_urlsafe(24)
-    clients_file = support.write_issuer_clients(Path(ctx.data_dir, "bench-issuer-clients.json"),
-                                                sm_client_secret=client_secret, name="Secrets Manager (bench)")
-    issuer = ctx.serve("common.issuer.wsgi:app", support.service_settings(ctx.data_dir, ISSUER_CLIENTS_FILE=clients_file),
-                       "/auth/api/v1/status", workers=1)
-    env = {**ctx.service_env(ctx.database("sm_bench")), "VAULT_URL": ctx.vault_base,
-           "SM_TOKEN_URL": issuer + "/auth/api/v1/oauth/token", "SM_CLIENT_SECRET": client_secret}
-    ctx.sm_base = ctx.serve("secrets_manager_service.wsgi:app", env, f"{SM}/status",
-                            migrations_of="secrets_manager_service.app")
+    from tests.benchmarks import suite  # it builds on this module
+
+    suite.start_secrets_manager(ctx)
     ctx.extras["sm"] = _register_accounts(ctx)
     return [
         Scenario("sm_checkout_release", "SM checkout+release cycle (2 requests)", sm_checkout_release,

@@ -1,0 +1,119 @@
+"""Schemathesis (`--checks all`) against both services' served OpenAPI documents, under gunicorn.
+
+    .venv/bin/python -m tests.fuzz.run [--max-examples N] [--seed S]     (`make fuzz`: N = 300)
+
+Starts the suite on 127.0.0.1 (tests/benchmarks/suite.py), then runs the Schemathesis CLI four
+times: the Vault and the Secrets Manager, each with an admin token and with a plain user token
+(scope `user`, one role). Every check is on and no check is loosened; all four phases run
+(examples, coverage, fuzzing, stateful). Prints, for each run, the operations, the generated
+cases and the failures by code and operation, and exits 1 if any run found a failure.
+
+The test suite runs the same with a few examples per operation and a fixed seed
+(tests/fuzz/test_schemathesis.py).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests import support
+from tests.benchmarks import bench
+
+TOKEN_TTL = 4 * 3600
+# The dev issuer's administrator holds these (common/issuer/default_clients.json).
+ADMIN_SCOPES = "admin user vaultManage hostsManage"
+SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
+
+
+@dataclasses.dataclass
+class Report:
+    service: str
+    caller: str
+    exit_code: int
+    operations: int = 0
+    cases: int = 0
+    failures: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # (code, title, operation)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    output: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.service} as {self.caller}"
+
+    def summary(self) -> str:
+        line = f"{self.label}: {self.operations} operations, {self.cases} cases, {len(self.failures)} failures"
+        if self.errors:
+            line += f", {len(self.errors)} errors"
+        details = [f"  {code} {title}: {operation}" for code, title, operation in self.failures]
+        details += [f"  error: {error}" for error in self.errors]
+        return "\n".join([line, *details])
+
+
+def tokens_for(ctx: bench.Context) -> dict[str, str]:
+    role = support.new_role("fuzz-users")
+    return {"admin": ctx.tokens(ADMIN_SCOPES, ttl=TOKEN_TTL),
+            "user": ctx.tokens("user", roles=[role], ttl=TOKEN_TTL)}
+
+
+def run_schemathesis(document_url: str, token: str, *, service: str, caller: str, max_examples: int,
+                     seed: int | None, workdir: str) -> Report:
+    report_path = Path(workdir, f"{service}-{caller}.json".replace(" ", "-"))
+    command = [*SCHEMATHESIS, "run", document_url, "--checks", "all", "--max-examples", str(max_examples),
+               "--header", f"Authorization: Bearer {token}", "--report", "json",
+               "--report-json-path", str(report_path), "--request-timeout", "30", "--workers", "1",
+               "--no-color"]
+    if seed is not None:
+        command += ["--seed", str(seed)]
+    done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=3600,
+                          env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
+    report = Report(service, caller, done.returncode, output=done.stdout[-20000:] + done.stderr[-5000:])
+    if not report_path.exists():
+        report.errors.append(f"schemathesis wrote no report (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+        return report
+    data = json.loads(report_path.read_text())
+    report.operations = data["operations"]["tested"]
+    report.cases = data["test_cases"]["generated"]
+    for failure in data["failures"]:
+        for operation in failure["operations"]:
+            report.failures.append((failure["code"], failure["title"], operation))
+    report.errors += [str(error)[:300] for error in data.get("errors") or []]
+    return report
+
+
+def fuzz_suite(ctx: bench.Context, *, max_examples: int, seed: int | None) -> list[Report]:
+    tokens = tokens_for(ctx)
+    documents = {"vault": f"{ctx.vault_url}/openapi.json", "secrets-manager": f"{ctx.sm_url}/openapi.json"}
+    reports = []
+    with tempfile.TemporaryDirectory(prefix="fuzz-") as workdir:
+        for service, document in documents.items():
+            for caller, token in tokens.items():
+                reports.append(run_schemathesis(document, token, service=service, caller=caller,
+                                                max_examples=max_examples, seed=seed, workdir=workdir))
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-examples", type=int, default=int(os.environ.get("FUZZ_MAX_EXAMPLES", "300")))
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    from tests.benchmarks.suite import running_suite
+
+    with running_suite() as ctx:
+        reports = fuzz_suite(ctx, max_examples=args.max_examples, seed=args.seed)
+    for report in reports:
+        print(report.summary())
+    total = sum(len(r.failures) + len(r.errors) for r in reports)
+    print(f"schemathesis: {sum(r.operations for r in reports)} operations tested, "
+          f"{sum(r.cases for r in reports)} cases, {total} failures")
+    return 1 if total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
