@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench fuzz lint clean
+.PHONY: install run test bench load fuzz lint clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ test: install
 ## Throughput and latency against a bare Flask app under the same gunicorn settings.
 bench: install
 	$(PY) -m tests.benchmarks.bench
+
+## A mixed workload (80% reads, 15% writes, 5% checkouts) on both services, 3 workers each, for
+## 5 minutes: throughput, p50/p99, errors (must be 0), each worker's memory (flat within 10%).
+load: install
+	$(PY) -m tests.benchmarks.load
 
 ## Schemathesis, every check, against both services under gunicorn (admin and user tokens),
 ## with many examples per operation (the test suite runs a few). FUZZ_MAX_EXAMPLES=N to change.
