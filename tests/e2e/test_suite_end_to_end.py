@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from tests.e2e import browser
 from tests.deploy.test_nginx_conf import NGINX, OPENSSL, nginx_command, write_nginx_conf
 from tests.support import free_port, unique
 
@@ -208,6 +209,45 @@ def test_whole_flow_through_nginx_over_https(edge, suite, tls_files):
                            headers={"Content-Type": "application/json"})
     assert too_big.status_code == 413 and too_big.json()["error_code"] == "OUT_OF_RESOURCES"
     assert session.get(f"{edge}/secrets-manager/api/v1/status").json()["status"] == "RUNNING"
+
+
+@pytest.mark.skipif(browser.CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@pytest.mark.parametrize("service, prefix", [("VAULT_PORT", "/vault/api/v1"), ("SM_PORT", "/secrets-manager/api/v1")])
+def test_docs_page_renders_offline_in_a_browser(suite, service, prefix):
+    """The docs page in headless Chromium with nothing but 127.0.0.1 reachable: Swagger UI
+    renders every operation of the service's OpenAPI document, and no request leaves the machine."""
+    base = f"http://127.0.0.1:{suite.ports[service]}"
+    spec = requests.get(f"{base}{prefix}/openapi.json", timeout=10).json()
+    expected = {(method.upper(), path) for path, item in spec["paths"].items()
+                for method in item if method in ("get", "put", "post", "delete", "patch")}
+    with browser.OffMachineRecorder() as recorder:
+        dom = browser.rendered_dom(f"{base}{prefix}/docs", recorder)
+    assert recorder.requests == [], f"the docs page reached off the machine: {recorder.requests}"
+    assert len(expected) > 10 and browser.operations(dom) == expected
+
+
+@pytest.mark.skipif(browser.CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_the_browser_check_sees_a_page_that_uses_a_cdn(tmp_path):
+    """The control of the test above: a page that loads Swagger UI from a CDN is caught."""
+    (tmp_path / "cdn.html").write_text('<html><body><script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist/'
+                                       'swagger-ui-bundle.js"></script></body></html>')
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(port)
+        with browser.OffMachineRecorder() as recorder:
+            browser.rendered_dom(f"http://127.0.0.1:{port}/cdn.html", recorder, budget_ms=3000)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert any("cdn.jsdelivr.net" in line for line in recorder.requests), recorder.requests
+
+
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while not _listening(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def test_second_run_keeps_the_data(suite, suite_data):

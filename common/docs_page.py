@@ -1,0 +1,45 @@
+"""The API docs page (Swagger UI), served entirely from this machine.
+
+flask-smorest renders the page; its JavaScript and CSS come from the installed
+`swagger-ui-bundle` package (the Swagger UI distribution connexion uses), served under
+`<prefix>/docs/assets/`, never from a CDN. The page and its assets carry a
+Content-Security-Policy that allows nothing off this origin: users paste tokens into this
+page, on the secrets service's own origin, so no third-party script may run there.
+"""
+from __future__ import annotations
+
+from flask import Flask, abort, request, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+
+# What flask-smorest's swagger_ui.html loads; nothing else of the package is served.
+ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"})
+# The page's one inline script starts Swagger UI; styles are set inline by its React components.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; "
+                           "form-action 'none'; frame-ancestors 'none'")
+_ENDPOINTS = ("api-docs.openapi_swagger_ui", "docs_page_asset")
+
+
+def settings(url_prefix: str) -> dict:
+    """flask-smorest options: the page at <prefix>/docs, its assets from this app."""
+    return {
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": f"{url_prefix}/docs/assets/",
+        # No "validator" badge: it would fetch an image from validator.swagger.io.
+        "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
+    }
+
+
+def install(app: Flask, url_prefix: str) -> None:
+    @app.get(f"{url_prefix}/docs/assets/<name>", endpoint="docs_page_asset")
+    def asset(name: str):
+        if name not in ASSETS:
+            abort(404)
+        return send_from_directory(swagger_ui_path, name, max_age=3600)
+
+    @app.after_request
+    def _confine(response):
+        if request.endpoint in _ENDPOINTS:
+            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
