@@ -14,7 +14,7 @@ from secrets_manager_service.target_domains.views import READ, WRITE, blp, scope
 SEARCH_FILTERS = ("created_after", "created_before", "updated_after", "updated_before", "state", "ignored")
 
 
-@blp.route("/targetdomains/<domain_id>/accounts")
+@blp.route("/targetdomains/<uuid:domain_id>/accounts")
 class ScannedAccounts(MethodView):
     @scoped(*READ)
     @blp.arguments(schemas.ScannedPageArgs, location="query")
@@ -24,7 +24,7 @@ class ScannedAccounts(MethodView):
         return accounts.list_page(domain_id, args)
 
 
-@blp.route("/targetdomains/<domain_id>/accounts/search")
+@blp.route("/targetdomains/<uuid:domain_id>/accounts/search")
 class SearchScannedAccounts(MethodView):
     @scoped(*READ)
     @blp.arguments(schemas.ScannedSearchBody)
@@ -36,7 +36,7 @@ class SearchScannedAccounts(MethodView):
         return accounts.list_page(domain_id, args, keywords=keywords_of(body["keywords"]), filters=filters)
 
 
-@blp.route("/targetdomains/<domain_id>/accounts/<account_id>")
+@blp.route("/targetdomains/<uuid:domain_id>/accounts/<uuid:account_id>")
 class ScannedAccount(MethodView):
     @scoped(*READ)
     @blp.response(200, schemas.ScannedAccount)
@@ -53,7 +53,7 @@ class ScannedAccount(MethodView):
         return empty()
 
 
-@blp.route("/targetdomains/<domain_id>/accounts/batch/edit")
+@blp.route("/targetdomains/<uuid:domain_id>/accounts/batch/edit")
 class BatchEditScannedAccounts(MethodView):
     @scoped(*WRITE)
     @blp.arguments(schemas.ScannedBatchEdit)

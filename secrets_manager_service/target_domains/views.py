@@ -94,7 +94,7 @@ class ResolveTargetDomains(MethodView):
         return service.resolve(json_body())
 
 
-@blp.route("/targetdomains/<domain_id>")
+@blp.route("/targetdomains/<uuid:domain_id>")
 class TargetDomain(MethodView):
     @scoped(*READ)
     @blp.response(200, schemas.TargetDomain)
@@ -127,7 +127,7 @@ class TargetDomain(MethodView):
         return empty()
 
 
-@blp.route("/targetdomains/<domain_id>/refresh")
+@blp.route("/targetdomains/<uuid:domain_id>/refresh")
 class RefreshTargetDomain(MethodView):
     @scoped(*WRITE)
     @blp.response(200)
