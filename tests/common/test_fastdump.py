@@ -114,3 +114,29 @@ def test_a_list_body_goes_through_marshmallow():
     schema = fastdump.accelerate(VersionMeta())
     rows = [{"version": 1, "created": WHEN, "deletion_time": None, "destroyed": False}]
     assert schema.dump(rows, many=True) == Schema.dump(VersionMeta(), rows, many=True)
+
+
+def test_an_inherited_dump_hook_is_seen_too():
+    from marshmallow import pre_dump
+
+    class Base(Schema):
+        x = fields.String()
+
+        @pre_dump
+        def strip(self, data, **kwargs):
+            return {k: v.strip() for k, v in data.items()}
+
+    class Child(Base):
+        y = fields.String()
+
+    assert fastdump.compiled(Child()) is None
+    assert fastdump.accelerate(Child()).dump({"x": " a ", "y": " b "}) == {"x": "a", "y": "b"}
+
+
+def test_only_marshmallows_public_api_is_used():
+    """No `._name` access: what marshmallow keeps private may change in any release."""
+    import inspect
+    import re
+
+    source = inspect.getsource(fastdump)
+    assert not re.findall(r"\._[a-z]\w*", source)
