@@ -6,7 +6,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from common import audit
-from common.auth import require_scopes
+from common.auth import scoped
 from common.schemas import PageArgs, CaseInsensitiveChoice
 from common.timefmt import Rfc3339
 from common.web import Blueprint, database
@@ -44,11 +44,11 @@ def audit_blueprint(name: str) -> Blueprint:
 
     @blp.route("/audit-events")
     class AuditEvents(MethodView):
+        @scoped("admin")
         @blp.arguments(AuditArgs, location="query")
         @blp.response(200, AuditEventList)
         def get(self, args):
             """Audit events of this service (admins only)"""
-            require_scopes("admin")
             total, rows = audit.search(database(), current_app.config["SERVICE_NAME"], filters=args,
                                        offset=args["offset"], limit=args["limit"], sortdir=args["sortdir"])
             return {"count": total, "items": rows}

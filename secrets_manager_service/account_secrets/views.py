@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from common.auth import require_scopes
+from common.auth import current_principal, require_scopes, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, empty
 from secrets_manager_service.account_secrets import schemas, service
@@ -21,21 +21,23 @@ USERS = ("admin", "user")
 
 @blp.route("/secrets")
 class AccountSecrets(MethodView):
+    @scoped(*USERS)
     @blp.arguments(schemas.AccountSecretPageArgs, location="query")
     @blp.response(200, schemas.AccountSecretList)
     def get(self, args):
         """List the account secrets the caller may check out"""
-        principal = require_scopes(*USERS)
+        principal = current_principal()
         return service.list_page(principal, args)
 
 
 @blp.route("/secrets/search")
 class SearchAccountSecrets(MethodView):
+    @scoped(*USERS)
     @blp.arguments(schemas.SearchBody)
     @blp.response(200, schemas.AccountSecretList)
     def post(self, body):
         """Search the account secrets the caller may check out"""
-        principal = require_scopes(*USERS)
+        principal = current_principal()
         args = merged_paging(request.args.to_dict(), body, schemas.AccountSecretPageArgs)
         keywords = [k for k in body["keywords"].replace(",", " ").split() if k]
         return service.list_page(principal, args, keywords=keywords, host_id=body["host_id"], username=body["username"])
@@ -43,20 +45,22 @@ class SearchAccountSecrets(MethodView):
 
 @blp.route("/secrets/checkouts")
 class Checkouts(MethodView):
+    @scoped(*USERS)
     @blp.arguments(schemas.CheckoutPageArgs, location="query")
     @blp.response(200, schemas.CheckoutList)
     def get(self, args):
         """List the caller's live checkouts"""
-        principal = require_scopes(*USERS)
+        principal = current_principal()
         return service.list_checkouts(principal, args)
 
+    @scoped(*USERS)
     @blp.arguments(schemas.CheckoutBody)
     @blp.response(200, schemas.CheckoutList)
     @blp.alt_response(409, schema=ErrorEnvelope, description="The policy's concurrent checkout limit is reached")
     @blp.alt_response(503, schema=ErrorEnvelope, description="The Vault is unreachable; nothing was checked out")
     def post(self, body):
         """Check out an account secret (or get the caller's live checkout of it)"""
-        principal = require_scopes(*USERS)
+        principal = current_principal()
         return service.check_out(principal, body["path"])
 
 

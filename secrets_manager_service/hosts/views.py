@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from common.auth import require_scopes
+from common.auth import current_principal, require_scopes, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, empty
 from secrets_manager_service.hosts import schemas, service
@@ -21,12 +21,13 @@ class HostSecret(MethodView):
         require_scopes(*MANAGE)
         return service.get(host_id)
 
+    @scoped(*MANAGE)
     @blp.arguments(schemas.HostSecretBody)
     @blp.response(200, schemas.HostSecret)
     @blp.alt_response(503, schema=ErrorEnvelope, description="The Vault is unreachable; nothing was changed")
     def post(self, body, host_id):
         """Register a host with its accounts, or replace its registration"""
-        principal = require_scopes(*MANAGE)
+        principal = current_principal()
         return service.save(principal, host_id, body)
 
     @blp.response(200)
@@ -49,11 +50,11 @@ class Rotate(MethodView):
 
 @blp.route("/set-password/<host_id>/<account>")
 class SetPassword(MethodView):
+    @scoped(*MANAGE)
     @blp.arguments(schemas.NewPassword)
     @blp.response(200)
     @blp.alt_response(503, schema=ErrorEnvelope, description="The Vault is unreachable")
     def post(self, body, host_id, account):
         """Store a password the account already has on its host, as its newest version"""
-        require_scopes(*MANAGE)
         service.set_password(host_id, account, body["password"])
         return empty()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import url_for
 from flask.views import MethodView
 
-from common.auth import require_scopes
+from common.auth import current_principal, require_scopes, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, created, empty
 from secrets_manager_service.fields import IdOnly
@@ -18,22 +18,23 @@ READ = ("admin", "hostsManage", "service")
 
 @blp.route("/password-policies")
 class PasswordPolicies(MethodView):
+    @scoped(*READ)
     @blp.arguments(schemas.PolicyPageArgs, location="query")
     @blp.response(200, schemas.PasswordPolicyList)
     def get(self, args):
         """List password policies"""
-        require_scopes(*READ)
         return service.list_page(args)
 
 
 @blp.route("/password-policy")
 class NewPasswordPolicy(MethodView):
+    @scoped(*MANAGE)
     @blp.arguments(schemas.PasswordPolicyBody)
     @blp.response(201, IdOnly)
     @blp.alt_response(409, schema=ErrorEnvelope)
     def post(self, body):
         """Create a password policy"""
-        principal = require_scopes(*MANAGE)
+        principal = current_principal()
         policy_id = service.create(principal.sub, body)
         return created(url_for("sm_policies.PasswordPolicy", policy_id=policy_id), {"id": policy_id})
 
@@ -46,11 +47,12 @@ class PasswordPolicy(MethodView):
         require_scopes(*READ)
         return service.get(policy_id)
 
+    @scoped(*MANAGE)
     @blp.arguments(schemas.PasswordPolicyBody)
     @blp.response(200)
     def put(self, body, policy_id):
         """Replace a password policy's settings"""
-        principal = require_scopes(*MANAGE)
+        principal = current_principal()
         service.replace(principal.sub, policy_id, body)
         return empty()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import url_for
 from flask.views import MethodView
 
-from common.auth import require_scopes
+from common.auth import current_principal, require_scopes, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, created, empty
 from secrets_manager_service.fields import IdOnly
@@ -17,33 +17,34 @@ MANAGE = ("admin", "hostsManage")
 
 @blp.route("/script-templates")
 class ScriptTemplates(MethodView):
+    @scoped(*MANAGE)
     @blp.arguments(schemas.TemplatePageArgs, location="query")
     @blp.response(200, schemas.ScriptTemplateList)
     def get(self, args):
         """List script templates"""
-        require_scopes(*MANAGE)
         return service.list_page(args)
 
 
 @blp.route("/script-template")
 class NewScriptTemplate(MethodView):
+    @scoped(*MANAGE)
     @blp.arguments(schemas.ScriptTemplateBody)
     @blp.response(201, IdOnly)
     @blp.alt_response(409, schema=ErrorEnvelope)
     def post(self, body):
         """Create a script template"""
-        principal = require_scopes(*MANAGE)
+        principal = current_principal()
         template_id = service.create(principal.sub, body)
         return created(url_for("sm_script_templates.ScriptTemplate", template_id=template_id), {"id": template_id})
 
 
 @blp.route("/script-template/compile")
 class CompileScript(MethodView):
+    @scoped(*MANAGE)
     @blp.arguments(schemas.ScriptBody)
     @blp.response(200, schemas.CompiledScript)
     def post(self, body):
         """Render a script with example values, to check a template"""
-        require_scopes(*MANAGE)
         return service.compile_script(body)
 
 
@@ -55,11 +56,12 @@ class ScriptTemplate(MethodView):
         require_scopes(*MANAGE)
         return service.get(template_id)
 
+    @scoped(*MANAGE)
     @blp.arguments(schemas.ScriptTemplateBody)
     @blp.response(200)
     def put(self, body, template_id):
         """Replace a script template"""
-        principal = require_scopes(*MANAGE)
+        principal = current_principal()
         service.replace(principal.sub, template_id, body)
         return empty()
 

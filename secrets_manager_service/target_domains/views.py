@@ -6,13 +6,11 @@ a caller without the scope gets 403 whatever it sends.
 """
 from __future__ import annotations
 
-import functools
-
 from flask import request, url_for
 from flask.views import MethodView
 
 from common import errors
-from common.auth import current_principal, require_scopes
+from common.auth import current_principal, scoped  # noqa: F401  (scoped: account_views imports it from here)
 from common.schemas import ErrorEnvelope, merged_paging
 from common.web import Blueprint, created, empty
 from secrets_manager_service.fields import IdOnly
@@ -23,17 +21,6 @@ blp = Blueprint("sm_target_domains", __name__, description="Target domains: dire
 READ = ("admin", "hostsManage", "service")
 WRITE = ("admin", "hostsManage")
 ROTATE = ("admin", "hostsManage", "service")
-
-
-def scoped(*scopes):
-    """Authenticate and check the scope before flask-smorest parses the body (401, then 403, then 400)."""
-    def decorate(view):
-        @functools.wraps(view)
-        def checked(*args, **kwargs):
-            require_scopes(*scopes)
-            return view(*args, **kwargs)
-        return checked
-    return decorate
 
 
 def json_body():

@@ -26,17 +26,27 @@ def scope_of(kind: str) -> str:
     return "user" if kind in USER_KINDS else kind
 
 
-def expect(ok: int, scopes, **special: int) -> dict[str, int]:
+class Expected(dict):
+    """kind -> status, and the kinds refused before the request is looked at (no token, or
+    no scope): the contract's order of checks gives them that answer whatever they send."""
+
+    def __init__(self, table: dict[str, int], refused_first: frozenset = frozenset()):
+        super().__init__(table)
+        self.refused_first = refused_first
+
+
+def expect(ok: int, scopes, **special: int) -> Expected:
     """`ok` for a caller holding one of `scopes`, 403 for any other token, 401 without one;
     `special` gives the kinds whose answer depends on the object (roles, owner, reserved)."""
     table = {kind: 401 if kind == "none" else ok if scope_of(kind) in scopes else 403 for kind in KINDS}
     unknown = set(special) - set(KINDS)
     assert not unknown, unknown
+    refused = frozenset(k for k in KINDS if (k == "none" or scope_of(k) not in scopes) and k not in special)
     table.update(special)
-    return table
+    return Expected(table, refused)
 
 
-PUBLIC = {kind: 200 for kind in KINDS}
+PUBLIC = Expected({kind: 200 for kind in KINDS})
 NOBODY = frozenset()
 
 

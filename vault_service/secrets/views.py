@@ -5,7 +5,7 @@ from flask import request
 from flask.views import MethodView
 
 from common import errors
-from common.auth import require_scopes
+from common.auth import current_principal, require_scopes, scoped
 from common.schemas import ErrorEnvelope, merged_paging
 from common.web import Blueprint, created, empty
 from vault_service.secrets import schemas, service
@@ -18,19 +18,21 @@ search = Blueprint("vault_search", __name__, description="Secret search")
 
 @shared.route("/secrets")
 class Secrets(MethodView):
+    @scoped("user", "admin", "vaultManage")
     @shared.arguments(schemas.SecretPageArgs, location="query")
     @shared.response(200, schemas.SecretList)
     def get(self, args):
         """List the shared secrets the caller can see"""
-        principal = require_scopes("user", "admin", "vaultManage")
+        principal = current_principal()
         return service.list_page(principal, owners=None, shared=True, args=args, with_data=True)
 
+    @scoped("admin", "vaultAdd", "vaultManage")
     @shared.arguments(schemas.SecretCreate)
     @shared.response(201, schemas.NameOnly)
     @shared.alt_response(409, schema=ErrorEnvelope)
     def post(self, body):
         """Create a shared secret"""
-        principal = require_scopes("admin", "vaultAdd", "vaultManage")
+        principal = current_principal()
         name = service.create(principal, SHARED, body)
         return created(service.secret_path(SHARED, name), {"name": name})
 
@@ -43,11 +45,12 @@ class Secret(MethodView):
         principal = require_scopes("user", "admin")
         return service.read(principal, SHARED, name)
 
+    @scoped("user", "admin", "vaultManage")
     @shared.arguments(schemas.SecretUpdate)
     @shared.response(200)
     def put(self, body, name):
         """Update a shared secret's data (a new version) or roles"""
-        principal = require_scopes("user", "admin", "vaultManage")
+        principal = current_principal()
         service.update(principal, SHARED, name, body)
         return empty()
 
@@ -70,19 +73,21 @@ class SecretMetadata(MethodView):
 
 @personal.route("/user/<user_id>/secrets")
 class PersonalSecrets(MethodView):
+    @scoped("vaultManage", owner="user_id")
     @personal.arguments(schemas.SecretPageArgs, location="query")
     @personal.response(200, schemas.SecretList)
     def get(self, args, user_id):
         """List a user's personal secrets"""
-        principal = require_scopes("vaultManage", allow_owner_of=user_id)
+        principal = current_principal()
         return service.list_page(principal, owners=[user_id], shared=False, args=args, with_data=True)
 
+    @scoped("admin", "vaultAdd", "vaultManage", owner="user_id")
     @personal.arguments(schemas.SecretCreate)
     @personal.response(201, schemas.NameOnly)
     @personal.alt_response(409, schema=ErrorEnvelope)
     def post(self, body, user_id):
         """Create a personal secret"""
-        principal = require_scopes("admin", "vaultAdd", "vaultManage", allow_owner_of=user_id)
+        principal = current_principal()
         name = service.create(principal, _owner(user_id), body)
         return created(service.secret_path(user_id, name), {"name": name})
 
@@ -97,11 +102,12 @@ class PersonalSecret(MethodView):
             return service.read(principal, user_id, name)
         return service.metadata(principal, user_id, name)
 
+    @scoped(owner="user_id")
     @personal.arguments(schemas.SecretUpdate)
     @personal.response(200)
     def put(self, body, user_id, name):
         """Update a personal secret (owner only)"""
-        principal = require_scopes(allow_owner_of=user_id)
+        principal = current_principal()
         service.update(principal, user_id, name, body)
         return empty()
 
@@ -124,11 +130,12 @@ class PersonalSecretMetadata(MethodView):
 
 @search.route("/search/secrets")
 class SearchSecrets(MethodView):
+    @scoped("user", "admin", "vaultManage")
     @search.arguments(schemas.SearchBody)
     @search.response(200, schemas.SecretList)
     def post(self, body):
         """Search secrets by name keywords, owner and access"""
-        principal = require_scopes("user", "admin", "vaultManage")
+        principal = current_principal()
         args = merged_paging(request.args.to_dict(), body, schemas.SecretPageArgs)
         keywords = [k for k in body["keywords"].replace(",", " ").split() if k]
         filter_ = body["filter"]

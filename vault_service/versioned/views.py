@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from common.auth import require_scopes
+from common.auth import current_principal, require_scopes, scoped
 from common.web import Blueprint, empty
 from vault_service.secrets import store
 from vault_service.versioned import schemas, service
@@ -15,18 +15,20 @@ MANAGE = ("admin", "hostsManage", "service")
 
 @blp.route("/secret/data/<path:path>")
 class SecretData(MethodView):
+    @scoped("service")
     @blp.arguments(schemas.VersionArgs, location="query")
     @blp.response(200, schemas.ReadResponse)
     def get(self, args, path):
         """Read the newest live version, or the version given"""
-        principal = require_scopes("service")
+        principal = current_principal()
         return service.read(principal, path, args.get("version"))
 
+    @scoped("service")
     @blp.arguments(schemas.WriteBody)
     @blp.response(200, schemas.VersionMeta)
     def post(self, body, path):
         """Write a new version (check-and-set with options.cas)"""
-        principal = require_scopes("service")
+        principal = current_principal()
         return service.write(principal, path, body["data"], body["options"].get("cas"))
 
     @blp.response(200)
@@ -40,10 +42,11 @@ class SecretData(MethodView):
 def _versions_route(rule: str, action, scopes, summary: str):
     """POST {versions: [...]} routes differ only in what they do to each version."""
 
+    @scoped(*scopes)
     @blp.arguments(schemas.VersionsBody)
     @blp.response(200)
     def post(self, body, path):
-        principal = require_scopes(*scopes)
+        principal = current_principal()
         service.change_versions(principal, path, body["versions"], action, f"secret.{rule}_versions")
         return empty()
 
@@ -65,11 +68,12 @@ class SecretMetadata(MethodView):
         principal = require_scopes(*MANAGE)
         return service.metadata(principal, path)
 
+    @scoped(*MANAGE)
     @blp.arguments(schemas.MetadataBody)
     @blp.response(200, schemas.MetadataResponse)
     def post(self, body, path):
         """Change max_versions, delete_version_after, cas_required, custom_metadata"""
-        principal = require_scopes(*MANAGE)
+        principal = current_principal()
         return service.set_metadata(principal, path, body)
 
     @blp.response(200)
@@ -92,9 +96,10 @@ class SecretKeys(MethodView):
 
 @blp.route("/secret/versions/<path:path>")
 class SecretVersions(MethodView):
+    @scoped(*MANAGE)
     @blp.arguments(schemas.VersionPageArgs, location="query")
     @blp.response(200, schemas.VersionPage)
     def get(self, args, path):
         """List versions newest first, a page at a time"""
-        principal = require_scopes(*MANAGE)
+        principal = current_principal()
         return service.list_versions(principal, path, args["page_size"], args.get("page_token"))
