@@ -251,3 +251,35 @@ def test_body_limit_is_one_mebibyte(proxy):
                       b"x" * (1024 * 1024 + 1))
     assert status == 413
     assert body["error_code"] == "OUT_OF_RESOURCES"
+
+
+@pytest.mark.slow
+@needs_openssl
+def test_the_contracts_header_limits_pass_through(proxy):
+    token = "Bearer " + "t" * (8 * 1024 + 100)  # over the contract's 8 KiB: the service says 401
+    status, echo = proxy("GET", "/vault/api/v1/secrets", {"Authorization": token})
+    assert status == 200 and echo["headers"]["authorization"] == token
+    path = "/vault/api/v1/secrets/" + "a" * (8 * 1024 + 100)  # the service says 414
+    status, echo = proxy("GET", path)
+    assert status == 200 and echo["path"] == path
+
+
+@pytest.mark.slow
+@needs_openssl
+@pytest.mark.parametrize("headers, path, status, code", [
+    ({"Authorization": "Bearer " + "t" * (1024 * 1024)}, "/vault/api/v1/secrets", 401, "UNAUTHORIZED"),
+    ({"Authorization": "Bearer " + "t" * (20 * 1024)}, "/secrets-manager/api/v1/secrets", 401, "UNAUTHORIZED"),
+    ({}, "/vault/api/v1/secrets/" + "a" * (20 * 1024), 414, "BAD_REQUEST"),
+])
+def test_what_nginx_refuses_itself_is_in_the_envelope(proxy, headers, path, status, code):
+    got, body = proxy("GET", path, headers)
+    assert got == status
+    assert body is not None and body["error_code"] == code and body["details"] == []
+
+
+@pytest.mark.slow
+@needs_openssl
+def test_a_malformed_request_is_400_in_the_envelope(proxy):
+    got, body = proxy("GET", "/vault/api/v1/status", {"Host": "a b"})
+    assert got == 400
+    assert body == {"error_code": "BAD_REQUEST", "error_message": "malformed HTTP request", "details": []}

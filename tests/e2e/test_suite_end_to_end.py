@@ -211,6 +211,28 @@ def test_whole_flow_through_nginx_over_https(edge, suite, tls_files):
     assert session.get(f"{edge}/secrets-manager/api/v1/status").json()["status"] == "RUNNING"
 
 
+def test_limits_answer_in_the_envelope_through_nginx_and_gunicorn(edge, suite, tls_files):
+    """A token or URL over the contract's 8 KiB, and over nginx's and gunicorn's own limits,
+    always comes back in the JSON envelope with the contract's status; 405 carries Allow."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(tls_files[0])
+    cases = [
+        ({"Authorization": f"Bearer {suite.token}{'A' * 9000}"}, "/vault/api/v1/secrets", 401),  # the app's check
+        ({"Authorization": f"Bearer {'A' * 14000}"}, "/secrets-manager/api/v1/secrets", 401),
+        ({"Authorization": f"Bearer {'A' * (1024 * 1024)}"}, "/vault/api/v1/secrets", 401),  # nginx's own
+        ({}, "/vault/api/v1/secrets/" + "a" * 9000, 414),  # gunicorn's request-line limit
+        ({}, "/vault/api/v1/secrets/" + "a" * 20000, 414),  # nginx's
+    ]
+    for headers, path, status in cases:
+        response = session.get(edge + path, headers=headers)
+        assert response.status_code == status, (path[:40], response.status_code, response.text[:200])
+        assert response.headers["Content-Type"].startswith("application/json")
+        assert set(response.json()) >= {"error_code", "error_message", "details"}
+    not_allowed = session.patch(f"{edge}/vault/api/v1/secrets", headers={"Authorization": f"Bearer {suite.token}"})
+    assert not_allowed.status_code == 405 and "POST" in not_allowed.headers["Allow"]
+
+
 @pytest.mark.skipif(browser.CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 @pytest.mark.parametrize("service, prefix", [("VAULT_PORT", "/vault/api/v1"), ("SM_PORT", "/secrets-manager/api/v1")])
 def test_docs_page_renders_offline_in_a_browser(suite, service, prefix):
