@@ -2,7 +2,8 @@
 
 Stores take a `Database` and use `db.cursor()` / `db.transaction()`; these turn a
 connection failure into `DatabaseUnavailable` (503) and a unique violation into
-`Conflict` (409), so no store or view ever sees a psycopg exception.
+`Conflict` (409), so no store or view ever sees a psycopg exception. While the database is
+known to be unreachable they fail at once instead of waiting for the pool (_OutageGate).
 """
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ class Database:
         self._pool_pid: int | None = None
         self._lock = threading.RLock()
         self._migrated = False
+        self._outage = _OutageGate(self._probe)
+        self._holders = 0  # connections requests of this process hold right now
+        self._holders_lock = threading.Lock()
 
     # --- connection management -------------------------------------------
 
@@ -108,7 +112,7 @@ class Database:
         as read-audit events. Every other write goes through transaction().
         """
         self.ensure_migrated()
-        with _translated_errors(), self.pool().connection() as conn:
+        with self._connection() as conn:
             with conn.cursor() as cur:
                 yield cur
 
@@ -116,7 +120,7 @@ class Database:
     def transaction(self):
         """A cursor inside one durable transaction: everything or nothing is written."""
         self.ensure_migrated()
-        with _translated_errors(), self.pool().connection() as conn:
+        with self._connection() as conn:
             with conn.cursor() as cur:
                 # One round trip for both (simple query protocol), like a bare BEGIN.
                 cur.execute("BEGIN; SET LOCAL synchronous_commit = on")
@@ -127,6 +131,45 @@ class Database:
                         conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+
+    @contextmanager
+    def _connection(self):
+        """A pooled connection; DatabaseUnavailable at once while the database is known down."""
+        self._outage.admit()
+        with _translated_errors():
+            try:
+                with self.pool().connection() as conn:
+                    with self._holding():
+                        yield conn
+            except PoolTimeout:
+                # No connection came although this process holds none: the server is
+                # unreachable (when requests hold them all, the pool is only busy).
+                if not self._holders:
+                    self._outage.mark_down()
+                raise
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if _connection_lost(exc):
+                    self._outage.mark_down()
+                raise
+
+    @contextmanager
+    def _holding(self):
+        with self._holders_lock:
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._holders_lock:
+                self._holders -= 1
+
+    def _probe(self) -> None:
+        """One connection and a round trip through the pool, as the outage gate's probe."""
+        with self.pool().connection(timeout=self._pool_args["timeout"]) as conn:
+            conn.execute("SELECT 1")
+
+    @property
+    def known_down(self) -> bool:
+        return self._outage.down
 
     def ping(self) -> bool:
         try:
@@ -154,7 +197,7 @@ class Database:
         """
         applied = []
         sets = [("common", "common"), (self.service, self.migrations_package)]
-        with _translated_errors(), self.pool().connection() as conn:
+        with self._connection() as conn:
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext('migrations:schema_migrations'))")
                 cur.execute(
@@ -186,7 +229,7 @@ class Database:
         """Create the audit trail's partitions ahead and apply its retention (audit_partitions.py);
         a failure is logged, not raised: the next pass tries again."""
         try:
-            with _translated_errors(), self.pool().connection() as conn:
+            with self._connection() as conn:
                 with conn.transaction(), conn.cursor() as cur:
                     result = audit_partitions.maintain(cur, retention_days=self.audit_retention_days)
         except (psycopg.Error, errors.DatabaseUnavailable) as exc:
@@ -211,6 +254,52 @@ def fetch_page(db: Database, *, columns: str, source: str, where: str, order: st
         # The page is past the end: count separately so `count` stays the total.
         cur.execute(f"SELECT count(*) AS total FROM {source} WHERE {where}", params)
         return cur.fetchone()["total"], []
+
+
+class _OutageGate:
+    """While the database is known to be unreachable, every request fails at once (503)
+    instead of each waiting DB_POOL_TIMEOUT_SECONDS for a connection that cannot come.
+
+    One probe at a time (a background thread, started by the first request that finds the
+    gate closed) asks the pool for a connection; when it gets one, the outage is over. So
+    recovery needs no restart, and a down database costs one connection attempt at a time
+    per process rather than one per waiting request.
+    """
+
+    def __init__(self, probe):
+        self.down = False
+        self._probe = probe
+        self._probing = threading.Lock()
+
+    def admit(self) -> None:
+        if not self.down:
+            return
+        if self._probing.acquire(blocking=False):
+            threading.Thread(target=self._run_probe, name="database-probe", daemon=True).start()
+        raise errors.DatabaseUnavailable("database unavailable")
+
+    def mark_down(self) -> None:
+        if not self.down:
+            log.warning("database unreachable: failing fast until a probe reaches it")
+            self.down = True
+
+    def _run_probe(self) -> None:
+        try:
+            self._probe()
+        except Exception as exc:  # still down; the next request starts the next probe
+            log.info("database probe failed", extra={"exception_type": type(exc).__name__})
+        else:
+            self.down = False
+            log.warning("database reachable again")
+        finally:
+            self._probing.release()
+
+
+def _connection_lost(exc: psycopg.Error) -> bool:
+    """The connection itself failed (client-side, class 08, server shutting down), rather
+    than a statement (a deadlock, say, is an OperationalError too)."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
 
 
 def _refuse_if_closed_by_server(conn: psycopg.Connection) -> None:

@@ -158,6 +158,8 @@ class TcpLink:
         self._server = None
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
+        self.rejecting = False
+        self.attempts = 0  # connections accepted (forwarded or rejected), to count attempts
 
     def start(self) -> "TcpLink":
         self._server = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
@@ -170,16 +172,27 @@ class TcpLink:
         """Refuse new connections and break the open ones."""
         self._running = False
         self._server.close()
+        self._break_open_connections()
+        time.sleep(0.3)
+
+    def restore(self) -> None:
+        self.rejecting = False
+        if not self._running:
+            self.start()
+
+    def reject(self) -> None:
+        """Break the open connections; accept (and count) new ones but close them at once,
+        as a server that is down behind a live address does."""
+        self.rejecting = True
+        self._break_open_connections()
+
+    def _break_open_connections(self) -> None:
         with self._lock:
             for conn in self._connections:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
                     conn.close()
             self._connections.clear()
-        time.sleep(0.3)
-
-    def restore(self) -> None:
-        self.start()
 
     def _accept(self):
         server = self._server
@@ -190,6 +203,10 @@ class TcpLink:
                 continue
             except OSError:
                 return
+            self.attempts += 1
+            if self.rejecting:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:

@@ -1,6 +1,7 @@
 """The database goes away and comes back: clean 503s, then recovery without a restart."""
 from __future__ import annotations
 
+import contextlib
 import time
 
 import psycopg
@@ -19,7 +20,10 @@ def _url_through(link: support.TcpLink, url: str) -> str:
     return psycopg.conninfo.make_conninfo(**params)
 
 
-def test_database_down_gives_503_and_recovers(vault_db, vault_config, tokens):
+@contextlib.contextmanager
+def _vault_behind_a_link(vault_db, vault_config, tokens, *, workers: int):
+    """(base URL, link, service headers, a secret path holding {"v": 1}) of a Vault under
+    gunicorn whose database connections all go through a TcpLink the test controls."""
     params = psycopg.conninfo.conninfo_to_dict(vault_db)
     if not params.get("host", "").startswith("127."):
         pytest.skip("needs a TCP database server to cut (the embedded one listens on a socket)")
@@ -28,8 +32,13 @@ def test_database_down_gives_503_and_recovers(vault_db, vault_config, tokens):
     env["DATABASE_URL"] = _url_through(link, vault_db)
     svc = {"Authorization": f"Bearer {tokens('service')}"}
     path = unique("outage")
-    with support.gunicorn("vault_service.wsgi:app", env, workers=2, health_path=f"{V1}/status") as base:
+    with support.gunicorn("vault_service.wsgi:app", env, workers=workers, health_path=f"{V1}/status") as base:
         assert requests.post(f"{base}{V1}/secret/data/{path}", json={"data": {"v": 1}}, headers=svc, timeout=10).status_code == 200
+        yield base, link, svc, path
+
+
+def test_database_down_gives_503_and_recovers(vault_db, vault_config, tokens):
+    with _vault_behind_a_link(vault_db, vault_config, tokens, workers=2) as (base, link, svc, path):
 
         link.cut()
         for _ in range(4):  # both workers, stale and fresh connections
@@ -50,3 +59,30 @@ def test_database_down_gives_503_and_recovers(vault_db, vault_config, tokens):
         for _ in range(4):
             read = requests.get(f"{base}{V1}/secret/data/{path}", headers=svc, timeout=10)
             assert read.status_code == 200 and read.json()["data"] == {"v": 1}, read.text
+
+
+def test_while_the_database_is_known_down_requests_fail_fast_and_one_probe_finds_it_back(vault_db, vault_config, tokens):
+    """Counted, not timed: once the outage is known, 40 requests cost at most a few connection
+    attempts (one probe at a time), where each would otherwise wait the pool timeout while the
+    pool kept retrying. Then the database returns and the service follows without a restart."""
+    with _vault_behind_a_link(vault_db, vault_config, tokens, workers=1) as (base, link, svc, path):
+        link.reject()
+        # The first request finds out (it waits for the pool like any request before the outage is known).
+        first = requests.get(f"{base}{V1}/secret/data/{path}", headers=svc, timeout=30)
+        assert first.status_code == 503 and first.json()["error_code"] == "DATABASE_ERROR"
+
+        attempts_before = link.attempts
+        answers = [requests.get(f"{base}{V1}/secret/data/{path}" if i % 4 else f"{base}{V1}/status",
+                                headers=svc, timeout=30) for i in range(40)]
+        assert [a.status_code for a in answers] == [503] * 40
+        assert all(a.json().get("error_code") == "DATABASE_ERROR" or a.json().get("status") == "ERROR" for a in answers)
+        assert link.attempts - attempts_before <= 6, link.attempts - attempts_before
+
+        link.restore()
+        deadline = time.monotonic() + 30
+        while requests.get(f"{base}{V1}/status", timeout=30).status_code != 200:
+            if time.monotonic() > deadline:
+                pytest.fail("the service did not recover")
+            time.sleep(0.2)
+        read = requests.get(f"{base}{V1}/secret/data/{path}", headers=svc, timeout=10)
+        assert read.status_code == 200 and read.json()["data"] == {"v": 1}, read.text
