@@ -97,7 +97,10 @@ class CaseInsensitiveChoice(fields.String):
 
     def __init__(self, choices, **kwargs):
         self.canonical = {choice.lower(): choice for choice in choices}
-        kwargs.setdefault("metadata", {})["enum"] = list(choices)
+        documented = list(choices)
+        if isinstance(kwargs.get("load_default"), str) and kwargs["load_default"] not in choices:
+            documented.append(kwargs["load_default"])  # e.g. search's filter "": a documented default is valid
+        kwargs.setdefault("metadata", {})["enum"] = documented
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

@@ -11,6 +11,7 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import resolve_schema_instance
 from webargs import core as webargs_core
+from werkzeug.routing import UnicodeConverter
 from webargs.flaskparser import FlaskParser
 
 from common import auth, config, docs_page, errors, fastdump, logs, metrics, programs, ratelimit, strict_json
@@ -53,6 +54,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
     })
     api.register_field(Rfc3339, "string", "date-time")
     docs_page.install(app, url_prefix)
+    add_converter(app, api, "uuid_text", UnicodeConverter, {"type": "string", "format": "uuid"})
     errors.register_error_handlers(app)  # after Api: ours must win
 
     app.extensions["db"] = programs.database_from(app.config, service=service, migrations_package=migrations_package)
@@ -72,6 +74,15 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
 
     api.register_blueprint(audit_blueprint(f"{service.replace('-', '_')}_audit"), url_prefix=url_prefix)
     return app, api
+
+
+def add_converter(app: Flask, api: Api, name: str, base: type, schema: dict) -> None:
+    """A URL converter `name` that matches what `base` matches and is documented as `schema`
+    (e.g. user and host ids: UUIDs by the contract, yet a malformed one must reach the view
+    for its 400 or 403 rather than be a routing 404). Call before registering blueprints."""
+    converter = type(f"{name.title().replace('_', '')}Converter", (base,), {})
+    app.url_map.converters[name] = converter
+    api.register_converter(converter, lambda _converter: dict(schema))
 
 
 class _Api(Api):

@@ -50,3 +50,16 @@ def served(app: str, config: dict, *, conf: str, health_path: str):
     """`app` under gunicorn with its deploy/gunicorn config (two workers), as production runs it."""
     env = {key: str(value) for key, value in config.items()}
     return support.gunicorn(app, env, workers=2, health_path=health_path, conf=conf)
+
+
+def check_openapi(spec: dict, *, prefix: str) -> None:
+    """The served document is valid OpenAPI 3.0 and states what the contract says everywhere."""
+    from openapi_spec_validator import validate
+
+    validate(spec)
+    assert spec["paths"][f"{prefix}/status"]["get"]["security"] == []  # no token needed
+    assert spec["security"] == [{"bearer": []}]  # every other operation needs one
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method in ("post", "put") and "requestBody" in operation:
+                assert operation["requestBody"]["required"] is True, (method, path)

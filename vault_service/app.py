@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import PathConverter
 
 from common import config, crypto
-from common.web import create_base_app
+from common.web import add_converter, create_base_app
+from vault_service import names
 from vault_service.schemas_catalog.views import blp as schemas_blp
 from vault_service.secrets import service as secrets_service
 from vault_service.secrets.service import URL_PREFIX
 from vault_service.secrets.views import personal, search, shared
 from vault_service.status.views import blp as status_blp
 from vault_service.versioned.views import blp as versioned_blp
+
+
+# What the contract allows as a secret name or path (vault_service.names checks it).
+NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": names.MAX_NAME_LENGTH,
+               "pattern": rf"^{names._SEGMENT}(/{names._SEGMENT})*$"}
 
 
 def create_app(settings: dict | None = None) -> Flask:
@@ -21,6 +28,7 @@ def create_app(settings: dict | None = None) -> Flask:
         on_new_principal=secrets_service.learn_roles_of,
     )
     app.extensions["keyring"] = keyring_from(app.config)
+    add_converter(app, api, "secret_name", PathConverter, NAME_SCHEMA)
     for blueprint in (status_blp, shared, personal, search, versioned_blp, schemas_blp):
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
     return app

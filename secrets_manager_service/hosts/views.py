@@ -13,7 +13,7 @@ blp = Blueprint("sm_hosts", __name__, description="Host secrets and their accoun
 MANAGE = ("admin", "hostsManage", "service")
 
 
-@blp.route("/host-secret/<host_id>")
+@blp.route("/host-secret/<uuid_text:host_id>")
 class HostSecret(MethodView):
     @blp.response(200, schemas.HostSecret)
     def get(self, host_id):
@@ -38,7 +38,7 @@ class HostSecret(MethodView):
         return empty()
 
 
-@blp.route("/rotate/<host_id>/<account>")
+@blp.route("/rotate/<uuid_text:host_id>/<account>")
 class Rotate(MethodView):
     @blp.response(200)
     def post(self, host_id, account):
@@ -48,7 +48,7 @@ class Rotate(MethodView):
         return empty()
 
 
-@blp.route("/set-password/<host_id>/<account>")
+@blp.route("/set-password/<uuid_text:host_id>/<account>")
 class SetPassword(MethodView):
     @scoped(*MANAGE)
     @blp.arguments(schemas.NewPassword)

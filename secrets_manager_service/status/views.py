@@ -12,6 +12,7 @@ blp = Blueprint("sm_status", __name__, description="Service status")
 
 @blp.route("/status")
 class Status(MethodView):
+    @blp.doc(security=[])  # no token needed: readiness probes call it
     @blp.response(200)
     @blp.alt_response(503, description="The database or the Vault is unreachable")
     def get(self):

@@ -37,7 +37,7 @@ class Secrets(MethodView):
         return created(service.secret_path(SHARED, name), {"name": name})
 
 
-@shared.route("/secrets/<path:name>")
+@shared.route("/secrets/<secret_name:name>")
 class Secret(MethodView):
     @shared.response(200, schemas.Secret)
     def get(self, name):
@@ -62,7 +62,7 @@ class Secret(MethodView):
         return empty()
 
 
-@shared.route("/metadata/secrets/<path:name>")
+@shared.route("/metadata/secrets/<secret_name:name>")
 class SecretMetadata(MethodView):
     @shared.response(200, schemas.Secret)
     def get(self, name):
@@ -71,7 +71,7 @@ class SecretMetadata(MethodView):
         return service.metadata(principal, SHARED, name)
 
 
-@personal.route("/user/<user_id>/secrets")
+@personal.route("/user/<uuid_text:user_id>/secrets")
 class PersonalSecrets(MethodView):
     @scoped("vaultManage", owner="user_id")
     @personal.arguments(schemas.SecretPageArgs, location="query")
@@ -92,7 +92,7 @@ class PersonalSecrets(MethodView):
         return created(service.secret_path(user_id, name), {"name": name})
 
 
-@personal.route("/user/<user_id>/secrets/<path:name>")
+@personal.route("/user/<uuid_text:user_id>/secrets/<secret_name:name>")
 class PersonalSecret(MethodView):
     @personal.response(200, schemas.Secret)
     def get(self, user_id, name):
@@ -119,7 +119,7 @@ class PersonalSecret(MethodView):
         return empty()
 
 
-@personal.route("/user/<user_id>/metadata/secrets/<path:name>")
+@personal.route("/user/<uuid_text:user_id>/metadata/secrets/<secret_name:name>")
 class PersonalSecretMetadata(MethodView):
     @personal.response(200, schemas.Secret)
     def get(self, user_id, name):

@@ -13,7 +13,7 @@ blp = Blueprint("vault_versioned", __name__, description="Versioned secrets")
 MANAGE = ("admin", "hostsManage", "service")
 
 
-@blp.route("/secret/data/<path:path>")
+@blp.route("/secret/data/<secret_name:path>")
 class SecretData(MethodView):
     @scoped("service")
     @blp.arguments(schemas.VersionArgs, location="query")
@@ -52,7 +52,7 @@ def _versions_route(rule: str, action, scopes, summary: str):
 
     post.__doc__ = summary
     view = type(f"Secret{rule.capitalize()}", (MethodView,), {"post": post})
-    blp.route(f"/secret/{rule}/<path:path>")(view)
+    blp.route(f"/secret/{rule}/<secret_name:path>")(view)
 
 
 _versions_route("delete", store.soft_delete_versions, MANAGE, "Soft-delete versions")
@@ -60,7 +60,7 @@ _versions_route("undelete", store.undelete_versions, MANAGE, "Restore soft-delet
 _versions_route("destroy", store.destroy_versions, ("admin", "service"), "Destroy versions for good")
 
 
-@blp.route("/secret/metadata/<path:path>")
+@blp.route("/secret/metadata/<secret_name:path>")
 class SecretMetadata(MethodView):
     @blp.response(200, schemas.MetadataResponse)
     def get(self, path):
@@ -85,7 +85,7 @@ class SecretMetadata(MethodView):
 
 
 @blp.route("/secret/keys", defaults={"path": None}, endpoint="SecretKeysRoot")
-@blp.route("/secret/keys/<path:path>")
+@blp.route("/secret/keys/<secret_name:path>")
 class SecretKeys(MethodView):
     @blp.response(200, schemas.KeysResponse)
     def get(self, path):
@@ -94,7 +94,7 @@ class SecretKeys(MethodView):
         return service.keys(principal, path)
 
 
-@blp.route("/secret/versions/<path:path>")
+@blp.route("/secret/versions/<secret_name:path>")
 class SecretVersions(MethodView):
     @scoped(*MANAGE)
     @blp.arguments(schemas.VersionPageArgs, location="query")

@@ -1,0 +1,15 @@
+"""The Vault's served OpenAPI document: valid (openapi-spec-validator) and as precise as the contract."""
+from __future__ import annotations
+
+from tests.edges import check_openapi
+from tests.vault.helpers import V1
+
+
+def test_the_served_document_is_valid_and_states_the_contract(client):
+    spec = client.get(f"{V1}/openapi.json").get_json()
+    check_openapi(spec, prefix=V1)
+    parameters = {p["name"]: p["schema"] for p in spec["paths"][f"{V1}/user/{{user_id}}/secrets/{{name}}"]["parameters"]}
+    assert parameters["user_id"]["format"] == "uuid"
+    assert parameters["name"]["pattern"].startswith("^") and parameters["name"]["maxLength"] == 256
+    path = {p["name"]: p["schema"] for p in spec["paths"][f"{V1}/secret/data/{{path}}"]["parameters"]}["path"]
+    assert path == parameters["name"]
