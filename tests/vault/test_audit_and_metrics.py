@@ -94,7 +94,7 @@ def test_metrics_use_route_templates_never_secret_names(client, tokens):
     name = create_shared(client, tokens, read_roles=[role], name=unique("metric-name-leak"))
     client.get(f"{V1}/secrets/{name}", headers=tokens.headers("user", roles=[role]))
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'route="/vault/api/v1/secrets/<path:name>"' in text
+    assert 'route="/vault/api/v1/secrets/<secret_name:name>"' in text
     assert "http_request_duration_seconds_bucket" in text
     assert 'db_pool_connections{service="vault",state="idle"}' in text
     assert name not in text
