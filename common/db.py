@@ -261,10 +261,14 @@ class _OutageGate:
     instead of each waiting DB_POOL_TIMEOUT_SECONDS for a connection that cannot come.
 
     One probe at a time (a background thread, started by the first request that finds the
-    gate closed) asks the pool for a connection; when it gets one, the outage is over. So
-    recovery needs no restart, and a down database costs one connection attempt at a time
-    per process rather than one per waiting request.
+    gate closed) asks the pool for a connection; when it gets one, the outage is over. The
+    request that started it waits for it a moment (PROBE_WAIT_SECONDS, inside the contract's
+    250 ms), so the first request after the database's return is usually served. So recovery
+    needs no restart, and a down database costs one connection attempt at a time per process
+    rather than one per waiting request.
     """
+
+    PROBE_WAIT_SECONDS = 0.2
 
     def __init__(self, probe):
         self.down = False
@@ -275,7 +279,11 @@ class _OutageGate:
         if not self.down:
             return
         if self._probing.acquire(blocking=False):
-            threading.Thread(target=self._run_probe, name="database-probe", daemon=True).start()
+            probe = threading.Thread(target=self._run_probe, name="database-probe", daemon=True)
+            probe.start()
+            probe.join(self.PROBE_WAIT_SECONDS)
+            if not self.down:
+                return
         raise errors.DatabaseUnavailable("database unavailable")
 
     def mark_down(self) -> None:
