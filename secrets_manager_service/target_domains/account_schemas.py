@@ -145,7 +145,7 @@ class ManagedBatchEdit(Ids):
     changes = fields.Nested(ManagedChanges, required=True)
 
 
-class NewPassword(RequestBody):
+class ManagedPassword(RequestBody):
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
 
 

@@ -74,13 +74,10 @@ def find_by(db: Database, domain_id, *, source_id: str | None = None, username: 
 
 def accounts_in(db_or_cur, domain_id, ids: list) -> list[dict]:
     """The accounts of the domain among `ids`, in no particular order."""
+    from secrets_manager_service.target_domains.store import rows
+
     query = f"SELECT {_COLUMNS} FROM {_SOURCE} WHERE a.domain_id = %(domain)s AND a.id = ANY (%(ids)s)"
-    if isinstance(db_or_cur, Database):
-        with db_or_cur.cursor() as cur:
-            cur.execute(query, {"domain": domain_id, "ids": ids})
-            return cur.fetchall()
-    db_or_cur.execute(query, {"domain": domain_id, "ids": ids})
-    return db_or_cur.fetchall()
+    return rows(db_or_cur, query, {"domain": domain_id, "ids": ids})
 
 
 def change(cur, domain_id, ids: list, changes: dict, by: str) -> int:

@@ -5,8 +5,6 @@ ignored (auto-onboarding then leaves them alone) and comment on them.
 """
 from __future__ import annotations
 
-import uuid
-
 from common import audit, errors
 from common.auth import Principal
 from common.web import database
@@ -14,13 +12,6 @@ from secrets_manager_service.target_domains import account_store, service as dom
 
 SCANNED_FIELDS = ("id", "username", "email", "full_name", "source_id", "security_id", "additional_data", "state",
                   "ignored", "comment", "created", "updated", "updated_by")
-
-
-def account_uuid(text) -> uuid.UUID:
-    try:
-        return text if isinstance(text, uuid.UUID) else uuid.UUID(str(text))
-    except ValueError:
-        raise errors.NotFound("account not found") from None
 
 
 def render(row: dict) -> dict:
@@ -47,7 +38,7 @@ def checked_batch(db_or_cur, domain: dict, ids: list, fetch=account_store.accoun
 
 def get(domain_id, account_id) -> dict:
     domain = domains.get_row(domain_id)
-    row = account_store.find_account(database(), domain["id"], account_uuid(account_id))
+    row = account_store.find_account(database(), domain["id"], domains.parse_id(account_id, "account"))
     if row is None:
         raise errors.NotFound("account not found")
     return render(row)
@@ -64,7 +55,7 @@ def list_page(domain_id, args: dict, *, keywords: list[str] = (), filters: dict 
 def update(principal: Principal, domain_id, account_id, body: dict) -> None:
     domain = domains.get_row(domain_id)
     check_domain_handle(body, domain)
-    found = account_store.find_account(database(), domain["id"], account_uuid(account_id))
+    found = account_store.find_account(database(), domain["id"], domains.parse_id(account_id, "account"))
     if found is None:
         raise errors.NotFound("account not found")
     _change(principal, domain, [found["id"]], body)

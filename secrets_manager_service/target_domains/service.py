@@ -29,16 +29,16 @@ def bad(message: str, property: str, code: str = "INVALID_REQUEST_DATA") -> erro
     return errors.ApiError(message, code=code, property=property).with_status(400)
 
 
-def domain_uuid(text) -> uuid.UUID:
-    """The domain id of a URL; an id that is not a UUID names no domain (404)."""
+def parse_id(text, what: str = "target domain") -> uuid.UUID:
+    """An id of a URL; one that is not a UUID names nothing (404 `{what} not found`)."""
     try:
         return text if isinstance(text, uuid.UUID) else uuid.UUID(str(text))
     except ValueError:
-        raise errors.NotFound("target domain not found") from None
+        raise errors.NotFound(f"{what} not found") from None
 
 
 def get_row(domain_id) -> dict:
-    row = store.find_domain(database(), domain_uuid(domain_id))
+    row = store.find_domain(database(), parse_id(domain_id))
     if row is None:
         raise errors.NotFound("target domain not found")
     return row

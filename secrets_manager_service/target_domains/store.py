@@ -21,6 +21,16 @@ SORT_COLUMNS = {
 }
 
 
+def rows(db_or_cur, query: str, params: dict) -> list[dict]:
+    """The rows of `query`, on a cursor of an open transaction or in autocommit on a Database."""
+    if isinstance(db_or_cur, Database):
+        with db_or_cur.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchall()
+    db_or_cur.execute(query, params)
+    return db_or_cur.fetchall()
+
+
 def _params(settings: dict) -> dict:
     return {**{c: settings[c] for c in SETTINGS}, "endpoints": Jsonb(settings["endpoints"])}
 
@@ -41,12 +51,8 @@ def update_domain(cur, domain_id, settings: dict, by: str) -> bool:
 
 def find_domain(db_or_cur, domain_id, *, lock: bool = False) -> dict | None:
     query = f"SELECT {_COLUMNS} FROM {_SOURCE} WHERE d.id = %(id)s" + (" FOR UPDATE OF d" if lock else "")
-    if isinstance(db_or_cur, Database):
-        with db_or_cur.cursor() as cur:
-            cur.execute(query, {"id": domain_id})
-            return cur.fetchone()
-    db_or_cur.execute(query, {"id": domain_id})
-    return db_or_cur.fetchone()
+    found = rows(db_or_cur, query, {"id": domain_id})
+    return found[0] if found else None
 
 
 def list_domains(db: Database, *, keywords: list[str] = (), flags: dict | None = None, sortkey: str, sortdir: str,

@@ -212,6 +212,22 @@ TARGET_DOMAIN_ROWS = [
         body={"ids": ["{scanned}"], "changes": {"comment": "x"}}),
     Row("POST", TD + "/{domain}/accounts/batch/edit", expect(200, SM_MANAGE),
         body={"ids": ["{scanned}"], "changes": {"comment": "x"}}),
+    Row("GET", TD + "/{domain}/managedaccounts", expect(200, SM_READ)),
+    Row("POST", TD + "/{domain}/managedaccounts", expect(201, SM_MANAGE),
+        body={"username": "{scanned_username}", "password_policy": {"id": "{policy}"}}),
+    Row("POST", TD + "/{domain}/managedaccounts/search", expect(200, SM_READ), body={"keywords": "x"}),
+    Row("GET", TD + "/{domain}/managedaccounts/{managed}", expect(200, SM_READ)),
+    Row("PUT", TD + "/{domain}/managedaccounts/{managed}", expect(200, SM_MANAGE), body={"comment": "x"}),
+    Row("DELETE", TD + "/{domain}/managedaccounts/{managed}", expect(200, SM_MANAGE)),
+    Row("POST", TD + "/{domain}/managedaccounts/{managed}/rotate", expect(200, SM_READ)),
+    Row("POST", TD + "/{domain}/managedaccounts/{managed}/password", expect(200, SM_READ),
+        body={"password": "Set-by-test-1"}),
+    Row("POST", TD + "/{domain}/managedaccounts/batch/create", expect(201, SM_MANAGE),
+        body={"ids": ["{scanned}"], "data": {"password_policy": {"id": "{policy}"}}}),
+    Row("POST", TD + "/{domain}/managedaccounts/batch/edit", expect(200, SM_MANAGE),
+        body={"ids": ["{managed}"], "changes": {"comment": "x"}}),
+    Row("POST", TD + "/{domain}/managedaccounts/batch/delete", expect(200, SM_MANAGE), body={"ids": ["{managed}"]}),
+    Row("POST", TD + "/{domain}/managedaccounts/batch/rotate", expect(200, SM_READ), body={"ids": ["{managed}"]}),
 ]
 
 SM_ROWS = [

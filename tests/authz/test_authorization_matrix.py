@@ -157,6 +157,24 @@ class SmWorld(World):
 
         return insert_scanned_account(self.client.application, self.domain, support.unique("user"))
 
+    @cached_property
+    def scanned_username(self):
+        """The username of a scanned account of {domain} that is not managed yet."""
+        from tests.target_domains.helpers import insert_scanned_account
+
+        username = support.unique("user")
+        insert_scanned_account(self.client.application, self.domain, username)
+        return username
+
+    @cached_property
+    def managed(self):
+        from tests.target_domains.helpers import insert_scanned_account
+
+        username = support.unique("managed")
+        insert_scanned_account(self.client.application, self.domain, username)
+        return self.ok("POST", f"{self.SM}/targetdomains/{self.domain}/managedaccounts",
+                       json={"username": username, "password_policy": {"id": self.policy}})["id"]
+
 
 def _body(world: World, row: Row):
     if row.body == "policy_body":
@@ -242,4 +260,4 @@ def test_every_route_has_a_row(request, app_fixture, rows):
     assert not missing, f"routes without a row in tests/authz/matrix.py (add them from docs/API.md): {missing}"
 
 
-_ID_PLACEHOLDERS = {"policy", "spare_policy", "template", "checkout", "host", "new_host", "O", "domain", "scanned"}
+_ID_PLACEHOLDERS = {"policy", "spare_policy", "template", "checkout", "host", "new_host", "O", "domain", "scanned", "managed"}
