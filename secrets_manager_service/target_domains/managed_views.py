@@ -14,7 +14,7 @@ from secrets_manager_service.target_domains.views import READ, ROTATE, WRITE, bl
 
 SEARCH_FILTERS = ("created_after", "created_before", "updated_after", "updated_before", "state", "enabled",
                   "rotation_enabled", "explicit_checkout")
-BASE = "/targetdomains/<domain_id>/managedaccounts"
+BASE = "/targetdomains/<uuid:domain_id>/managedaccounts"
 
 
 @blp.route(BASE)
@@ -50,7 +50,7 @@ class SearchManagedAccounts(MethodView):
         return managed.list_page(domain_id, args, keywords=keywords_of(body["keywords"]), filters=filters)
 
 
-@blp.route(BASE + "/<managed_id>")
+@blp.route(BASE + "/<uuid:managed_id>")
 class ManagedAccount(MethodView):
     @scoped(*READ)
     @blp.response(200, schemas.ManagedAccount)
@@ -74,7 +74,7 @@ class ManagedAccount(MethodView):
         return empty()
 
 
-@blp.route(BASE + "/<managed_id>/rotate")
+@blp.route(BASE + "/<uuid:managed_id>/rotate")
 class RotateManagedAccount(MethodView):
     @scoped(*ROTATE)
     @blp.response(200)
@@ -84,7 +84,7 @@ class RotateManagedAccount(MethodView):
         return empty()
 
 
-@blp.route(BASE + "/<managed_id>/password")
+@blp.route(BASE + "/<uuid:managed_id>/password")
 class SetManagedPassword(MethodView):
     @scoped(*ROTATE)
     @blp.arguments(schemas.ManagedPassword)

@@ -75,6 +75,8 @@ class SearchTargetDomains(MethodView):
 @blp.route("/targetdomains/resolve")
 class ResolveTargetDomains(MethodView):
     @scoped(*READ)
+    @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {
+        "type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 128}}}}})
     @blp.response(200, schemas.ResolvedList)
     def post(self):
         """Find target domains' ids by name (case-insensitive); unknown names are left out"""
