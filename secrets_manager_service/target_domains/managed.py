@@ -100,8 +100,18 @@ def _policy(domain: dict, handle: dict | None, *, required: bool = True) -> dict
     return policy
 
 
-def bind_dns(domain: dict) -> set[str]:
-    return {ldap_syntax.normal_dn(e["ldap_bind_dn"]) for e in domain["endpoints"]}
+def is_bind_account(domain: dict, account: dict) -> bool:
+    """Whether an endpoint binds as this account: by DN, or for AD's `user@domain` and `DOMAIN\\user`
+    by the account name (sAMAccountName, else username)."""
+    for endpoint in domain["endpoints"]:
+        bind = endpoint["ldap_bind_dn"]
+        if ldap_syntax.normal_dn(bind) == ldap_syntax.normal_dn(account["dn"]):
+            return True
+        if endpoint["type"] == "AD" and not ldap_syntax.is_dn(bind):
+            name = bind.split("@", 1)[0] if "@" in bind else bind.rsplit("\\", 1)[-1]
+            if name.lower() in {account["sam_account_name"].lower(), account["username"].lower()}:
+                return True
+    return False
 
 
 def _check_onboardable(domain: dict, account: dict | None, prop: str) -> None:
@@ -109,7 +119,7 @@ def _check_onboardable(domain: dict, account: dict | None, prop: str) -> None:
         raise domains.bad("no account of this target domain's last scan matches", prop)
     if account["managed_id"] is not None:
         raise errors.Conflict("the account is managed already", property=prop)
-    if ldap_syntax.normal_dn(account["dn"]) in bind_dns(domain):
+    if is_bind_account(domain, account):
         raise domains.bad("an endpoint binds as this account: rotating its password would cut the domain off", prop)
 
 
@@ -182,9 +192,8 @@ def auto_onboard(domain_id) -> int:
     policy = _policy(domain, None, required=False)
     if policy is None:
         return 0
-    binds = bind_dns(domain)
     candidates = [a for a in account_store.unmanaged_for_onboarding(database(), domain["id"])
-                  if ldap_syntax.normal_dn(a["dn"]) not in binds]
+                  if not is_bind_account(domain, a)]
     if not candidates:
         return 0
     with database().transaction() as cur:

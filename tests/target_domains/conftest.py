@@ -9,7 +9,7 @@ from tests.secrets_manager.conftest import (  # noqa: F401 - fixtures shared wit
     issuer_url, sm_app, sm_client_secret, sm_config, sm_db, sm_vault_db, sm, token_url, vault_url,
 )
 from tests.secrets_manager.helpers import VaultReader
-from tests.target_domains import slapd
+from common import slapd
 
 
 class DirectVault(VaultReader):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tests import support
-from tests.target_domains import slapd
+from common import slapd
 
 TD = "/targetdomains"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from secrets_manager_service.drivers import ldap as driver
-from tests.target_domains import slapd
-from tests.target_domains.slapd import CertificateAuthority
+from common import slapd
+from common.slapd import CertificateAuthority
 
 
 def endpoint(directory, *, protocol="LDAP", address="127.0.0.1", password=None, ca=None, skip=False, type="LDAP"):

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.target_domains import slapd
+from common import slapd
 from tests.target_domains.helpers import TD, create_domain, endpoint_body, scan
 
 

@@ -1,4 +1,5 @@
-"""A private OpenLDAP `slapd` with users and passwords, to scan and rotate against.
+"""A private OpenLDAP `slapd` with users and passwords, to scan and rotate against (the tests'
+directory, and `make run`'s demo directory).
 
 Debian's `slapd` package (installed by .ci/run with debconf set so no system
 instance is configured) provides the binary and the schema files; everything

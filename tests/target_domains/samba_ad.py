@@ -1,0 +1,123 @@
+"""A real Active Directory domain controller: Samba (`samba-tool domain provision`), for the AD path.
+
+Samba binds the fixed ports 127.0.0.1:389, 636, 88 and 445, so one instance serves the
+whole test session (it waits for the ports to be free first). Provisioning takes about 15 s
+and the DC answers LDAPS about 12 s later on this kind of machine. `old password allowed
+period = 0` makes a reset password stop binding at once (AD's default lets the old one work
+for an hour); password age and history limits are off so tests may reset at will.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REALM, DOMAIN = "CORP.TEST", "CORP"
+BASE_DN = "DC=corp,DC=test"
+USERS_DN = f"CN=Users,{BASE_DN}"
+PORTS = (389, 636, 88, 445)
+
+
+def available() -> str | None:
+    if not (shutil.which("samba-tool") and shutil.which("samba")):
+        return "Samba is not installed (Debian: apt-get install samba winbind; .ci/run does)"
+    if os.geteuid() != 0:
+        return "a Samba domain controller needs root"
+    return None
+
+
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+    return False
+
+
+class SambaDC:
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="sm-samba-"))
+        self.admin_password = "Adm1n-" + secrets.token_urlsafe(10) + "!"
+        self.process: subprocess.Popen | None = None
+        self.provision_seconds = self.start_seconds = 0.0
+
+    @property
+    def conf(self) -> str:
+        return str(self.folder / "etc" / "smb.conf")
+
+    def tool(self, *args: str) -> None:
+        subprocess.run(["samba-tool", *args, "-s", self.conf], check=True, cwd=self.folder,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+
+    def __enter__(self) -> "SambaDC":
+        deadline = time.monotonic() + 120
+        while any(_listening(p) for p in PORTS):  # another session's DC on this machine
+            if time.monotonic() > deadline:
+                raise RuntimeError("the AD ports (389, 636, 88, 445) stay busy")
+            time.sleep(1)
+        started = time.monotonic()
+        subprocess.run(["samba-tool", "domain", "provision", f"--targetdir={self.folder}", f"--realm={REALM}",
+                        f"--domain={DOMAIN}", "--server-role=dc", "--dns-backend=NONE", "--use-rfc2307",
+                        f"--adminpass={self.admin_password}", "--option=interfaces=lo",
+                        "--option=bind interfaces only=yes"],
+                       check=True, cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+        self.provision_seconds = time.monotonic() - started
+        text = Path(self.conf).read_text()
+        Path(self.conf).write_text(text.replace("[global]", "[global]\n\told password allowed period = 0", 1))
+        started = time.monotonic()
+        self.process = subprocess.Popen(["samba", "-i", "-M", "single", "-s", self.conf], cwd=self.folder,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            self._wait_for_ldaps()
+            self.start_seconds = time.monotonic() - started
+            self.tool("domain", "passwordsettings", "set", "--min-pwd-age=0", "--history-length=0")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_for_ldaps(self) -> None:
+        from secrets_manager_service.drivers import ldap as driver
+
+        deadline = time.monotonic() + 120
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError("samba exited")
+            try:
+                with driver.connect(self.endpoint()):
+                    return
+            except driver.DirectoryError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            # Its smbd and winbindd children end with it.
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def endpoint(self, protocol: str = "LDAPS"):
+        from secrets_manager_service.drivers import ldap as driver
+
+        return driver.Endpoint(type="AD", protocol=protocol, address="127.0.0.1",
+                               port=636 if protocol == "LDAPS" else 389, bind_dn=f"Administrator@{REALM.lower()}",
+                               bind_password=self.admin_password, skip_strict_cert_check=True)
+
+    def add_user(self, name: str, password: str) -> str:
+        self.tool("user", "create", name, password, f"--given-name={name}", f"--mail-address={name}@corp.test")
+        return f"CN={name},{USERS_DN}"
