@@ -106,14 +106,15 @@ def user_entry(uid: str, *, full_name: str | None = None, mail: str | None = Non
 class Slapd:
     """A running slapd; `users` uid=user1..userN under ou=people, with random passwords (see password_of)."""
 
-    def __init__(self, folder, *, users: int = 0, passwords_for: int | None = None, tls: bool = True):
+    def __init__(self, folder, *, users: int = 0, passwords_for: int | None = None, tls: bool = True,
+                 port: int | None = None, bind_password: str | None = None):
         self.folder = Path(folder)
         self.users = users
         self.passwords_for = users if passwords_for is None else passwords_for
         self.tls = tls
-        self.bind_password = "bind-" + secrets.token_urlsafe(12)
+        self.bind_password = bind_password or "bind-" + secrets.token_urlsafe(12)
         self.root_password = "root-" + secrets.token_urlsafe(12)
-        self.port = free_port()
+        self.port = port or free_port()
         self.tls_port = free_port()
         self.passwords: dict[str, str] = {}
         self.process: subprocess.Popen | None = None
@@ -134,6 +135,7 @@ class Slapd:
     # --- lifecycle --------------------------------------------------------
 
     def __enter__(self) -> "Slapd":
+        shutil.rmtree(self.folder, ignore_errors=True)  # slapadd loads into an empty database only
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "db").mkdir(exist_ok=True)
         if self.tls:
