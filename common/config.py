@@ -217,6 +217,9 @@ SM_CLIENT_SECRET = Setting("SM_CLIENT_SECRET", text, "set it to the Secrets Mana
 SM_VAULT_TRIES = Setting("SM_VAULT_TRIES", whole_number(1, 20), "set it to a whole number of tries, e.g. 3", 3)
 SM_WORKER_INTERVAL_SECONDS = Setting("SM_WORKER_INTERVAL_SECONDS", number(above=0), "set it to seconds, e.g. 5", 5.0)
 SM_WORKER_METRICS_PORT = Setting("SM_WORKER_METRICS_PORT", whole_number(0, 65535), "set it to a TCP port (0: off)", 0)
+# Tests only (off when unset): the worker stops once at this rotation step (rotation.service.checkpoint).
+SM_WORKER_PAUSE_AT = Setting("SM_WORKER_PAUSE_AT", text, "leave it unset (a test hook: a rotation step's name)")
+SM_WORKER_PAUSE_DIR = Setting("SM_WORKER_PAUSE_DIR", text, "leave it unset (a test hook: a folder)")
 
 ISSUER_CLIENTS_FILE = Setting("ISSUER_CLIENTS_FILE", existing_file, "set it to a clients JSON file "
                               "(see common/issuer/default_clients.json), or leave it unset for the packaged ones")
@@ -286,7 +289,8 @@ SERVICE = DATABASE + Group((AUTH_JWKS_FILE, AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUD
 KEYRING = Group((DEV_MODE, DATA_DIR, VAULT_MASTER_KEYS, VAULT_ACTIVE_MASTER_KEY), (_active_master_key,))
 VAULT = SERVICE + KEYRING
 SECRETS_MANAGER = SERVICE + Group((VAULT_URL, SM_TOKEN_URL, SM_CLIENT_ID, SM_CLIENT_SECRET, SM_VAULT_TRIES,
-                                   SM_WORKER_INTERVAL_SECONDS, SM_WORKER_METRICS_PORT))
+                                   SM_WORKER_INTERVAL_SECONDS, SM_WORKER_METRICS_PORT, SM_WORKER_PAUSE_AT,
+                                   SM_WORKER_PAUSE_DIR))
 # The development token issuer is a development tool: its own settings have plain defaults.
 ISSUER = Group((DATA_DIR, Setting("AUTH_ISSUER", text, AUTH_ISSUER.fix, "privx-dev-issuer"), AUTH_AUDIENCE,
                 ISSUER_CLIENTS_FILE, ISSUER_TOKEN_TTL, LOG_LEVEL))

@@ -1,11 +1,19 @@
 """Account passwords in the Vault: the only place they are kept.
 
 Each account's password is the secret `hosts/{host_id}/{account}` of the
-Vault's versioned API, as `{"password": ...}`; its versions are the password's
-history, capped by the policy's `max_versions`.
+Vault's versioned API (in the Vault's reserved part), as `{"password": ...}`;
+its versions are the password's history, capped by the policy's `max_versions`.
+
+Which version is *current* (the one the target accepts) is the secret's
+`custom_metadata["current_version"]` ("0": none). A rotation writes its new
+password ahead, as a version above the current one ("pending"), and moves the
+mark only once the target took it, so a version above the mark is never handed
+out as the account's password unless the target is known to accept it. A secret
+without the mark (written before it existed) has its newest live version current.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from flask import current_app
@@ -13,40 +21,106 @@ from flask import current_app
 from secrets_manager_service.names import secret_path
 from secrets_manager_service.vault_client import VaultClient
 
+CURRENT_MARK = "current_version"
+
 
 def vault() -> VaultClient:
     return current_app.extensions["vault_client"]
 
 
-def store(host_id, account: str, password: str, *, max_versions: int) -> int:
-    """Write `password` as the newest version; returns its version number."""
-    path = secret_path(host_id, account)
-    # The cap first: lowering it prunes old versions, and a new secret is created with it.
-    vault().set_metadata(path, max_versions=max_versions)
-    return vault().write(path, {"password": password})["version"]
+@dataclass
+class History:
+    """What the Vault keeps of an account's password: live version numbers (newest first) and the current one."""
+
+    exists: bool
+    live: list[int] = field(default_factory=list)
+    current: int | None = None
+    created: dict[int, datetime] = field(default_factory=dict)
+
+    def above_current(self) -> list[int]:
+        """Live versions newer than the current one: pending, or left by an interrupted rotation."""
+        floor = self.current or 0
+        return [v for v in self.live if v > floor]
 
 
-def current(host_id, account: str) -> str | None:
-    """The newest live password, or None if the Vault has none."""
-    found = vault().read(secret_path(host_id, account))
+def history(host_id, account: str) -> History:
+    metadata = vault().metadata(secret_path(host_id, account))
+    if metadata is None:
+        return History(exists=False)
+    now = datetime.now(timezone.utc)
+    versions = [v for v in metadata.get("versions") or () if _is_live(v, now)]
+    live = sorted((v["version"] for v in versions), reverse=True)
+    mark = ((metadata.get("metadata") or {}).get("custom_metadata") or {}).get(CURRENT_MARK)
+    if mark is not None and str(mark).isdigit():
+        current = int(mark) if int(mark) in live else None
+    else:
+        current = live[0] if live else None
+    return History(exists=True, live=live, current=current,
+                   created={v["version"]: _parse_time(v.get("created")) for v in versions})
+
+
+def read_version(host_id, account: str, version: int | None) -> str | None:
+    """The password of `version` (None if it is not live, or no version is given)."""
+    if version is None:
+        return None
+    found = vault().read(secret_path(host_id, account), version=version)
     return _password_of(found) if found else None
 
 
-def live_versions(host_id, account: str) -> list[dict]:
-    """Every live version the Vault keeps, newest first: `[{version, secret, created}]`."""
+def current(host_id, account: str) -> str | None:
+    """The current password, or None if the Vault has none."""
+    return read_version(host_id, account, history(host_id, account).current)
+
+
+def store(host_id, account: str, password: str, *, max_versions: int) -> int:
+    """Write `password` as a new version and make it current at once (it is the target's truth:
+    initial passwords, set-password); returns its version number."""
     path = secret_path(host_id, account)
-    metadata = vault().metadata(path)
-    if metadata is None:
-        return []
-    now = datetime.now(timezone.utc)
-    numbers = sorted((v["version"] for v in metadata.get("versions") or () if _is_live(v, now)), reverse=True)
+    version = vault().write(path, {"password": password})["version"]
+    make_current(host_id, account, version, max_versions=max_versions)
+    return version
+
+
+def write_pending(host_id, account: str, password: str, *, current_version: int | None, max_versions: int) -> int:
+    """Write a rotation's new password ahead, above the current version, without making it current.
+
+    The mark is set first (a secret without one would take its newest version as current), with
+    room for one version more than the policy keeps, so writing the pending one never prunes the
+    current one.
+    """
+    path = secret_path(host_id, account)
+    vault().set_metadata(path, max_versions=max_versions + 1 if max_versions else 0,
+                         custom_metadata={CURRENT_MARK: str(current_version or 0)})
+    return vault().write(path, {"password": password})["version"]
+
+
+def make_current(host_id, account: str, version: int, *, max_versions: int) -> None:
+    """Mark `version` current; the policy's cap applies again (older versions past it go)."""
+    vault().set_metadata(secret_path(host_id, account), max_versions=max_versions,
+                         custom_metadata={CURRENT_MARK: str(version)})
+
+
+def discard(host_id, account: str, versions: list[int]) -> None:
+    """Destroy versions that never became current (a rotation's new password the target did not take)."""
+    if versions:
+        vault().destroy(secret_path(host_id, account), versions)
+
+
+def live_versions(host_id, account: str, *, also: int | None = None) -> list[dict]:
+    """The versions a checkout hands out, newest first: `[{version, secret, created}]`.
+
+    The current one and those before it; a version above the current one only if it is `also`
+    (a pending password the target is known to accept).
+    """
+    found = history(host_id, account)
+    floor = found.current or 0
+    numbers = [v for v in found.live if v <= floor or v == also]
     versions = []
     for number in numbers:
-        found = vault().read(path, version=number)
-        if found is None:  # deleted between the two calls
+        password = read_version(host_id, account, number)
+        if password is None:  # deleted between the two calls
             continue
-        versions.append({"version": number, "secret": _password_of(found),
-                         "created": _parse_time(found["metadata"]["created"])})
+        versions.append({"version": number, "secret": password, "created": found.created.get(number)})
     return versions
 
 

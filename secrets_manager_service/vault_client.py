@@ -3,7 +3,7 @@
 It calls the Vault with a `service` token obtained by OAuth2 client credentials
 (authlib), cached until shortly before it expires. Every call has timeouts;
 connection errors and 502/503/504 are retried a few times with exponential
-backoff; a 401 fetches a new token once. Whatever still fails becomes one
+backoff; a 401 fetches a new token once. Calls carry the caller's X-Request-ID. Whatever still fails becomes one
 `IntraServiceError` (503 INTRA_SERVICE_COMMUNICATION_ERROR), so callers never
 see a requests exception. Nothing here logs a password, a token or a response
 body (a body may hold a password).
@@ -18,6 +18,7 @@ from urllib.parse import quote
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from flask import g, has_app_context
 
 from common import errors
 
@@ -70,6 +71,10 @@ class VaultClient:
     def set_metadata(self, path: str, **settings) -> dict:
         return self._json("POST", f"/secret/metadata/{_quoted(path)}", body=settings)
 
+    def destroy(self, path: str, versions: list[int]) -> None:
+        """Destroy these versions for good (their ciphertext is gone)."""
+        self._json("POST", f"/secret/destroy/{_quoted(path)}", body={"versions": versions})
+
     def delete(self, path: str) -> None:
         """Remove the secret with every version; one that is already gone is fine."""
         self._json("DELETE", f"/secret/metadata/{_quoted(path)}", missing_ok=True)
@@ -111,9 +116,14 @@ class VaultClient:
         attempt = 0
         while True:
             token = self._bearer()
+            headers = {"Authorization": f"Bearer {token}"}
+            request_id = _request_id()
+            if request_id and request_id.isascii():  # HTTP headers are latin-1; ours are hex, a proxy's ASCII
+                # The Vault's audit events of this call then carry the caller's request id.
+                headers["X-Request-ID"] = request_id
             try:
                 response = self._session().request(method, url, params=params, json=body, timeout=TIMEOUT,
-                                                   headers={"Authorization": f"Bearer {token}"})
+                                                   headers=headers)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 retryable = idempotent or not isinstance(exc, requests.ReadTimeout)
                 if retryable and self._backoff(attempt):
@@ -186,6 +196,11 @@ class VaultClient:
                 session.close()
         renew_in = lifetime - TOKEN_RENEW_MARGIN if lifetime > 2 * TOKEN_RENEW_MARGIN else lifetime / 2
         return access_token, time.monotonic() + renew_in
+
+
+def _request_id() -> str | None:
+    """The request id of the work under way: the HTTP request's, or the one the worker set for a rotation."""
+    return g.get("request_id") if has_app_context() else None
 
 
 def _quoted(path: str) -> str:

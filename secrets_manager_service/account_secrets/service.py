@@ -2,8 +2,11 @@
 
 A caller may see and check out the accounts of hosts whose access_roles it
 holds (admin: every host). A checkout is visible only to its holder and to
-admins; to anyone else it does not exist (404). Checkouts, their reads (they
-carry passwords) and releases are audited, refusals included.
+admins; to anyone else it does not exist (404). Access is checked again on every
+read and release: a checkout whose holder lost access to the host is over (404,
+ended as if released, so rotate_on_release applies, audited as revoked).
+Checkouts, their reads (they carry passwords) and releases are audited,
+refusals included.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from common.auth import Principal
 from common.web import database
 from secrets_manager_service import account_passwords, names
 from secrets_manager_service.account_secrets import store
+from secrets_manager_service.rotation import service as rotation
 from secrets_manager_service.rotation import store as rotation_store
 
 ADMIN = "admin"
@@ -80,8 +84,11 @@ def check_out(principal: Principal, path: str) -> dict:
         audit.record("checkout.create", path, audit.NOT_FOUND)
         raise errors.NotFound("account secret not found")
     # The Vault first: if it cannot be read, the client gets 503 and no checkout is recorded.
-    # An account registered without a password has none yet: its checkout's `secrets` is empty.
-    secrets = account_passwords.live_versions(account["host_id"], account["account"])
+    secrets = _passwords(account)
+    if not secrets:
+        audit.record("checkout.create", path, audit.FAILED, details={"reason": "no password in the Vault"})
+        raise errors.ApiError("the Vault has no password for this account: store one with set-password",
+                              code="CONFIGURATION_ERROR", property="path").with_status(409)
     try:
         with db.transaction() as cur:
             limits = store.lock_account(cur, account["account_id"])
@@ -95,7 +102,9 @@ def check_out(principal: Principal, path: str) -> dict:
                     raise errors.Conflict(f"the account is checked out by the most users its policy allows ({limit})",
                                           property="path")
                 checkout = store.insert_checkout(cur, uuid.uuid4(), account["account_id"], principal.sub,
-                                                 limits["max_checkout_duration"])
+                                                 limits["max_checkout_duration"],
+                                                 holder_role_ids=sorted(principal.role_ids),
+                                                 holder_admin=_is_admin(principal))
             audit.record("checkout.create", path, cur=cur,
                          details={"checkout_id": str(checkout["id"]), "existing": existing})
     except errors.Conflict:
@@ -106,35 +115,76 @@ def check_out(principal: Principal, path: str) -> dict:
     return {"count": 1, "items": [_render_checkout({**account, **checkout}, secrets)]}
 
 
+def _passwords(account: dict) -> list[dict]:
+    """The passwords a checkout hands out, newest first: the current one and its history, and a
+    rotation's pending one only once the target accepts it."""
+    pending = rotation.accepted_pending(account["account_id"])
+    return account_passwords.live_versions(account["host_id"], account["account"], also=pending)
+
+
 def _with_secrets(row: dict) -> dict:
     """The checkout with the account's live passwords, read from the Vault now (and audited as read)."""
-    secrets = account_passwords.live_versions(row["host_id"], row["account"])
-    audit.record("checkout.read", names.secret_path(row["host_id"], row["account"]),
-                 details={"checkout_id": str(row["id"]), "holder": row["user_id"]})
+    secrets = _passwords(row)
+    path = names.secret_path(row["host_id"], row["account"])
+    if not secrets:
+        audit.record("checkout.read", path, audit.FAILED, details={"checkout_id": str(row["id"]),
+                                                                    "reason": "no password in the Vault"})
+        raise errors.ApiError("the Vault has no password for this account", code="CONFIGURATION_ERROR").with_status(409)
+    audit.record("checkout.read", path, details={"checkout_id": str(row["id"]), "holder": row["user_id"]})
     return _render_checkout(row, secrets)
 
 
-def _visible_checkout(principal: Principal, checkout_id: uuid.UUID) -> dict:
+def _holder_may_still_use(principal: Principal, row: dict) -> bool:
+    """Whether the checkout's holder may still use its account: by the caller's token when the
+    holder calls, else by the roles the holder checked out with, against the host's roles now."""
+    if row["user_id"] == principal.sub:
+        return _may_use(principal, row)
+    return row["holder_admin"] or not set(row["holder_role_ids"]).isdisjoint(row["access_role_ids"])
+
+
+def _revoke(row: dict) -> None:
+    """End a checkout whose holder lost access, as a release would (rotate_on_release applies)."""
+    with database().transaction() as cur:
+        store.lock_account(cur, row["account_id"])
+        if store.end_checkout(cur, row["id"]):
+            rotation_store.enqueue_if_unused(cur, row["account_id"])
+            audit.record("checkout.revoke", names.secret_path(row["host_id"], row["account"]), cur=cur,
+                         details={"checkout_id": str(row["id"]), "holder": row["user_id"],
+                                  "reason": "the holder no longer may use the account"})
+    metrics.CHECKOUTS.labels("revoke", "success").inc()
+
+
+def _visible_checkout(principal: Principal, checkout_id: uuid.UUID, action: str) -> dict:
     row = store.find_live_checkout(database(), checkout_id)
     if row is None or not (row["user_id"] == principal.sub or _is_admin(principal)):
-        audit.record("checkout.read", f"checkouts/{checkout_id}", audit.NOT_FOUND)
+        audit.record(action, f"checkouts/{checkout_id}", audit.NOT_FOUND)
+        raise errors.NotFound("checkout not found")
+    if not _holder_may_still_use(principal, row):
+        _revoke(row)
         raise errors.NotFound("checkout not found")
     return row
 
 
 def get_checkout(principal: Principal, checkout_id: uuid.UUID) -> dict:
-    return _with_secrets(_visible_checkout(principal, checkout_id))
+    return _with_secrets(_visible_checkout(principal, checkout_id, "checkout.read"))
 
 
 def list_checkouts(principal: Principal, args: dict) -> dict:
     total, rows = store.list_live_checkouts(database(), user_id=principal.sub, sortdir=args["sortdir"],
                                             offset=args["offset"], limit=args["limit"])
-    return {"count": total, "items": [_with_secrets(row) for row in rows]}
+    items = []
+    for row in rows:
+        if _holder_may_still_use(principal, row):
+            items.append(_with_secrets(row))
+        else:
+            _revoke(row)
+            total -= 1
+    return {"count": total, "items": items}
 
 
 def release(principal: Principal, checkout_id: uuid.UUID) -> None:
     """End the checkout; if it was the account's last live one and the policy says so, queue a rotation."""
-    row = _visible_checkout(principal, checkout_id)
+    row = _visible_checkout(principal, checkout_id, "checkout.release")
     with database().transaction() as cur:
         # The account lock orders this release with concurrent checkouts of the same account.
         store.lock_account(cur, row["account_id"])

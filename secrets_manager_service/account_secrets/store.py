@@ -85,17 +85,20 @@ def count_live(cur, account_id) -> int:
     return cur.fetchone()["n"]
 
 
-def insert_checkout(cur, checkout_id, account_id, user_id: str, duration_seconds: int) -> dict:
+def insert_checkout(cur, checkout_id, account_id, user_id: str, duration_seconds: int, *,
+                    holder_role_ids: list[str], holder_admin: bool) -> dict:
     cur.execute(
-        f"""INSERT INTO sm_checkouts AS c (id, account_id, user_id, expires)
-            VALUES (%(id)s, %(account)s, %(user)s, now() + make_interval(secs => %(secs)s))
+        f"""INSERT INTO sm_checkouts AS c (id, account_id, user_id, expires, holder_role_ids, holder_admin)
+            VALUES (%(id)s, %(account)s, %(user)s, now() + make_interval(secs => %(secs)s), %(roles)s, %(admin)s)
             RETURNING {_CHECKOUT}""",
-        {"id": checkout_id, "account": account_id, "user": user_id, "secs": duration_seconds},
+        {"id": checkout_id, "account": account_id, "user": user_id, "secs": duration_seconds,
+         "roles": holder_role_ids, "admin": holder_admin},
     )
     return cur.fetchone()
 
 
-_CHECKOUT_COLUMNS = f"{_CHECKOUT}, a.account, h.id AS host_id, h.address"
+# With what deciding whether the holder still may use the account needs.
+_CHECKOUT_COLUMNS = f"{_CHECKOUT}, a.account, h.id AS host_id, h.address, h.access_role_ids, c.holder_role_ids, c.holder_admin"
 _CHECKOUTS = "sm_checkouts c JOIN sm_accounts a ON a.id = c.account_id JOIN sm_hosts h ON h.id = a.host_id"
 
 

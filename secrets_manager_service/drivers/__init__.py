@@ -16,7 +16,26 @@ PROTOCOLS = ("POSTGRESQL", "SSH", "NONE")
 
 
 class RotationFailed(Exception):
-    """A rotation or verification that could not be done; the message never holds a password."""
+    """A rotation or verification that could not be done; the message never holds a password.
+
+    `unchanged` is True when the failure certainly left the target's password as it was (the
+    target refused the login or the change); otherwise the target may or may not have taken
+    the new password, and only asking it tells (see rotation.service).
+    """
+
+    unchanged = False
+
+    def __init__(self, message: str, *, unchanged: bool | None = None):
+        super().__init__(message)
+        if unchanged is not None:
+            self.unchanged = unchanged
+
+
+class TargetUnreachable(RotationFailed):
+    """No connection to the target could be made (refused, timed out, no route, name unknown):
+    nothing reached it, so nothing changed there."""
+
+    unchanged = True
 
 
 @dataclass(frozen=True, repr=False)
@@ -53,10 +72,12 @@ class Target:
         """(user, password) the driver logs in with to rotate: the main account's or the account's own."""
         if self.use_main_account:
             if not self.main_account or self.main_password is None:
-                raise RotationFailed("use_main_account is set but the main account or its password is missing")
+                raise RotationFailed("use_main_account is set but the main account or its password is missing",
+                                     unchanged=True)
             return self.main_account, self.main_password
         if self.old_password is None:
-            raise RotationFailed("the account's current password is unknown and no main account is used")
+            raise RotationFailed("the account's current password is unknown and no main account is used",
+                                 unchanged=True)
         return self.account, self.old_password
 
 

@@ -12,7 +12,7 @@ import logging
 import psycopg
 from psycopg import sql
 
-from . import RotationFailed, Target
+from . import RotationFailed, Target, TargetUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,8 @@ class PostgreSQLDriver:
                 conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
                     sql.Identifier(target.account), sql.Literal(secret)))
             except psycopg.Error as exc:
-                raise RotationFailed(f"ALTER ROLE failed: {_sqlstate(exc)}") from None
+                # An error the server answered with left the role as it was; a lost connection may not have.
+                raise RotationFailed(f"ALTER ROLE failed: {_sqlstate(exc)}", unchanged=bool(exc.sqlstate)) from None
 
     def verify(self, target: Target, password: str) -> bool:
         try:
@@ -45,6 +46,8 @@ class PostgreSQLDriver:
 
 class LoginRefused(RotationFailed):
     """The server answered and refused these credentials (as opposed to not answering)."""
+
+    unchanged = True
 
 
 def sslmode(target: Target) -> str:
@@ -61,7 +64,12 @@ def _connect(target: Target, user: str, password: str) -> psycopg.Connection:
                                autocommit=True, application_name="privx-secrets-manager")
     except psycopg.Error as exc:
         fact = _connect_failure(exc)
-        raise (LoginRefused if fact in _REFUSALS else RotationFailed)(fact) from None
+        if fact in _REFUSALS:
+            raise LoginRefused(fact) from None
+        if fact in _UNREACHABLE:
+            raise TargetUnreachable(fact) from None
+        # Refused by the server for another reason (pg_hba, TLS, no such database): nothing changed either.
+        raise RotationFailed(fact, unchanged=True) from None
 
 
 def _hashed(conn: psycopg.Connection, role: str, password: str) -> str:
@@ -75,6 +83,8 @@ def _hashed(conn: psycopg.Connection, role: str, password: str) -> str:
 _AUTH_FAILED = "authentication failed"
 _NO_LOGIN = "role is not permitted to log in"
 _REFUSALS = (_AUTH_FAILED, _NO_LOGIN)
+_UNREACHABLE = ("connection refused", "connection timed out", "host name could not be resolved", "no route to host",
+                "network unreachable", "server closed the connection")
 
 
 def _connect_failure(exc: psycopg.Error) -> str:

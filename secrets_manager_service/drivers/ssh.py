@@ -17,7 +17,7 @@ import time
 import paramiko
 
 from .. import templates
-from . import RotationFailed, Target
+from . import RotationFailed, Target, TargetUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ LINUX_RUNNER = "exec sh -c 'if command -v bash >/dev/null 2>&1; then exec bash -
 class LoginRefused(RotationFailed):
     """The SSH server answered and refused these credentials."""
 
+    unchanged = True
+
 
 class SSHDriver:
     def __init__(self, script_timeout: float = SCRIPT_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT):
@@ -40,7 +42,7 @@ class SSHDriver:
 
     def rotate(self, target: Target, new_password: str) -> None:
         if not target.script:
-            raise RotationFailed("no script template is configured for this host")
+            raise RotationFailed("no script template is configured for this host", unchanged=True)
         values = {
             "Username": target.account,
             "Password": new_password,
@@ -51,9 +53,10 @@ class SSHDriver:
         try:
             script = templates.render(target.script, values, target.operating_system)
         except templates.TemplateError as exc:
-            raise RotationFailed(f"script template error at position {exc.position}: {exc.message}") from None
+            raise RotationFailed(f"script template error at position {exc.position}: {exc.message}",
+                                 unchanged=True) from None
         except ValueError:
-            raise RotationFailed(f"unsupported operating_system {target.operating_system!r}") from None
+            raise RotationFailed(f"unsupported operating_system {target.operating_system!r}", unchanged=True) from None
         command, stdin = _command(script, target.operating_system)
         user, password = target.login()
         log.info("rotating SSH account %r on %s:%s as %r", target.account, target.address, target.port, user)
@@ -80,7 +83,12 @@ class SSHDriver:
         except Exception as exc:
             client.close()
             fact = _connect_failure(exc)
-            raise (LoginRefused if isinstance(exc, paramiko.AuthenticationException) else RotationFailed)(fact) from None
+            if isinstance(exc, paramiko.AuthenticationException):
+                raise LoginRefused(fact) from None
+            if isinstance(exc, (OSError, socket.timeout, paramiko.ssh_exception.NoValidConnectionsError)):
+                raise TargetUnreachable(fact) from None
+            # A host key or protocol refusal before any login: nothing ran there.
+            raise RotationFailed(fact, unchanged=True) from None
         return client
 
     def _run(self, client: paramiko.SSHClient, command: str, stdin: bytes | None) -> int:

@@ -78,8 +78,8 @@ class HostMetadata(Schema):
 class Account(Schema):
     account = fields.String(metadata={"maxLength": MAX_ACCOUNT_LENGTH})
     last_rotated = Rfc3339()
-    last_error = fields.String(allow_none=True)
-    last_error_details = fields.String(allow_none=True)
+    last_error = Rfc3339(metadata={"description": "when the last rotation failure happened (null: none since the last success)"})
+    last_error_details = fields.String(allow_none=True, metadata={"description": "what the last failure was"})
     created = Rfc3339()
     created_by = fields.String()
 

@@ -132,7 +132,13 @@ def set_password(host_id_text: str, account: str, password: str) -> None:
     """Store `password` as the account's newest version, as is (no policy check: it is the target's truth)."""
     found = _account(host_id_text, account)
     version = account_passwords.store(found["host_id"], found["account"], password, max_versions=found["max_versions"])
+    # It is the target's truth: a rotation under way is over (its worker stops at its next step),
+    # and its pending password, which never became current, goes.
+    unfinished = rotation_store.find_state(database(), found["id"])
+    if unfinished is not None and unfinished["pending_version"] and unfinished["pending_version"] != version:
+        account_passwords.discard(found["host_id"], found["account"], [unfinished["pending_version"]])
     with database().transaction() as cur:
         store.touch_account(cur, found["id"])
+        rotation_store.clear_state(cur, found["id"])
         audit.record("password.set", names.secret_path(found["host_id"], found["account"]), cur=cur,
                      details={"version": version})

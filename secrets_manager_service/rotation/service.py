@@ -1,18 +1,35 @@
-"""Rotating one account's password, and the worker's periodic pass.
+"""Rotating one account's password, written ahead, and the worker's periodic pass.
 
-A rotation reads the current password from the Vault, generates a new one,
-has the host's driver set it on the target, and only after the target took it
-writes it to the Vault as the newest version (then verifies it, if the policy
-says so). Until that write, the old password stays the Vault's newest
-version. A failure is kept on the account as `last_error` (never a password)
-and retried per the policy's `number_of_retries` and `retry_interval`.
-Expiries and rotations are audited as the worker's doing.
+A rotation (after CyberArk's CPM) moves through steps, each committed before the
+next begins (store.*_state, a row of sm_rotation_states):
+
+  storing  the rotation is recorded; the new password is written to the Vault above
+           the current version, as a *pending* version (account_passwords)
+  pending  the Vault holds it; now the target is changed
+  changed  the target took it; it is verified (if the policy says so) and marked
+           current in the Vault; then the state goes with the account's success
+
+So the target is never touched before the Vault holds the new password, and the old
+one stays current until the target took the new one: at no moment is the only copy of
+a working password in memory. The worker's claim on the job is a row lock that dies
+with its connection, so a worker killed or a Vault lost at any step leaves the state
+and the job behind; the next pass reconciles: it asks the target which of the pending
+and the previous password it accepts, makes that one current and discards the other's
+version if it never worked. Failures are kept on the account (`last_error` = when,
+`last_error_details` = what, never a password) and retried per the policy's
+`number_of_retries` and `retry_interval`; an unfinished rotation is retried whatever
+the count. Expiries and rotations are audited as the worker's doing.
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app, g
 
 from common import audit, errors, metrics
 from common.web import database
@@ -21,19 +38,37 @@ from secrets_manager_service.rotation import store
 
 log = logging.getLogger(__name__)
 
-# After the target took a new password, storing it in the Vault is retried this long
-# beyond the client's own retries: a password only the target knows would lock everyone out.
-STORE_RETRY_SECONDS = (1, 2, 4, 8)
 MAX_ROTATIONS_PER_PASS = 100
 WORKER = "secrets-manager-worker"  # the audit trail's principal for what the worker does
+# An unfinished rotation (a state the target or the Vault could not settle yet) is looked at
+# again at least this often, whatever the policy's retry_interval.
+RECONCILE_RETRY_SECONDS = 30
+
+# What last_error_details says (the driver's or the Vault client's safe fact follows in brackets).
+VAULT_DOWN = "the Vault is unreachable; the password was not changed"
+TARGET_UNREACHABLE = "the target could not be reached; the password was not changed"
+TARGET_REFUSED = "the target refused the new password; the password was not changed"
+NOT_MADE_CURRENT = ("the target took the new password, but the Vault could not yet be told it is current; "
+                    "the Vault keeps it as the pending version and the next pass makes it current")
+UNSETTLED = ("the target could not be asked which password it accepts; the Vault keeps the previous and the "
+             "pending password and the next pass asks again")
+NEITHER = ("neither the pending nor the previous password logs in to the target; the Vault keeps both; "
+           "set the password on the target and store it with set-password")
+
+# Where a test may stop the worker (SM_WORKER_PAUSE_AT); see checkpoint().
+CHECKPOINTS = ("before_pending_write", "target_accepted", "before_mark_current")
 
 
 class _Failed(Exception):
-    """A rotation that did not happen: `error` and `details` are safe to store and show."""
+    """A rotation that did not end: `error` is safe to store and show. `unfinished`: its state
+    stays for a later pass to reconcile (the Vault or the target could not settle it now)."""
 
-    def __init__(self, error: str, details: str = ""):
+    def __init__(self, error: str, details: str = "", *, unfinished: bool = False):
         super().__init__(error)
-        self.error, self.details = error, details
+        self.error, self.details, self.unfinished = error, details, unfinished
+
+    def text(self) -> str:
+        return f"{self.error} ({self.details})" if self.details else self.error
 
 
 @dataclass
@@ -71,29 +106,43 @@ def expire_checkouts() -> int:
 def run_one_due() -> str | None:
     """Claim and run one due rotation: "rotated", "failed" or "skipped"; None when none is due."""
     with database().transaction() as cur:
-        job = store.claim_due(cur)
+        job = store.claim_due(cur)  # locked until this transaction ends: the claim dies with the worker
         if job is None:
             return None
         subject = store.rotation_subject(cur, job["account_id"])
         if subject is None:  # a guard only: deleting the account cascades to the job, which waits for our lock
             return "skipped"
-        if job["reason"] == store.RELEASE and subject["checked_out"]:
+        # One request id per rotation, sent with every Vault call, so both audit trails join up.
+        g.request_id = os.urandom(16).hex()
+        state = store.find_state(database(), job["account_id"])
+        if state is None and job["reason"] == store.RELEASE and subject["checked_out"]:
             # Someone checked it out again since the release; the next release queues it anew.
             store.drop(cur, job["account_id"])
             return "skipped"
+        interrupted = None
         try:
-            _rotate(subject)
+            if state is not None:
+                interrupted = _reconcile(subject, state)
+            if interrupted is None:
+                _rotate(subject, job["reason"])
         except _Failed as failure:
             retry_in = subject["retry_interval"] if job["attempts"] < subject["number_of_retries"] else None
+            if failure.unfinished:
+                retry_in = min(RECONCILE_RETRY_SECONDS, retry_in if retry_in is not None else RECONCILE_RETRY_SECONDS)
+            else:
+                store.clear_state(cur, job["account_id"])
             log.warning("rotation failed", extra={"account_id": str(subject["account_id"]), "error": failure.error,
-                                                  "will_retry": retry_in is not None})
-            store.record_failure(cur, job["account_id"], error=failure.error, details=failure.details,
-                                 retry_in=retry_in)
-            _audit(cur, subject, audit.FAILED, reason=job["reason"], error=failure.error, retry=retry_in is not None)
+                                                  "unfinished": failure.unfinished, "will_retry": retry_in is not None})
+            store.record_failure(cur, job["account_id"], details=failure.text(), retry_in=retry_in)
+            _audit(cur, subject, audit.FAILED, reason=job["reason"], error=failure.error,
+                   retry=retry_in is not None, unfinished=failure.unfinished)
             metrics.ROTATIONS.labels(subject["protocol"], "failed").inc()
             return "failed"
-        store.record_success(cur, job["account_id"])
-        _audit(cur, subject, audit.SUCCESS, reason=job["reason"])
+        store.clear_state(cur, job["account_id"])
+        store.record_success(cur, job["account_id"], interrupted=interrupted,
+                             interrupted_at=state["updated"] if state else None)
+        _audit(cur, subject, audit.SUCCESS, reason=job["reason"],
+               **({"reconciled": state["step"], "note": interrupted} if interrupted else {}))
         metrics.ROTATIONS.labels(subject["protocol"], "success").inc()
         log.info("rotated", extra={"account_id": str(subject["account_id"]), "reason": job["reason"]})
         return "rotated"
@@ -101,63 +150,193 @@ def run_one_due() -> str | None:
 
 def _audit(cur, subject: dict, outcome: str, **details) -> None:
     audit.record("password.rotate", names.secret_path(subject["host_id"], subject["account"]), outcome, cur=cur,
-                 principal=WORKER, details=details)
+                 principal=WORKER, details={"request_id": g.get("request_id"), **details})
 
 
-def _rotate(subject: dict) -> None:
-    host_id, account = subject["host_id"], subject["account"]
-    try:
-        old_password = account_passwords.current(host_id, account)
-        main_password = None
-        if subject["use_main_account"] and subject["main_account"]:
-            main_password = account_passwords.current(host_id, subject["main_account"])
-    except errors.ApiError as exc:
-        raise _Failed("the Vault is unreachable; the password was not changed", exc.message) from None
-    try:
-        new_password = passwords.generate_password(subject)
-    except ValueError as exc:
-        raise _Failed("the password policy cannot generate a password", str(exc)) from None
-    target = drivers.Target(
-        address=subject["address"], port=subject["port"], account=account, old_password=old_password,
+def _target(subject: dict, old_password: str | None, main_password: str | None) -> drivers.Target:
+    return drivers.Target(
+        address=subject["address"], port=subject["port"], account=subject["account"], old_password=old_password,
         main_account=subject["main_account"], main_password=main_password,
         use_main_account=subject["use_main_account"], script=subject["script"],
         operating_system=subject["operating_system"],
         certificate_validation_options=subject["certificate_validation_options"],
     )
+
+
+def _main_password(subject: dict) -> str | None:
+    if subject["use_main_account"] and subject["main_account"]:
+        return account_passwords.current(subject["host_id"], subject["main_account"])
+    return None
+
+
+def _rotate(subject: dict, reason: str) -> None:
+    host_id, account, account_id = subject["host_id"], subject["account"], subject["account_id"]
+    try:
+        found = account_passwords.history(host_id, account)
+        old_password = account_passwords.read_version(host_id, account, found.current)
+        main_password = _main_password(subject)
+    except errors.ApiError as exc:
+        raise _Failed(VAULT_DOWN, exc.message) from None
+    try:
+        new_password = passwords.generate_password(subject)
+    except ValueError as exc:
+        raise _Failed("the password policy cannot generate a password", str(exc)) from None
+    target = _target(subject, old_password, main_password)
+    driver = drivers.driver_for(subject["protocol"])
+    db = database()
+    rotation_id = uuid.uuid4()
+
+    store.begin_state(db, account_id, rotation_id, previous_version=found.current, reason=reason)
+    checkpoint("before_pending_write")
+    try:
+        pending = account_passwords.write_pending(host_id, account, new_password, current_version=found.current,
+                                                  max_versions=subject["max_versions"])
+    except errors.ApiError as exc:
+        # The write may have landed: the state says `storing`, and the next pass discards what it left.
+        raise _Failed(VAULT_DOWN, exc.message, unfinished=True) from None
+    _advance(db, subject, rotation_id, "pending", pending_version=pending)
+
+    try:
+        driver.rotate(target, new_password)
+    except Exception as exc:  # noqa: BLE001 - a driver bug must not stop the worker; its message may hold a password
+        failure = exc if isinstance(exc, drivers.RotationFailed) else drivers.RotationFailed(
+            f"{type(exc).__name__} in the driver")
+        if not failure.unchanged and _settle(subject, driver, target, pending, new_password, old_password):
+            pass  # the target took it after all; carry on as if it had said so
+        else:
+            if failure.unchanged:
+                _discard(subject, pending)
+            error = TARGET_UNREACHABLE if isinstance(failure, drivers.TargetUnreachable) else TARGET_REFUSED
+            raise _Failed(error, str(failure)) from None
+    _advance(db, subject, rotation_id, "changed")
+    checkpoint("target_accepted")
+
+    if subject["verify_after_rotation"]:
+        try:
+            works = driver.verify(target, new_password)
+        except Exception as exc:  # noqa: BLE001 - as in rotate
+            detail = str(exc) if isinstance(exc, drivers.RotationFailed) else f"{type(exc).__name__} in the driver"
+            raise _Failed(UNSETTLED, f"verification failed: {detail}", unfinished=True) from None
+        if not works and not _settle(subject, driver, target, pending, new_password, old_password):
+            raise _Failed("the target does not accept the new password; the previous one stays current",
+                          "verification after rotation failed")
+    checkpoint("before_mark_current")
+    _make_current(subject, pending)
+
+
+def _advance(db, subject: dict, rotation_id, step: str, **kwargs) -> None:
+    if not store.advance_state(db, subject["account_id"], rotation_id, step, **kwargs):
+        raise _Failed("the rotation was superseded by a set-password or a change of the host")
+
+
+def _make_current(subject: dict, version: int) -> None:
+    try:
+        account_passwords.make_current(subject["host_id"], subject["account"], version,
+                                       max_versions=subject["max_versions"])
+    except errors.ApiError as exc:
+        raise _Failed(NOT_MADE_CURRENT, exc.message, unfinished=True) from None
+
+
+def _discard(subject: dict, version: int) -> None:
+    """Destroy a pending version the target certainly did not take; if the Vault cannot, later."""
+    try:
+        account_passwords.discard(subject["host_id"], subject["account"], [version])
+    except errors.ApiError as exc:
+        raise _Failed(VAULT_DOWN + "; the pending version is discarded by the next pass", exc.message,
+                      unfinished=True) from None
+
+
+def _settle(subject: dict, driver, target: drivers.Target, pending: int, pending_password: str | None,
+            previous_password: str | None) -> bool:
+    """Ask the target which password it accepts: True if the pending one (now current in the Vault),
+    False if the previous one (the pending version discarded); _Failed(unfinished) if it cannot tell."""
+    try:
+        if pending_password is not None and driver.verify(target, pending_password):
+            _make_current(subject, pending)
+            return True
+        if previous_password is not None and driver.verify(target, previous_password):
+            _discard(subject, pending)
+            return False
+    except drivers.RotationFailed as exc:
+        raise _Failed(UNSETTLED, str(exc), unfinished=True) from None
+    except _Failed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as in rotate
+        raise _Failed(UNSETTLED, f"{type(exc).__name__} in the driver", unfinished=True) from None
+    raise _Failed(NEITHER, unfinished=True)
+
+
+def _reconcile(subject: dict, state: dict) -> str | None:
+    """Finish a rotation a worker or the Vault left at `state["step"]`.
+
+    None: nothing had reached the target (`storing`); what it left in the Vault is discarded
+    and a new rotation may start. A note for the account: the target accepts the pending
+    password, now current. _Failed: the previous password stays current, or it cannot be told yet.
+    """
+    host_id, account = subject["host_id"], subject["account"]
+    previous, pending = state["previous_version"], state["pending_version"]
+    if state["step"] == "storing" or pending is None:
+        try:
+            found = account_passwords.history(host_id, account)
+            account_passwords.discard(host_id, account, [v for v in found.live if v > (previous or 0)])
+        except errors.ApiError as exc:
+            raise _Failed(VAULT_DOWN, exc.message, unfinished=True) from None
+        with database().transaction() as cur:
+            store.clear_state(cur, subject["account_id"], state["rotation_id"])
+        return None
+    try:
+        pending_password = account_passwords.read_version(host_id, account, pending)
+        previous_password = account_passwords.read_version(host_id, account, previous)
+        main_password = _main_password(subject)
+    except errors.ApiError as exc:
+        raise _Failed(UNSETTLED, f"the Vault is unreachable: {exc.message}", unfinished=True) from None
+    driver = drivers.driver_for(subject["protocol"])
+    target = _target(subject, previous_password, main_password)
+    if _settle(subject, driver, target, pending, pending_password, previous_password):
+        return (f"the rotation was interrupted after the step '{state['step']}'; a later pass found that the target "
+                "accepts the new password and made it current")
+    raise _Failed(f"the rotation was interrupted after the step '{state['step']}'; the target kept the previous "
+                  "password, which stays current")
+
+
+def accepted_pending(account_id) -> int | None:
+    """The pending version of a rotation under way if the target accepts it (checkouts hand it out
+    then), else None. Asks the target only while that is not known from the rotation's step."""
+    state = store.find_state(database(), account_id)
+    if state is None or state["pending_version"] is None or state["step"] == "storing":
+        return None
+    if state["step"] == "changed":
+        return state["pending_version"]
+    with database().cursor() as cur:
+        subject = store.rotation_subject(cur, account_id)
+    if subject is None:
+        return None
+    password = account_passwords.read_version(subject["host_id"], subject["account"], state["pending_version"])
+    if password is None:
+        return None
     try:
         driver = drivers.driver_for(subject["protocol"])
-        driver.rotate(target, new_password)
-    except drivers.RotationFailed as exc:
-        raise _Failed("the target refused the new password", str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - a driver bug must not stop the worker; its message may hold a password
-        raise _Failed("the target refused the new password", f"{type(exc).__name__} in the driver") from None
-    _store_accepted(subject, new_password)
-    if subject["verify_after_rotation"]:
-        _verify(driver, target, new_password)
+        return state["pending_version"] if driver.verify(_target(subject, None, None), password) else None
+    except Exception:  # noqa: BLE001 - the target cannot tell: the current password is the best guess
+        return None
 
 
-def _store_accepted(subject: dict, new_password: str) -> None:
-    """Write the password the target has just accepted, trying hard: nobody else knows it."""
-    for pause in (*STORE_RETRY_SECONDS, None):
-        try:
-            account_passwords.store(subject["host_id"], subject["account"], new_password,
-                                    max_versions=subject["max_versions"])
-            return
-        except errors.ApiError as exc:
-            if pause is None:
-                log.error("the target took a new password that the Vault could not store",
-                          extra={"account_id": str(subject["account_id"])})
-                raise _Failed("the target took a new password but the Vault could not store it; "
-                              "reset the password on the host and store it with set-password", exc.message) from None
-            time.sleep(pause)
+_paused = set()
 
 
-def _verify(driver, target: drivers.Target, new_password: str) -> None:
-    try:
-        works = driver.verify(target, new_password)
-    except drivers.RotationFailed as exc:
-        raise _Failed("the new password could not be verified", str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - as in rotate
-        raise _Failed("the new password could not be verified", f"{type(exc).__name__} in the driver") from None
-    if not works:
-        raise _Failed("the target does not accept the new password", "verification after rotation failed")
+def checkpoint(step: str) -> None:
+    """A test hook, off unless SM_WORKER_PAUSE_AT names `step` (one of CHECKPOINTS).
+
+    Then the worker stops here the first time it comes by: it creates
+    `<SM_WORKER_PAUSE_DIR>/<step>.reached` and waits until `<step>.go` exists, so a test can
+    cut the Vault or SIGKILL the worker at exactly this step of a real rotation.
+    """
+    config = current_app.config
+    if config.get("SM_WORKER_PAUSE_AT") != step or step in _paused:
+        return
+    _paused.add(step)
+    folder = Path(config["SM_WORKER_PAUSE_DIR"])
+    (folder / f"{step}.reached").touch()
+    log.warning("paused at a test checkpoint", extra={"checkpoint": step})
+    while not (folder / f"{step}.go").exists():
+        time.sleep(0.05)

@@ -118,23 +118,28 @@ def drop(cur, account_id) -> None:
     cur.execute("DELETE FROM sm_rotations WHERE account_id = %(id)s", {"id": account_id})
 
 
-def record_success(cur, account_id) -> None:
+def record_success(cur, account_id, *, interrupted: str | None = None, interrupted_at=None) -> None:
+    """The rotation is over and its password current. `interrupted`: what went wrong on the way
+    (it ended by reconciliation), kept as the last error, dated `interrupted_at` or when a
+    retry recorded the failure, whichever is later."""
     cur.execute(
-        """UPDATE sm_accounts SET last_rotated = now(), updated = now(), last_error = NULL,
-                  last_error_details = NULL, rotation_given_up = NULL
+        """UPDATE sm_accounts SET last_rotated = now(), updated = now(),
+                  last_error = CASE WHEN %(details)s::text IS NULL THEN NULL
+                               ELSE greatest(last_error, coalesce(%(at)s::timestamptz, now())) END,
+                  last_error_details = %(details)s, rotation_given_up = NULL
             WHERE id = %(id)s""",
-        {"id": account_id},
+        {"id": account_id, "details": interrupted, "at": interrupted_at},
     )
     drop(cur, account_id)
 
 
-def record_failure(cur, account_id, *, error: str, details: str, retry_in: int | None) -> None:
-    """Keep the (password-free) error on the account; retry after `retry_in` seconds, or give up if None."""
+def record_failure(cur, account_id, *, details: str, retry_in: int | None) -> None:
+    """Keep the (password-free) error on the account, dated now; retry after `retry_in` seconds, or give up if None."""
     cur.execute(
-        """UPDATE sm_accounts SET last_error = %(error)s, last_error_details = %(details)s,
+        """UPDATE sm_accounts SET last_error = now(), last_error_details = %(details)s,
                   rotation_given_up = CASE WHEN %(retry)s::bigint IS NULL THEN now() END
             WHERE id = %(id)s""",
-        {"id": account_id, "error": error, "details": details, "retry": retry_in},
+        {"id": account_id, "details": details, "retry": retry_in},
     )
     if retry_in is None:
         drop(cur, account_id)
@@ -144,3 +149,47 @@ def record_failure(cur, account_id, *, error: str, details: str, retry_in: int |
                 WHERE account_id = %(id)s""",
             {"id": account_id, "retry": retry_in},
         )
+
+
+# --- a rotation's committed steps (sm_rotation_states) ----------------------
+# Written in transactions of their own while the worker's claim on sm_rotations stays open,
+# so each step is durable the moment it is reached.
+
+_STATE = "account_id, rotation_id, step, previous_version, pending_version, reason, started, updated"
+
+
+def find_state(db: Database, account_id) -> dict | None:
+    with db.cursor() as cur:
+        cur.execute(f"SELECT {_STATE} FROM sm_rotation_states WHERE account_id = %(id)s", {"id": account_id})
+        return cur.fetchone()
+
+
+def begin_state(db: Database, account_id, rotation_id, *, previous_version: int | None, reason: str) -> None:
+    with db.transaction() as cur:
+        cur.execute(
+            """INSERT INTO sm_rotation_states (account_id, rotation_id, step, previous_version, reason)
+               VALUES (%(id)s, %(rotation)s, 'storing', %(previous)s, %(reason)s)""",
+            {"id": account_id, "rotation": rotation_id, "previous": previous_version, "reason": reason},
+        )
+
+
+def advance_state(db: Database, account_id, rotation_id, step: str, *, pending_version: int | None = None) -> bool:
+    """Record that the rotation reached `step`; False if it is no longer the account's rotation
+    (a set-password or a deletion ended it meanwhile)."""
+    with db.transaction() as cur:
+        cur.execute(
+            """UPDATE sm_rotation_states SET step = %(step)s, updated = now(),
+                      pending_version = coalesce(%(pending)s, pending_version)
+                WHERE account_id = %(id)s AND rotation_id = %(rotation)s""",
+            {"id": account_id, "rotation": rotation_id, "step": step, "pending": pending_version},
+        )
+        return cur.rowcount == 1
+
+
+def clear_state(cur, account_id, rotation_id=None) -> None:
+    """The rotation under way is over (whatever its end); with `rotation_id`, only that one."""
+    cur.execute(
+        """DELETE FROM sm_rotation_states
+            WHERE account_id = %(id)s AND (%(rotation)s::uuid IS NULL OR rotation_id = %(rotation)s::uuid)""",
+        {"id": account_id, "rotation": rotation_id},
+    )

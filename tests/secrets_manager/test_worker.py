@@ -96,11 +96,14 @@ def test_failed_rotation_is_recorded_and_retried_until_the_target_takes_it(sm, v
     sm.post(f"/rotate/{host_id}/{role}")
     assert sm.run_worker().failed >= 1
     account = sm.account(host_id, role)
-    assert account["last_error"] == "the target refused the new password"
-    assert account["last_error_details"] == "connection refused"
+    # A target that is down is not one that refused (issue 11): the details say which.
+    assert account["last_error"].endswith("Z")
+    assert account["last_error_details"] == "the target could not be reached; the password was not changed (connection refused)"
     assert account["last_rotated"] is None
     assert initial not in str(account)
-    assert vault.newest(path) == initial and [v["version"] for v in vault.versions(path)] == [1]
+    # Written ahead, then destroyed once the target was known not to have it.
+    assert vault.newest(path) == initial
+    assert [(v["version"], v["destroyed"]) for v in vault.versions(path)] == [(1, False), (2, True)]
     assert _queued(sm_config, host_id, role)
 
     # Fix the host's port; the queued retry then goes through.
@@ -154,7 +157,7 @@ def test_wrong_old_password_is_an_authentication_failure(sm, vault, target):
     sm.post(f"/rotate/{host_id}/{role}")
     sm.run_worker()
     account = sm.account(host_id, role)
-    assert account["last_error_details"] == "authentication failed"
+    assert account["last_error_details"] == "the target refused the new password; the password was not changed (authentication failed)"
     assert vault.newest(f"hosts/{host_id}/{role}") == "a-stale-one"
     assert "a-stale-one" not in str(account) and "the-real-one" not in str(account)
 
