@@ -52,6 +52,8 @@ NOT_MADE_CURRENT = ("the target took the new password, but the Vault could not y
                     "the Vault keeps it as the pending version and the next pass makes it current")
 UNSETTLED = ("the target could not be asked which password it accepts; the Vault keeps the previous and the "
              "pending password and the next pass asks again")
+VAULT_DOWN_UNFINISHED = ("the Vault is unreachable; the rotation is unfinished: the Vault keeps the previous and "
+                         "the pending password, and the next pass asks the target which one it accepts")
 NEITHER = ("neither the pending nor the previous password logs in to the target; the Vault keeps both; "
            "set the password on the target and store it with set-password")
 
@@ -121,9 +123,10 @@ def run_one_due() -> str | None:
             return "skipped"
         interrupted = None
         try:
+            done = False
             if state is not None:
-                interrupted = _reconcile(subject, state)
-            if interrupted is None:
+                done, interrupted = _reconcile(subject, state)
+            if not done:
                 _rotate(subject, job["reason"])
         except _Failed as failure:
             retry_in = subject["retry_interval"] if job["attempts"] < subject["number_of_retries"] else None
@@ -266,12 +269,12 @@ def _settle(subject: dict, driver, target: drivers.Target, pending: int, pending
     raise _Failed(NEITHER, unfinished=True)
 
 
-def _reconcile(subject: dict, state: dict) -> str | None:
-    """Finish a rotation a worker or the Vault left at `state["step"]`.
+def _reconcile(subject: dict, state: dict) -> tuple[bool, str]:
+    """Finish a rotation a worker or the Vault left at `state["step"]`: (done, what happened).
 
-    None: nothing had reached the target (`storing`); what it left in the Vault is discarded
-    and a new rotation may start. A note for the account: the target accepts the pending
-    password, now current. _Failed: the previous password stays current, or it cannot be told yet.
+    Not done: nothing had reached the target (`storing`); what it left in the Vault is
+    discarded and a new rotation may start. Done: the target accepts the pending password,
+    now current. _Failed: the previous password stays current, or it cannot be told yet.
     """
     host_id, account = subject["host_id"], subject["account"]
     previous, pending = state["previous_version"], state["pending_version"]
@@ -283,18 +286,20 @@ def _reconcile(subject: dict, state: dict) -> str | None:
             raise _Failed(VAULT_DOWN, exc.message, unfinished=True) from None
         with database().transaction() as cur:
             store.clear_state(cur, subject["account_id"], state["rotation_id"])
-        return None
+        return False, ("an earlier try was interrupted before the target was changed (step 'storing'); "
+                       "nothing had reached the target, and a new try rotated the password")
     try:
         pending_password = account_passwords.read_version(host_id, account, pending)
         previous_password = account_passwords.read_version(host_id, account, previous)
         main_password = _main_password(subject)
     except errors.ApiError as exc:
-        raise _Failed(UNSETTLED, f"the Vault is unreachable: {exc.message}", unfinished=True) from None
+        raise _Failed(NOT_MADE_CURRENT if state["step"] == "changed" else VAULT_DOWN_UNFINISHED, exc.message,
+                      unfinished=True) from None
     driver = drivers.driver_for(subject["protocol"])
     target = _target(subject, previous_password, main_password)
     if _settle(subject, driver, target, pending, pending_password, previous_password):
-        return (f"the rotation was interrupted after the step '{state['step']}'; a later pass found that the target "
-                "accepts the new password and made it current")
+        return True, (f"the rotation was interrupted after the step '{state['step']}'; a later pass found that the "
+                      "target accepts the new password and made it current")
     raise _Failed(f"the rotation was interrupted after the step '{state['step']}'; the target kept the previous "
                   "password, which stays current")
 
