@@ -160,8 +160,11 @@ def scenarios(tmp_path, db_server, data_dir, vault_url, token_url, sm_client_sec
 
     def make(step: str) -> Scenario:
         database = support.create_database(db_server, "sm_wal")
+        # Small pools: six processes share the machine's PostgreSQL with every other test (a
+        # worker needs two: its claim stays open while each step commits on its own).
         settings = support.service_settings(data_dir, database, SM_TOKEN_URL=token_url,
-                                            SM_CLIENT_SECRET=sm_client_secret, LOG_LEVEL="WARNING")
+                                            SM_CLIENT_SECRET=sm_client_secret, LOG_LEVEL="WARNING",
+                                            DB_POOL_MIN_SIZE=1, DB_POOL_MAX_SIZE=2)
         folder = tmp_path / step
         folder.mkdir()
         scenario = Scenario(folder, step, settings=settings, vault_url=vault_url, tokens=tokens, target=target)
