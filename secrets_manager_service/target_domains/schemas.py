@@ -72,7 +72,7 @@ def _validate_certificates(pem: str) -> None:
         return
     try:
         ssl.create_default_context(cadata=pem)
-    except (ssl.SSLError, ValueError):
+    except (ssl.SSLError, ValueError, TypeError):  # TypeError: text that is not ASCII
         raise ValidationError("VALUE_INCORRECT_FORMAT: no PEM certificate could be read") from None
     if "-----BEGIN CERTIFICATE-----" not in pem:
         raise ValidationError("VALUE_INCORRECT_FORMAT: no PEM certificate could be read")

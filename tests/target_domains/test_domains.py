@@ -46,6 +46,7 @@ def test_name_is_unique_case_insensitively(sm):
     ({"ldap_base_dn": "not a dn"}, 400, "endpoints.0.ldap_base_dn"),
     ({"ldap_root_certificates": "-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n"}, 400,
      "endpoints.0.ldap_root_certificates"),
+    ({"ldap_root_certificates": "\u00ed"}, 400, "endpoints.0.ldap_root_certificates"),  # not ASCII: was a 500
     ({"attribute_mapping": {"email": "userPassword"}}, 400, "endpoints.0.attribute_mapping"),
     ({"ldap_bind_password": ""}, 400, "endpoints.0.ldap_bind_password"),
     ({"entra_tenant_id": "t"}, 400, "endpoints.0.entra_tenant_id"),
