@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
@@ -161,6 +162,7 @@ class Setting:
     # Unset in development mode: what happens instead, announced in one line (None: nothing).
     dev_fallback: str | None = None
     dev_default: object = None  # the value development mode uses when it is unset
+    keeps_empty: bool = False  # "" is a value of its own (given to `parse`), not "unset"
 
 
 DEV_MODE = Setting("DEV_MODE", flag, "set DEV_MODE=1 on a developer machine only, or leave it unset", False)
@@ -206,6 +208,17 @@ VAULT_MASTER_KEYS = Setting(
     required="make one with `vault-admin generate-master-key KID`, or DEV_MODE=1 for a generated development key",
     dev_fallback="a generated development master key in DATA_DIR/master-keys.json (never in production)")
 VAULT_ACTIVE_MASTER_KEY = Setting("VAULT_ACTIVE_MASTER_KEY", text, "set it to one of the key ids in VAULT_MASTER_KEYS")
+
+
+def kv_mount(raw: str) -> str:
+    """The one HashiCorp KV v2 mount at /v1/<mount>/ (vault_service/kv); "" turns /v1 off."""
+    if raw and (not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", raw) or raw in ("sys", "auth", "identity", "cubbyhole")):
+        raise ValueError("is not 1 to 64 of A-Z a-z 0-9 _ - other than sys, auth, identity and cubbyhole")
+    return raw
+
+
+VAULT_KV_MOUNT = Setting("VAULT_KV_MOUNT", kv_mount, "set it to one path segment such as secret, or to nothing "
+                         "(VAULT_KV_MOUNT=) to turn the HashiCorp API at /v1 off", "secret", keeps_empty=True)
 
 VAULT_URL = Setting("VAULT_URL", http_url, "set it to the Vault's base URL, e.g. http://vault:8081",
                     required="set it to the Vault's base URL, e.g. http://vault:8081")
@@ -287,7 +300,7 @@ SERVICE = DATABASE + Group((AUTH_JWKS_FILE, AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUD
                             AUTH_MAX_TOKEN_LIFETIME_SECONDS, REDIS_URL, RATE_LIMIT_READS, RATE_LIMIT_WRITES,
                             RATE_LIMIT_CHECKOUTS, RATE_LIMIT_WINDOW_SECONDS, RATE_LIMIT_REDIS_PREFIX), (_token_keys,))
 KEYRING = Group((DEV_MODE, DATA_DIR, VAULT_MASTER_KEYS, VAULT_ACTIVE_MASTER_KEY), (_active_master_key,))
-VAULT = SERVICE + KEYRING
+VAULT = SERVICE + KEYRING + Group((VAULT_KV_MOUNT,))
 SECRETS_MANAGER = SERVICE + Group((VAULT_URL, SM_TOKEN_URL, SM_CLIENT_ID, SM_CLIENT_SECRET, SM_VAULT_TRIES,
                                    SM_WORKER_INTERVAL_SECONDS, SM_WORKER_METRICS_PORT, SM_WORKER_PAUSE_AT,
                                    SM_WORKER_PAUSE_DIR))
@@ -335,7 +348,7 @@ def load(group: Group, overrides: Mapping | None = None, environ: Mapping[str, s
     raw_values: dict[str, object] = {}
     for setting in group.settings:
         raw = overrides[setting.name] if setting.name in overrides else environ.get(setting.name)
-        raw_values[setting.name] = None if raw == "" else raw
+        raw_values[setting.name] = None if raw == "" and not setting.keeps_empty else raw
 
     values: dict[str, object] = {}
     for setting in group.settings:

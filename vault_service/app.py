@@ -13,6 +13,7 @@ from vault_service.secrets.service import URL_PREFIX
 from vault_service.secrets.views import personal, search, shared
 from vault_service.status.views import blp as status_blp
 from vault_service.versioned.views import blp as versioned_blp
+from vault_service import kv
 
 
 # What the contract allows as a secret name or path (vault_service.names checks it).
@@ -31,6 +32,7 @@ def create_app(settings: dict | None = None) -> Flask:
     add_converter(app, api, "secret_name", PathConverter, NAME_SCHEMA)
     for blueprint in (status_blp, shared, personal, search, versioned_blp, schemas_blp):
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
+    kv.install(app)  # HashiCorp Vault's KV v2 API at /v1/
     return app
 
 

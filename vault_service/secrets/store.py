@@ -36,32 +36,50 @@ _SECRET_COLUMNS = (
 # A version is live while it is neither destroyed nor past its deletion time.
 LIVE = "(v.destroyed = false AND (v.deletion_time IS NULL OR v.deletion_time > now()))"
 
+# The newest live version, or live version %(version)s (PrivX v2 reads) ...
+_NEWEST_LIVE = f"""{LIVE} AND (%(version)s::int IS NULL OR v.version = %(version)s::int)
+            ORDER BY v.version DESC LIMIT 1"""
+# ... or exactly version %(version)s, else the current one, live or not (HashiCorp KV v2 reads:
+# no fallback to an older version; a deleted or destroyed one is reported as such).
+_EXACT = "v.version = coalesce(nullif(%(version)s::int, 0), s.current_version)"
 
-def _with_version(secret_columns: str) -> str:
-    """The secret with its newest live version (or live version %(version)s) joined as v_*."""
+DEFAULT_MAX_VERSIONS = 10
+# The mount's settings (vault_kv_config, one row) that apply to every shared secret:
+# the delete_version_after a new version gets is the shorter non-zero one of the mount's and
+# the secret's, none when the mount's is negative.
+_MOUNT_JOIN = "LEFT JOIN vault_kv_config c ON s.owner_id = ''"
+_EFFECTIVE_DELETE_AFTER = """CASE
+           WHEN coalesce(c.delete_version_after, 0) < 0 THEN 0
+           WHEN coalesce(c.delete_version_after, 0) = 0 THEN s.delete_version_after
+           WHEN s.delete_version_after = 0 THEN c.delete_version_after
+           ELSE least(s.delete_version_after, c.delete_version_after) END"""
+
+
+def _with_version(secret_columns: str, *, exact: bool = False) -> str:
+    """The secret with a version joined as v_* (see _NEWEST_LIVE and _EXACT), plus v_live."""
     return f"""
     SELECT {secret_columns},
            v.version AS v_version, v.ciphertext AS v_ciphertext, v.created AS v_created,
-           v.created_by AS v_created_by, v.deletion_time AS v_deletion_time, v.destroyed AS v_destroyed
+           v.created_by AS v_created_by, v.deletion_time AS v_deletion_time, v.destroyed AS v_destroyed,
+           coalesce({LIVE}, false) AS v_live
       FROM vault_secrets s
       LEFT JOIN LATERAL (
            SELECT * FROM vault_secret_versions v
-            WHERE v.secret_id = s.id AND {LIVE} AND (%(version)s::int IS NULL OR v.version = %(version)s::int)
-            ORDER BY v.version DESC LIMIT 1) v ON true
+            WHERE v.secret_id = s.id AND {_EXACT if exact else _NEWEST_LIVE}) v ON true
      WHERE s.owner_id = %(owner)s AND s.name = %(name)s"""
 
 
 _WITH_VERSION = _with_version(_SECRET_COLUMNS)
 
 
-def _audited_read(*, secret_columns: str, outcome: str, returned: str) -> str:
+def _audited_read(*, secret_columns: str, outcome: str, returned: str, exact: bool = False) -> str:
     """One statement for a read and its audit event, so a read costs one round trip.
 
     `outcome` decides (in SQL) how the read ends; the event is inserted whatever it is.
     Only `returned` comes back: a read parses and ships just what it renders.
     """
     return f"""
-        WITH found AS ({_with_version(secret_columns)}),
+        WITH found AS ({_with_version(secret_columns, exact=exact)}),
         decided AS (SELECT f.*, {outcome} AS outcome FROM (SELECT 1) AS one LEFT JOIN found f ON true),
         logged AS (
             INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
@@ -92,6 +110,14 @@ V2_READ = _audited_read(
     outcome="CASE WHEN f.v_version IS NULL THEN 'not_found' ELSE 'success' END",
     returned=f"{_SEALING_COLUMNS}, v_created, v_deletion_time, v_destroyed",
 )
+# A HashiCorp KV v2 read: exactly the version asked for (else the current one); a deleted or
+# destroyed one comes back with v_live false (and outcome not_found) so it can be described.
+KV_READ = _audited_read(
+    secret_columns="s.id, s.dek_key_id, s.dek_wrapped, s.custom_metadata",
+    outcome="CASE WHEN f.v_live THEN 'success' ELSE 'not_found' END",
+    returned=f"{_SEALING_COLUMNS}, v_created, v_deletion_time, v_destroyed, v_live, custom_metadata",
+    exact=True,
+)
 
 
 def find_secret_audited(db: Database, owner: str, name: str, *, version: int | None, event: dict,
@@ -115,9 +141,13 @@ def find_secret(db: Database, owner: str, name: str, *, version: int | None = No
 
 
 def lock_secret(cur, owner: str, name: str) -> dict | None:
-    """The secret row (without role names: writers never render them), locked for the transaction."""
+    """The secret row (without role names: writers never render them), locked for the transaction,
+    with what the mount's settings make of it: `mount_cas_required`, `effective_delete_after`."""
     cur.execute(
-        f"SELECT {_BARE_COLUMNS} FROM vault_secrets s WHERE s.owner_id = %(owner)s AND s.name = %(name)s FOR UPDATE OF s",
+        f"""SELECT {_BARE_COLUMNS}, coalesce(c.cas_required, false) AS mount_cas_required,
+                   {_EFFECTIVE_DELETE_AFTER} AS effective_delete_after
+              FROM vault_secrets s {_MOUNT_JOIN}
+             WHERE s.owner_id = %(owner)s AND s.name = %(name)s FOR UPDATE OF s""",
         {"owner": owner, "name": name},
     )
     return cur.fetchone()
@@ -128,8 +158,12 @@ def insert_secret(cur, *, secret_id: str, owner: str, name: str, read_roles: lis
     """Insert a new secret; with if_absent, False (no error) when the name is taken."""
     conflict = "ON CONFLICT (owner_id, name) DO NOTHING" if if_absent else ""
     cur.execute(
-        f"""INSERT INTO vault_secrets (id, owner_id, name, read_roles, write_roles, author, updated_by, dek_key_id, dek_wrapped)
-            VALUES (%(id)s, %(owner)s, %(name)s, %(read)s, %(write)s, %(author)s, %(author)s, %(kid)s, %(wrapped)s)
+        # A new shared secret starts with the mount's default max_versions.
+        f"""INSERT INTO vault_secrets (id, owner_id, name, read_roles, write_roles, author, updated_by, dek_key_id,
+                                       dek_wrapped, max_versions)
+            VALUES (%(id)s, %(owner)s, %(name)s, %(read)s, %(write)s, %(author)s, %(author)s, %(kid)s, %(wrapped)s,
+                    coalesce((SELECT nullif(c.max_versions, 0) FROM vault_kv_config c WHERE %(owner)s = ''),
+                             {DEFAULT_MAX_VERSIONS}))
             {conflict}""",
         {"id": secret_id, "owner": owner, "name": name, "read": read_roles, "write": write_roles,
          "author": author, "kid": dek_key_id, "wrapped": dek_wrapped},
@@ -160,7 +194,7 @@ def add_version(cur, secret: dict, *, version: int, ciphertext: bytes, created_b
                        CASE WHEN %(dva)s > 0 THEN now() + make_interval(secs => %(dva)s) END)
                RETURNING version, created, created_by, deletion_time, destroyed""",
             {"id": secret["id"], "version": version, "ct": ciphertext, "by": created_by,
-             "dva": secret["delete_version_after"], "max": secret["max_versions"],
+             "dva": secret["effective_delete_after"], "max": secret["max_versions"],
              **{f"a_{key}": event.get(key) for key in ("service", "request_id", "principal", "action", "target")}},
         )
         return cur.fetchone()
@@ -229,10 +263,37 @@ def soft_delete_versions(cur, secret_id, version_numbers: list[int]) -> None:
 
 
 def undelete_versions(cur, secret_id, version_numbers: list[int]) -> None:
+    """Restore versions (not destroyed ones); delete_version_after starts again from now."""
     cur.execute(
-        """UPDATE vault_secret_versions SET deletion_time = NULL
+        f"""UPDATE vault_secret_versions SET deletion_time =
+                   CASE WHEN e.after > 0 THEN now() + make_interval(secs => e.after) END
+              FROM (SELECT {_EFFECTIVE_DELETE_AFTER} AS after FROM vault_secrets s {_MOUNT_JOIN}
+                     WHERE s.id = %(id)s) e
             WHERE secret_id = %(id)s AND version = ANY (%(versions)s) AND destroyed = false""",
         {"id": secret_id, "versions": version_numbers},
+    )
+
+
+# --- the mount's settings ----------------------------------------------------
+
+def mount_config(cur_or_db) -> dict:
+    query = "SELECT max_versions, cas_required, delete_version_after FROM vault_kv_config"
+    if isinstance(cur_or_db, Database):
+        with cur_or_db.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchone()
+    cur_or_db.execute(query)
+    return cur_or_db.fetchone()
+
+
+def update_mount_config(cur, *, by: str, max_versions: int | None, cas_required: bool | None,
+                        delete_version_after: int | None) -> None:
+    """Set the given settings (None = keep)."""
+    cur.execute(
+        """UPDATE vault_kv_config SET max_versions = coalesce(%(max)s, max_versions),
+                  cas_required = coalesce(%(cas)s, cas_required),
+                  delete_version_after = coalesce(%(dva)s, delete_version_after), updated = now(), updated_by = %(by)s""",
+        {"max": max_versions, "cas": cas_required, "dva": delete_version_after, "by": by},
     )
 
 

@@ -17,8 +17,39 @@ from vault_service import names
 from vault_service.secrets import sealing, store
 from vault_service.secrets.service import SERVICE_SCOPE, namespace
 from vault_service.secrets.store import SHARED
+from vault_service.versioned import schemas
 
 MAX_PAGE_SIZE = 1000
+
+# Who may do what, on every route that reaches these functions (the versioned API and the
+# HashiCorp KV v2 one): the scopes of the seeds.
+DATA = ("service",)
+MANAGE = ("admin", "hostsManage", "service")
+DESTROY = ("admin", "service")
+CONFIGURE = ("admin",)
+
+# What POST {versions: [...]} does to each version, by route, and who may.
+VERSION_ACTIONS = {
+    "delete": (store.soft_delete_versions, MANAGE),
+    "undelete": (store.undelete_versions, MANAGE),
+    "destroy": (store.destroy_versions, DESTROY),
+}
+
+
+class CasMismatch(errors.Conflict):
+    """options.cas is not the current version (0 for a secret that does not exist)."""
+
+
+class CasRequired(errors.ApiError):
+    status, code, default_message = 400, "REQUIRED_VALUE_MISSING", "this secret requires options.cas"
+
+
+class VersionNotLive(errors.NotFound):
+    """The version asked for exists but is deleted or destroyed; `metadata` describes it."""
+
+    def __init__(self, metadata: dict):
+        super().__init__("secret version is deleted or destroyed")
+        self.metadata = metadata
 
 
 def _version_meta(row: dict, prefix: str = "") -> dict:
@@ -61,6 +92,28 @@ def read(principal: Principal, path: str, version: int | None) -> dict:
     return {"data": data, "metadata": _version_meta(secret, "v_")}
 
 
+def read_exact(principal: Principal, path: str, version: int | None) -> dict:
+    """HashiCorp's read: version `version` (None or 0: the current one), never an older live one.
+
+    Like read(), plus the secret's `custom_metadata`; a deleted or destroyed version raises
+    VersionNotLive with its metadata.
+    """
+    name = names.checked(path, "path")
+    owner = _owner(principal, name, change=False, action="secret.read")
+    event = audit.new_event("secret.read", _target(path))
+    secret = store.find_secret_audited(database(), owner, name, version=version or None, event=event,
+                                       statement=store.KV_READ)
+    event["outcome"] = secret["outcome"]
+    event["details"] = {"version": secret["v_version"] or version}
+    audit.log_event(event)
+    if secret["v_version"] is None:
+        raise errors.NotFound("secret version not found")
+    meta = {**_version_meta(secret, "v_"), "custom_metadata": secret["custom_metadata"]}
+    if not secret["v_live"]:
+        raise VersionNotLive(meta)
+    return {"data": sealing.unseal(secret, secret["v_version"], secret["v_ciphertext"]), "metadata": meta}
+
+
 def _target(path: str) -> str:
     return f"secret:{path}"
 
@@ -85,9 +138,8 @@ def write(principal: Principal, path: str, data: dict, cas: int | None) -> dict:
                 data_key = sealing.data_key_of(secret)
         else:
             data_key = sealing.data_key_of(secret)
-        if secret["cas_required"] and cas is None:
-            raise errors.ApiError("this secret requires options.cas", code="REQUIRED_VALUE_MISSING",
-                                  property="options.cas").with_status(400)
+        if (secret["cas_required"] or secret["mount_cas_required"]) and cas is None:
+            raise CasRequired(property="options.cas")
         if cas is not None and cas != secret["current_version"]:
             raise _cas_conflict(cas, secret["current_version"])
         version = secret["current_version"] + 1
@@ -95,11 +147,11 @@ def write(principal: Principal, path: str, data: dict, cas: int | None) -> dict:
         row = store.add_version(cur, secret, version=version, created_by=principal.sub,
                                 ciphertext=sealing.seal(data_key, secret, version, data), audit_event=event)
     audit.log_event(event)
-    return _version_meta(row)
+    return {**_version_meta(row), "custom_metadata": secret["custom_metadata"]}
 
 
 def _cas_conflict(cas: int, current: int) -> errors.ApiError:
-    return errors.Conflict(f"check-and-set failed: cas {cas} but the current version is {current}",
+    return CasMismatch(f"check-and-set failed: cas {cas} but the current version is {current}",
                            property="options.cas")
 
 
@@ -121,8 +173,10 @@ def _locked(cur, principal: Principal, path: str, action: str) -> dict:
     return secret
 
 
-def change_versions(principal: Principal, path: str, versions: list[int], action, audit_action: str) -> None:
-    """Apply `action` (a store function) to the listed versions; unknown versions are skipped."""
+def change_versions(principal: Principal, path: str, versions: list[int], rule: str) -> None:
+    """Apply VERSION_ACTIONS[rule] to the listed versions; unknown versions are skipped."""
+    action, _ = VERSION_ACTIONS[rule]
+    audit_action = f"secret.{rule}_versions"
     with database().transaction() as cur:
         secret = _locked(cur, principal, path, audit_action)
         action(cur, secret["id"], sorted(set(versions)))
@@ -153,12 +207,20 @@ def _metadata_body(secret: dict, versions: list[dict]) -> dict:
     }
 
 
-def set_metadata(principal: Principal, path: str, settings: dict) -> dict:
-    """Change settings (creating an empty secret if new); lowering max_versions prunes at once."""
+def set_metadata(principal: Principal, path: str, settings: dict, *, create: bool = True,
+                 merge_custom_metadata: bool = False) -> dict:
+    """Change settings (creating an empty secret if new, unless not `create`: then 404);
+    lowering max_versions prunes at once. With merge_custom_metadata, custom_metadata is
+    merged into the stored map and a None value removes its key."""
     name = names.checked(path, "path")
     owner = _owner(principal, name, change=True, action="secret.metadata.write")
     with database().transaction() as cur:
         secret = store.lock_secret(cur, owner, name)
+        if secret is None and not create:
+            raise errors.NotFound("secret not found")
+        if secret is not None and merge_custom_metadata and settings.get("custom_metadata") is not None:
+            settings = {**settings, "custom_metadata": _merged_custom_metadata(secret["custom_metadata"],
+                                                                               settings["custom_metadata"])}
         if secret is None:
             secret_id = str(uuid.uuid4())
             _, wrapped = sealing.new_data_key(secret_id)
@@ -175,6 +237,27 @@ def set_metadata(principal: Principal, path: str, settings: dict) -> dict:
         audit.record("secret.metadata.write", _target(name), cur=cur,
                      details={k: v for k, v in settings.items() if k != "custom_metadata"})
         return _metadata_body(secret, store.versions(cur, secret["id"]))
+
+
+def _merged_custom_metadata(stored: dict, patch: dict) -> dict:
+    merged = {key: value for key, value in {**stored, **patch}.items() if value is not None}
+    if len(merged) > schemas.MAX_CUSTOM_METADATA_KEYS:
+        raise errors.ApiError(f"custom_metadata may have at most {schemas.MAX_CUSTOM_METADATA_KEYS} keys",
+                              code="VALUE_OUT_OF_BOUNDS", property="custom_metadata").with_status(400)
+    return merged
+
+
+def mount_config() -> dict:
+    """The mount's settings: {max_versions (0 = 10), cas_required, delete_version_after (seconds)}."""
+    return store.mount_config(database())
+
+
+def set_mount_config(principal: Principal, settings: dict) -> None:
+    """Change the mount's settings (absent or None = keep); they apply to the next write."""
+    with database().transaction() as cur:
+        store.update_mount_config(cur, by=principal.sub, **{
+            key: settings.get(key) for key in ("max_versions", "cas_required", "delete_version_after")})
+        audit.record("secret.config.write", "secret-config", cur=cur, details=dict(settings))
 
 
 def delete_metadata(principal: Principal, path: str) -> None:

@@ -5,17 +5,15 @@ from flask.views import MethodView
 
 from common.auth import current_principal, require_scopes, scoped
 from common.web import Blueprint, empty
-from vault_service.secrets import store
 from vault_service.versioned import schemas, service
+from vault_service.versioned.service import DATA, MANAGE
 
 blp = Blueprint("vault_versioned", __name__, description="Versioned secrets")
-
-MANAGE = ("admin", "hostsManage", "service")
 
 
 @blp.route("/secret/data/<secret_name:path>")
 class SecretData(MethodView):
-    @scoped("service")
+    @scoped(*DATA)
     @blp.arguments(schemas.VersionArgs, location="query")
     @blp.response(200, schemas.ReadResponse)
     def get(self, args, path):
@@ -23,7 +21,7 @@ class SecretData(MethodView):
         principal = current_principal()
         return service.read(principal, path, args.get("version"))
 
-    @scoped("service")
+    @scoped(*DATA)
     @blp.arguments(schemas.WriteBody)
     @blp.response(200, schemas.VersionMeta)
     def post(self, body, path):
@@ -39,15 +37,16 @@ class SecretData(MethodView):
         return empty()
 
 
-def _versions_route(rule: str, action, scopes, summary: str):
+def _versions_route(rule: str, summary: str):
     """POST {versions: [...]} routes differ only in what they do to each version."""
+    _, scopes = service.VERSION_ACTIONS[rule]
 
     @scoped(*scopes)
     @blp.arguments(schemas.VersionsBody)
     @blp.response(200)
     def post(self, body, path):
         principal = current_principal()
-        service.change_versions(principal, path, body["versions"], action, f"secret.{rule}_versions")
+        service.change_versions(principal, path, body["versions"], rule)
         return empty()
 
     post.__doc__ = summary
@@ -55,9 +54,9 @@ def _versions_route(rule: str, action, scopes, summary: str):
     blp.route(f"/secret/{rule}/<secret_name:path>")(view)
 
 
-_versions_route("delete", store.soft_delete_versions, MANAGE, "Soft-delete versions")
-_versions_route("undelete", store.undelete_versions, MANAGE, "Restore soft-deleted versions")
-_versions_route("destroy", store.destroy_versions, ("admin", "service"), "Destroy versions for good")
+_versions_route("delete", "Soft-delete versions")
+_versions_route("undelete", "Restore soft-deleted versions")
+_versions_route("destroy", "Destroy versions for good")
 
 
 @blp.route("/secret/metadata/<secret_name:path>")

@@ -1,0 +1,12 @@
+"""HashiCorp Vault's KV v2 HTTP API at /v1/, over the versioned service (docs/API-hashicorp-kv.md).
+
+Nothing here decides what happens to a secret: every rule (versions, check-and-set, pruning,
+deletion times, access, audit) is vault_service.versioned.service's. This package translates
+HashiCorp's wire protocol to those calls and back: paths and methods (views), bodies and
+parameters (inputs), envelopes, errors and times (wire), and answers the sys/ and auth/token/
+paths clients probe (system).
+"""
+
+from vault_service.kv.views import install  # noqa: E402  (the package's one entry point)
+
+__all__ = ["install"]

@@ -1,0 +1,36 @@
+"""Who is calling under /v1/: Vault's token headers, and 403 (never 401) when that fails."""
+from __future__ import annotations
+
+from flask import current_app, g, request
+
+from common import errors
+from common.auth import Principal, require_scopes
+from vault_service.kv.wire import permission_denied
+
+
+def token() -> str:
+    """X-Vault-Token, else a bearer token; both sent: X-Vault-Token wins."""
+    sent = request.headers.get("X-Vault-Token", "").strip()
+    if not sent:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        sent = value.strip() if scheme.lower() == "bearer" else ""
+    if not sent:
+        raise permission_denied()
+    return sent
+
+
+def caller() -> Principal:
+    """The verified caller (the validation of every route: size, signature, lifetime, claims)."""
+    principal = g.get("principal")
+    if principal is None:
+        try:
+            principal = current_app.extensions["token_validator"].validate(token())
+        except errors.ApiError:  # 401 everywhere else; hvac's is_authenticated() needs 403
+            raise permission_denied() from None
+        g.principal = principal
+    return principal
+
+
+def require(scopes: tuple[str, ...]) -> Principal:
+    caller()
+    return require_scopes(*scopes)

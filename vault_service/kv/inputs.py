@@ -1,0 +1,212 @@
+"""What comes in under /v1/: JSON bodies, Vault's weakly typed values, query parameters.
+
+Vault decodes bodies whatever their Content-Type and converts values weakly: integers may
+come as numeric strings (`vault kv delete -versions=1,2` sends ["1","2"]), durations as Go
+strings, ISO 8601 or seconds. Unknown fields are ignored with a warning.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from flask import request
+from marshmallow import ValidationError
+
+from common.durations import parse_seconds
+from vault_service import names
+from vault_service.secrets.schemas import SecretData
+from vault_service.versioned.schemas import MAX_CUSTOM_METADATA_KEYS
+from vault_service.kv.wire import KvError
+
+MAX_INT = 2**31 - 1  # what the store's version and count columns hold
+MERGE_PATCH = "application/merge-patch+json"
+_PARSE_ERROR = "error parsing JSON"
+_SECRET_DATA = SecretData()
+
+
+class Body(dict):
+    """A request's JSON object; `warnings` says which of its fields the endpoint ignored."""
+
+    def __init__(self, fields: dict, known: tuple[str, ...]):
+        super().__init__((key, value) for key, value in fields.items() if key in known)
+        unknown = sorted(key for key in fields if key not in known)
+        self.warnings = [f"Endpoint ignored these unrecognized parameters: [{' '.join(unknown)}]"] if unknown else []
+
+
+def _unique_keys(pairs):
+    found = {}
+    for key, value in pairs:
+        if key in found:
+            raise KvError(400, _PARSE_ERROR, f"duplicate key {key!r}")
+        found[key] = value
+    return found
+
+
+def _no_constant(name):
+    raise KvError(400, _PARSE_ERROR, f"{name} is not a JSON number")
+
+
+def _finite(text):
+    number = float(text)
+    if not math.isfinite(number):
+        raise KvError(400, _PARSE_ERROR, "a number is out of range")
+    return number
+
+
+def _check_strings(value) -> None:
+    """NUL characters and lone surrogates are refused, as everywhere (iteratively: deep input)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            if "\x00" in node:
+                raise KvError(400, _PARSE_ERROR, "strings must not contain NUL characters")
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                raise KvError(400, _PARSE_ERROR, "strings must not contain lone surrogates") from None
+
+
+def body(*known: str) -> Body:
+    """The request body as a JSON object (empty: {}); 400 "error parsing JSON" otherwise."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return Body({}, known)
+    try:
+        value = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise KvError(400, _PARSE_ERROR, "the JSON body is nested too deeply") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise KvError(400, _PARSE_ERROR) from None
+    if not isinstance(value, dict):
+        raise KvError(400, _PARSE_ERROR)
+    _check_strings(value)
+    return Body(value, known)
+
+
+def require_merge_patch() -> None:
+    provided = request.headers.get("Content-Type", "")
+    if provided.split(";", 1)[0].strip().lower() != MERGE_PATCH:
+        raise KvError(415, f"PATCH requires Content-Type of {MERGE_PATCH}, provided {provided}")
+
+
+# --- values -------------------------------------------------------------------
+
+def integer(value, field: str, *, minimum: int = 0) -> int:
+    """A number or a numeric string, as Vault's weak decoding takes them."""
+    if isinstance(value, bool):
+        raise KvError(400, f"error converting input {value!r} for field {field!r}")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip(), 10)
+        except ValueError:
+            raise KvError(400, f"error converting input {value!r} for field {field!r}") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        raise KvError(400, f"error converting input for field {field!r}: not an integer")
+    if not minimum <= value <= MAX_INT:
+        raise KvError(400, f"{field} must be between {minimum} and {MAX_INT}")
+    return value
+
+
+def optional_integer(fields: dict, field: str, **kwargs) -> int | None:
+    return None if fields.get(field) is None else integer(fields[field], field, **kwargs)
+
+
+def boolean(value, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        parsed = parse_bool(value)
+        if parsed is not None:
+            return parsed
+    raise KvError(400, f"error converting input {value!r} for field {field!r}")
+
+
+def parse_bool(text: str) -> bool | None:
+    """Go's strconv.ParseBool; None if unparsable."""
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None
+
+
+def seconds(value, field: str, *, negative: bool = False) -> int:
+    """A Go duration string, ISO 8601 or integer seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        result = integer(value, field, minimum=-MAX_INT if negative else 0)
+        return result
+    if not isinstance(value, str):
+        raise KvError(400, f"error converting input for field {field!r}: not a duration")
+    text, sign = value.strip(), 1
+    if text.startswith("-") and negative:
+        text, sign = text[1:], -1
+    try:
+        return sign * parse_seconds(text)
+    except ValueError as exc:
+        raise KvError(400, f"error converting input {value!r} for field {field!r}: {exc}") from None
+
+
+def versions(fields: dict) -> list[int]:
+    """`versions` as a list of numbers or numeric strings, or one comma-separated string."""
+    value = fields.get("versions")
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if value is None or value == []:
+        raise KvError(400, "no version number provided")
+    if not isinstance(value, list):
+        value = [value]
+    return [integer(item, "versions", minimum=1) for item in value]
+
+
+def secret_data(value, *, required_message: str = "no data provided") -> dict:
+    """`data` under the suite's limits (a JSON object, 64 KiB serialised, depth 32)."""
+    if value is None:
+        raise KvError(400, required_message)
+    try:
+        return _SECRET_DATA.deserialize(value)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
+        raise KvError(400, *(message.split(": ", 1)[-1] for message in messages)) from None
+
+
+def custom_metadata(value, *, allow_null_values: bool = False) -> dict | None:
+    """Vault's rules: at most 64 keys, keys 1 to 128 and values 1 to 512 printable characters."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise KvError(400, "custom_metadata validation failed: must be a map of strings")
+    problems = []
+    if len(value) > MAX_CUSTOM_METADATA_KEYS:
+        problems.append(f"payload must contain at most {MAX_CUSTOM_METADATA_KEYS} keys, provided {len(value)}")
+    for key, item in value.items():
+        if not 1 <= len(key) <= 128 or not key.isprintable():
+            problems.append(f"length of key {key[:32]!r} is {len(key)} or it has unprintable characters")
+        if item is None and allow_null_values:
+            continue
+        if not isinstance(item, str) or not 1 <= len(item) <= 512 or not item.isprintable():
+            problems.append(f"value of key {key[:32]!r} must be 1 to 512 printable characters")
+    if problems:
+        raise KvError(400, "custom_metadata validation failed: " + "; ".join(problems))
+    return value
+
+
+def path(raw: str) -> str:
+    """A KV path is a shared-secret name; 400 "invalid path: ..." otherwise."""
+    reason = names.problem(raw)
+    if reason:
+        raise KvError(400, f"invalid path: {reason}")
+    return raw
+
+
+def query_version() -> int | None:
+    """?version=N; 0 or none means the current version."""
+    raw = request.args.get("version")
+    return None if raw in (None, "") else integer(raw, "version")

@@ -1,0 +1,119 @@
+"""/v1/...: one catch-all rule, so that every answer under /v1/ (an unknown path or method,
+a body too large, a crash) is in Vault's shape; this module routes it to its endpoint."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Rule
+
+from common import errors
+from vault_service.kv import engine, system
+from vault_service.kv.inputs import parse_bool
+from vault_service.kv.wire import KvError, envelope, error_response, translated
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/v1"
+MAX_URL_BYTES = 8 * 1024
+# Methods Vault knows; POST and PUT are one write, HEAD is a GET without a body.
+_OPERATION = {"GET": "GET", "HEAD": "GET", "POST": "PUT", "PUT": "PUT", "PATCH": "PATCH", "DELETE": "DELETE",
+              "LIST": "LIST"}
+_VERB = {"GET": "get", "PUT": "put", "PATCH": "patch", "LIST": "list", "DELETE": "delete"}
+_ROOTLESS = ("data", "metadata", "delete", "undelete", "destroy", "subkeys")
+
+blp = Blueprint("vault_kv", __name__)
+
+
+def install(app: Flask) -> None:
+    """Serve /v1/ on `app` for the mount VAULT_KV_MOUNT (checked by common.config; "": every
+    /v1/... is 404)."""
+    app.extensions["kv_mount"] = app.config["VAULT_KV_MOUNT"]
+    app.register_blueprint(blp)
+    # Rules added directly, without a method list: every method reaches dispatch() (LIST too),
+    # and the blueprint's name in the endpoint keeps Flask's per-blueprint handling.
+    for rule in (PREFIX, f"{PREFIX}/", f"{PREFIX}/<path:rest>"):
+        app.url_map.add(Rule(rule, endpoint=f"{blp.name}.dispatch", strict_slashes=False))
+    app.view_functions[f"{blp.name}.dispatch"] = dispatch
+
+
+def dispatch(rest: str = ""):
+    try:
+        return _route(rest)
+    except KvError as error:
+        return error_response(error)
+    except errors.ApiError as error:
+        return error_response(translated(error))
+    except HTTPException as error:  # e.g. werkzeug's 413 for a body over MAX_CONTENT_LENGTH
+        return error_response(KvError(413, "request body too large") if error.code == 413 else KvError(error.code or 500))
+    except Exception as exc:  # a 500 never carries a trace or a secret
+        log.error("unhandled exception", extra={"exception_type": type(exc).__name__},
+                  exc_info=errors._redacted(exc))
+        return error_response(KvError(500, "internal error"))
+
+
+def _route(rest: str):
+    mount = system.mount()
+    if not mount:
+        raise KvError(404)
+    if len(request.environ.get("RAW_URI") or request.full_path) > MAX_URL_BYTES:
+        raise KvError(414, "URI too long")
+    operation = _operation()
+    _refuse_unsupported_headers()
+    if rest == mount or rest.startswith(mount + "/"):
+        return _mount_endpoint(rest[len(mount) + 1:], operation)
+    endpoints, path = _system_endpoint(rest)
+    if endpoints is None:
+        raise KvError(404, f'no handler for route "{rest}". route entry not found.')
+    endpoint = endpoints.get(operation)
+    if endpoint is None:
+        raise KvError(405, "unsupported operation")
+    return endpoint(path)
+
+
+def _operation() -> str:
+    method = request.method.upper()
+    if method not in _OPERATION:
+        raise KvError(405)
+    operation = _OPERATION[method]
+    listing = request.args.get("list")
+    if operation == "GET" and listing not in (None, ""):
+        parsed = parse_bool(listing)
+        if parsed is None:
+            raise KvError(400)
+        if parsed:
+            operation = "LIST"
+    return operation
+
+
+def _refuse_unsupported_headers() -> None:
+    if request.headers.get("X-Vault-Wrap-TTL", "").strip():
+        raise KvError(400, "response wrapping is not supported")
+    if request.headers.get("X-Vault-Namespace", "").strip().strip("/") not in ("", "root"):
+        raise KvError(400, "namespaces are not supported")
+
+
+def _mount_endpoint(sub: str, operation: str):
+    family, _, path = sub.partition("/")
+    endpoints = engine.ENDPOINTS.get(family)
+    if endpoints is None or (family == "config" and path):
+        raise KvError(404, body=envelope(None, warnings=[
+            "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to "
+            f"use. If using the Vault CLI, use 'vault kv {_VERB[operation]}' for this operation."]))
+    endpoint = endpoints.get(operation)
+    if family in _ROOTLESS and not path.strip("/") and operation != "LIST":
+        raise KvError(404, body=envelope(None, warnings=[
+            "Non-listing operations on the root of a K/V v2 mount are not supported."]))
+    if endpoint is None:
+        raise KvError(405, "unsupported operation")
+    return endpoint(path)
+
+
+def _system_endpoint(rest: str):
+    if rest in system.ENDPOINTS:
+        return system.ENDPOINTS[rest], ""
+    for prefix, endpoints in system.ENDPOINTS.items():
+        if prefix.endswith("/") and rest.startswith(prefix):
+            return endpoints, rest[len(prefix):]
+    return None, ""

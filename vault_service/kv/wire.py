@@ -1,0 +1,112 @@
+"""What goes out under /v1/: Vault's envelope, its error bodies, its times and durations."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+
+from flask import current_app
+
+from common import errors
+from common.durations import go_format
+from vault_service import names
+from vault_service.versioned import service
+
+# hvac reads `errors` only when the Content-Type is exactly this (no charset).
+JSON = "application/json"
+
+
+class KvError(Exception):
+    """An answer in Vault's error shape: `{"errors": [...]}`, or, with `body`, that body."""
+
+    def __init__(self, status: int, *messages: str, body: dict | None = None):
+        super().__init__(status, messages)
+        self.status, self.messages, self.body = status, list(messages), body
+
+
+def not_found() -> KvError:
+    return KvError(404)  # a missing secret or version: an empty list
+
+
+def permission_denied() -> KvError:
+    return KvError(403, "permission denied")
+
+
+def _dumps(body) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def respond(body, status: int = 200):
+    return current_app.response_class(_dumps(body), status=status, mimetype=JSON)
+
+
+def envelope(data, *, warnings: list[str] | None = None, mount_type: str = "kv") -> dict:
+    return {
+        "request_id": str(uuid.UUID(bytes=os.urandom(16), version=4)),
+        "lease_id": "", "renewable": False, "lease_duration": 0,
+        "data": data, "wrap_info": None, "warnings": warnings or None, "auth": None,
+        "mount_type": mount_type,
+    }
+
+
+def ok(data, *, warnings: list[str] | None = None, mount_type: str = "kv", status: int = 200):
+    return respond(envelope(data, warnings=warnings, mount_type=mount_type), status)
+
+
+def no_content(warnings: list[str] | None = None):
+    """204 with no body; with warnings, Vault answers 200 with them instead."""
+    if warnings:
+        return ok(None, warnings=warnings)
+    response = current_app.response_class(b"", status=204)
+    del response.headers["Content-Type"]
+    return response
+
+
+def error_response(error: KvError):
+    return respond(error.body if error.body is not None else {"errors": error.messages}, error.status)
+
+
+def time(value: datetime | None) -> str:
+    """Go's RFC3339Nano in UTC (trailing zeros of the fraction dropped); "" when unset."""
+    if value is None:
+        return ""
+    value = value.astimezone(timezone.utc)
+    fraction = f".{value.microsecond:06d}".rstrip("0") if value.microsecond else ""
+    return value.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+def duration(seconds: int) -> str:
+    """Go's time.Duration.String() of whole seconds, negative ones too."""
+    return "-" + go_format(-seconds) if seconds < 0 else go_format(seconds)
+
+
+# --- the versioned service's errors, as Vault would answer them ----------------
+
+CAS_MISMATCH = "check-and-set parameter did not match the current version"
+CAS_REQUIRED = "check-and-set parameter required for this call"
+RESERVED = "reserved for the Secrets Manager"  # the page's words for names.RESERVED_MESSAGE
+
+
+def translated(error: errors.ApiError) -> KvError:
+    if isinstance(error, service.CasMismatch):
+        return KvError(400, CAS_MISMATCH)  # hvac raises InvalidRequest; Vault's 412 is X-Vault-Index only
+    if isinstance(error, service.CasRequired):
+        return KvError(400, CAS_REQUIRED)
+    if error.status == 401:  # hvac's is_authenticated() raises on 401 instead of returning False
+        return permission_denied()
+    if error.status == 403:
+        return KvError(403, RESERVED) if error.message == names.RESERVED_MESSAGE else permission_denied()
+    if error.status == 404:
+        return not_found()
+    if error.status == 413:
+        return KvError(413, "request body too large")
+    if error.status == 503:
+        return KvError(503, "storage unavailable")
+    if error.status >= 500:
+        return KvError(500, "internal error")
+    if error.status == 400 and error.property == "path":
+        return KvError(400, f"invalid path: {error.message.removeprefix('path ')}")
+    messages = [detail["error_message"] if not detail.get("property") else f"{detail['property']}: {detail['error_message']}"
+                for detail in error.details] or [error.message]
+    return KvError(error.status, *messages)
