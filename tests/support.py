@@ -149,6 +149,19 @@ def wait_until_up(url: str, process=None, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def cuttable_database(url: str) -> tuple["TcpLink", str]:
+    """A started TcpLink to the database server of `url`, and `url` through it; skips the
+    test where that server is not on TCP (the embedded one listens on a socket)."""
+    import pytest
+
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    if not params.get("host", "").startswith("127."):
+        pytest.skip("needs a TCP database server to cut (the embedded one listens on a socket)")
+    link = TcpLink("127.0.0.1", int(params.get("port", 5432))).start()
+    params.update(host="127.0.0.1", port=str(link.port))
+    return link, psycopg.conninfo.make_conninfo(**params)
+
+
 class TcpLink:
     """A TCP forwarder we can cut and restore, to take a dependency away from a service for real."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import time
 
-import psycopg
 import pytest
 import requests
 
@@ -14,22 +13,13 @@ from tests.vault.helpers import V1, unique
 pytestmark = pytest.mark.slow
 
 
-def _url_through(link: support.TcpLink, url: str) -> str:
-    params = psycopg.conninfo.conninfo_to_dict(url)
-    params.update(host="127.0.0.1", port=str(link.port))
-    return psycopg.conninfo.make_conninfo(**params)
-
-
 @contextlib.contextmanager
 def _vault_behind_a_link(vault_db, vault_config, tokens, *, workers: int):
     """(base URL, link, service headers, a secret path holding {"v": 1}) of a Vault under
     gunicorn whose database connections all go through a TcpLink the test controls."""
-    params = psycopg.conninfo.conninfo_to_dict(vault_db)
-    if not params.get("host", "").startswith("127."):
-        pytest.skip("needs a TCP database server to cut (the embedded one listens on a socket)")
-    link = support.TcpLink("127.0.0.1", int(params.get("port", 5432))).start()
+    link, through_link = support.cuttable_database(vault_db)
     env = {key: str(value) for key, value in vault_config.items()}
-    env["DATABASE_URL"] = _url_through(link, vault_db)
+    env["DATABASE_URL"] = through_link
     svc = {"Authorization": f"Bearer {tokens('service')}"}
     path = unique("outage")
     with support.gunicorn("vault_service.wsgi:app", env, workers=workers, health_path=f"{V1}/status") as base:
