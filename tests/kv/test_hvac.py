@@ -180,6 +180,7 @@ def test_is_authenticated(kv_base, tokens, service_token):
     assert hvac.Client(url=kv_base, token="not-a-jwt").is_authenticated() is False
     assert hvac.Client(url=kv_base, token=tokens("service", exp=int(time.time()) - 3600)).is_authenticated() is False
     assert hvac.Client(url=kv_base, token=tokens("service", audience="someone-else")).is_authenticated() is False
+    assert hvac.Client(url=kv_base, token=tokens("service", ttl=10 * 86400)).is_authenticated() is False  # lifetime cap
 
 
 def test_lookup_self(vault, service_token):

@@ -265,3 +265,24 @@ def test_refusals_and_unknown_paths(http, svc):
     assert _errors(http("PATCH", "/v1/secret/delete/x", token=svc, headers=MERGE_PATCH, data="{}"), 405) == [
         "unsupported operation"]
     assert _errors(http("BREW", "/v1/secret/data/x", token=svc), 405) == []
+
+
+def test_the_secrets_managers_reserved_part(http, svc, tokens):
+    """Only `service` reaches hosts/... and targetdomains/...; to anyone else they do not exist."""
+    path = f"hosts/{unique('host')}/root"
+    _write(http, svc, path, {"password": "managed"})
+    _write(http, svc, unique("wire-shared"), {"v": 1})  # so that the root lists something for everyone
+    assert http("GET", f"/v1/secret/data/{path}", token=svc).json()["data"]["data"] == {"password": "managed"}
+    assert "hosts/" in http("LIST", "/v1/secret/metadata", token=svc).json()["data"]["keys"]
+
+    for scopes in ("admin", "hostsManage"):
+        other = tokens(scopes)
+        assert _errors(http("GET", f"/v1/secret/metadata/{path}", token=other), 404) == []
+        assert _errors(http("LIST", "/v1/secret/metadata/hosts", token=other), 404) == []
+        assert "hosts/" not in http("LIST", "/v1/secret/metadata", token=other).json()["data"]["keys"]
+        for method, family, body in (("POST", "metadata", {"max_versions": 1}), ("DELETE", "metadata", None),
+                                     ("DELETE", "data", None), ("POST", "delete", {"versions": [1]})):
+            refused = http(method, f"/v1/secret/{family}/{path}", token=other, json=body)
+            assert _errors(refused, 403) == ["reserved for the Secrets Manager"], (scopes, method, family)
+        assert _errors(http("GET", f"/v1/secret/data/{path}", token=other), 403) == ["permission denied"]  # no data scope
+    assert http("GET", f"/v1/secret/metadata/{path}", token=svc).json()["data"]["current_version"] == 1
