@@ -92,6 +92,8 @@ GUNICORN_ERRORS = {
     431: (401, "Unauthorized", "UNAUTHORIZED", "request headers too large (a bearer token is at most 8 KiB)"),
     501: (501, "Not Implemented", "BAD_REQUEST", "unsupported transfer coding"),
 }
+# What HashiCorp Vault says for the same refusals.
+VAULT_MESSAGES = {414: "URI too long"}
 # The contract's limits are 8 KiB for the URL and the token; gunicorn's must sit above them
 # so the app can answer by the contract. 8190 is the longest request line gunicorn takes.
 LIMIT_REQUEST_LINE = 8190
@@ -103,7 +105,10 @@ def write_json_error(sock, status_int, reason, mesg):
     the request line (a query string can carry a secret), so it is never echoed."""
     status, reason, code, message = GUNICORN_ERRORS.get(
         status_int, (500, "Internal Server Error", "GENERAL_ERROR", "internal error"))
-    body = json.dumps({"error_code": code, "error_message": message, "details": []}).encode()
+    # `errors` too: HashiCorp clients of /v1/ (docs/API-hashicorp-kv.md) read only that key, and
+    # gunicorn cannot say which API the refused request was for.
+    body = json.dumps({"error_code": code, "error_message": message, "details": [],
+                       "errors": [VAULT_MESSAGES.get(status, message)]}).encode()
     extra = 'WWW-Authenticate: Bearer error="invalid_token"\r\n' if status == 401 else ""
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
             f"{extra}Content-Length: {len(body)}\r\n\r\n")

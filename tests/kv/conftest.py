@@ -22,8 +22,9 @@ def kv_env(kv_db, data_dir, master_keys):
 
 @pytest.fixture(scope="session")
 def kv_base(kv_env):
-    """The base URL of a gunicorn-served Vault."""
-    with support.gunicorn("vault_service.wsgi:app", kv_env, workers=2, health_path="/v1/sys/health") as base:
+    """The base URL of the Vault under gunicorn with the production settings (deploy/gunicorn)."""
+    with support.gunicorn("vault_service.wsgi:app", kv_env, workers=2, health_path="/v1/sys/health",
+                          conf="vault.conf.py") as base:
         yield base
 
 

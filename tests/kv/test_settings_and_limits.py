@@ -1,5 +1,4 @@
-"""VAULT_KV_MOUNT, and the limits gunicorn's own header and request-line caps would answer
-first in the test servers (a token over 8 KiB, a URL over 8 KiB): the app under the test client."""
+"""VAULT_KV_MOUNT and the 8 KiB limits of tokens and URLs (through gunicorn too, in test_wire)."""
 from __future__ import annotations
 
 import pytest
@@ -52,3 +51,14 @@ def test_an_empty_mount_turns_v1_off(kv_env, tokens):
 def test_a_mount_vault_would_refuse_stops_the_app(kv_env, mount):
     with pytest.raises(ValueError, match="VAULT_KV_MOUNT"):
         create_app({**kv_env, "VAULT_KV_MOUNT": mount})
+
+
+def test_rate_limits_count_vault_tokens(kv_env, tokens):
+    app = create_app({**kv_env, "RATE_LIMIT_READS": 2, "REDIS_URL": ""})
+    client, headers = app.test_client(), {"X-Vault-Token": tokens("admin")}
+    statuses = [client.open("/v1/secret/metadata", method="LIST", headers=headers).status_code for _ in range(3)]
+    assert 429 not in statuses[:2] and statuses[2] == 429
+    limited = client.get("/v1/secret/config", headers=headers)
+    assert limited.status_code == 429 and limited.headers["Retry-After"]
+    assert limited.json["errors"][0].startswith("rate limit reached")
+    app.extensions["db"].close()

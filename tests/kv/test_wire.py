@@ -286,3 +286,13 @@ def test_the_secrets_managers_reserved_part(http, svc, tokens):
             assert _errors(refused, 403) == ["reserved for the Secrets Manager"], (scopes, method, family)
         assert _errors(http("GET", f"/v1/secret/data/{path}", token=other), 403) == ["permission denied"]  # no data scope
     assert http("GET", f"/v1/secret/metadata/{path}", token=svc).json()["data"]["current_version"] == 1
+
+
+def test_oversized_tokens_and_urls_through_gunicorn(http, tokens, svc):
+    token = tokens("service", padding="x" * 9000)
+    assert 8192 < len(token) < 16 * 1024  # over the contract's cap, under gunicorn's header limit
+    assert _errors(http("GET", "/v1/auth/token/lookup-self", token=token), 403) == ["permission denied"]
+    # gunicorn refuses a request line over 8190 bytes itself; its answer carries Vault's `errors` too.
+    too_long = http("GET", f"/v1/secret/data/{'a' * 8200}", token=svc)
+    assert too_long.status_code == 414 and too_long.json()["errors"] == ["URI too long"]
+    assert too_long.headers["Content-Type"] == "application/json"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from common import errors
+from common import errors, ratelimit
 from common.auth import Principal, require_scopes
 from vault_service.kv.wire import permission_denied
 
@@ -20,15 +20,27 @@ def token() -> str:
 
 
 def caller() -> Principal:
-    """The verified caller (the validation of every route: size, signature, lifetime, claims)."""
-    principal = g.get("principal")
+    """The verified caller (the validation of every route: size, signature, lifetime, claims),
+    counted against its quota like every other route's."""
+    principal = g.get("kv_principal")
     if principal is None:
         try:
             principal = current_app.extensions["token_validator"].validate(token())
         except errors.ApiError:  # 401 everywhere else; hvac's is_authenticated() needs 403
             raise permission_denied() from None
-        g.principal = principal
+        g.principal = g.kv_principal = principal  # X-Vault-Token wins over a bearer token seen before
+        _count(principal)
     return principal
+
+
+def _count(principal: Principal) -> None:
+    """The app counts requests with an Authorization header before any view; count the others."""
+    limiter = current_app.extensions.get("rate_limiter")
+    if limiter is None or "Authorization" in request.headers or principal.has_scope("service"):
+        return
+    group = ratelimit.route_group("GET" if request.method == "LIST" else request.method, request.path)
+    if group in limiter.quotas:
+        limiter.check(group, principal.sub)
 
 
 def require(scopes: tuple[str, ...]) -> Principal:

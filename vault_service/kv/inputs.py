@@ -6,13 +6,12 @@ strings, ISO 8601 or seconds. Unknown fields are ignored with a warning.
 """
 from __future__ import annotations
 
-import json
-import math
-
 from flask import request
 from marshmallow import ValidationError
 
+from common import errors, strict_json
 from common.durations import parse_seconds
+from common.web import request_body
 from vault_service import names
 from vault_service.secrets.schemas import SecretData
 from vault_service.versioned.schemas import MAX_CUSTOM_METADATA_KEYS
@@ -33,59 +32,19 @@ class Body(dict):
         self.warnings = [f"Endpoint ignored these unrecognized parameters: [{' '.join(unknown)}]"] if unknown else []
 
 
-def _unique_keys(pairs):
-    found = {}
-    for key, value in pairs:
-        if key in found:
-            raise KvError(400, _PARSE_ERROR, f"duplicate key {key!r}")
-        found[key] = value
-    return found
-
-
-def _no_constant(name):
-    raise KvError(400, _PARSE_ERROR, f"{name} is not a JSON number")
-
-
-def _finite(text):
-    number = float(text)
-    if not math.isfinite(number):
-        raise KvError(400, _PARSE_ERROR, "a number is out of range")
-    return number
-
-
-def _check_strings(value) -> None:
-    """NUL characters and lone surrogates are refused, as everywhere (iteratively: deep input)."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-        elif isinstance(node, str):
-            if "\x00" in node:
-                raise KvError(400, _PARSE_ERROR, "strings must not contain NUL characters")
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:
-                raise KvError(400, _PARSE_ERROR, "strings must not contain lone surrogates") from None
-
-
 def body(*known: str) -> Body:
-    """The request body as a JSON object (empty: {}); 400 "error parsing JSON" otherwise."""
-    raw = request.get_data(cache=True)
+    """The request body as a JSON object (empty: {}), as strict as everywhere (common.strict_json:
+    no duplicate keys, non-finite numbers, NUL or lone surrogates); else 400 "error parsing JSON"."""
+    raw = request_body(request)
     if not raw.strip():
         return Body({}, known)
     try:
-        value = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant, parse_float=_finite)
-    except RecursionError:
-        raise KvError(400, _PARSE_ERROR, "the JSON body is nested too deeply") from None
-    except ValueError:  # JSONDecodeError, UnicodeDecodeError
-        raise KvError(400, _PARSE_ERROR) from None
+        value = strict_json.loads(raw)
+    except errors.ApiError as error:
+        detail = [f"{error.property}: {error.message}"] if error.property else []
+        raise KvError(400, _PARSE_ERROR, *detail) from None
     if not isinstance(value, dict):
         raise KvError(400, _PARSE_ERROR)
-    _check_strings(value)
     return Body(value, known)
 
 

@@ -16,7 +16,6 @@ from vault_service.kv.wire import KvError, envelope, error_response, translated
 log = logging.getLogger(__name__)
 
 PREFIX = "/v1"
-MAX_URL_BYTES = 8 * 1024
 # Methods Vault knows; POST and PUT are one write, HEAD is a GET without a body.
 _OPERATION = {"GET": "GET", "HEAD": "GET", "POST": "PUT", "PUT": "PUT", "PATCH": "PATCH", "DELETE": "DELETE",
               "LIST": "LIST"}
@@ -38,27 +37,25 @@ def install(app: Flask) -> None:
     app.view_functions[f"{blp.name}.dispatch"] = dispatch
 
 
-def dispatch(rest: str = ""):
-    try:
-        return _route(rest)
-    except KvError as error:
+@blp.errorhandler(Exception)
+def _in_vaults_shape(error: Exception):
+    """Every error of a /v1 request, the app's own checks before the view included (URL
+    length, rate limits), in Vault's shape."""
+    if isinstance(error, KvError):
         return error_response(error)
-    except errors.ApiError as error:
+    if isinstance(error, errors.ApiError):
         return error_response(translated(error))
-    except HTTPException as error:  # e.g. werkzeug's 413 for a body over MAX_CONTENT_LENGTH
+    if isinstance(error, HTTPException):  # e.g. werkzeug's 413 for a body over MAX_CONTENT_LENGTH
         return error_response(KvError(413, "request body too large") if error.code == 413 else KvError(error.code or 500))
-    except Exception as exc:  # a 500 never carries a trace or a secret
-        log.error("unhandled exception", extra={"exception_type": type(exc).__name__},
-                  exc_info=errors._redacted(exc))
-        return error_response(KvError(500, "internal error"))
+    # A 500 never carries a trace or a secret.
+    log.error("unhandled exception", extra={"exception_type": type(error).__name__}, exc_info=errors._redacted(error))
+    return error_response(KvError(500, "internal error"))
 
 
-def _route(rest: str):
+def dispatch(rest: str = ""):
     mount = system.mount()
     if not mount:
         raise KvError(404)
-    if len(request.environ.get("RAW_URI") or request.full_path) > MAX_URL_BYTES:
-        raise KvError(414, "URI too long")
     operation = _operation()
     _refuse_unsupported_headers()
     if rest == mount or rest.startswith(mount + "/"):

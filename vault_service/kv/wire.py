@@ -20,9 +20,9 @@ JSON = "application/json"
 class KvError(Exception):
     """An answer in Vault's error shape: `{"errors": [...]}`, or, with `body`, that body."""
 
-    def __init__(self, status: int, *messages: str, body: dict | None = None):
+    def __init__(self, status: int, *messages: str, body: dict | None = None, headers: dict | None = None):
         super().__init__(status, messages)
-        self.status, self.messages, self.body = status, list(messages), body
+        self.status, self.messages, self.body, self.headers = status, list(messages), body, headers or {}
 
 
 def not_found() -> KvError:
@@ -64,7 +64,9 @@ def no_content(warnings: list[str] | None = None):
 
 
 def error_response(error: KvError):
-    return respond(error.body if error.body is not None else {"errors": error.messages}, error.status)
+    response = respond(error.body if error.body is not None else {"errors": error.messages}, error.status)
+    response.headers.extend(error.headers)
+    return response
 
 
 def time(value: datetime | None) -> str:
@@ -101,6 +103,10 @@ def translated(error: errors.ApiError) -> KvError:
         return not_found()
     if error.status == 413:
         return KvError(413, "request body too large")
+    if error.status == 414:
+        return KvError(414, "URI too long")
+    if error.status == 429:
+        return KvError(429, error.message, headers={k: v for k, v in error.headers.items() if k == "Retry-After"})
     if error.status == 503:
         return KvError(503, "storage unavailable")
     if error.status >= 500:
