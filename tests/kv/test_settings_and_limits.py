@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from common import config
 from tests.support import unique
 from vault_service.app import create_app
 
@@ -49,7 +50,7 @@ def test_an_empty_mount_turns_v1_off(kv_env, tokens):
 
 @pytest.mark.parametrize("mount", ["sys", "auth", "identity", "cubbyhole", "a/b", "x" * 65, "bad name"])
 def test_a_mount_vault_would_refuse_stops_the_app(kv_env, mount):
-    with pytest.raises(ValueError, match="VAULT_KV_MOUNT"):
+    with pytest.raises(config.ConfigError, match="VAULT_KV_MOUNT"):
         create_app({**kv_env, "VAULT_KV_MOUNT": mount})
 
 
