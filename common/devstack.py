@@ -250,8 +250,19 @@ Create a secret, read it, and check out a managed account:
   curl -s -X POST {vault}/vault/api/v1/secrets -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{secret}'
   curl -s {vault}/vault/api/v1/secrets/demo/db -H "Authorization: Bearer $TOKEN"
   curl -s -X POST {sm}/secrets-manager/api/v1/secrets/checkouts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"path": "hosts/{DEMO_HOST}/{DEMO_ACCOUNT}"}}'
-
+{self.hashicorp_example(vault)}
 Ctrl-C stops everything.""", flush=True)
+
+    @staticmethod
+    def hashicorp_example(vault: str) -> str:
+        """The same secret through HashiCorp Vault's KV v2 API at /v1/ (none when VAULT_KV_MOUNT is empty)."""
+        mount = os.environ.get("VAULT_KV_MOUNT", "secret")
+        if not mount:
+            return ""
+        return f"""
+The same secret through HashiCorp Vault's KV v2 API (hvac, VAULT_ADDR={vault} vault kv get {mount}/demo/db):
+  curl -s {vault}/v1/{mount}/data/demo/db -H "X-Vault-Token: $TOKEN"
+"""
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

@@ -132,7 +132,7 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = _answer
+    do_GET = do_POST = do_LIST = _answer  # LIST: HashiCorp's listing verb
 
     def log_message(self, *args):
         pass
@@ -202,6 +202,8 @@ def proxy(tmp_path_factory, tls_pair):
     ("/authorizer/api/v1/secrets/x%2Fy", "secrets-manager"),
     ("/auth/api/v1/oauth/token", "issuer"),
     ("/auth/api/v1/oauth/jwks", "issuer"),
+    ("/v1/secret/data/team%2Fdb?version=2", "vault"),
+    ("/v1/sys/internal/ui/mounts/secret/app", "vault"),
 ])
 def test_routes_keep_the_path_byte_for_byte(proxy, path, upstream):
     status, echo = proxy("GET", path)
@@ -283,3 +285,12 @@ def test_a_malformed_request_is_400_in_the_envelope(proxy):
     got, body = proxy("GET", "/vault/api/v1/status", {"Host": "a b"})
     assert got == 400
     assert body == {"error_code": "BAD_REQUEST", "error_message": "malformed HTTP request", "details": []}
+
+
+@pytest.mark.slow
+@needs_openssl
+def test_nginx_answers_hashicorp_clients_in_their_shape(proxy):
+    status, body = proxy("POST", "/v1/secret/data/x", {"Content-Type": "application/json"}, b"x" * (1024 * 1024 + 1))
+    assert status == 413 and body == {"errors": ["request body too large"]}
+    status, echo = proxy("LIST", "/v1/secret/metadata/team")  # Vault's own verb reaches the Vault
+    assert status == 200 and echo["upstream"] == "vault" and echo["path"] == "/v1/secret/metadata/team"

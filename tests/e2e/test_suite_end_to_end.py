@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import hvac
 import pytest
 import requests
 
@@ -118,16 +119,17 @@ def suite(suite_data):
 
 
 def test_printed_curl_commands_work(suite):
-    assert len(suite.curls) == 3
+    assert len(suite.curls) == 4
     outputs = []
     for command in suite.curls:
         result = subprocess.run(["bash", "-c", command], env={**os.environ, "TOKEN": suite.token},
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
         outputs.append(json.loads(result.stdout))
-    created, read, checkout = outputs
+    created, read, checkout, hashicorp_read = outputs
     assert created == {"name": "demo/db"}  # a fresh data folder: the create must succeed
     assert read["data"] == {"password": "s3cret"}
+    assert hashicorp_read["data"]["data"] == {"password": "s3cret"} and hashicorp_read["data"]["metadata"]["version"] == 1
     assert checkout["count"] == 1 and checkout["items"][0]["secrets"][0]["secret"]
     release = requests.post(f"http://127.0.0.1:{suite.ports['SM_PORT']}/secrets-manager/api/v1/secrets/checkouts/"
                             f"{checkout['items'][0]['id']}/release",
@@ -209,6 +211,19 @@ def test_whole_flow_through_nginx_over_https(edge, suite, tls_files):
                            headers={"Content-Type": "application/json"})
     assert too_big.status_code == 413 and too_big.json()["error_code"] == "OUT_OF_RESOURCES"
     assert session.get(f"{edge}/secrets-manager/api/v1/status").json()["status"] == "RUNNING"
+
+
+def test_hvac_round_trip_through_nginx(edge, suite, tls_files):
+    """HashiCorp's Python client through the reverse proxy: /v1/ reaches the Vault."""
+    client = hvac.Client(url=edge, token=suite.token, verify=str(tls_files[0]))
+    client.session.trust_env = False  # as above: REQUESTS_CA_BUNDLE must not override `verify`
+    path = unique("edge/hvac")
+    assert client.secrets.kv.v2.create_or_update_secret(path=path, secret={"pw": "via-nginx"}, cas=0)["data"]["version"] == 1
+    read = client.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)
+    assert read["data"]["data"] == {"pw": "via-nginx"}
+    assert client.is_authenticated() and client.sys.read_health_status().status_code == 200
+    assert client.secrets.kv.v2.list_secrets(path="edge")["data"]["keys"]  # LIST passes the proxy
+    client.adapter.close()
 
 
 def test_limits_answer_in_the_envelope_through_nginx_and_gunicorn(edge, suite, tls_files):
