@@ -278,7 +278,7 @@ def require_scopes(*scopes: str, allow_owner_of: str | None = None) -> Principal
     if allow_owner_of is not None and principal.sub == allow_owner_of:
         return principal
     if not principal.has_scope(*scopes):
-        raise errors.PermissionDenied("the token lacks a required scope")
+        raise errors.PermissionDenied(f"the token lacks a required scope (one of: {', '.join(scopes)})")
     return principal
 
 

