@@ -8,7 +8,13 @@ refuses any other field instead of silently ignoring it. When kubectl is present
 a test checks that the loader renders the same objects as kubectl does.
 
 Every rendered object is validated with kubernetes-validate against the Kubernetes
-1.30 schemas in strict mode (unknown fields are errors).
+1.30 schemas in strict mode (unknown fields are errors); the custom resources
+(ServiceMonitor, CloudNativePG's Cluster, Database and Pooler) against the strict schemas
+of tests/deploy/crd_schemas.py.
+
+The connection budget is added up here: at the autoscalers' maximum (plus the rollout
+surge), every pod's database pools fit the server's max_connections (base, direct) or
+PgBouncer's client limit, with PgBouncer's server connections inside the cluster's (production).
 """
 from __future__ import annotations
 
@@ -18,9 +24,12 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+
+from tests.deploy.crd_schemas import CNPG_POOLER_PARAMETERS, SCHEMAS
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -29,9 +38,13 @@ PRODUCTION = K8S / "overlays" / "production"
 
 K8S_VERSION = "1.30"
 SECRET_NAME = "secrets-suite"
-SECRET_KEYS = {"database-url", "vault-master-keys", "sm-client-secret"}
+SECRET_KEYS = {"vault-database-url", "secrets-manager-database-url", "vault-master-keys", "sm-client-secret"}
+# Each service has its own database: which workloads read which URL.
+DATABASE_URL_KEYS = {"vault-database-url": {"vault", "vault-migrate"},
+                     "secrets-manager-database-url": {"secrets-manager", "worker", "secrets-manager-migrate"}}
 SECRET_ENV = {"DATABASE_URL", "VAULT_MASTER_KEYS", "SM_CLIENT_SECRET"}
 INGRESS_NAMESPACE = "ingress-nginx"
+MONITORING_NAMESPACE = "monitoring"
 RUN_AS_USER = 10001  # the uid of the user in deploy/docker/Dockerfile
 
 # Deployment -> (container port, readiness path). The worker serves only its metrics.
@@ -40,7 +53,7 @@ SERVING = {
     "secrets-manager": (8082, "/secrets-manager/api/v1/status"),
 }
 WORKER = "secrets-manager-worker"
-PRODUCTION_REPLICAS = {"vault": 3, "secrets-manager": 3, WORKER: 1}
+PRODUCTION_AUTOSCALING = {"vault": (3, 8), "secrets-manager": (3, 8)}  # (minReplicas, maxReplicas)
 PRODUCTION_NAMESPACE = "secrets-suite"
 
 EXPECTED_OBJECTS = {
@@ -58,6 +71,15 @@ EXPECTED_OBJECTS = {
     ("NetworkPolicy", "vault"),
     ("NetworkPolicy", "secrets-manager"),
     ("NetworkPolicy", "secrets-suite-no-ingress"),
+    ("NetworkPolicy", "secrets-suite-metrics"),
+    ("Ingress", "secrets-suite"),
+    ("Service", "secrets-manager-worker-metrics"),
+    ("ServiceMonitor", "secrets-suite"),
+}
+PRODUCTION_OBJECTS = EXPECTED_OBJECTS | {
+    ("Cluster", "secrets-suite-db"),
+    ("Database", "secrets-manager"),
+    ("Pooler", "secrets-suite-db-pooler"),
 }
 
 
@@ -65,7 +87,7 @@ EXPECTED_OBJECTS = {
 
 LOADER_FIELDS = {"apiVersion", "kind", "resources", "namespace", "images", "replicas", "patches"}
 # Kinds the loader may put a namespace on (everything the manifests use is namespaced).
-NAMESPACED_KINDS = {kind for kind, _ in EXPECTED_OBJECTS}
+NAMESPACED_KINDS = {kind for kind, _ in PRODUCTION_OBJECTS}
 
 
 def _pod_templates(doc: dict):
@@ -134,6 +156,9 @@ def load_kustomization(directory: Path) -> list[dict]:
             raise LookupError(f"patch target {patch['target']} matches nothing")
         for doc in targets:
             _json_patch(doc, yaml.safe_load(patch["patch"]))
+            for key in ("annotations", "labels"):  # kustomize drops a map a patch emptied
+                if doc["metadata"].get(key) == {}:
+                    del doc["metadata"][key]
 
     if "namespace" in kustomization:
         for doc in docs:
@@ -231,6 +256,11 @@ def test_every_document_is_valid_kubernetes(docs):
     problems = []
     for doc in docs:
         ident = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+        custom = SCHEMAS.get((doc.get("apiVersion"), doc.get("kind")))
+        if custom is not None:
+            for error in jsonschema.Draft202012Validator(custom).iter_errors(doc):
+                problems.append(f"{ident}: {'.'.join(str(p) for p in error.absolute_path)}: {error.message}")
+            continue
         try:
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -241,10 +271,10 @@ def test_every_document_is_valid_kubernetes(docs):
     assert not problems, "\n".join(problems)
 
 
-def test_exactly_the_expected_objects_and_no_secret(docs):
+def test_exactly_the_expected_objects_and_no_secret(request, docs):
     found = [(d["kind"], d["metadata"]["name"]) for d in docs]
     assert len(found) == len(set(found)), "duplicate objects"
-    assert set(found) == EXPECTED_OBJECTS
+    assert set(found) == (PRODUCTION_OBJECTS if "production" in request.node.callspec.id else EXPECTED_OBJECTS)
     assert not [d for d in docs if d["kind"] == "Secret"], "the Secret must not be in the manifests"
 
 
@@ -329,6 +359,14 @@ def test_secrets_come_only_from_the_secrets_suite_secret(docs):
     # ... and never in the ConfigMap.
     (configmap,) = by_kind(docs, "ConfigMap").values()
     assert not SECRET_ENV & set(configmap["data"])
+    # Each service reads its own database's URL.
+    for doc in docs:
+        for container in _containers(doc):
+            for env in container.get("env", []):
+                key = env.get("valueFrom", {}).get("secretKeyRef", {}).get("key")
+                if key in DATABASE_URL_KEYS:
+                    assert env["name"] == "DATABASE_URL" and container["name"] in DATABASE_URL_KEYS[key], (
+                        f"{container['name']} reads {key}")
     # The master keys are Vault's alone.
     for doc in docs:
         keys = {ref["key"] for ref in walk(doc, "secretKeyRef")}
@@ -343,9 +381,13 @@ def test_config_map_is_referenced_and_points_at_the_vault_service(docs):
             refs = [e["configMapRef"]["name"] for e in container.get("envFrom", []) if "configMapRef" in e]
             assert refs and set(refs) <= set(configmaps), f"{doc['metadata']['name']}/{container['name']}"
     data = configmaps["secrets-suite"]["data"]
-    for key in ("AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "VAULT_ACTIVE_MASTER_KEY",
-                "VAULT_URL", "SM_TOKEN_URL", "SM_CLIENT_ID", "LOG_LEVEL", "DATA_DIR"):
+    for key in ("AUTH_ISSUER", "AUTH_AUDIENCE", "AUTH_JWKS_URL", "VAULT_URL", "SM_TOKEN_URL", "SM_CLIENT_ID",
+                "LOG_LEVEL", "DATA_DIR", "DB_POOL_MAX_SIZE"):
         assert data.get(key), key
+    # Not pinned: the first key of VAULT_MASTER_KEYS is the active one, so the README's key
+    # rotation (new key in front, roll, re-wrap) works without touching the ConfigMap.
+    assert "VAULT_ACTIVE_MASTER_KEY" not in data
+    assert "DEV_MODE" not in data, "development fallbacks never in a cluster"
     assert data["DATA_DIR"].startswith("/tmp/"), "the root filesystem is read-only"
     vault_url = urlsplit(data["VAULT_URL"])
     service = by_kind(docs, "Service")[vault_url.hostname]
@@ -378,6 +420,8 @@ def test_services_budgets_and_autoscalers_target_their_deployments(docs):
         assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
         assert [m["resource"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Resource"] == ["cpu"]
         assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        # The autoscaler owns the count: a replicas field would reset it on every apply.
+        assert "replicas" not in deployment["spec"], f"{name}: replicas beside its HorizontalPodAutoscaler"
 
 
 def test_migration_job_runs_both_migrations(docs):
@@ -406,20 +450,26 @@ def test_network_policies(docs):
     (job,) = by_kind(docs, "Job").values()
     labels["migrate"] = job["spec"]["template"]["metadata"]["labels"]
     ingress_ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}}}
+    monitoring_ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}
 
-    # Vault: the ingress namespace, and pods of the Secrets Manager (API and worker).
-    (vault_from,) = _ingress_peers(docs, labels["vault"])
+    # Vault: the ingress namespace and pods of the Secrets Manager (API and worker); Prometheus.
+    peers = _ingress_peers(docs, labels["vault"])
+    assert len(peers) == 2 and [monitoring_ns] in peers
+    (vault_from,) = [p for p in peers if p != [monitoring_ns]]
     assert ingress_ns in vault_from
     pod_peers = [peer for peer in vault_from if peer != ingress_ns]
     assert len(pod_peers) == 1 and set(pod_peers[0]) == {"podSelector"}, "same-namespace pods only"
     allowed = {name for name, lbl in labels.items() if selects(pod_peers[0]["podSelector"], lbl)}
     assert allowed == {"secrets-manager", WORKER}
 
-    # Secrets Manager API: the ingress namespace only.
-    assert _ingress_peers(docs, labels["secrets-manager"]) == [[ingress_ns]]
+    # Secrets Manager API: the ingress namespace; Prometheus.
+    assert sorted(_ingress_peers(docs, labels["secrets-manager"]), key=str) == [[ingress_ns], [monitoring_ns]]
 
-    # Worker and migration pods: isolated, no rule lets anything in.
-    assert _ingress_peers(docs, labels[WORKER]) == []
+    # Worker: only Prometheus, and only on its metrics port. Migration pods: nothing at all.
+    assert _ingress_peers(docs, labels[WORKER]) == [[monitoring_ns]]
+    (metrics_policy,) = [p for p in by_kind(docs, "NetworkPolicy").values()
+                         if selects(p["spec"]["podSelector"], labels[WORKER]) and p["spec"]["ingress"]]
+    assert {p["port"] for p in metrics_policy["spec"]["ingress"][0]["ports"]} == {8081, 8082, 9102}
     assert _ingress_peers(docs, labels["migrate"]) == []
 
 
@@ -427,16 +477,126 @@ def test_base_is_namespace_agnostic(base_docs):
     assert not [d["metadata"]["name"] for d in base_docs if "namespace" in d["metadata"]]
 
 
-def test_production_overlay_sets_namespace_images_and_replicas(production_docs):
+def test_production_overlay_sets_namespace_images_and_autoscaling(production_docs):
     for doc in production_docs:
         assert doc["metadata"].get("namespace") == PRODUCTION_NAMESPACE, doc["metadata"]["name"]
     images = {c["image"] for d in production_docs for c in _containers(d)}
     assert images == {f"registry.example.com/secrets-suite/{n}:0.1.0" for n in ("vault", "secrets-manager", "worker")}
     deployments = by_kind(production_docs, "Deployment")
-    assert {name: d["spec"]["replicas"] for name, d in deployments.items()} == PRODUCTION_REPLICAS
-    # The autoscaler must not undercut the production replica count.
+    assert {name: d["spec"].get("replicas") for name, d in deployments.items()} == {
+        "vault": None, "secrets-manager": None, WORKER: 1}
     for name, hpa in by_kind(production_docs, "HorizontalPodAutoscaler").items():
-        assert hpa["spec"]["minReplicas"] == PRODUCTION_REPLICAS[name]
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == PRODUCTION_AUTOSCALING[name]
+
+
+# --------------------------------------------------------------------------- connection budget
+
+
+def _pool_size(docs) -> int:
+    (configmap,) = by_kind(docs, "ConfigMap").values()
+    return int(configmap["data"]["DB_POOL_MAX_SIZE"])
+
+
+def client_connections(docs) -> dict[str, int]:
+    """The most database connections each workload can hold at once: every pod the autoscaler
+    may run, plus the one a rolling update adds, times gunicorn workers times the pool size;
+    the worker (Recreate: never two) and the migration Job (one container at a time) likewise."""
+    pool = _pool_size(docs)
+    deployments = by_kind(docs, "Deployment")
+    hpas = by_kind(docs, "HorizontalPodAutoscaler")
+    budget = {}
+    for name in SERVING:
+        spec = deployments[name]["spec"]
+        surge = int(spec["strategy"]["rollingUpdate"]["maxSurge"])
+        (container,) = spec["template"]["spec"]["containers"]
+        workers = int({e["name"]: e.get("value") for e in container["env"]}["WEB_CONCURRENCY"])
+        budget[name] = (hpas[name]["spec"]["maxReplicas"] + surge) * workers * pool
+    assert deployments[WORKER]["spec"]["strategy"]["type"] == "Recreate"
+    budget[WORKER] = deployments[WORKER]["spec"]["replicas"] * pool
+    (job,) = by_kind(docs, "Job").values()
+    assert job["spec"].get("parallelism", 1) == 1
+    budget["migrate"] = pool
+    return budget
+
+
+def test_base_connections_fit_the_servers_max_connections(base_docs):
+    """Straight to PostgreSQL: all pools together stay below max_connections less the superuser reserve."""
+    (configmap,) = by_kind(base_docs, "ConfigMap").values()
+    max_connections = int(configmap["metadata"]["annotations"]["secrets-suite/database-max-connections"])
+    budget = client_connections(base_docs)
+    assert sum(budget.values()) <= max_connections - 3, budget  # superuser_reserved_connections' default
+
+
+def test_production_connections_fit_pgbouncer_and_pgbouncer_fits_the_cluster(production_docs):
+    (pooler,) = by_kind(production_docs, "Pooler").values()
+    (cluster,) = by_kind(production_docs, "Cluster").values()
+    bouncer = {k: int(v) for k, v in pooler["spec"]["pgbouncer"]["parameters"].items() if v.isdigit()}
+    budget = client_connections(production_docs)
+    # Client side: the whole budget may land on one pooler instance.
+    assert sum(budget.values()) <= bouncer["max_client_conn"], budget
+    # Server side: per instance and database, the pool and its reserve, capped by max_db_connections.
+    databases = 2  # vault and secrets_manager, each with its one owner
+    per_database = min(bouncer["default_pool_size"] + bouncer["reserve_pool_size"], bouncer["max_db_connections"])
+    server = pooler["spec"]["instances"] * databases * per_database
+    pg = {k: int(v) for k, v in cluster["spec"]["postgresql"]["parameters"].items()}
+    # What the cluster keeps for itself: the superuser reserve and the replicas' WAL senders.
+    assert server <= pg["max_connections"] - pg["superuser_reserved_connections"] - pg["max_wal_senders"], server
+
+
+def test_production_database_is_highly_available_behind_transaction_pooling(production_docs):
+    (cluster,) = by_kind(production_docs, "Cluster").values()
+    assert cluster["spec"]["instances"] >= 2, "a primary and at least one replica"
+    assert cluster["spec"]["enableSuperuserAccess"] is False
+    (pooler,) = by_kind(production_docs, "Pooler").values()
+    assert pooler["spec"]["cluster"]["name"] == cluster["metadata"]["name"] != pooler["metadata"]["name"]
+    assert pooler["spec"]["type"] == "rw" and pooler["spec"]["instances"] >= 2
+    bouncer = pooler["spec"]["pgbouncer"]
+    assert bouncer["poolMode"] == "transaction"
+    assert set(bouncer["parameters"]) <= CNPG_POOLER_PARAMETERS
+    # What the services need of PgBouncer in transaction mode: protocol-level prepared
+    # statements, and their connect-time settings (libpq options) kept per client.
+    assert int(bouncer["parameters"]["max_prepared_statements"]) > 0
+    assert set(bouncer["parameters"]["track_extra_parameters"].split(",")) == {"statement_timeout", "synchronous_commit"}
+    # Two databases, each with its own owner role.
+    owners = {cluster["spec"]["bootstrap"]["initdb"]["database"]: cluster["spec"]["bootstrap"]["initdb"]["owner"]}
+    owners.update({d["spec"]["name"]: d["spec"]["owner"] for d in by_kind(production_docs, "Database").values()})
+    assert owners == {"vault": "vault", "secrets_manager": "secrets_manager"}
+    assert {r["name"] for r in cluster["spec"]["managed"]["roles"]} == {"secrets_manager"}
+    assert all(d["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+               for d in by_kind(production_docs, "Database").values())
+
+
+# --------------------------------------------------------------------------- ingress and monitoring
+
+
+def test_the_ingress_routes_the_api_prefixes_over_tls_and_never_metrics(docs):
+    (ingress,) = by_kind(docs, "Ingress").values()
+    services = by_kind(docs, "Service")
+    routes = {}
+    for rule in ingress["spec"]["rules"]:
+        assert rule["host"] in ingress["spec"]["tls"][0]["hosts"]
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["port"]["name"] in [p["name"] for p in services[backend["name"]]["spec"]["ports"]]
+            routes[path["path"]] = backend["name"]
+    assert routes == {"/vault/api/v1": "vault", "/secrets-manager/api/v1": "secrets-manager",
+                      "/authorizer/api/v1/secrets": "secrets-manager"}
+    assert not [p for p in routes if "metrics" in p or p == "/"]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+
+
+def test_the_service_monitor_scrapes_every_service_with_metrics(docs):
+    (monitor,) = by_kind(docs, "ServiceMonitor").values()
+    selected = {name: svc for name, svc in by_kind(docs, "Service").items()
+                if selects(monitor["spec"]["selector"], svc["metadata"]["labels"])}
+    assert set(selected) == {"vault", "secrets-manager", "secrets-manager-worker-metrics"}
+    endpoint_ports = {e["port"] for e in monitor["spec"]["endpoints"]}
+    assert all(e["path"] == "/metrics" for e in monitor["spec"]["endpoints"])
+    for name, svc in selected.items():
+        assert endpoint_ports & {p["name"] for p in svc["spec"]["ports"]}, f"{name}: no port the monitor scrapes"
+    worker_svc = selected["secrets-manager-worker-metrics"]
+    worker_labels = by_kind(docs, "Deployment")[WORKER]["spec"]["template"]["metadata"]["labels"]
+    assert selects({"matchLabels": worker_svc["spec"]["selector"]}, worker_labels)
 
 
 @pytest.mark.skipif(not HAVE_KUBECTL, reason="kubectl not installed: nothing to compare the fallback loader with")
