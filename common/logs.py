@@ -36,8 +36,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _NoLibpqDetails(logging.Filter):
+    """psycopg and its pool log libpq's messages (host, port, user, database, the server's
+    words) as the exceptions and connections in their records' arguments: keep the record
+    and its own words, and put only the type of such an argument in the line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(a if isinstance(a, (str, int, float)) else type(a).__name__ for a in record.args)
+        if record.exc_info:  # a traceback would carry the message too
+            record.msg, record.exc_info, record.exc_text = f"{record.msg} ({record.exc_info[0].__name__})", None, None
+        return True
+
+
+_LIBPQ_LOGGERS = ("psycopg", "psycopg.pool")  # a logger's filters do not apply to its children
+
+
 def configure(level: str = "INFO", stream=None) -> None:
     """Route the root logger to stdout (or `stream`: CLIs keep stdout for their output) as JSON (idempotent)."""
+    for name in _LIBPQ_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoLibpqDetails) for f in logger.filters):
+            logger.addFilter(_NoLibpqDetails())
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         handler = logging.StreamHandler(stream or sys.stdout)

@@ -26,11 +26,13 @@ import os
 # values, so lines parse as JSON for all ordinary input ("JSON-ish": a backslash or a
 # control character in the user agent or path is not escaped).  The path is %(U)s
 # (PATH_INFO, no query string) - never %(r)s or %(q)s, which carry the query string -
-# and no Authorization/Cookie header or %(u)s (the Basic-auth user) is logged.
+# and no Authorization/Cookie header or %(u)s (the Basic-auth user) is logged. The request id is
+# the response's X-Request-ID: the proxy's when it sent one, else the one the app made up, so
+# the line matches the app's own log lines for that request.
 ACCESS_LOG_FORMAT = (
     '{"time":"%(t)s","remote_addr":"%(h)s","method":"%(m)s","path":"%(U)s",'
     '"protocol":"%(H)s","status":%(s)s,"bytes":"%(b)s","duration_ms":%(M)s,'
-    '"request_id":"%({x-request-id}i)s","forwarded_for":"%({x-forwarded-for}i)s",'
+    '"request_id":"%({x-request-id}o)s","forwarded_for":"%({x-forwarded-for}i)s",'
     '"user_agent":"%(a)s","pid":"%(p)s"}'
 )
 

@@ -140,8 +140,10 @@ def test_access_log_line_is_json_without_query_or_credentials(conf):
         "HTTP_USER_AGENT": 'curl/8 "quoted"',
         "HTTP_AUTHORIZATION": "Bearer HEADER-SECRET",
     }
-    request = types.SimpleNamespace(headers=[("AUTHORIZATION", "Bearer HEADER-SECRET"), ("X-REQUEST-ID", "req-1")])
-    response = types.SimpleNamespace(status="200 OK", sent=17, headers=[("Content-Type", "application/json")])
+    # No X-Request-ID from the client: the line carries the one the app made up and returned.
+    request = types.SimpleNamespace(headers=[("AUTHORIZATION", "Bearer HEADER-SECRET")])
+    response = types.SimpleNamespace(status="200 OK", sent=17, headers=[("Content-Type", "application/json"),
+                                                                       ("X-Request-ID", "req-1")])
     atoms = glogging.SafeAtoms(logger.atoms(response, request, environ, datetime.timedelta(milliseconds=12)))
     line = cfg.access_log_format % atoms
 
