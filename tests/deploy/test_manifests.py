@@ -612,3 +612,30 @@ def test_fallback_loader_refuses_fields_it_does_not_implement(tmp_path):
     (tmp_path / "kustomization.yaml").write_text("resources: []\ncommonLabels: {a: b}\n")
     with pytest.raises(NotImplementedError, match="commonLabels"):
         load_kustomization(tmp_path)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_every_container_gets_the_settings_its_program_requires(docs):
+    """What each container's environment would be (ConfigMap, then its own env; Secret values
+    stand in) passes the program's start-up validation (common/config.py) outside development mode."""
+    from common import config
+
+    groups = {"vault": config.VAULT, "secrets-manager": config.SECRETS_MANAGER, "worker": config.SECRETS_MANAGER,
+              "vault-migrate": config.DATABASE, "secrets-manager-migrate": config.DATABASE}
+    secret_values = {"vault-database-url": "postgresql://vault:pw@db:5432/vault",
+                     "secrets-manager-database-url": "postgresql://secrets_manager:pw@db:5432/secrets_manager",
+                     "vault-master-keys": "k1:" + "A" * 43, "sm-client-secret": "client-secret"}
+    (configmap,) = by_kind(docs, "ConfigMap").values()
+    seen = set()
+    for doc in docs:
+        for container in _containers(doc):
+            environ = dict(configmap["data"])
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                environ[env["name"]] = secret_values[ref["key"]] if ref else env["value"]
+            settings = config.load(groups[container["name"]], environ=environ)  # ConfigError names what is wrong
+            assert not settings.dev_mode, container["name"]
+            seen.add(container["name"])
+    assert seen == set(groups)
