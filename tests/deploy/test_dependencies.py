@@ -57,6 +57,17 @@ def test_the_constraints_are_portable():
     assert not [line for line in text.splitlines() if line.startswith(("-", "/", "file:"))]
 
 
+def test_every_install_goes_through_the_constraints():
+    makefile = (REPO / "Makefile").read_text()
+    assert "CONSTRAINTS := deploy/constraints.txt" in makefile
+    assert "pip install --quiet -c $(CONSTRAINTS) -e '.[dev,embedded]'" in makefile
+    assert "piptools compile" in makefile.split("\nlock:", 1)[1].split("\n\n", 1)[0], "make lock renews it"
+    assert "pip install --quiet -c deploy/constraints.txt -e '.[dev,embedded]'" in (REPO / ".ci" / "run").read_text()
+    docker = REPO / "deploy" / "docker"
+    assert "pip wheel --wheel-dir /wheels -c deploy/constraints.txt ." in (docker / "Dockerfile").read_text()
+    assert "!deploy/constraints.txt" in (docker / "Dockerfile.dockerignore").read_text().splitlines()
+
+
 def test_this_environment_has_the_pinned_versions():
     """`make install` installs through the constraints, so the tests run on the locked versions."""
     wrong = []
