@@ -25,6 +25,7 @@ from pathlib import Path
 import psycopg
 import requests
 
+from common import config
 from common.issuer.clients import load_clients
 from common.issuer.keys import ensure_signing_key, mint_token
 
@@ -128,7 +129,7 @@ class Stack:
             self.check_parent()
             for name, process in self.processes:
                 if process.poll() is not None:
-                    raise SystemExit(f"{name} exited; see {self.data_dir / 'logs' / (name + '.log')}")
+                    raise self.exited(name, "exited")
             try:
                 if requests.get(self.url(service) + path, timeout=2).status_code == 200:
                     return
@@ -161,7 +162,26 @@ class Stack:
 
     # --- the run -------------------------------------------------------------
 
+    def check_settings(self) -> None:
+        """The services' settings, checked before anything starts: a bad one is its one line
+        here, not a service that exits and a log file to read."""
+        environ = self.base_env()
+        with config.exit_on_error("make run"):
+            for group in (config.VAULT, config.SECRETS_MANAGER):
+                config.load(group, environ=environ)
+
+    def exited(self, name: str, how: str) -> SystemExit:
+        """A child is gone: say so with the last line it logged."""
+        path = self.data_dir / "logs" / f"{name}.log"
+        try:
+            lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            lines = []
+        last = f": {lines[-1][:300]}" if lines else ""
+        return SystemExit(f"{name} {how}{last}\n(see {path})")
+
     def run(self) -> None:
+        self.check_settings()
         self.check_ports_free()
         (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.announce_development_mode()
@@ -195,7 +215,7 @@ class Stack:
             self.check_parent()
             for name, process in self.processes:
                 if process.poll() is not None:
-                    raise SystemExit(f"{name} stopped unexpectedly; see {self.data_dir / 'logs' / (name + '.log')}")
+                    raise self.exited(name, "stopped unexpectedly")
             time.sleep(1)
 
     def ensure_demo_host(self, token: str, roles: list[dict]) -> None:

@@ -232,3 +232,13 @@ def test_a_port_taken_by_another_suite_is_reported_as_such(tmp_path):
     assert result.returncode != 0
     assert f"port {port} (VAULT_PORT, the vault) is already in use, perhaps by another running suite" in result.stderr
     assert not (tmp_path / "postgres").exists()  # nothing was started
+
+
+def test_a_bad_setting_stops_make_run_with_its_one_line(tmp_path):
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "DB_POOL_MAX_SIZE": "abc"}
+    result = subprocess.run([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["make run: DB_POOL_MAX_SIZE='abc' is not a whole number: set it to a whole "
+                                          "number of connections, e.g. 4"]
+    assert list(tmp_path.iterdir()) == []  # nothing was started
