@@ -59,14 +59,14 @@ def test_patch_of_a_deleted_current_version_is_404_with_its_metadata(http, svc):
     assert response.json()["data"]["version"] == 1 and response.json()["data"]["deletion_time"] != ""
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "text/plain", ""])
-def test_patch_needs_merge_patch_json(http, svc, content_type):
+@pytest.mark.parametrize("content_type, named", [("application/json", "application/json"), ("text/plain", "text/plain"),
+                                                 ("Application/JSON; charset=utf-8", "application/json"), ("", "")])
+def test_patch_needs_merge_patch_json(http, svc, content_type, named):
     path = unique("wire/415")
     _write(http, svc, path, {"v": 1})
     response = http("PATCH", f"/v1/secret/data/{path}", token=svc, headers={"Content-Type": content_type},
                     data='{"data": {"v": 2}}')
-    assert _errors(response, 415) == [
-        f"PATCH requires Content-Type of application/merge-patch+json, provided {content_type}"]
+    assert _errors(response, 415) == [f"PATCH requires Content-Type of application/merge-patch+json, provided {named}"]
     metadata = http("PATCH", f"/v1/secret/metadata/{path}", token=svc, headers={"Content-Type": content_type},
                     data='{"max_versions": 2}')
     assert metadata.status_code == 415

@@ -49,8 +49,9 @@ def body(*known: str) -> Body:
 
 
 def require_merge_patch() -> None:
-    provided = request.headers.get("Content-Type", "")
-    if provided.split(";", 1)[0].strip().lower() != MERGE_PATCH:
+    """Vault names the media type it got, without its parameters (charset=...)."""
+    provided = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if provided != MERGE_PATCH:
         raise KvError(415, f"PATCH requires Content-Type of {MERGE_PATCH}, provided {provided}")
 
 
