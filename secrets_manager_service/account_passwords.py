@@ -1,8 +1,10 @@
-"""Account passwords in the Vault: the only place they are kept.
+"""Managed passwords in the Vault: the only place they are kept.
 
-Each account's password is the secret `hosts/{host_id}/{account}` of the
-Vault's versioned API (in the Vault's reserved part), as `{"password": ...}`;
+Each managed account's password is one secret of the Vault's versioned API, in
+the Vault's reserved part (`hosts/{host_id}/{account}` for a host account, see
+names.secret_path; `targetdomains/...` for a directory's), as `{"password": ...}`;
 its versions are the password's history, capped by the policy's `max_versions`.
+Every function takes that secret's path.
 
 Which version is *current* (the one the target accepts) is the secret's
 `custom_metadata["current_version"]` ("0": none). A rotation writes its new
@@ -18,7 +20,6 @@ from datetime import datetime, timezone
 
 from flask import current_app
 
-from secrets_manager_service.names import secret_path
 from secrets_manager_service.vault_client import VaultClient
 
 CURRENT_MARK = "current_version"
@@ -43,8 +44,8 @@ class History:
         return [v for v in self.live if v > floor]
 
 
-def history(host_id, account: str) -> History:
-    metadata = vault().metadata(secret_path(host_id, account))
+def history(path: str) -> History:
+    metadata = vault().metadata(path)
     if metadata is None:
         return History(exists=False)
     now = datetime.now(timezone.utc)
@@ -59,74 +60,72 @@ def history(host_id, account: str) -> History:
                    created={v["version"]: _parse_time(v.get("created")) for v in versions})
 
 
-def read_version(host_id, account: str, version: int | None) -> str | None:
+def read_version(path: str, version: int | None) -> str | None:
     """The password of `version` (None if it is not live, or no version is given)."""
     if version is None:
         return None
-    found = vault().read(secret_path(host_id, account), version=version)
+    found = vault().read(path, version=version)
     return _password_of(found) if found else None
 
 
-def current(host_id, account: str) -> str | None:
+def current(path: str) -> str | None:
     """The current password, or None if the Vault has none."""
-    return read_version(host_id, account, history(host_id, account).current)
+    return read_version(path, history(path).current)
 
 
-def store(host_id, account: str, password: str, *, max_versions: int) -> int:
+def store(path: str, password: str, *, max_versions: int) -> int:
     """Write `password` as a new version and make it current at once (it is the target's truth:
     initial passwords, set-password); returns its version number."""
-    path = secret_path(host_id, account)
     version = vault().write(path, {"password": password})["version"]
-    make_current(host_id, account, version, max_versions=max_versions)
+    make_current(path, version, max_versions=max_versions)
     return version
 
 
-def write_pending(host_id, account: str, password: str, *, current_version: int | None, max_versions: int) -> int:
+def write_pending(path: str, password: str, *, current_version: int | None, max_versions: int) -> int:
     """Write a rotation's new password ahead, above the current version, without making it current.
 
     The mark is set first (a secret without one would take its newest version as current), with
     room for one version more than the policy keeps, so writing the pending one never prunes the
     current one.
     """
-    path = secret_path(host_id, account)
     vault().set_metadata(path, max_versions=max_versions + 1 if max_versions else 0,
                          custom_metadata={CURRENT_MARK: str(current_version or 0)})
     return vault().write(path, {"password": password})["version"]
 
 
-def make_current(host_id, account: str, version: int, *, max_versions: int) -> None:
+def make_current(path: str, version: int, *, max_versions: int) -> None:
     """Mark `version` current; the policy's cap applies again (older versions past it go)."""
-    vault().set_metadata(secret_path(host_id, account), max_versions=max_versions,
+    vault().set_metadata(path, max_versions=max_versions,
                          custom_metadata={CURRENT_MARK: str(version)})
 
 
-def discard(host_id, account: str, versions: list[int]) -> None:
+def discard(path: str, versions: list[int]) -> None:
     """Destroy versions that never became current (a rotation's new password the target did not take)."""
     if versions:
-        vault().destroy(secret_path(host_id, account), versions)
+        vault().destroy(path, versions)
 
 
-def live_versions(host_id, account: str, *, also: int | None = None) -> list[dict]:
+def live_versions(path: str, *, also: int | None = None) -> list[dict]:
     """The versions a checkout hands out, newest first: `[{version, secret, created}]`.
 
     The current one and those before it; a version above the current one only if it is `also`
     (a pending password the target is known to accept).
     """
-    found = history(host_id, account)
+    found = history(path)
     floor = found.current or 0
     numbers = [v for v in found.live if v <= floor or v == also]
     versions = []
     for number in numbers:
-        password = read_version(host_id, account, number)
+        password = read_version(path, number)
         if password is None:  # deleted between the two calls
             continue
         versions.append({"version": number, "secret": password, "created": found.created.get(number)})
     return versions
 
 
-def forget(host_id, account: str) -> None:
+def forget(path: str) -> None:
     """Remove the account's password and its whole history from the Vault."""
-    vault().delete(secret_path(host_id, account))
+    vault().delete(path)
 
 
 def _password_of(found: dict) -> str | None:

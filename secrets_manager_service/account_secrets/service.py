@@ -119,7 +119,7 @@ def _passwords(account: dict) -> list[dict]:
     """The passwords a checkout hands out, newest first: the current one and its history, and a
     rotation's pending one only once the target accepts it."""
     pending = rotation.accepted_pending(account["account_id"])
-    return account_passwords.live_versions(account["host_id"], account["account"], also=pending)
+    return account_passwords.live_versions(names.secret_path(account["host_id"], account["account"]), also=pending)
 
 
 def _with_secrets(row: dict) -> dict:

@@ -66,10 +66,10 @@ def save(principal: Principal, host_id_text: str, body: dict) -> dict:
     # Additions before removals: if the Vault fails halfway, no password of a kept account is lost.
     for account in accounts:
         if "initial_password" in account:
-            account_passwords.store(host_id, account["account"], account["initial_password"],
+            account_passwords.store(names.secret_path(host_id, account["account"]), account["initial_password"],
                                     max_versions=policy["max_versions"])
     for account in sorted(removed):
-        account_passwords.forget(host_id, account)
+        account_passwords.forget(names.secret_path(host_id, account))
     roles = list({r["id"]: {"id": r["id"], "name": r.get("name") or r["id"]} for r in settings["access_roles"]}.values())
     with db.transaction() as cur:
         store.save_host(cur, host_id, settings, roles, principal.sub)
@@ -108,7 +108,7 @@ def delete(host_id_text: str) -> None:
     if store.find_host(db, host_id) is None:
         raise errors.NotFound("host secret not found")
     for account in store.accounts_of(db, host_id):
-        account_passwords.forget(host_id, account["account"])
+        account_passwords.forget(names.secret_path(host_id, account["account"]))
     with db.transaction() as cur:
         store.delete_host(cur, host_id)
         audit.record("host.delete", f"hosts/{host_id}", cur=cur)
@@ -131,14 +131,15 @@ def queue_rotation(host_id_text: str, account: str) -> None:
 def set_password(host_id_text: str, account: str, password: str) -> None:
     """Store `password` as the account's newest version, as is (no policy check: it is the target's truth)."""
     found = _account(host_id_text, account)
-    version = account_passwords.store(found["host_id"], found["account"], password, max_versions=found["max_versions"])
+    path = names.secret_path(found["host_id"], found["account"])
+    version = account_passwords.store(path, password, max_versions=found["max_versions"])
     # It is the target's truth: a rotation under way is over (its worker stops at its next step),
     # and its pending password, which never became current, goes.
     unfinished = rotation_store.find_state(database(), found["id"])
     if unfinished is not None and unfinished["pending_version"] and unfinished["pending_version"] != version:
-        account_passwords.discard(found["host_id"], found["account"], [unfinished["pending_version"]])
+        account_passwords.discard(path, [unfinished["pending_version"]])
     with database().transaction() as cur:
         store.touch_account(cur, found["id"])
         rotation_store.clear_state(cur, found["id"])
-        audit.record("password.set", names.secret_path(found["host_id"], found["account"]), cur=cur,
+        audit.record("password.set", path, cur=cur,
                      details={"version": version})

@@ -152,8 +152,12 @@ def run_one_due() -> str | None:
 
 
 def _audit(cur, subject: dict, outcome: str, **details) -> None:
-    audit.record("password.rotate", names.secret_path(subject["host_id"], subject["account"]), outcome, cur=cur,
+    audit.record("password.rotate", _path(subject), outcome, cur=cur,
                  principal=WORKER, details={"request_id": g.get("request_id"), **details})
+
+
+def _path(subject: dict) -> str:
+    return names.secret_path(subject["host_id"], subject["account"])
 
 
 def _target(subject: dict, old_password: str | None, main_password: str | None) -> drivers.Target:
@@ -168,15 +172,15 @@ def _target(subject: dict, old_password: str | None, main_password: str | None) 
 
 def _main_password(subject: dict) -> str | None:
     if subject["use_main_account"] and subject["main_account"]:
-        return account_passwords.current(subject["host_id"], subject["main_account"])
+        return account_passwords.current(names.secret_path(subject["host_id"], subject["main_account"]))
     return None
 
 
 def _rotate(subject: dict, reason: str) -> None:
-    host_id, account, account_id = subject["host_id"], subject["account"], subject["account_id"]
+    path, account_id = _path(subject), subject["account_id"]
     try:
-        found = account_passwords.history(host_id, account)
-        old_password = account_passwords.read_version(host_id, account, found.current)
+        found = account_passwords.history(path)
+        old_password = account_passwords.read_version(path, found.current)
         main_password = _main_password(subject)
     except errors.ApiError as exc:
         raise _Failed(VAULT_DOWN, exc.message) from None
@@ -192,7 +196,7 @@ def _rotate(subject: dict, reason: str) -> None:
     store.begin_state(db, account_id, rotation_id, previous_version=found.current, reason=reason)
     checkpoint("before_pending_write")
     try:
-        pending = account_passwords.write_pending(host_id, account, new_password, current_version=found.current,
+        pending = account_passwords.write_pending(path, new_password, current_version=found.current,
                                                   max_versions=subject["max_versions"])
     except errors.ApiError as exc:
         # The write may have landed: the state says `storing`, and the next pass discards what it left.
@@ -234,7 +238,7 @@ def _advance(db, subject: dict, rotation_id, step: str, **kwargs) -> None:
 
 def _make_current(subject: dict, version: int) -> None:
     try:
-        account_passwords.make_current(subject["host_id"], subject["account"], version,
+        account_passwords.make_current(_path(subject), version,
                                        max_versions=subject["max_versions"])
     except errors.ApiError as exc:
         raise _Failed(NOT_MADE_CURRENT, exc.message, unfinished=True) from None
@@ -243,7 +247,7 @@ def _make_current(subject: dict, version: int) -> None:
 def _discard(subject: dict, version: int) -> None:
     """Destroy a pending version the target certainly did not take; if the Vault cannot, later."""
     try:
-        account_passwords.discard(subject["host_id"], subject["account"], [version])
+        account_passwords.discard(_path(subject), [version])
     except errors.ApiError as exc:
         raise _Failed(VAULT_DOWN + "; the pending version is discarded by the next pass", exc.message,
                       unfinished=True) from None
@@ -276,12 +280,12 @@ def _reconcile(subject: dict, state: dict) -> tuple[bool, str]:
     discarded and a new rotation may start. Done: the target accepts the pending password,
     now current. _Failed: the previous password stays current, or it cannot be told yet.
     """
-    host_id, account = subject["host_id"], subject["account"]
+    path = _path(subject)
     previous, pending = state["previous_version"], state["pending_version"]
     if state["step"] == "storing" or pending is None:
         try:
-            found = account_passwords.history(host_id, account)
-            account_passwords.discard(host_id, account, [v for v in found.live if v > (previous or 0)])
+            found = account_passwords.history(path)
+            account_passwords.discard(path, [v for v in found.live if v > (previous or 0)])
         except errors.ApiError as exc:
             raise _Failed(VAULT_DOWN, exc.message, unfinished=True) from None
         with database().transaction() as cur:
@@ -289,8 +293,8 @@ def _reconcile(subject: dict, state: dict) -> tuple[bool, str]:
         return False, ("an earlier try was interrupted before the target was changed (step 'storing'); "
                        "nothing had reached the target, and a new try rotated the password")
     try:
-        pending_password = account_passwords.read_version(host_id, account, pending)
-        previous_password = account_passwords.read_version(host_id, account, previous)
+        pending_password = account_passwords.read_version(path, pending)
+        previous_password = account_passwords.read_version(path, previous)
         main_password = _main_password(subject)
     except errors.ApiError as exc:
         raise _Failed(NOT_MADE_CURRENT if state["step"] == "changed" else VAULT_DOWN_UNFINISHED, exc.message,
@@ -316,7 +320,7 @@ def accepted_pending(account_id) -> int | None:
         subject = store.rotation_subject(cur, account_id)
     if subject is None:
         return None
-    password = account_passwords.read_version(subject["host_id"], subject["account"], state["pending_version"])
+    password = account_passwords.read_version(_path(subject), state["pending_version"])
     if password is None:
         return None
     try:
