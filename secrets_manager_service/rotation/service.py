@@ -58,7 +58,7 @@ NEITHER = ("neither the pending nor the previous password logs in to the target;
            "set the password on the target and store it with set-password")
 
 # Where a test may stop the worker (SM_WORKER_PAUSE_AT); see checkpoint().
-CHECKPOINTS = ("before_pending_write", "target_accepted", "before_mark_current")
+CHECKPOINTS = ("before_pending_write", "before_target_change", "target_accepted", "before_mark_current")
 
 
 class _Failed(Exception):
@@ -202,6 +202,7 @@ def _rotate(subject: dict, reason: str) -> None:
         # The write may have landed: the state says `storing`, and the next pass discards what it left.
         raise _Failed(VAULT_DOWN, exc.message, unfinished=True) from None
     _advance(db, subject, rotation_id, "pending", pending_version=pending)
+    checkpoint("before_target_change")
 
     try:
         driver.rotate(target, new_password)
