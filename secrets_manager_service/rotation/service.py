@@ -70,7 +70,7 @@ class _Failed(Exception):
         self.error, self.details, self.unfinished = error, details, unfinished
 
     def text(self) -> str:
-        return f"{self.error} ({self.details})" if self.details else self.error
+        return f"{self.error} ({self.details})" if self.details and self.details not in self.error else self.error
 
 
 @dataclass
