@@ -165,3 +165,13 @@ def test_errors_are_one_line_with_an_exit_code_a_script_can_use(logged_in):
     assert "not key=value" in one_line_error(cli("put", "x", "novalue"), 2)
     assert "No such command" in one_line_error(cli("nonsense"), 2)
     assert "400 " in one_line_error(cli("put", "bad//name", "a=b"), 2)
+
+
+def test_client_credentials_login_and_logout(shell, tmp_path):
+    own = {"XDG_CONFIG_HOME": str(tmp_path)}
+    out = ok(shell("-o", "json", "login", "--client-id", "privx-external", "--client-secret", "-",
+                   stdin="dev-oauth-secret", extra_env=own))
+    assert json.loads(out)["scope"] == "admin"
+    assert "items" in json.loads(ok(shell("-o", "json", "list", extra_env=own)))
+    assert json.loads(ok(shell("-o", "json", "logout", extra_env=own))) == {"forgotten": True}
+    assert "not logged in" in one_line_error(shell("list", extra_env=own), 3)
