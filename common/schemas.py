@@ -17,6 +17,15 @@ class Integer(fields.Integer):
     """An integer within int32, the range of every integer we take (offsets, limits, versions,
     counts): anything larger is a 400 here, never an overflow in PostgreSQL."""
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # The OpenAPI documents state the int32 range too, where no narrower Range does.
+        ranges = [v for v in self.validators if isinstance(v, validate.Range)]
+        if not any(r.max is not None for r in ranges):
+            self.metadata.setdefault("maximum", INT32_MAX)
+        if not any(r.min is not None for r in ranges):
+            self.metadata.setdefault("minimum", -INT32_MAX - 1)
+
     def _validated(self, value):
         number = super()._validated(value)
         if not -INT32_MAX - 1 <= number <= INT32_MAX:
@@ -100,7 +109,7 @@ class CaseInsensitiveChoice(fields.String):
         documented = list(choices)
         if isinstance(kwargs.get("load_default"), str) and kwargs["load_default"] not in choices:
             documented.append(kwargs["load_default"])  # e.g. search's filter "": a documented default is valid
-        kwargs.setdefault("metadata", {})["enum"] = documented
+        kwargs.setdefault("metadata", {}).setdefault("enum", documented)
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -138,10 +147,11 @@ def sorted_page_args(sortkeys, default):
 class PagingInBody(RequestBody):
     """Paging that may also arrive in a search body, where it overrides the query string."""
 
-    offset = StrictInteger()
-    limit = StrictInteger()
+    # The query's rules, documented here too (in a body 0, "" and null mean unset).
+    offset = StrictInteger(validate=validate.Range(min=0))
+    limit = StrictInteger(validate=validate.Range(min=0, max=MAX_PAGE))
     sortkey = fields.String()
-    sortdir = fields.String()
+    sortdir = CaseInsensitiveChoice(("ASC", "DESC"), metadata={"enum": ["ASC", "DESC", ""]})
 
     @pre_load
     def _drop_unset(self, body, **kwargs):

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import UnicodeConverter
 
 from common import config
-from common.web import create_base_app
-from secrets_manager_service import vault_client
+from common.web import add_converter, create_base_app
+from secrets_manager_service import names, vault_client
 from secrets_manager_service.account_secrets.views import blp as account_secrets_blp
 from secrets_manager_service.hosts.views import blp as hosts_blp
 from secrets_manager_service.policies.views import blp as policies_blp
@@ -23,6 +24,8 @@ def create_app(settings: dict | None = None) -> Flask:
         __name__, service="secrets-manager", title="Secrets Manager", url_prefix=URL_PREFIX,
         settings=config.SECRETS_MANAGER, overrides=settings, migrations_package="secrets_manager_service",
     )
+    # Account names in URLs, documented by their rule (a bad one still reaches the view for its 400).
+    add_converter(app, api, "account", UnicodeConverter, names.ACCOUNT_SCHEMA)
     app.extensions["vault_client"] = vault_client.from_settings(app.config)
     for blueprint in (status_blp, policies_blp, templates_blp, hosts_blp, account_secrets_blp):
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)

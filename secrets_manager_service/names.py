@@ -12,6 +12,11 @@ MAX_ACCOUNT_LENGTH = 128
 # One segment of a Vault secret name, so `hosts/{host_id}/{account}` is always a valid Vault path.
 _ACCOUNT = re.compile(r"[A-Za-z0-9._\-@ +=]+")
 _PATH = re.compile(r"hosts/([^/]+)/([^/]+)")
+# The same rules as JSON Schema patterns, for the OpenAPI document (ECMA regex: no inline flags).
+_UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_ACCOUNT_PATTERN = rf"(?!\.\.?$)[A-Za-z0-9._\-@ +=]{{1,{MAX_ACCOUNT_LENGTH}}}"
+ACCOUNT_SCHEMA = {"type": "string", "pattern": f"^{_ACCOUNT_PATTERN}$"}
+CHECKOUT_PATH_PATTERN = f"^hosts/{_UUID_PATTERN}/{_ACCOUNT_PATTERN}$"
 
 
 def account_problem(account: str) -> str | None:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from common.schemas import PageArgs, PagingInBody, RequestBody, sorted_page_args
+from common.schemas import CaseInsensitiveChoice, PageArgs, PagingInBody, RequestBody, sorted_page_args
 from common.timefmt import Rfc3339
+from secrets_manager_service import names
 from secrets_manager_service.fields import listing_of
 
 SORT_KEYS = ("path", "username", "created", "updated")
@@ -14,13 +15,15 @@ CheckoutPageArgs = PageArgs
 
 
 class SearchBody(PagingInBody):
+    sortkey = CaseInsensitiveChoice(SORT_KEYS, metadata={"enum": [*SORT_KEYS, ""]})
     keywords = fields.String(load_default="", validate=validate.Length(max=1024))
     host_id = fields.UUID(load_default=None)
     username = fields.String(load_default=None, validate=validate.Length(min=1, max=256))
 
 
 class CheckoutBody(RequestBody):
-    path = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    path = fields.String(required=True, validate=validate.Length(min=1, max=512),
+                         metadata={"pattern": names.CHECKOUT_PATH_PATTERN})
 
 
 class HostRef(Schema):

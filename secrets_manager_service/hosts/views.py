@@ -38,7 +38,7 @@ class HostSecret(MethodView):
         return empty()
 
 
-@blp.route("/rotate/<uuid_text:host_id>/<account>")
+@blp.route("/rotate/<uuid_text:host_id>/<account:account>")
 class Rotate(MethodView):
     @blp.response(200)
     def post(self, host_id, account):
@@ -48,7 +48,7 @@ class Rotate(MethodView):
         return empty()
 
 
-@blp.route("/set-password/<uuid_text:host_id>/<account>")
+@blp.route("/set-password/<uuid_text:host_id>/<account:account>")
 class SetPassword(MethodView):
     @scoped(*MANAGE)
     @blp.arguments(schemas.NewPassword)

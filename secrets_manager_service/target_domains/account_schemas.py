@@ -90,7 +90,8 @@ def _ids(values: list) -> None:
 
 
 class Ids(RequestBody):
-    ids = fields.List(fields.UUID(), required=True, validate=[validate.Length(min=1, max=MAX_BATCH), _ids])
+    ids = fields.List(fields.UUID(), required=True, validate=[validate.Length(min=1, max=MAX_BATCH), _ids],
+                      metadata={"uniqueItems": True})
 
 
 class ScannedBatchEdit(Ids):

@@ -216,6 +216,8 @@ def resolve(names: list) -> dict:
         raise errors.ApiError("the body must be a JSON array of names", code="VALUE_INCORRECT_TYPE").with_status(400)
     if len(names) > 100:
         raise errors.ApiError("at most 100 names", code="VALUE_OUT_OF_BOUNDS").with_status(400)
+    if not all(1 <= len(n) <= 128 for n in names):  # a domain's name is 1 to 128 characters
+        raise errors.ApiError("a name is 1 to 128 characters", code="VALUE_OUT_OF_BOUNDS").with_status(400)
     rows = store.resolve(database(), names) if names else []
     return {"count": len(rows), "items": [{"id": r["id"], "target_domain_name": r["name"]} for r in rows]}
 

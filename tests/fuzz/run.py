@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ class Report:
     operations: int = 0
     cases: int = 0
     failures: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # (code, title, operation)
+    details: dict[tuple[str, str], list[str]] = dataclasses.field(default_factory=dict)  # (code, operation) -> answers
     errors: list[str] = dataclasses.field(default_factory=list)
     output: str = ""
 
@@ -50,7 +52,10 @@ class Report:
         line = f"{self.label}: {self.operations} operations, {self.cases} cases, {len(self.failures)} failures"
         if self.errors:
             line += f", {len(self.errors)} errors"
-        details = [f"  {code} {title}: {operation}" for code, title, operation in self.failures]
+        details = []
+        for code, title, operation in self.failures:
+            details.append(f"  {code} {title}: {operation}")
+            details += [f"      {answer}" for answer in self.details.get((code, operation), [])[:3]]
         details += [f"  error: {error}" for error in self.errors]
         return "\n".join([line, *details])
 
@@ -83,7 +88,23 @@ def run_schemathesis(document_url: str, token: str, *, service: str, caller: str
         for operation in failure["operations"]:
             report.failures.append((failure["code"], failure["title"], operation))
     report.errors += [str(error)[:300] for error in data.get("errors") or []]
+    report.details = failure_details(done.stdout)
     return report
+
+
+_SECTION = re.compile(r"^_{3,} (.+?) _{3,}$", re.M)
+_FAILURE = re.compile(r"^- (ST\d+) .*?\n(.*?)(?=^- ST\d+ |^Reproduce with:|\Z)", re.M | re.S)
+
+
+def failure_details(output: str) -> dict[tuple[str, str], list[str]]:
+    """What each failure answered (status line and body, or the check's message), from the CLI's report."""
+    details: dict[tuple[str, str], list[str]] = {}
+    sections = _SECTION.split(output)
+    for operation, text in zip(sections[1::2], sections[2::2]):
+        for match in _FAILURE.finditer(text):
+            answer = " ".join(match.group(2).split())[:400]
+            details.setdefault((match.group(1), operation), []).append(answer)
+    return details
 
 
 def fuzz_suite(ctx: bench.Context, *, max_examples: int, seed: int | None) -> list[Report]:

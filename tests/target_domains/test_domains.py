@@ -131,6 +131,8 @@ def test_list_search_resolve(sm):
     assert resolved.get_json() == {"count": 1, "items": [{"id": a, "target_domain_name": f"alpha-{tag}"}]}
     assert sm.post(f"{TD}/resolve", json={"names": []}).status_code == 400
     assert sm.post(f"{TD}/resolve", json=["x"] * 101).status_code == 400
+    assert sm.post(f"{TD}/resolve", json=["x" * 129]).status_code == 400  # longer than any name
+    assert sm.post(f"{TD}/resolve", json=[""]).status_code == 400
 
 
 def test_refresh_of_a_disabled_domain_is_409_and_delete_removes_the_bind_secret(sm, vault):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from vault_service import names
 from common.schemas import CaseInsensitiveChoice, PagingInBody, RequestBody, Role, RoleRef, sorted_page_args
 from common.timefmt import Rfc3339
 from vault_service.secrets.sealing import serialize
@@ -45,7 +46,8 @@ class SecretData(fields.Dict):
 class SecretCreate(RequestBody):
     """`owner_id` may come too (the PrivX Python SDK sends it): it must equal the URL's user_id."""
 
-    name = fields.String(required=True)
+    name = fields.String(required=True, metadata={  # names.checked() is the rule; documented as the path's
+        "minLength": 1, "maxLength": names.MAX_NAME_LENGTH, "pattern": rf"^{names._SEGMENT}(/{names._SEGMENT})*$"})
     data = SecretData(required=True)
     read_roles = fields.List(fields.Nested(RoleRef), load_default=list)
     write_roles = fields.List(fields.Nested(RoleRef), load_default=list)
@@ -82,7 +84,8 @@ class NameOnly(Schema):
     name = fields.String()
 
 
-SecretPageArgs = sorted_page_args(("name", "created", "updated"), "name")
+SORT_KEYS = ("name", "created", "updated")
+SecretPageArgs = sorted_page_args(SORT_KEYS, "name")
 
 FILTERS = ("personal", "shared", "readable", "writable", "accessible")
 
@@ -90,6 +93,7 @@ FILTERS = ("personal", "shared", "readable", "writable", "accessible")
 class SearchBody(PagingInBody):
     """Search conditions; paging may come here too, where it overrides the query string."""
 
+    sortkey = CaseInsensitiveChoice(SORT_KEYS, metadata={"enum": [*SORT_KEYS, ""]})
     keywords = fields.String(load_default="")
     owner_id = fields.List(fields.String(validate=validate.Length(min=1, max=256)), load_default=None)
     filter = CaseInsensitiveChoice(FILTERS, load_default="")

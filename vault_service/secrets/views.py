@@ -1,6 +1,8 @@
 """Routes of the v1 secret API: shared, personal, metadata and search."""
 from __future__ import annotations
 
+import uuid
+
 from flask import request
 from flask.views import MethodView
 
@@ -79,7 +81,7 @@ class PersonalSecrets(MethodView):
     def get(self, args, user_id):
         """List a user's personal secrets"""
         principal = current_principal()
-        return service.list_page(principal, owners=[user_id], shared=False, args=args, with_data=True)
+        return service.list_page(principal, owners=[_owner(user_id)], shared=False, args=args, with_data=True)
 
     @scoped("admin", "vaultAdd", "vaultManage", owner="user_id")
     @personal.arguments(schemas.SecretCreate)
@@ -147,7 +149,10 @@ class SearchSecrets(MethodView):
 
 
 def _owner(user_id: str) -> str:
-    if not 1 <= len(user_id) <= 256:
-        raise errors.ApiError("user_id must be 1 to 256 characters", code="VALUE_OUT_OF_BOUNDS",
-                              property="user_id").with_status(400)
+    """A user id of a path that can own secrets: a UUID, as token subjects are (the contract)."""
+    try:
+        uuid.UUID(user_id)
+    except ValueError:
+        raise errors.ApiError("user_id must be a UUID", code="VALUE_INCORRECT_FORMAT",
+                              property="user_id").with_status(400) from None
     return user_id
