@@ -74,6 +74,9 @@ class RequestBody(Schema):
                 continue
             if field is not None and not field.required and _is_go_zero(field, value):
                 continue
+            if isinstance(field, fields.Boolean) and not isinstance(value, bool):
+                # marshmallow takes "yes", "on", 1 and "0" for booleans; JSON has true and false.
+                raise ValidationError({key: ["VALUE_INCORRECT_TYPE: Not a valid boolean."]})
             kept[key] = value
         return kept
 
@@ -144,6 +147,12 @@ def sorted_page_args(sortkeys, default):
     })
 
 
+def body_sortkey(page_args: type[Schema]) -> CaseInsensitiveChoice:
+    """A search body's `sortkey`: the choices of `page_args` (checked there too), or "" for unset."""
+    choices = tuple(page_args._declared_fields["sortkey"].canonical.values())
+    return CaseInsensitiveChoice(choices, metadata={"enum": [*choices, ""]})
+
+
 class PagingInBody(RequestBody):
     """Paging that may also arrive in a search body, where it overrides the query string."""
 
@@ -155,7 +164,11 @@ class PagingInBody(RequestBody):
 
     @pre_load
     def _drop_unset(self, body, **kwargs):
-        return blank_is_unset(body)
+        # In JSON only null, "" and the number 0 (for limit) mean unset; false or "0" are wrong types.
+        if not isinstance(body, dict):
+            return body
+        return {k: v for k, v in body.items()
+                if not (v is None or v == "" or (k == "limit" and type(v) is int and v == 0))}
 
 
 PAGING_KEYS = ("offset", "limit", "sortkey", "sortdir")

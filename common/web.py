@@ -14,7 +14,7 @@ from webargs import core as webargs_core
 from werkzeug.routing import UnicodeConverter
 from webargs.flaskparser import FlaskParser
 
-from common import auth, config, docs_page, errors, fastdump, logs, metrics, programs, ratelimit, strict_json
+from common import auth, config, docs_page, errors, fastdump, logs, metrics, openapi, programs, ratelimit, strict_json
 from common.db import Database
 from common.schemas import ErrorEnvelope, RequestBody
 from common.timefmt import Rfc3339, rfc3339
@@ -49,6 +49,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
     config.announce(settings)
 
     api = _Api(app, spec_kwargs={
+        "marshmallow_plugin": openapi.GoZeroPlugin(),  # bodies' optional fields take Go's zero values
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "security": [{"bearer": []}],
     })

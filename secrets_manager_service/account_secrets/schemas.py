@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from common.schemas import CaseInsensitiveChoice, PageArgs, PagingInBody, RequestBody, sorted_page_args
+from common.schemas import PageArgs, PagingInBody, RequestBody, body_sortkey, sorted_page_args
 from common.timefmt import Rfc3339
 from secrets_manager_service import names
 from secrets_manager_service.fields import listing_of
@@ -15,7 +15,7 @@ CheckoutPageArgs = PageArgs
 
 
 class SearchBody(PagingInBody):
-    sortkey = CaseInsensitiveChoice(SORT_KEYS, metadata={"enum": [*SORT_KEYS, ""]})
+    sortkey = body_sortkey(AccountSecretPageArgs)
     keywords = fields.String(load_default="", validate=validate.Length(max=1024))
     host_id = fields.UUID(load_default=None)
     username = fields.String(load_default=None, validate=validate.Length(min=1, max=256))

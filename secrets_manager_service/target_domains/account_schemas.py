@@ -5,7 +5,7 @@ from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from common.schemas import SERVER_FILLED, CaseInsensitiveChoice, PagingInBody, RequestBody, Role, RoleRef, sorted_page_args
+from common.schemas import CaseInsensitiveChoice, PagingInBody, RequestBody, Role, RoleRef, SERVER_FILLED, body_sortkey, sorted_page_args
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import StrictBoolean, listing_of
 from secrets_manager_service.target_domains.schemas import PolicyHandle, PolicyHandleBody
@@ -80,6 +80,7 @@ class _AccountSearch(PagingInBody):
 
 
 class ScannedSearchBody(_AccountSearch):
+    sortkey = body_sortkey(ScannedPageArgs)
     state = CaseInsensitiveChoice(SCANNED_STATES)
     ignored = StrictBoolean()
 
@@ -208,6 +209,7 @@ ManagedPageArgs = sorted_page_args(("username", "state", "created", "updated"), 
 
 
 class ManagedSearchBody(_AccountSearch):
+    sortkey = body_sortkey(ManagedPageArgs)
     enabled = StrictBoolean()
     state = CaseInsensitiveChoice(MANAGED_STATES)
     rotation_enabled = StrictBoolean()

@@ -12,7 +12,7 @@ import ssl
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from common.schemas import SERVER_FILLED, CaseInsensitiveChoice, PagingInBody, RequestBody, sorted_page_args
+from common.schemas import CaseInsensitiveChoice, PagingInBody, RequestBody, SERVER_FILLED, body_sortkey, sorted_page_args
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import StrictBoolean, StrictInteger, listing_of
 from secrets_manager_service.target_domains import ldap_syntax
@@ -177,6 +177,7 @@ DomainPageArgs = sorted_page_args(("name", "domain_name", "created", "updated"),
 
 
 class DomainSearchBody(PagingInBody):
+    sortkey = body_sortkey(DomainPageArgs)
     keywords = fields.String(load_default="", validate=validate.Length(max=1024))
     enabled = StrictBoolean()
     periodic_scan = StrictBoolean()

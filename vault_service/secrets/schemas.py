@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate
 
 from vault_service import names
-from common.schemas import CaseInsensitiveChoice, PagingInBody, RequestBody, Role, RoleRef, sorted_page_args
+from common.schemas import CaseInsensitiveChoice, PagingInBody, RequestBody, Role, RoleRef, body_sortkey, sorted_page_args
 from common.timefmt import Rfc3339
 from vault_service.secrets.sealing import serialize
 
@@ -93,7 +93,7 @@ FILTERS = ("personal", "shared", "readable", "writable", "accessible")
 class SearchBody(PagingInBody):
     """Search conditions; paging may come here too, where it overrides the query string."""
 
-    sortkey = CaseInsensitiveChoice(SORT_KEYS, metadata={"enum": [*SORT_KEYS, ""]})
+    sortkey = body_sortkey(SecretPageArgs)
     keywords = fields.String(load_default="")
     owner_id = fields.List(fields.String(validate=validate.Length(min=1, max=256)), load_default=None)
     filter = CaseInsensitiveChoice(FILTERS, load_default="")
