@@ -4,7 +4,7 @@ A few examples per operation and a fixed seed keep this to well under a minute (
 and FUZZ_SEED change them; `make fuzz` runs many more with a random seed). Zero failures is the
 bar: a failure is fixed in the code or the OpenAPI document, never by turning a check off.
 
-LIMITS lists the failures that no change to the code or the document can remove without
+LIMITS (tests/fuzz/run.py) lists the failures that no change to the code or the document can remove without
 weakening a rule, each matched by check, operation and the answer's text, with the reason: a
 rule OpenAPI 3.0 cannot state (one field against another, a body field against the path, an
 opaque token, a grammar, NUL characters anywhere in free-form JSON). While only those are seen,
@@ -12,34 +12,14 @@ a run is an expected failure; any other failure fails the test.
 """
 from __future__ import annotations
 
-import fnmatch
 import os
 
 import pytest
 
-from tests.fuzz.run import fuzz_suite
+from tests.fuzz.run import fuzz_suite, limit_of
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "3"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
-
-# (code, operation pattern, text of the answer) -> why it stays.
-LIMITS: dict[tuple[str, str, str], str] = {
-    ("ST202", "*", "is greater than password_max_length"):
-        "password_min_length <= password_max_length: one field against another, which OpenAPI 3.0 cannot state",
-    ("ST202", "*", "differs from the host_id of the URL"):
-        "an echoed metadata.host_id must equal the URL's: a body field against the path",
-    ("ST202", "*", "page_token is not one this server issued"):
-        "page tokens are opaque: only those the server issued are valid",
-    ("ST202", "*", "must be a host name or an IP address"):
-        "an LDAP endpoint's address and DNs follow grammars (RFC 1123, RFC 4514) the document does not spell out",
-    ("ST202", "*", "must be a distinguished name"):
-        "an LDAP endpoint's address and DNs follow grammars (RFC 1123, RFC 4514) the document does not spell out",
-    ("ST202", "*", "NUL character"):
-        "no NUL or lone surrogate anywhere in free-form JSON (keys included): OpenAPI 3.0 cannot state it",
-    ("ST202", "*", "lone surrogate"):
-        "no NUL or lone surrogate anywhere in free-form JSON (keys included): OpenAPI 3.0 cannot state it",
-}
-
 
 @pytest.fixture(scope="module")
 def reports():
@@ -47,18 +27,6 @@ def reports():
 
     with running_suite() as ctx:
         yield {report.label: report for report in fuzz_suite(ctx, max_examples=MAX_EXAMPLES, seed=SEED)}
-
-
-def limit_of(code: str, operation: str, answers: list[str]) -> str | None:
-    """The reason a failure stays, if every answer it got is one of LIMITS'; None otherwise."""
-    reasons = set()
-    for answer in answers or [""]:
-        reason = next((why for (c, pattern, text), why in LIMITS.items()
-                       if c == code and fnmatch.fnmatchcase(operation, pattern) and text in answer), None)
-        if reason is None:
-            return None
-        reasons.add(reason)
-    return "; ".join(sorted(reasons))
 
 
 @pytest.mark.slow
