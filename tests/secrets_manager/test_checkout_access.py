@@ -6,6 +6,7 @@ import uuid
 
 import psycopg
 import pytest
+import requests
 
 from tests import support
 from tests.secrets_manager.helpers import host_body
@@ -113,3 +114,17 @@ def test_a_checkouts_request_id_is_in_both_audit_trails(sm, tokens, sm_config, s
         # The Vault read the password (and its history) under the same request id.
         assert vault_events and {(e[0], e[1], e[2], e[3]) for e in vault_events} == {
             ("vault", "secret.read", f"secret:{path}", "success")}
+
+
+def test_a_checkout_whose_password_left_the_vault_is_never_shown_empty(sm, vault, tokens):
+    role = support.new_role()
+    user = tokens.headers("user", roles=[role])
+    host_id = sm.host(sm.policy(), accounts={"root": "pw"}, roles=[role])
+    checkout = sm.checkout(f"hosts/{host_id}/root", user)
+    # Only the service scope can do this (the reserved part): as the Secrets Manager itself would.
+    gone = requests.delete(f"{vault.base}/secret/metadata/hosts/{host_id}/root", headers=vault.headers, timeout=10)
+    assert gone.status_code == 200
+    response = sm.get(f"/secrets/checkouts/{checkout['id']}", headers=user)
+    assert response.status_code == 409 and response.get_json()["error_code"] == "CONFIGURATION_ERROR"
+    listed = sm.get("/secrets/checkouts", headers=user)
+    assert listed.status_code == 200 and listed.get_json() == {"count": 0, "items": []}
