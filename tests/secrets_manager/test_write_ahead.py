@@ -23,6 +23,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
+from psycopg import sql
 
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service as rotation
@@ -248,3 +249,28 @@ def test_the_worker_killed_at_each_step(scenarios):
         print(f"[kill {s.step}] after: last_error={account['last_error']} {account['last_error_details']}")
 
     _all_at_once(run, [scenarios(step) for step in STEPS])
+
+
+def test_set_password_ends_an_unfinished_rotation(scenarios, target):
+    """The way out the details point to when nothing else helps: the admin sets the target's
+    password and stores it with set-password; the unfinished rotation is over, its pending
+    version destroyed, and the queued rotation then starts from the admin's password."""
+    s = scenarios("target_accepted")
+    s.register()
+    s.start_worker(pause=True)
+    s.wait_at_step()
+    s.worker.send_signal(signal.SIGKILL)
+    s.worker.wait(timeout=15)
+    assert s.state() == ("changed",)
+    with pg_target.connect(target["host"], target["port"], target["superuser"], target["superpassword"]) as conn:
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD 'set-by-the-admin'").format(sql.Identifier(s.role)))
+    assert s.sm.post(f"/set-password/{s.host_id}/{s.role}", json={"password": "set-by-the-admin"}).status_code == 200
+    assert s.state() is None
+    current, live, versions = s.vault_versions()
+    assert live[current] == "set-by-the-admin" and max(live) == current
+    assert [v["destroyed"] for v in versions if v["version"] == 2] == [True]  # the pending one
+    assert s.checkout_password() == "set-by-the-admin"
+    s.initial = "set-by-the-admin"  # what the next rotation must replace
+    s.start_worker(pause=False)
+    s.wait_until_rotated()
+    s.assert_settled()
