@@ -209,6 +209,9 @@ class Database:
             for set_name, package in sets:
                 with conn.transaction(), conn.cursor() as cur:
                     cur.execute("SELECT pg_advisory_xact_lock(hashtext(%(key)s))", {"key": f"migrations:{set_name}"})
+                    # A migration may build an index over millions of rows: not bound by the
+                    # statement timeout meant for requests.
+                    cur.execute("SET LOCAL statement_timeout = 0")
                     cur.execute("SELECT version FROM schema_migrations WHERE service = %(s)s", {"s": set_name})
                     done = {row["version"] for row in cur.fetchall()}
                     for version, name, sql in _migration_files(package):
@@ -242,17 +245,32 @@ class Database:
 
 
 def fetch_page(db: Database, *, columns: str, source: str, where: str, order: str, params: dict,
-               offset: int, limit: int) -> tuple[int, list[dict]]:
-    """(total matching, rows of the page). `source` and `where` are trusted SQL; values go in `params`."""
-    query = f"""SELECT {columns}, count(*) OVER () AS total FROM {source}
-                 WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
+               offset: int, limit: int, total: str | None = None, page_first: str | None = None) -> tuple[int, list[dict]]:
+    """(total matching, rows of the page). `source` and `where` are trusted SQL; values go in `params`.
+
+    One statement (one snapshot, one round trip), with the total as its own subquery: a
+    `count(*) OVER ()` would make the database build, and sort, every matching row with all of
+    `columns` before it could take one page; this way the page is the first rows of an index or
+    of a top-N sort. `total` is a query giving the same number more cheaply (a maintained
+    count), if the caller has one. With `page_first` (the alias of a single-table `source`),
+    the page's rows are chosen first and `columns` computed for those rows only: columns that
+    are subqueries (role names, versions) then cost nothing for the rows an offset skips.
+    """
+    total = total or f"SELECT count(*) FROM {source} WHERE {where}"
+    if page_first:
+        query = f"""WITH page AS MATERIALIZED (
+                        SELECT {page_first}.* FROM {source} WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s)
+                    SELECT {columns}, ({total}) AS total FROM page {page_first} ORDER BY {order}"""
+    else:
+        query = f"""SELECT {columns}, ({total}) AS total FROM {source}
+                     WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
     with db.cursor() as cur:
         cur.execute(query, {**params, "offset": offset, "limit": limit})
         rows = cur.fetchall()
         if rows or not offset:
             return (rows[0]["total"] if rows else 0), rows
         # The page is past the end: count separately so `count` stays the total.
-        cur.execute(f"SELECT count(*) AS total FROM {source} WHERE {where}", params)
+        cur.execute(f"SELECT ({total}) AS total", params)
         return cur.fetchone()["total"], []
 
 

@@ -501,12 +501,12 @@ def report(rows: list[Row], tool: str, settings: loadgen.Settings) -> dict:
     }
 
 
-def write_results(results: dict) -> None:
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS_FILE.with_suffix(".json.tmp")
+def write_results(results: dict, path: Path = RESULTS_FILE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2) + "\n")
-    tmp.replace(RESULTS_FILE)
-    print(f"results: {RESULTS_FILE.relative_to(ROOT)}")
+    tmp.replace(path)
+    print(f"results: {path.relative_to(ROOT)}")
 
 
 @contextlib.contextmanager
@@ -535,13 +535,13 @@ def database_server(data_dir: str):
             embedded_pg._servers.clear()
 
 
-def migrate(app_module: str, env: dict) -> None:
+def migrate(app_module: str, env: dict, timeout: float = 120) -> None:
     """Apply a service's migrations to its fresh database, in a child process with the service's settings."""
     code = (f"from {app_module} import create_app\n"
             "app = create_app()\n"
             "try:\n    app.extensions['db'].migrate()\nfinally:\n    app.extensions['db'].close()\n")
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, cwd=ROOT,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120)
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"migrations of {app_module} failed: {done.stderr.strip()[-1500:]}")
 

@@ -326,14 +326,16 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
     work the same way for the `readable` / `writable` / `accessible` filters.
     """
     # The reserved part is never listed: only the Secrets Manager reaches it, and not by search.
-    where, params = ["s.owner_id <> %(reserved)s"], {"reserved": RESERVED_OWNER}
+    # Conditions on the owner alone are kept apart ({t} = the table): they also select the counts.
+    by_owner, params = ["{t}.owner_id <> %(reserved)s"], {"reserved": RESERVED_OWNER}
     if owners is not None:
-        where.append("s.owner_id = ANY (%(owners)s)")
+        by_owner.append("{t}.owner_id = ANY (%(owners)s)")
         params["owners"] = owners
     if shared is True:
-        where.append("s.owner_id = ''")
+        by_owner.append("{t}.owner_id = ''")
     elif shared is False:
-        where.append("s.owner_id <> ''")
+        by_owner.append("{t}.owner_id <> ''")
+    where = [condition.format(t="s") for condition in by_owner]
     # Roles grant access to shared secrets only: a personal secret is its owner's, whatever its roles
     # say (the /user/{user_id}/... routes refuse everyone else), so lists and search must not show it.
     if visible_to_roles is not None:
@@ -350,16 +352,27 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
         where.append(f"(s.owner_id = %(viewer)s OR (s.owner_id = '' AND ({' OR '.join(access)})))")
     params["viewer"] = viewer or "\x00none"  # never equal to a real owner id
     for i, keyword in enumerate(keywords):
-        where.append(f"strpos(lower(s.name), %(kw{i})s) > 0")
-        params[f"kw{i}"] = keyword.lower()
+        # A substring of the name, as LIKE so that the trigram index (migration 0003) finds it.
+        where.append(f"lower(s.name) LIKE %(kw{i})s")
+        params[f"kw{i}"] = f"%{_like_escaped(keyword.lower())}%"
     order = f"{SORT_COLUMNS[sortkey]} {'DESC' if sortdir == 'DESC' else 'ASC'}, s.owner_id, s.name"
-    source, columns = "vault_secrets s", _SECRET_COLUMNS
+    columns = _SECRET_COLUMNS
     if with_version:
-        source += f""" LEFT JOIN LATERAL (SELECT version, ciphertext FROM vault_secret_versions v
-                                          WHERE v.secret_id = s.id AND {LIVE} ORDER BY v.version DESC LIMIT 1) v ON true"""
-        columns += ", v.version AS v_version, v.ciphertext AS v_ciphertext"
-    return fetch_page(db, columns=columns, source=source, where=" AND ".join(where), order=order, params=params,
-                      offset=offset, limit=limit)
+        # Subqueries, not a join: output columns are computed for the page's rows only.
+        columns += ", " + ", ".join(
+            f"""(SELECT v.{col} FROM vault_secret_versions v WHERE v.secret_id = s.id AND {LIVE}
+                  ORDER BY v.version DESC LIMIT 1) AS v_{col}""" for col in ("version", "ciphertext"))
+    total = None
+    if len(where) == len(by_owner):  # by owner only: the per-owner counts (migration 0003) have the total
+        total = ("SELECT coalesce(sum(c.n), 0)::bigint FROM vault_secret_counts c WHERE "
+                 + " AND ".join(condition.format(t="c") for condition in by_owner))
+    return fetch_page(db, columns=columns, source="vault_secrets s", where=" AND ".join(where), order=order, params=params,
+                      offset=offset, limit=limit, total=total, page_first="s")
+
+
+def _like_escaped(text: str) -> str:
+    """`text` matching itself only in a LIKE pattern (backslash is LIKE's escape character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def child_keys(db: Database, owners: list[str], prefix: str) -> list[str]:
@@ -370,9 +383,11 @@ def child_keys(db: Database, owners: list[str], prefix: str) -> list[str]:
         cur.execute(
             """SELECT DISTINCT CASE WHEN strpos(rest, '/') > 0 THEN split_part(rest, '/', 1) || '/' ELSE rest END AS key
                  FROM (SELECT substr(name, length(%(start)s) + 1) AS rest FROM vault_secrets
-                        WHERE owner_id = ANY (%(owners)s) AND left(name, length(%(start)s)) = %(start)s) t
+                        WHERE owner_id = ANY (%(owners)s) AND name LIKE %(under)s) t
                 ORDER BY key""",
-            {"start": start, "owners": owners},
+            # LIKE 'prefix%' is a range of the (owner_id, name text_pattern_ops) index: only the
+            # names under the folder are read, however many there are elsewhere.
+            {"start": start, "owners": owners, "under": _like_escaped(start) + "%"},
         )
         return [row["key"] for row in cur.fetchall()]
 
