@@ -245,32 +245,34 @@ class Database:
 
 
 def fetch_page(db: Database, *, columns: str, source: str, where: str, order: str, params: dict,
-               offset: int, limit: int, total: str | None = None, page_first: str | None = None) -> tuple[int, list[dict]]:
+               offset: int, limit: int) -> tuple[int, list[dict]]:
     """(total matching, rows of the page). `source` and `where` are trusted SQL; values go in `params`.
 
     One statement (one snapshot, one round trip), with the total as its own subquery: a
     `count(*) OVER ()` would make the database build, and sort, every matching row with all of
     `columns` before it could take one page; this way the page is the first rows of an index or
-    of a top-N sort. `total` is a query giving the same number more cheaply (a maintained
-    count), if the caller has one. With `page_first` (the alias of a single-table `source`),
-    the page's rows are chosen first and `columns` computed for those rows only: columns that
-    are subqueries (role names, versions) then cost nothing for the rows an offset skips.
+    of a top-N sort, and the count is the cheapest count the database finds.
     """
-    total = total or f"SELECT count(*) FROM {source} WHERE {where}"
-    if page_first:
-        query = f"""WITH page AS MATERIALIZED (
-                        SELECT {page_first}.* FROM {source} WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s)
-                    SELECT {columns}, ({total}) AS total FROM page {page_first} ORDER BY {order}"""
-    else:
-        query = f"""SELECT {columns}, ({total}) AS total FROM {source}
-                     WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
+    query = f"""SELECT {columns}, (SELECT count(*) FROM {source} WHERE {where}) AS total FROM {source}
+                 WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
+    return fetch_counted_page(db, query, {**params, "offset": offset, "limit": limit},
+                              total_query=f"SELECT count(*) AS total FROM {source} WHERE {where}")
+
+
+def fetch_counted_page(db: Database, query: str, params: dict, *, total_query: str) -> tuple[int, list[dict]]:
+    """Run a page `query` whose rows carry `total`; a page past the end (no rows at an offset)
+    gets its total from `total_query` instead, so `count` stays the total.
+
+    Never as a prepared statement: a list's best plan depends on its values (a LIKE pattern, the
+    caller's roles, a time range), and a prepared statement's generic plan, which PostgreSQL
+    switches to after five runs, knows none of them (a LIKE 'prefix%' then reads the whole index).
+    """
     with db.cursor() as cur:
-        cur.execute(query, {**params, "offset": offset, "limit": limit})
+        cur.execute(query, params, prepare=False)
         rows = cur.fetchall()
-        if rows or not offset:
+        if rows or not params.get("offset"):
             return (rows[0]["total"] if rows else 0), rows
-        # The page is past the end: count separately so `count` stays the total.
-        cur.execute(f"SELECT ({total}) AS total", params)
+        cur.execute(total_query, params, prepare=False)
         return cur.fetchone()["total"], []
 
 

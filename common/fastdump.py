@@ -42,17 +42,16 @@ def compiled(schema: Schema):
         key = field.data_key if field.data_key is not None else attr_name
         source = field.attribute or attr_name
         # A key a dict lacks is read by marshmallow as the dict's attribute of that name
-        # (`items`, `keys`...): leave such names to it.
-        convert = None if hasattr(dict, source) else _converter(field)
-        steps.append((key, attr_name, source, convert, field))
+        # (`items`, `keys`...): such a name takes the fast path only when the dict has the key.
+        steps.append((key, attr_name, source, _converter(field), field, hasattr(dict, source)))
     marshmallow_dump = Schema.dump.__get__(schema)
 
     def dump(obj, *, many=None):
         if many or type(obj) is not dict:
             return marshmallow_dump(obj, many=many)
         out = {}
-        for key, attr_name, source, convert, field in steps:
-            if convert is None:  # the field's own path
+        for key, attr_name, source, convert, field, dict_attribute in steps:
+            if convert is None or (dict_attribute and source not in obj):  # the field's own path
                 value = field.serialize(attr_name, obj, accessor=schema.get_attribute)
                 if value is not missing:
                     out[key] = value

@@ -10,7 +10,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from common import audit
-from common.db import Database, fetch_page
+from common.db import Database, fetch_counted_page
 from vault_service.names import RESERVED_OWNER
 
 SHARED = ""  # owner_id of the shared namespace
@@ -358,16 +358,35 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
     order = f"{SORT_COLUMNS[sortkey]} {'DESC' if sortdir == 'DESC' else 'ASC'}, s.owner_id, s.name"
     columns = _SECRET_COLUMNS
     if with_version:
-        # Subqueries, not a join: output columns are computed for the page's rows only.
+        # Subqueries, not a join: computed for the page's rows only.
         columns += ", " + ", ".join(
             f"""(SELECT v.{col} FROM vault_secret_versions v WHERE v.secret_id = s.id AND {LIVE}
                   ORDER BY v.version DESC LIMIT 1) AS v_{col}""" for col in ("version", "ciphertext"))
-    total = None
-    if len(where) == len(by_owner):  # by owner only: the per-owner counts (migration 0003) have the total
+    conditions = " AND ".join(where)
+    params.update(offset=offset, limit=limit)
+    # The page's ids are chosen first, then its rows are read with their columns (role names,
+    # versions), so rows an offset skips cost nothing more than an index entry.
+    if len(where) == len(by_owner):
+        # By owner only (an admin's list): the page is a stretch of the (owner_id, name) index,
+        # the total is the per-owner count (migration 0003), not a count of a million rows.
         total = ("SELECT coalesce(sum(c.n), 0)::bigint FROM vault_secret_counts c WHERE "
                  + " AND ".join(condition.format(t="c") for condition in by_owner))
-    return fetch_page(db, columns=columns, source="vault_secrets s", where=" AND ".join(where), order=order, params=params,
-                      offset=offset, limit=limit, total=total, page_first="s")
+        query = f"""WITH page AS MATERIALIZED (
+                        SELECT s.id FROM vault_secrets s WHERE {conditions} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s)
+                    SELECT {columns}, ({total}) AS total FROM page JOIN vault_secrets s ON s.id = page.id ORDER BY {order}"""
+    else:
+        # Narrowed by roles or keywords: the matches are found once (bitmap scans of the role
+        # and trigram indexes), counted, and the page is a top-N sort of them. Walking the name
+        # index instead, hoping to meet a hundred matches early, reads a million rows when the
+        # caller's secrets sort late.
+        total = f"SELECT count(*) FROM vault_secrets s WHERE {conditions}"
+        query = f"""WITH matches AS MATERIALIZED (
+                        SELECT s.id, s.owner_id, s.name, s.created, s.updated FROM vault_secrets s WHERE {conditions}),
+                    page AS MATERIALIZED (
+                        SELECT s.id FROM matches s ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s)
+                    SELECT {columns}, (SELECT count(*) FROM matches) AS total
+                      FROM page JOIN vault_secrets s ON s.id = page.id ORDER BY {order}"""
+    return fetch_counted_page(db, query, params, total_query=f"SELECT ({total}) AS total")
 
 
 def _like_escaped(text: str) -> str:
@@ -381,15 +400,18 @@ def child_keys(db: Database, owners: list[str], prefix: str) -> list[str]:
     start = f"{prefix}/" if prefix else ""
     with db.cursor() as cur:
         cur.execute(
-            """SELECT DISTINCT CASE WHEN strpos(rest, '/') > 0 THEN split_part(rest, '/', 1) || '/' ELSE rest END AS key
-                 FROM (SELECT substr(name, length(%(start)s) + 1) AS rest FROM vault_secrets
-                        WHERE owner_id = ANY (%(owners)s) AND name LIKE %(under)s) t
-                ORDER BY key""",
-            # LIKE 'prefix%' is a range of the (owner_id, name text_pattern_ops) index: only the
-            # names under the folder are read, however many there are elsewhere.
-            {"start": start, "owners": owners, "under": _like_escaped(start) + "%"},
+            # One row with an array: a folder's 10,000 children are one value to parse, not 10,000 rows.
+            """SELECT coalesce(array_agg(DISTINCT key ORDER BY key), '{}') AS keys
+                 FROM (SELECT CASE WHEN strpos(rest, '/') > 0 THEN split_part(rest, '/', 1) || '/' ELSE rest END AS key
+                         FROM (SELECT substr(name, length(%(start)s) + 1) AS rest FROM vault_secrets
+                                WHERE owner_id = ANY (%(owners)s) AND name ~>=~ %(start)s AND name ~<~ %(end)s) t) k""",
+            # The names under the folder are a range of the (owner_id, name text_pattern_ops) index
+            # (byte order: just past `start`, which ends in '/', comes '0'), so only they are read,
+            # however many there are elsewhere; and not prepared, like fetch_counted_page.
+            {"start": start, "end": start[:-1] + "0" if start else "\U0010ffff", "owners": owners},
+            prepare=False,
         )
-        return [row["key"] for row in cur.fetchall()]
+        return cur.fetchone()["keys"]
 
 
 # --- role registry ---------------------------------------------------------
