@@ -259,6 +259,11 @@ def fetch_page(db: Database, *, columns: str, source: str, where: str, order: st
                               total_query=f"SELECT count(*) AS total FROM {source} WHERE {where}")
 
 
+def like_escaped(text: str) -> str:
+    """`text` matching only itself in a LIKE pattern (backslash is LIKE's escape character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def fetch_counted_page(db: Database, query: str, params: dict, *, total_query: str) -> tuple[int, list[dict]]:
     """Run a page `query` whose rows carry `total`; a page past the end (no rows at an offset)
     gets its total from `total_query` instead, so `count` stays the total.

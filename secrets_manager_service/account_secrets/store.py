@@ -8,7 +8,7 @@ user_id, explicit_checkout, created, expires, account_id` (and, where joined,
 from __future__ import annotations
 
 from common.db import Database
-from common.db import fetch_page
+from common.db import fetch_counted_page, fetch_page, like_escaped
 from secrets_manager_service.rotation.store import LIVE_CHECKOUT
 
 _ACCOUNT = """a.id AS account_id, a.account, h.id AS host_id, h.address, h.access_role_ids"""
@@ -25,22 +25,29 @@ SORT_COLUMNS = {
 def list_accounts(db: Database, *, role_ids: list[str] | None, host_id=None, username: str | None = None,
                   keywords: list[str] = (), sortkey: str, sortdir: str, offset: int, limit: int):
     """Accounts of hosts sharing a role with `role_ids` (None = every host), filtered, one page."""
-    where, params = ["true"], {}
+    by_host, by_account, params = [], [], {}
     if role_ids is not None:
-        where.append("h.access_role_ids && %(roles)s::text[]")
+        by_host.append("h.access_role_ids && %(roles)s::text[]")
         params["roles"] = role_ids
     if host_id is not None:
-        where.append("h.id = %(host)s")
+        by_account.append("a.host_id = %(host)s")
         params["host"] = host_id
     if username is not None:
-        where.append("a.account = %(username)s")
+        by_account.append("a.account = %(username)s")
         params["username"] = username
     for i, keyword in enumerate(keywords):
-        # A keyword matches anywhere in the path or the host's address.
-        where.append(f"strpos(lower(h.id::text || '/' || a.account || ' ' || h.address), %(kw{i})s) > 0")
-        params[f"kw{i}"] = keyword.lower()
-    return fetch_page(db, columns=f"{_ACCOUNT}, a.created, a.updated", source=_ACCOUNTS, where=" AND ".join(where),
-                      order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit)
+        # A keyword matches anywhere in the path or the host's address (search_text, migration 0005).
+        by_account.append(f"a.search_text LIKE %(kw{i})s")
+        params[f"kw{i}"] = f"%{like_escaped(keyword.lower())}%"
+    where = " AND ".join(by_host + by_account) or "true"
+    # Every account has its host (a foreign key): without a condition on hosts the total is
+    # counted on the accounts alone, an index-only scan instead of a join of every row.
+    counted = f"sm_accounts a WHERE {' AND '.join(by_account) or 'true'}" if not by_host else f"{_ACCOUNTS} WHERE {where}"
+    order = SORT_COLUMNS[sortkey].format(dir=sortdir)
+    query = f"""SELECT {_ACCOUNT}, a.created, a.updated, (SELECT count(*) FROM {counted}) AS total
+                  FROM {_ACCOUNTS} WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
+    return fetch_counted_page(db, query, {**params, "offset": offset, "limit": limit},
+                              total_query=f"SELECT count(*) AS total FROM {counted}")
 
 
 def find_account(db: Database, host_id, account: str) -> dict | None:

@@ -224,6 +224,12 @@ def floor_read(ctx: Context) -> Request:
     return Request.make("GET", f"{ctx.extras['floor_url']}/read/{name}", {"X-Role": role["id"]})
 
 
+def floor_read_unaudited(ctx: Context) -> Request:
+    """The v1 read's secret lookup without its audit insert: the gap to floor_read is the audit's cost."""
+    name, _ = shared_secret_with_role(ctx, "bench-floor-unaudited")
+    return Request.make("GET", f"{ctx.extras['floor_url']}/read-unaudited/{name}")
+
+
 def floor_write(ctx: Context) -> Request:
     """The v2 write's transaction alone, on a secret set up like v2_write's."""
     path = f"bench/{support.unique('floor-write')}"
@@ -241,6 +247,7 @@ def floor_section(ctx: Context) -> list[Scenario]:
     return [
         Scenario("floor_ping", "floor: bare Flask + SELECT 1", floor_ping),
         Scenario("floor_read", "floor: bare Flask + v1 read's SQL", floor_read),
+        Scenario("floor_read_unaudited", "floor: bare Flask + v1 read's SELECT, no audit insert", floor_read_unaudited),
         Scenario("floor_write", "floor: bare Flask + v2 write's SQL", floor_write),
     ]
 
@@ -317,13 +324,37 @@ def _register_accounts(ctx: Context) -> dict:
         raise RuntimeError(f"setup: the user sees {total} account secrets, not {SM_HOSTS * SM_ACCOUNTS_PER_HOST}")
     print(f"secrets manager: {total} managed accounts on {SM_HOSTS} hosts registered "
           f"in {time.monotonic() - started:.1f} s")
-    return {"user": user, "checkout_paths": tuple(
+    return {"user": user, "service": ctx.tokens("service", ttl=TOKEN_TTL), "checkout_paths": tuple(
         f"hosts/{hosts[0]}/acct{n:03d}" for n in range(SM_CHECKOUT_ACCOUNTS))}
+
+
+@dataclasses.dataclass(frozen=True)
+class FloorCheckoutRelease(CheckoutRelease):
+    """The checkout cycle's floor: POST /checkout/{path} (bare Flask making the checkout's one
+    Vault call), then POST /release (a constant answer), per connection like CheckoutRelease."""
+
+    def operation(self, worker_index: int):
+        checkout = Request.make("POST", f"{self.sm_url}/checkout/{self.paths[worker_index % len(self.paths)]}").raw()
+        release = Request.make("POST", f"{self.sm_url}/release").raw()
+
+        def cycle(conn: loadgen.Connection):
+            status, body = conn.exchange(checkout)
+            if status != 200:
+                return status, body
+            return conn.exchange(release)
+
+        return cycle
 
 
 def sm_checkout_release(ctx: Context) -> CheckoutRelease:
     sm = ctx.extras["sm"]
     return CheckoutRelease(ctx.sm_url, sm["checkout_paths"], f"Bearer {sm['user']}")
+
+
+def sm_checkout_floor(ctx: Context) -> FloorCheckoutRelease:
+    floor = ctx.serve("tests.benchmarks.floor_app:app", {"VAULT_URL": ctx.vault_base, "VAULT_TOKEN": ctx.extras["sm"]["service"],
+                                                         "LOG_LEVEL": "WARNING"}, "/release")
+    return FloorCheckoutRelease(floor, ctx.extras["sm"]["checkout_paths"], "")
 
 
 def sm_list_accounts(ctx: Context) -> Request:
@@ -346,6 +377,8 @@ def secrets_manager_section(ctx: Context) -> list[Scenario]:
     ctx.extras["sm"] = _register_accounts(ctx)
     return [
         Scenario("sm_checkout_release", "SM checkout+release cycle (2 requests)", sm_checkout_release,
+                 unit="cycles"),
+        Scenario("sm_checkout_floor", "floor: bare Flask + the checkout's Vault call, then release", sm_checkout_floor,
                  unit="cycles"),
         Scenario("sm_list_accounts", "SM account listing, 10,000 accounts (GET /secrets)", sm_list_accounts),
     ]

@@ -11,13 +11,21 @@ between a Vault row and its floor row is what our Python costs.
                         its newest version and the read's audit event
     POST /write/<name>  the v2 write's transaction: BEGIN with durable commit, the row
                         locked, the version written (with prune and audit event), COMMIT
+    GET  /read-unaudited/<name>  the same read without its audit insert: the difference
+                        to /read is what the per-read audit event costs
+    POST /checkout/<path>, POST /release  a checkout cycle's floor: one Vault call (the
+                        versioned read of the account's password, with a service token)
+                        and a constant answer for the release
 
-Settings: DATABASE_URL (the Vault's database, migrated).
+Settings: DATABASE_URL (the Vault's database, migrated); for the checkout floor
+VAULT_URL and VAULT_TOKEN (a `service` token).
 """
 from __future__ import annotations
 
 import os
+import threading
 
+import requests
 from flask import Flask, jsonify, request
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -26,6 +34,7 @@ from vault_service.secrets import store
 
 app = Flask(__name__)
 _pools: dict[int, ConnectionPool] = {}
+_http = threading.local()
 
 
 def _pool() -> ConnectionPool:
@@ -69,3 +78,36 @@ def write(name):
                                 audit_event=_event("secret.write", f"secret:{name}"))
         conn.execute("COMMIT")
     return jsonify({"version": row["version"]})
+
+
+@app.get("/read-unaudited/<path:name>")
+def read_unaudited(name):
+    with _pool().connection() as conn:
+        # The statement the read's own CTE selects with (store.find_secret's), without the insert.
+        row = conn.execute(store._WITH_VERSION, {"owner": "", "name": name, "version": None}).fetchone()
+    return jsonify({"name": row["name"], "version": row["v_version"]})
+
+
+def _session() -> requests.Session:
+    session = getattr(_http, "session", None)
+    if session is None:
+        session = _http.session = requests.Session()
+    return session
+
+
+@app.post("/checkout/<path:path>")
+def checkout(path):
+    """What a checkout needs from the Vault, as the Secrets Manager asks for it: one HTTP call
+    on a kept-alive session with a service token."""
+    answer = _session().get(f"{os.environ['VAULT_URL']}/vault/api/v1/secret/data/{path}", timeout=10,
+                         headers={"Authorization": f"Bearer {os.environ['VAULT_TOKEN']}"})
+    if answer.status_code != 200:
+        return jsonify({"error": answer.status_code}), 502
+    found = answer.json()
+    return jsonify({"count": 1, "items": [{"id": "floor", "path": path, "secrets": [
+        {"version": found["metadata"]["version"], "secret": found["data"].get("password")}]}]})
+
+
+@app.route("/release", methods=["GET", "POST"])  # GET: the health check
+def release():
+    return "", 200

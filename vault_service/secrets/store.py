@@ -10,7 +10,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from common import audit
-from common.db import Database, fetch_counted_page
+from common.db import Database, fetch_counted_page, like_escaped
 from vault_service.names import RESERVED_OWNER
 
 SHARED = ""  # owner_id of the shared namespace
@@ -360,7 +360,7 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
     name = "lower(s.name || '')" if narrowed else "lower(s.name)"
     for i, keyword in enumerate(keywords):
         where.append(f"{name} LIKE %(kw{i})s")
-        params[f"kw{i}"] = f"%{_like_escaped(keyword.lower())}%"
+        params[f"kw{i}"] = f"%{like_escaped(keyword.lower())}%"
     order = f"{SORT_COLUMNS[sortkey]} {'DESC' if sortdir == 'DESC' else 'ASC'}, s.owner_id, s.name"
     columns = _SECRET_COLUMNS
     if with_version:
@@ -393,11 +393,6 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
                     SELECT {columns}, (SELECT count(*) FROM matches) AS total
                       FROM page JOIN vault_secrets s ON s.id = page.id ORDER BY {order}"""
     return fetch_counted_page(db, query, params, total_query=f"SELECT ({total}) AS total")
-
-
-def _like_escaped(text: str) -> str:
-    """`text` matching itself only in a LIKE pattern (backslash is LIKE's escape character)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def child_keys(db: Database, owners: list[str], prefix: str) -> list[str]:
