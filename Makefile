@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Exact versions of every dependency (pip-tools; `make lock` renews it).
 CONSTRAINTS := deploy/constraints.txt
 
-.PHONY: install run test bench load fuzz lock lint clean
+.PHONY: install run test bench bench-scale load fuzz lock lint clean
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ test: install
 ## Throughput and latency against a bare Flask app under the same gunicorn settings.
 bench: install
 	$(PY) -m tests.benchmarks.bench
+
+## p50/p99 of lists, searches, keys, versions and audit queries at 10,000 and at 1,000,000
+## secrets in the same run (data sets built by COPY in a few minutes; about 6 GB, dropped after).
+bench-scale: install
+	$(PY) -m tests.benchmarks.scale
 
 ## A mixed workload (80% reads, 15% writes, 5% checkouts) on both services, 3 workers each, for
 ## 5 minutes: throughput, p50/p99, errors (must be 0), each worker's memory (flat within 10%).

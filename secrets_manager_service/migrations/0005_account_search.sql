@@ -2,7 +2,7 @@
 -- `host_id/account address` (account_secrets.store.list_accounts); that text spans two tables,
 -- so no index could serve it. It is kept on the account as `search_text` (lowercased), by a
 -- trigger on the account's insert and on its host's change of address, and indexed by
--- trigrams where pg_trgm is available (as the Vault's migration 0003 does for names).
+-- trigrams where pg_trgm is available (as the Vault's migration 0004 does for names).
 ALTER TABLE sm_accounts ADD COLUMN search_text text;
 
 CREATE FUNCTION sm_account_search_text(host uuid, account text, address text) RETURNS text

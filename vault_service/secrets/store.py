@@ -351,7 +351,7 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
             params["writable"] = writable_roles
         where.append(f"(s.owner_id = %(viewer)s OR (s.owner_id = '' AND ({' OR '.join(access)})))")
     params["viewer"] = viewer or "\x00none"  # never equal to a real owner id
-    # A keyword is a substring of the name, as LIKE so that the trigram index (migration 0003)
+    # A keyword is a substring of the name, as LIKE so that the trigram index (migration 0004)
     # finds it. When roles narrow the search, their secrets are found first and their names
     # matched one by one (the `|| ''` keeps the trigram index out): a few thousand names are
     # matched sooner than a common word's tens of thousands of index entries are intersected,
@@ -374,7 +374,7 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
     # versions), so rows an offset skips cost nothing more than an index entry.
     if len(where) == len(by_owner):
         # By owner only (an admin's list): the page is a stretch of the (owner_id, name) index,
-        # the total is the per-owner count (migration 0003), not a count of a million rows.
+        # the total is the per-owner count (migration 0004), not a count of a million rows.
         total = ("SELECT coalesce(sum(c.n), 0)::bigint FROM vault_secret_counts c WHERE "
                  + " AND ".join(condition.format(t="c") for condition in by_owner))
         query = f"""WITH page AS MATERIALIZED (
