@@ -37,6 +37,7 @@ def problems(group, env: dict) -> list[str]:
     ("AUTH_JWKS_FILE", "/nonexistent/jwks.json", "AUTH_JWKS_FILE='/nonexistent/jwks.json' is not an existing file"),
     ("AUTH_LEEWAY_SECONDS", "1e9", "AUTH_LEEWAY_SECONDS='1e9' is not a whole number"),
     ("VAULT_ACTIVE_MASTER_KEY", "k9", "VAULT_ACTIVE_MASTER_KEY='k9' is not a key id of VAULT_MASTER_KEYS (k1)"),
+    ("VAULT_KV_MOUNT", "sys", "VAULT_KV_MOUNT='sys' is not 1 to 64 of A-Z a-z 0-9 _ -"),
 ])
 def test_a_bad_value_is_one_line_naming_variable_problem_and_fix(name, value, problem):
     (line,) = problems(config.VAULT, {**PRODUCTION_VAULT, name: value})
@@ -181,3 +182,9 @@ def test_issuer_refuses_a_bad_ttl(tmp_path):
 
     with pytest.raises(config.ConfigError, match=r"^ISSUER_TOKEN_TTL='0' must be at least 1"):
         create_issuer_app({"DATA_DIR": str(tmp_path), "ISSUER_TOKEN_TTL": "0"})
+
+
+def test_an_empty_kv_mount_is_kept_and_means_off():
+    assert config.load(config.VAULT, environ=PRODUCTION_VAULT)["VAULT_KV_MOUNT"] == "secret"
+    assert config.load(config.VAULT, environ={**PRODUCTION_VAULT, "VAULT_KV_MOUNT": ""})["VAULT_KV_MOUNT"] == ""
+    assert config.load(config.VAULT, environ={**PRODUCTION_VAULT, "VAULT_KV_MOUNT": "kv-2"})["VAULT_KV_MOUNT"] == "kv-2"
