@@ -6,17 +6,17 @@ namespace decides, for every function here and so for every protocol built on th
 """
 from __future__ import annotations
 
-import base64
+import re
 import uuid
 
 from common import audit, errors
 from common.auth import Principal
-from common.schemas import INT32_MAX
 from common.web import database
 from vault_service import names
 from vault_service.secrets import sealing, store
 from vault_service.secrets.service import SERVICE_SCOPE, namespace
 from vault_service.secrets.store import SHARED
+from vault_service.versioned.schemas import PAGE_TOKEN_PATTERN
 from vault_service.versioned import schemas
 
 MAX_PAGE_SIZE = 1000
@@ -290,16 +290,14 @@ def list_versions(principal: Principal, path: str, page_size: int, page_token: s
 
 
 def _encode_page_token(version: int) -> str:
-    return base64.urlsafe_b64encode(f"v{version}".encode()).decode().rstrip("=")
+    # The version the next page starts below, as digits: every token PAGE_TOKEN_PATTERN allows
+    # is a valid cursor (a version no longer there just starts the page lower).
+    return str(version)
 
 
 def _decode_page_token(token: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        version = int(text[1:]) if text.startswith("v") else 0
-        if not 0 < version <= INT32_MAX:  # versions are int32; a larger one was never issued
-            raise ValueError
-        return version
-    except (ValueError, UnicodeDecodeError):
+    if not re.fullmatch(PAGE_TOKEN_PATTERN, token):
         raise errors.ApiError("page_token is not one this server issued", code="VALUE_INCORRECT_FORMAT",
-                              property="page_token").with_status(400) from None
+                              property="page_token").with_status(400)
+    return int(token)
+
