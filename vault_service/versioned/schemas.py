@@ -84,8 +84,9 @@ class KeysResponse(Schema):
     keys = fields.List(fields.String())
 
 
-# 1 to 2147483647 (versions are int32), as a JSON Schema pattern for the OpenAPI document too.
-PAGE_TOKEN_PATTERN = (r"^(?:[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
+# 1 to 2147483647 (versions are int32), or "" for the first page, as a JSON Schema pattern
+# for the OpenAPI document too.
+PAGE_TOKEN_PATTERN = (r"^(?:|[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
                       r"|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])$")
 
 
