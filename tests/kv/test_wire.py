@@ -296,3 +296,31 @@ def test_oversized_tokens_and_urls_through_gunicorn(http, tokens, svc):
     too_long = http("GET", f"/v1/secret/data/{'a' * 8200}", token=svc)
     assert too_long.status_code == 414 and too_long.json()["errors"] == ["URI too long"]
     assert too_long.headers["Content-Type"] == "application/json"
+
+
+def test_delete_version_after_of_the_mount_and_the_secret(http, svc, tokens, mount_defaults):
+    from datetime import datetime, timedelta
+
+    def written(path):
+        meta = http("POST", f"/v1/secret/data/{path}", token=svc, json={"data": {"v": 1}}).json()["data"]
+        return meta, (datetime.fromisoformat(meta["deletion_time"]) - datetime.fromisoformat(meta["created_time"])
+                      if meta["deletion_time"] else None)
+
+    admin = tokens("admin")
+    path = unique("wire/dva")
+    http("POST", f"/v1/secret/metadata/{path}", token=svc, json={"delete_version_after": "1h"})
+    assert http("POST", "/v1/secret/config", token=admin, json={"delete_version_after": "2h"}).status_code == 204
+    meta, after = written(path)
+    assert after == timedelta(hours=1)  # the shorter non-zero one of the mount's and the secret's
+    assert written(unique("wire/dva-mount"))[1] == timedelta(hours=2)  # a secret without one: the mount's
+
+    # Undelete starts the time again from now.
+    http("DELETE", f"/v1/secret/data/{path}", token=svc)
+    http("POST", f"/v1/secret/undelete/{path}", token=svc, json={"versions": [meta["version"]]})
+    restored = http("GET", f"/v1/secret/data/{path}", token=svc).json()["data"]["metadata"]
+    assert datetime.fromisoformat(restored["deletion_time"]) > datetime.fromisoformat(meta["deletion_time"])
+
+    # A negative mount setting turns it off for every secret.
+    assert http("POST", "/v1/secret/config", token=admin, json={"delete_version_after": "-1s"}).status_code == 204
+    assert http("GET", "/v1/secret/config", token=admin).json()["data"]["delete_version_after"] == "-1s"
+    assert written(path)[1] is None
