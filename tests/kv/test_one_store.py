@@ -2,6 +2,7 @@
 secret a/b are one row, with one version counter and one check-and-set, under gunicorn."""
 from __future__ import annotations
 
+import uuid
 from urllib.parse import quote
 
 import pytest
@@ -112,3 +113,12 @@ def test_kv_operations_are_in_the_audit_trail(http, privx, tokens, service_token
     events = privx("GET", "/audit-events", tokens("admin"), params={"target": f"secret:{path}"}).json()["items"]
     assert sorted(event["action"] for event in events) == ["secret.read", "secret.write"]
     assert "secret-value" not in str(events)
+
+
+def test_personal_secrets_are_not_on_the_mount(http, privx, tokens, service_token):
+    owner = str(uuid.uuid4())
+    name = unique("one/personal")
+    created = privx("POST", f"/user/{owner}/secrets", tokens("user", sub=owner), json={"name": name, "data": {"pw": "mine"}})
+    assert created.status_code == 201, created.text
+    assert http("GET", f"/v1/secret/data/{name}", token=service_token).json() == {"errors": []}
+    assert http("GET", f"/v1/secret/metadata/{name}", token=service_token).status_code == 404
