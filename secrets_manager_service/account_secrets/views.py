@@ -56,7 +56,8 @@ class Checkouts(MethodView):
     @scoped(*USERS)
     @blp.arguments(schemas.CheckoutBody)
     @blp.response(200, schemas.CheckoutList)
-    @blp.alt_response(409, schema=ErrorEnvelope, description="The policy's concurrent checkout limit is reached")
+    @blp.alt_response(409, schema=ErrorEnvelope, description="The policy's concurrent checkout limit is reached, or "
+                      "the Vault has no password for the account (CONFIGURATION_ERROR)")
     @blp.alt_response(503, schema=ErrorEnvelope, description="The Vault is unreachable; nothing was checked out")
     def post(self, body):
         """Check out an account secret (or get the caller's live checkout of it)"""
@@ -67,6 +68,9 @@ class Checkouts(MethodView):
 @blp.route("/secrets/checkouts/<uuid:checkout_id>")
 class Checkout(MethodView):
     @blp.response(200, schemas.Checkout)
+    @blp.alt_response(404, schema=ErrorEnvelope, description="No such live checkout of the caller's, or its holder "
+                      "lost access to the account (the checkout is then over)")
+    @blp.alt_response(409, schema=ErrorEnvelope, description="The Vault no longer has a password for the account")
     def get(self, checkout_id):
         """Read one of the caller's live checkouts (admin: anyone's)"""
         principal = require_scopes(*USERS)
