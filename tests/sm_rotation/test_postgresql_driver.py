@@ -6,7 +6,7 @@ import uuid
 import pytest
 from psycopg import sql
 
-from secrets_manager_service.drivers import RotationFailed, Target, driver_for
+from secrets_manager_service.drivers import RotationFailed, Target, TargetUnreachable, driver_for
 from tests.sm_rotation.pg_target import can_login, connect
 
 HOSTILE_PASSWORD = "it's \"quoted\" \\back\\slash\\ $$ $tag$ '; DROP ROLE postgres; -- ✓"
@@ -142,11 +142,23 @@ def test_missing_role_as_main_account(driver, password_postgres):
 
 
 def test_unreachable_port(driver, password_postgres):
+    # A target that is down is told from one that refused (issue 11), and nothing changed on it.
     closed = target(password_postgres, "anyone", "old", port=1)
-    with pytest.raises(RotationFailed, match="connection refused"):
+    with pytest.raises(TargetUnreachable, match="connection refused") as caught:
         driver.rotate(closed, "new-password-9")
-    with pytest.raises(RotationFailed, match="connection refused"):
+    assert caught.value.unchanged
+    with pytest.raises(TargetUnreachable, match="connection refused"):
         driver.verify(closed, "old")
+
+
+def test_a_refused_login_or_statement_leaves_the_target_unchanged(driver, password_postgres):
+    with pytest.raises(RotationFailed, match="authentication failed") as caught:
+        driver.rotate(target(password_postgres, "no_such_role", "wrong"), "new-password-10")
+    assert caught.value.unchanged and not isinstance(caught.value, TargetUnreachable)
+    superuser = (password_postgres[2], password_postgres[3])
+    with pytest.raises(RotationFailed, match="SQLSTATE 42704") as caught:
+        driver.rotate(target(password_postgres, "no_such_role", main=superuser, use_main=True), "new-password-11")
+    assert caught.value.unchanged
 
 
 def test_missing_credentials(driver, password_postgres):

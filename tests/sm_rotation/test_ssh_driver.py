@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from secrets_manager_service.drivers import RotationFailed, Target, driver_for
+from secrets_manager_service.drivers import RotationFailed, Target, TargetUnreachable, driver_for
 from secrets_manager_service.drivers.ssh import SSHDriver
 from tests.sm_rotation.ssh_server import fake_ssh_host
 
@@ -122,9 +122,11 @@ def test_a_changed_host_key_is_refused(host, tmp_path):
 
 
 def test_unreachable_port(host):
-    with pytest.raises(RotationFailed, match="connection refused"):
+    # A target that is down is told from one that refused (issue 11), and nothing changed on it.
+    with pytest.raises(TargetUnreachable, match="connection refused") as caught:
         SSHDriver().rotate(target(host, port=1), "x")
-    with pytest.raises(RotationFailed, match="connection refused"):
+    assert caught.value.unchanged
+    with pytest.raises(TargetUnreachable, match="connection refused"):
         SSHDriver().verify(target(host, port=1), "x")
 
 
