@@ -62,18 +62,25 @@ def save(principal: Principal, host_id_text: str, body: dict) -> dict:
     account_names = [a["account"] for a in accounts]
     settings, policy = _checked_settings(host_id, body["metadata"], account_names)
     db = database()
-    removed = {a["account"] for a in store.accounts_of(db, host_id)} - set(account_names)
+    existing = {a["account"]: a["id"] for a in store.accounts_of(db, host_id)}
+    removed = set(existing) - set(account_names)
     # Additions before removals: if the Vault fails halfway, no password of a kept account is lost.
+    ended = []  # kept accounts whose password was just given: a rotation under way there is over
     for account in accounts:
         if "initial_password" in account:
-            account_passwords.store(names.secret_path(host_id, account["account"]), account["initial_password"],
-                                    max_versions=policy["max_versions"])
+            path = names.secret_path(host_id, account["account"])
+            version = account_passwords.store(path, account["initial_password"], max_versions=policy["max_versions"])
+            if account["account"] in existing:
+                _discard_unfinished_rotation(existing[account["account"]], path, version)
+                ended.append(existing[account["account"]])
     for account in sorted(removed):
         account_passwords.forget(names.secret_path(host_id, account))
     roles = list({r["id"]: {"id": r["id"], "name": r.get("name") or r["id"]} for r in settings["access_roles"]}.values())
     with db.transaction() as cur:
         store.save_host(cur, host_id, settings, roles, principal.sub)
         store.sync_accounts(cur, host_id, account_names, principal.sub)
+        for account_id in ended:
+            rotation_store.clear_state(cur, account_id)
         audit.record("host.save", f"hosts/{host_id}", cur=cur, details={
             "accounts": account_names, "removed": sorted(removed),
             "initial_passwords": [a["account"] for a in accounts if "initial_password" in a]})
@@ -128,16 +135,21 @@ def queue_rotation(host_id_text: str, account: str) -> None:
         audit.record("rotation.request", names.secret_path(found["host_id"], found["account"]), cur=cur)
 
 
+def _discard_unfinished_rotation(account_id, path: str, version: int) -> None:
+    """A password stored as is is the target's truth: a rotation under way is over (its worker
+    stops at its next step; the caller clears its state), and its pending password, which never
+    became current, goes."""
+    unfinished = rotation_store.find_state(database(), account_id)
+    if unfinished is not None and unfinished["pending_version"] and unfinished["pending_version"] != version:
+        account_passwords.discard(path, [unfinished["pending_version"]])
+
+
 def set_password(host_id_text: str, account: str, password: str) -> None:
     """Store `password` as the account's newest version, as is (no policy check: it is the target's truth)."""
     found = _account(host_id_text, account)
     path = names.secret_path(found["host_id"], found["account"])
     version = account_passwords.store(path, password, max_versions=found["max_versions"])
-    # It is the target's truth: a rotation under way is over (its worker stops at its next step),
-    # and its pending password, which never became current, goes.
-    unfinished = rotation_store.find_state(database(), found["id"])
-    if unfinished is not None and unfinished["pending_version"] and unfinished["pending_version"] != version:
-        account_passwords.discard(path, [unfinished["pending_version"]])
+    _discard_unfinished_rotation(found["id"], path, version)
     with database().transaction() as cur:
         store.touch_account(cur, found["id"])
         rotation_store.clear_state(cur, found["id"])
