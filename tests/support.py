@@ -114,9 +114,10 @@ def gunicorn(app: str, env: dict, *, workers: int = 1, health_path: str, port: i
     """Run `app` under gunicorn on 127.0.0.1; yields the base URL; stops it afterwards.
 
     `conf` names a file of deploy/gunicorn (e.g. "vault.conf.py"): its settings apply, as in
-    production, except for the ones given here on the command line."""
+    production, except for the ones given here on the command line. Without one, gunicorn
+    still meets HTTP as in production (http_edge.conf.py: its limits and JSON refusals)."""
     port = port or free_port()
-    config = ["--config", os.path.join(DEPLOY_GUNICORN, conf)] if conf else []
+    config = ["--config", os.path.join(DEPLOY_GUNICORN, conf or "http_edge.conf.py")]
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", *config, app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "5", "--no-control-socket",

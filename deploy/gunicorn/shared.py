@@ -149,6 +149,16 @@ def child_exit(server, worker):
         multiprocess.mark_process_dead(worker.pid)
 
 
+def http_edge() -> dict:
+    """The settings of how gunicorn meets HTTP before the app does: its limits and its own
+    error answers (http_edge.conf.py gives servers started from the command line just these)."""
+    return {
+        "limit_request_line": LIMIT_REQUEST_LINE,
+        "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
+        "post_fork": post_fork,
+    }
+
+
 def settings(*, name: str, wsgi_app: str, default_port: int) -> dict:
     """The gunicorn settings for one service, as module-level names for a config file."""
     log_level = os.environ.get("LOG_LEVEL", "info").strip().lower() or "info"
@@ -164,8 +174,6 @@ def settings(*, name: str, wsgi_app: str, default_port: int) -> dict:
         "timeout": 30,
         "graceful_timeout": 30,
         "keepalive": 5,
-        "limit_request_line": LIMIT_REQUEST_LINE,
-        "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
         # Recycle workers now and then; the jitter keeps them from restarting together.
         "max_requests": 1000,
         "max_requests_jitter": 200,
@@ -180,6 +188,6 @@ def settings(*, name: str, wsgi_app: str, default_port: int) -> dict:
         # services do not need it (and $HOME is read-only in the containers).
         "control_socket_disable": True,
         "on_starting": on_starting,
-        "post_fork": post_fork,
         "child_exit": child_exit,
+        **http_edge(),
     }

@@ -153,3 +153,13 @@ def test_access_log_line_is_json_without_query_or_credentials(conf):
     assert record["method"] == "GET" and record["status"] == 200 and record["duration_ms"] == 12
     assert record["request_id"] == "req-1"
     assert record["user_agent"] == 'curl/8 "quoted"'
+
+
+def test_the_http_edge_config_is_the_services_http_edge(conf):
+    """http_edge.conf.py (the tests' live servers) meets HTTP exactly as the service configs do."""
+    edge = settings_in(load(GUNICORN / "http_edge.conf.py"))
+    gunicorn_config(edge)
+    service = settings_in(load(conf[0]))
+    same = [getattr(service[key], "__code__", service[key]) == getattr(value, "__code__", value) for key, value in edge.items()]
+    assert edge and all(same), edge
+    assert edge["limit_request_field_size"] > 8 * 1024 + len("Authorization: Bearer ")
