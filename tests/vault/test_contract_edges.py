@@ -92,18 +92,35 @@ def test_unstorable_text_in_a_body_is_400(base, tokens, method, route, body, pro
 
 
 @pytest.mark.parametrize("route, params, prop", [
-    ("/user/a%00b/secrets", {}, "user_id"),
-    ("/user/a%00b/secrets/x", {}, "user_id"),
+    ("/user/{user}/secrets", {"sortkey": "\x00"}, "sortkey"),
     ("/secrets", {"sortkey": "name\x00"}, "sortkey"),
     ("/audit-events", {"principal": "\x00"}, "principal"),
     ("/audit-events", {"target": "x\x00y"}, "target"),
     ("/secrets/a%00b", {}, "name"),
 ])
 def test_nul_in_the_url_is_400(base, admin, route, params, prop):
+    route = route.format(user=uuid.uuid4())
     expect(requests.get(base + route, params=params, headers=admin), 400, prop=prop)
 
 
+@pytest.mark.parametrize("user_id", ["a%00b", "null,null", "not-a-uuid"])
+def test_a_user_id_that_is_no_uuid_is_400(base, tokens, user_id):
+    expect(requests.get(f"{base}/user/{user_id}/secrets", headers=tokens.headers("vaultManage")), 400,
+           "VALUE_INCORRECT_FORMAT", "user_id")
+
+
 # --- bodies: JSON whatever the Content-Type, strictly ----------------------------------------
+
+@pytest.mark.parametrize("route, body, prop", [
+    ("/search/secrets", {"limit": True}, "limit"),
+    ("/secret/metadata/PATH", {"cas_required": 0}, "cas_required"),
+    ("/secrets", {"name": "NAME", "data": {}, "read_roles": [{"id": "r", "deleted": 1}]}, "read_roles.0.deleted"),
+])
+def test_json_types_are_not_coerced(base, tokens, route, body, prop):
+    """true is not 1 and 0 is not false, though Python says they are equal."""
+    route, body = route.replace("PATH", unique("edge")), {k: (unique("edge") if v == "NAME" else v) for k, v in body.items()}
+    expect(requests.post(base + route, json=body, headers=tokens.headers("admin service")), 400, "VALUE_INCORRECT_TYPE", prop)
+
 
 def test_a_body_is_json_whatever_its_content_type(base, admin):
     role = new_role()
@@ -157,7 +174,7 @@ def test_a_chunked_body_over_one_mebibyte_is_413_never_cut(base, admin):
 @pytest.mark.parametrize("method, route, body", [
     ("post", "/secrets", b"{}"), ("post", "/secrets", b"not json"), ("put", "/secrets/x", b'{"bogus": 1}'),
     ("post", "/search/secrets", b'{"offset": -1}'), ("post", "/secret/data/x", b"[]"),
-    ("post", "/user/u/secrets", b"{}"),
+    ("post", f"/user/{uuid.uuid4()}/secrets", b"{}"),
 ])
 def test_no_or_bad_token_is_401_whatever_the_body(base, headers, method, route, body):
     response = getattr(requests, method)(base + route, data=body, headers={**headers, "Content-Type": "application/json"})

@@ -13,3 +13,11 @@ def test_the_served_document_is_valid_and_states_the_contract(client):
     assert parameters["name"]["pattern"].startswith("^") and parameters["name"]["maxLength"] == 256
     path = {p["name"]: p["schema"] for p in spec["paths"][f"{V1}/secret/data/{{path}}"]["parameters"]}["path"]
     assert path == parameters["name"]
+
+
+def test_the_document_states_integer_ranges(client):
+    spec = client.get(f"{V1}/openapi.json").get_json()
+    offset = next(p for p in spec["paths"][f"{V1}/secrets"]["get"]["parameters"] if p["name"] == "offset")["schema"]
+    assert (offset["minimum"], offset["maximum"]) == (0, 2**31 - 1)
+    versions = spec["components"]["schemas"]["VersionsBody"]["properties"]["versions"]["items"]
+    assert (versions["minimum"], versions["maximum"]) == (1, 2**31 - 1)
