@@ -18,7 +18,7 @@ from vault_service import kv
 
 # What the contract allows as a secret name or path (vault_service.names checks it).
 NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": names.MAX_NAME_LENGTH,
-               "pattern": rf"^{names._SEGMENT}(/{names._SEGMENT})*$"}
+               "pattern": names.PATTERN}
 
 
 def create_app(settings: dict | None = None) -> Flask:

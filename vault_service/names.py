@@ -1,4 +1,4 @@
-"""Secret names: 1-256 chars, '/'-separated segments of letters, digits and `._-@ +=`."""
+"""Secret names: 1-256 chars, '/'-separated segments of letters, digits and `._-@ +=`, none `.` or `..`."""
 from __future__ import annotations
 
 import re
@@ -6,19 +6,25 @@ import re
 from common import errors
 
 MAX_NAME_LENGTH = 256
-_SEGMENT = r"[A-Za-z0-9._\-@ +=]+"
-_NAME = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})*")
+_CHAR = r"[A-Za-z0-9._\-@ +=]"
+# A segment of those characters that is not "." or "..": one with a character other than '.',
+# or three dots or more (no lookahead: the documented pattern must work in every regex dialect).
+_SEGMENT = rf"(?:{_CHAR}*[A-Za-z0-9_\-@ +=]{_CHAR}*|\.{{3,}})"
+# The rule as the OpenAPI documents state it (path parameters and body fields alike).
+PATTERN = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
+_NAME = re.compile(PATTERN)
 
 
 def problem(name: str) -> str | None:
     """Why `name` is not a valid secret name, or None if it is."""
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         return f"must be 1 to {MAX_NAME_LENGTH} characters"
-    if not _NAME.fullmatch(name):
-        return "must be '/'-separated segments of letters, digits and ._-@ +="
-    # '.' and '..' would be rewritten by proxies and clients normalising URLs.
+    # '.' and '..' would be rewritten by proxies and clients normalising URLs: such a secret
+    # could be created but never reached again.
     if any(segment in (".", "..") for segment in name.split("/")):
         return "must not contain '.' or '..' segments"
+    if not _NAME.fullmatch(name):
+        return "must be '/'-separated segments of letters, digits and ._-@ +="
     return None
 
 

@@ -31,7 +31,7 @@ def test_every_bad_field_is_listed(client, tokens):
     assert {d["property"] for d in body["details"]} == {"name", "data"}
 
 
-@pytest.mark.parametrize("name", ["", "/lead", "trail/", "dou//ble", "semi;colon", "a/../b", "x" * 257, "tab\tname", "é"])
+@pytest.mark.parametrize("name", ["", "/lead", "trail/", "dou//ble", "semi;colon", "a/../b", ".", "..", "./a", "a/.", "a/./b", "x" * 257, "tab\tname", "é"])
 def test_bad_names_are_400(client, tokens, name):
     assert_error(_post(client, tokens, {"name": name, "data": {}}), 400, "VALUE_INCORRECT_FORMAT", "name")
 

@@ -21,3 +21,18 @@ def test_the_document_states_integer_ranges(client):
     assert (offset["minimum"], offset["maximum"]) == (0, 2**31 - 1)
     versions = spec["components"]["schemas"]["VersionsBody"]["properties"]["versions"]["items"]
     assert (versions["minimum"], versions["maximum"]) == (1, 2**31 - 1)
+
+
+def test_the_documented_name_pattern_is_the_name_rule(client):
+    """A name the document allows is one the Vault can create and reach again: no '.' or '..'
+    segment (clients normalise them away from the URL), while '...' and dotted words are names."""
+    import re
+
+    from vault_service import names
+
+    spec = client.get(f"{V1}/openapi.json").get_json()
+    pattern = re.compile(spec["components"]["schemas"]["SecretCreate"]["properties"]["name"]["pattern"])
+    parameter = {p["name"]: p["schema"] for p in spec["paths"][f"{V1}/secrets/{{name}}"]["parameters"]}["name"]
+    assert parameter["pattern"] == pattern.pattern
+    for name in [".", "..", "a/./b", "a/..", "../a", "a//b", "/a", "a/", "a;b", "a", "...", ".a", "a..", "a/.b/c", "x y+z=@"]:
+        assert bool(pattern.search(name)) == (names.problem(name) is None), name

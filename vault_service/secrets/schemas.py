@@ -47,7 +47,7 @@ class SecretCreate(RequestBody):
     """`owner_id` may come too (the PrivX Python SDK sends it): it must equal the URL's user_id."""
 
     name = fields.String(required=True, metadata={  # names.checked() is the rule; documented as the path's
-        "minLength": 1, "maxLength": names.MAX_NAME_LENGTH, "pattern": rf"^{names._SEGMENT}(/{names._SEGMENT})*$"})
+        "minLength": 1, "maxLength": names.MAX_NAME_LENGTH, "pattern": names.PATTERN})
     data = SecretData(required=True)
     read_roles = fields.List(fields.Nested(RoleRef), load_default=list)
     write_roles = fields.List(fields.Nested(RoleRef), load_default=list)
