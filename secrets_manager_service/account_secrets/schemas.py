@@ -18,6 +18,7 @@ class SearchBody(PagingInBody):
     sortkey = body_sortkey(AccountSecretPageArgs)
     keywords = fields.String(load_default="", validate=validate.Length(max=1024))
     host_id = fields.UUID(load_default=None)
+    target_domain_id = fields.UUID(load_default=None)  # ours: one target domain's managed accounts
     username = fields.String(load_default=None, validate=validate.Length(min=1, max=256))
 
 
@@ -34,6 +35,12 @@ class HostRef(Schema):
     instance_id = fields.String()
 
 
+class TargetDomainRef(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    deleted = fields.Boolean()
+
+
 class AccountSecret(Schema):
     path = fields.String()
     type = fields.String(metadata={"enum": ["HOST_SECRET", "TARGET_DOMAIN_SECRET"]})
@@ -41,6 +48,7 @@ class AccountSecret(Schema):
     email = fields.String()
     full_name = fields.String()
     host = fields.Nested(HostRef)
+    target_domain = fields.Nested(TargetDomainRef)
     created = Rfc3339()
     updated = Rfc3339()
 
@@ -63,6 +71,7 @@ class Checkout(Schema):
     email = fields.String()
     full_name = fields.String()
     host = fields.Nested(HostRef)
+    target_domain = fields.Nested(TargetDomainRef)
     managed_account_id = fields.UUID()
     user_id = fields.String()
 

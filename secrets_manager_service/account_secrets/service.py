@@ -6,7 +6,9 @@ admins; to anyone else it does not exist (404). Access is checked again on every
 read and release: a checkout whose holder lost access to the host is over (404,
 ended as if released, so rotate_on_release applies, audited as revoked).
 Checkouts, their reads (they carry passwords) and releases are audited,
-refusals included.
+refusals included. Managed directory accounts (`targetdomains/...`, TARGET_DOMAIN_SECRET)
+are listed beside host accounts and checked out under the same rules by
+target_domains.checkouts.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from secrets_manager_service import account_passwords, names
 from secrets_manager_service.account_secrets import store
 from secrets_manager_service.rotation import service as rotation
 from secrets_manager_service.rotation import store as rotation_store
+from secrets_manager_service.target_domains import checkouts as directory
 
 ADMIN = "admin"
 HOST_SECRET = "HOST_SECRET"
@@ -49,14 +52,32 @@ def _account_view(row: dict) -> dict:
     }
 
 
-def list_page(principal: Principal, args: dict, *, keywords: list[str] = (), host_id=None, username=None) -> dict:
-    roles = None if _is_admin(principal) else sorted(principal.role_ids)
-    total, rows = store.list_accounts(
-        database(), role_ids=roles, host_id=host_id, username=username, keywords=list(keywords),
-        sortkey=args["sortkey"], sortdir=args["sortdir"], offset=args["offset"], limit=args["limit"],
-    )
-    items = [{**_account_view(row), "created": row["created"], "updated": row["updated"]} for row in rows]
-    return {"count": total, "items": items}
+def list_page(principal: Principal, args: dict, *, keywords: list[str] = (), host_id=None, username=None,
+              target_domain_id=None) -> dict:
+    """Host accounts and managed directory accounts the caller may check out, one page of both.
+
+    `host_id` leaves the directory accounts out, `target_domain_id` the host accounts. Each
+    kind's first offset+limit rows come in order from its own query; the page is cut from
+    their merge.
+    """
+    window = {"sortkey": args["sortkey"], "sortdir": args["sortdir"], "offset": 0,
+              "limit": args["offset"] + args["limit"]}
+    total, items = 0, []
+    if target_domain_id is None:
+        roles = None if _is_admin(principal) else sorted(principal.role_ids)
+        count, rows = store.list_accounts(database(), role_ids=roles, host_id=host_id, username=username,
+                                          keywords=list(keywords), **window)
+        total += count
+        items += [{**_account_view(row), "created": row["created"], "updated": row["updated"]} for row in rows]
+    if host_id is None:
+        count, rows = directory.list_accounts(principal, keywords=list(keywords), username=username,
+                                              target_domain_id=target_domain_id, **window)
+        total += count
+        items += rows
+    order = {"path": lambda i: i["path"], "username": lambda i: (i["username"], i["path"]),
+             "created": lambda i: (i["created"], i["path"]), "updated": lambda i: (i["updated"], i["path"])}
+    items.sort(key=order[args["sortkey"]], reverse=args["sortdir"] == "DESC")
+    return {"count": total, "items": items[args["offset"]:args["offset"] + args["limit"]]}
 
 
 def _render_checkout(row: dict, secrets: list[dict]) -> dict:
@@ -74,6 +95,8 @@ def _render_checkout(row: dict, secrets: list[dict]) -> dict:
 
 def check_out(principal: Principal, path: str) -> dict:
     """A live checkout of the account at `path` for the caller: its own one if it has one, else a new one."""
+    if directory.is_path(path):
+        return directory.check_out(principal, path)
     parsed = names.parse_secret_path(path)
     if parsed is None:
         raise errors.ApiError("path must be hosts/{host_id}/{account}", code="VALUE_INCORRECT_FORMAT",
@@ -165,21 +188,46 @@ def _visible_checkout(principal: Principal, checkout_id: uuid.UUID, action: str)
     return row
 
 
+def _visible_directory_checkout(principal: Principal, checkout_id: uuid.UUID, action: str) -> dict:
+    """A live checkout of a directory account the caller may see and its holder still use; else 404."""
+    found = directory.find_live(checkout_id)
+    if found is None or not (found["user_id"] == principal.sub or _is_admin(principal)):
+        audit.record(action, f"checkouts/{checkout_id}", audit.NOT_FOUND)
+        raise errors.NotFound("checkout not found")
+    if not directory.still_valid(principal, found):
+        directory.end(found, action="checkout.revoke", details={"reason": "the account may no longer be used"})
+        raise errors.NotFound("checkout not found")
+    return found
+
+
 def get_checkout(principal: Principal, checkout_id: uuid.UUID) -> dict:
+    if store.find_live_checkout(database(), checkout_id) is None:
+        return directory.with_secrets(_visible_directory_checkout(principal, checkout_id, "checkout.read"))
     return _with_secrets(_visible_checkout(principal, checkout_id, "checkout.read"))
 
 
 def list_checkouts(principal: Principal, args: dict) -> dict:
+    """The caller's live checkouts of both kinds, by creation, one page."""
+    window = args["offset"] + args["limit"]
     total, rows = store.list_live_checkouts(database(), user_id=principal.sub, sortdir=args["sortdir"],
-                                            offset=args["offset"], limit=args["limit"])
+                                            offset=0, limit=window)
+    total += directory.count_live_of(principal.sub)
+    both = [(row["created"], "host", row) for row in rows]
+    both += [(found["created"], "directory", found)
+             for found in directory.live_of(principal.sub, sortdir=args["sortdir"], limit=window)]
+    both.sort(key=lambda entry: entry[0], reverse=args["sortdir"] == "DESC")
     items = []
-    for row in rows:
-        if not _holder_may_still_use(principal, row):
-            _revoke(row)
+    for _, kind, row in both[args["offset"]:window]:
+        valid = directory.still_valid(principal, row) if kind == "directory" else _holder_may_still_use(principal, row)
+        if not valid:
+            if kind == "directory":
+                directory.end(row, action="checkout.revoke", details={"reason": "the account may no longer be used"})
+            else:
+                _revoke(row)
             total -= 1
             continue
         try:
-            items.append(_with_secrets(row))
+            items.append(directory.with_secrets(row) if kind == "directory" else _with_secrets(row))
         except errors.ApiError as exc:
             if exc.code != "CONFIGURATION_ERROR":
                 raise
@@ -189,6 +237,11 @@ def list_checkouts(principal: Principal, args: dict) -> dict:
 
 def release(principal: Principal, checkout_id: uuid.UUID) -> None:
     """End the checkout; if it was the account's last live one and the policy says so, queue a rotation."""
+    if store.find_live_checkout(database(), checkout_id) is None:
+        found = _visible_directory_checkout(principal, checkout_id, "checkout.release")
+        if not directory.end(found, action="checkout.release"):
+            raise errors.NotFound("checkout not found")
+        return
     row = _visible_checkout(principal, checkout_id, "checkout.release")
     with database().transaction() as cur:
         # The account lock orders this release with concurrent checkouts of the same account.

@@ -40,7 +40,8 @@ class SearchAccountSecrets(MethodView):
         principal = current_principal()
         args = merged_paging(request.args.to_dict(), body, schemas.AccountSecretPageArgs)
         keywords = [k for k in body["keywords"].replace(",", " ").split() if k]
-        return service.list_page(principal, args, keywords=keywords, host_id=body["host_id"], username=body["username"])
+        return service.list_page(principal, args, keywords=keywords, host_id=body["host_id"], username=body["username"],
+                                 target_domain_id=body["target_domain_id"])
 
 
 @blp.route("/secrets/checkouts")

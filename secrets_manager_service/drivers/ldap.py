@@ -31,7 +31,7 @@ from typing import Iterator
 import ldap
 from ldap.controls import SimplePagedResultsControl
 
-from . import RotationFailed
+from . import RotationFailed, TargetUnreachable
 
 PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
 PAGE_SIZE = 500
@@ -46,6 +46,12 @@ class DirectoryError(RotationFailed):
 
 class BindRefused(DirectoryError):
     """The server answered and refused the credentials (as opposed to not answering)."""
+
+    unchanged = True
+
+
+class DirectoryUnreachable(DirectoryError, TargetUnreachable):
+    """No connection (or no TLS session) to the server could be made: nothing reached it."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -100,7 +106,7 @@ def describe(exc: ldap.LDAPError, endpoint: Endpoint, *secrets: str) -> str:
 def connect(endpoint: Endpoint) -> Iterator["Directory"]:
     """A Directory bound as the endpoint's bind account; unbound afterwards."""
     if endpoint.type == "AD" and endpoint.protocol == "LDAP":
-        raise DirectoryError("an AD endpoint needs LDAPS or STARTTLS: AD changes passwords only over encryption")
+        raise DirectoryUnreachable("an AD endpoint needs LDAPS or STARTTLS: AD changes passwords only over encryption")
     with _ca_file(endpoint) as ca_file:
         conn = _open(endpoint, ca_file)
         try:
@@ -165,10 +171,61 @@ class Directory:
                 self._conn.modify_ext_s(dn, [(ldap.MOD_REPLACE, "unicodePwd", [value])])
             else:
                 if not self.supports_password_modify():
-                    raise DirectoryError("the directory does not support Password Modify (RFC 3062)")
+                    raise DirectoryError("the directory does not support Password Modify (RFC 3062)", unchanged=True)
                 self._conn.passwd_s(dn, None, new_password)
+        except (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR) as exc:
+            # The request may or may not have reached the server: only asking it tells.
+            raise DirectoryError(describe(exc, self.endpoint, new_password), unchanged=False) from None
         except ldap.LDAPError as exc:
-            raise DirectoryError(describe(exc, self.endpoint, new_password)) from None
+            # The server answered with a refusal (constraintViolation, unwillingToPerform, ...).
+            raise DirectoryError(describe(exc, self.endpoint, new_password), unchanged=True) from None
+
+
+# --- rotation: the driver interface of drivers/ -----------------------------------
+
+@dataclass(frozen=True, repr=False)
+class DirectoryTarget:
+    """A managed account of a target domain: its DN, and the endpoints in rotation order."""
+
+    dn: str
+    endpoints: tuple[Endpoint, ...]
+
+    def __repr__(self) -> str:
+        return f"DirectoryTarget(dn={self.dn!r}, endpoints={list(self.endpoints)!r})"
+
+    __str__ = __repr__
+
+
+class DirectoryDriver:
+    """Rotates through the first endpoint that connects and binds; verifies on that endpoint first."""
+
+    def __init__(self):
+        self.used: Endpoint | None = None
+
+    def rotate(self, target: DirectoryTarget, new_password: str) -> None:
+        failures = []
+        for endpoint in target.endpoints:
+            try:
+                with connect(endpoint) as directory:
+                    self.used = endpoint
+                    directory.set_password(target.dn, new_password)
+                    return
+            except (DirectoryUnreachable, BindRefused) as exc:
+                failures.append(str(exc))  # nothing reached this one: try the next
+        raise DirectoryUnreachable("; ".join(failures) or "the domain has no endpoint")
+
+    def verify(self, target: DirectoryTarget, password: str) -> bool:
+        """A simple bind as the account, on the endpoint that took the password if known (AD
+        replication between DCs lags), else on the first that answers."""
+        order = [self.used] if self.used else []
+        order += [e for e in target.endpoints if e is not self.used]
+        failures = []
+        for endpoint in order:
+            try:
+                return check_password(endpoint, target.dn, password)
+            except DirectoryUnreachable as exc:
+                failures.append(str(exc))
+        raise DirectoryUnreachable("; ".join(failures) or "the domain has no endpoint")
 
 
 # --- connections -------------------------------------------------------------
@@ -211,13 +268,13 @@ def _bind(conn, endpoint: Endpoint, dn: str, password: str, ca_file: str | None,
         if endpoint.protocol == "STARTTLS":
             conn.start_tls_s()  # raises on failure: nothing ever continues in plain text
     except ldap.LDAPError as exc:
-        raise DirectoryError(_connect_failure(exc, endpoint, ca_file, starttls=True)) from None
+        raise DirectoryUnreachable(_connect_failure(exc, endpoint, ca_file, starttls=True)) from None
     try:
         conn.simple_bind_s(dn, password)
     except ldap.INVALID_CREDENTIALS:
         raise BindRefused(f"{what} failed: invalid credentials (49) on {endpoint.url}") from None
-    except ldap.SERVER_DOWN as exc:
-        raise DirectoryError(_connect_failure(exc, endpoint, ca_file, starttls=False)) from None
+    except (ldap.SERVER_DOWN, ldap.TIMEOUT) as exc:
+        raise DirectoryUnreachable(_connect_failure(exc, endpoint, ca_file, starttls=False)) from None
     except ldap.LDAPError as exc:
         raise DirectoryError(f"{what} failed: {describe(exc, endpoint, password)} on {endpoint.url}") from None
 

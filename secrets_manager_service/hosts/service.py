@@ -17,7 +17,9 @@ from common.web import database
 from secrets_manager_service import account_passwords, names
 from secrets_manager_service.hosts import store
 from secrets_manager_service.policies import store as policies_store
+from secrets_manager_service.rotation import service as rotation
 from secrets_manager_service.rotation import store as rotation_store
+from secrets_manager_service.rotation.kinds import HOSTS
 from secrets_manager_service.script_templates import store as templates_store
 
 DEFAULT_PORTS = {"SSH": 22, "POSTGRESQL": 5432, "NONE": 0}
@@ -139,17 +141,15 @@ def _discard_unfinished_rotation(account_id, path: str, version: int) -> None:
     """A password stored as is is the target's truth: a rotation under way is over (its worker
     stops at its next step; the caller clears its state), and its pending password, which never
     became current, goes."""
-    unfinished = rotation_store.find_state(database(), account_id)
-    if unfinished is not None and unfinished["pending_version"] and unfinished["pending_version"] != version:
-        account_passwords.discard(path, [unfinished["pending_version"]])
+    rotation.end_unfinished(HOSTS, account_id, path, version)
 
 
 def set_password(host_id_text: str, account: str, password: str) -> None:
     """Store `password` as the account's newest version, as is (no policy check: it is the target's truth)."""
     found = _account(host_id_text, account)
     path = names.secret_path(found["host_id"], found["account"])
-    version = account_passwords.store(path, password, max_versions=found["max_versions"])
-    _discard_unfinished_rotation(found["id"], path, version)
+    # It is the target's truth: a rotation under way is over (rotation.service says how).
+    version = rotation.store_set_password(HOSTS, found["id"], path, password, max_versions=found["max_versions"])
     with database().transaction() as cur:
         store.touch_account(cur, found["id"])
         rotation_store.clear_state(cur, found["id"])

@@ -35,6 +35,7 @@ from common import audit, errors, metrics
 from common.web import database
 from secrets_manager_service import account_passwords, drivers, names, passwords
 from secrets_manager_service.rotation import store
+from secrets_manager_service.rotation.kinds import HOSTS, Kind
 
 log = logging.getLogger(__name__)
 
@@ -105,95 +106,75 @@ def expire_checkouts() -> int:
     return len(ended)
 
 
-def run_one_due() -> str | None:
-    """Claim and run one due rotation: "rotated", "failed" or "skipped"; None when none is due."""
+def run_one_due(kind: Kind = HOSTS) -> str | None:
+    """Claim and run one due rotation of `kind`: "rotated", "failed" or "skipped"; None when none is due."""
     with database().transaction() as cur:
-        job = store.claim_due(cur)  # locked until this transaction ends: the claim dies with the worker
+        job = kind.claim_due(cur)  # locked until this transaction ends: the claim dies with the worker
         if job is None:
             return None
-        subject = store.rotation_subject(cur, job["account_id"])
+        subject = kind.subject(cur, job["account_id"])
         if subject is None:  # a guard only: deleting the account cascades to the job, which waits for our lock
             return "skipped"
         # One request id per rotation, sent with every Vault call, so both audit trails join up.
         g.request_id = os.urandom(16).hex()
-        state = store.find_state(database(), job["account_id"])
-        if state is None and job["reason"] == store.RELEASE and subject["checked_out"]:
+        state = kind.states.find(database(), job["account_id"])
+        if state is None and job["reason"] == kind.release_reason and subject["checked_out"]:
             # Someone checked it out again since the release; the next release queues it anew.
-            store.drop(cur, job["account_id"])
+            kind.drop(cur, job["account_id"])
             return "skipped"
         interrupted = None
         try:
             done = False
             if state is not None:
-                done, interrupted = _reconcile(subject, state)
+                done, interrupted = _reconcile(kind, subject, state)
             if not done:
-                _rotate(subject, job["reason"])
+                _rotate(kind, subject, job["reason"])
         except _Failed as failure:
             retry_in = subject["retry_interval"] if job["attempts"] < subject["number_of_retries"] else None
             if failure.unfinished:
                 retry_in = min(RECONCILE_RETRY_SECONDS, retry_in if retry_in is not None else RECONCILE_RETRY_SECONDS)
             else:
-                store.clear_state(cur, job["account_id"])
+                kind.states.clear(cur, job["account_id"])
             log.warning("rotation failed", extra={"account_id": str(subject["account_id"]), "error": failure.error,
                                                   "unfinished": failure.unfinished, "will_retry": retry_in is not None})
-            store.record_failure(cur, job["account_id"], details=failure.text(), retry_in=retry_in)
-            _audit(cur, subject, audit.FAILED, reason=job["reason"], error=failure.error,
+            kind.record_failure(cur, job["account_id"], subject=subject, details=failure.text(), retry_in=retry_in)
+            _audit(cur, kind, subject, audit.FAILED, reason=job["reason"], error=failure.error,
                    retry=retry_in is not None, unfinished=failure.unfinished)
             metrics.ROTATIONS.labels(subject["protocol"], "failed").inc()
             return "failed"
-        store.clear_state(cur, job["account_id"])
-        store.record_success(cur, job["account_id"], interrupted=interrupted,
+        kind.states.clear(cur, job["account_id"])
+        kind.record_success(cur, job["account_id"], subject=subject, interrupted=interrupted,
                              interrupted_at=state["updated"] if state else None)
-        _audit(cur, subject, audit.SUCCESS, reason=job["reason"],
+        _audit(cur, kind, subject, audit.SUCCESS, reason=job["reason"],
                **({"reconciled": state["step"], "note": interrupted} if interrupted else {}))
         metrics.ROTATIONS.labels(subject["protocol"], "success").inc()
         log.info("rotated", extra={"account_id": str(subject["account_id"]), "reason": job["reason"]})
         return "rotated"
 
 
-def _audit(cur, subject: dict, outcome: str, **details) -> None:
-    audit.record("password.rotate", _path(subject), outcome, cur=cur,
+def _audit(cur, kind: Kind, subject: dict, outcome: str, **details) -> None:
+    audit.record("password.rotate", kind.path(subject), outcome, cur=cur,
                  principal=WORKER, details={"request_id": g.get("request_id"), **details})
 
 
-def _path(subject: dict) -> str:
-    return names.secret_path(subject["host_id"], subject["account"])
-
-
-def _target(subject: dict, old_password: str | None, main_password: str | None) -> drivers.Target:
-    return drivers.Target(
-        address=subject["address"], port=subject["port"], account=subject["account"], old_password=old_password,
-        main_account=subject["main_account"], main_password=main_password,
-        use_main_account=subject["use_main_account"], script=subject["script"],
-        operating_system=subject["operating_system"],
-        certificate_validation_options=subject["certificate_validation_options"],
-    )
-
-
-def _main_password(subject: dict) -> str | None:
-    if subject["use_main_account"] and subject["main_account"]:
-        return account_passwords.current(names.secret_path(subject["host_id"], subject["main_account"]))
-    return None
-
-
-def _rotate(subject: dict, reason: str) -> None:
-    path, account_id = _path(subject), subject["account_id"]
+def _rotate(kind: Kind, subject: dict, reason: str) -> None:
+    path, account_id = kind.path(subject), subject["account_id"]
     try:
         found = account_passwords.history(path)
         old_password = account_passwords.read_version(path, found.current)
-        main_password = _main_password(subject)
+        main_password = kind.main_password(subject)
     except errors.ApiError as exc:
         raise _Failed(VAULT_DOWN, exc.message) from None
     try:
         new_password = passwords.generate_password(subject)
     except ValueError as exc:
         raise _Failed("the password policy cannot generate a password", str(exc)) from None
-    target = _target(subject, old_password, main_password)
-    driver = drivers.driver_for(subject["protocol"])
+    target = kind.target(subject, old_password, main_password)
+    driver = kind.driver(subject)
     db = database()
     rotation_id = uuid.uuid4()
 
-    store.begin_state(db, account_id, rotation_id, previous_version=found.current, reason=reason)
+    kind.states.begin(db, account_id, rotation_id, previous_version=found.current, reason=reason)
     checkpoint("before_pending_write")
     try:
         pending = account_passwords.write_pending(path, new_password, current_version=found.current,
@@ -201,7 +182,7 @@ def _rotate(subject: dict, reason: str) -> None:
     except errors.ApiError as exc:
         # The write may have landed: the state says `storing`, and the next pass discards what it left.
         raise _Failed(VAULT_DOWN, exc.message, unfinished=True) from None
-    _advance(db, subject, rotation_id, "pending", pending_version=pending)
+    _advance(kind, db, subject, rotation_id, "pending", pending_version=pending)
     checkpoint("before_target_change")
 
     try:
@@ -209,14 +190,14 @@ def _rotate(subject: dict, reason: str) -> None:
     except Exception as exc:  # noqa: BLE001 - a driver bug must not stop the worker; its message may hold a password
         failure = exc if isinstance(exc, drivers.RotationFailed) else drivers.RotationFailed(
             f"{type(exc).__name__} in the driver")
-        if not failure.unchanged and _settle(subject, driver, target, pending, new_password, old_password):
+        if not failure.unchanged and _settle(kind, subject, driver, target, pending, new_password, old_password):
             pass  # the target took it after all; carry on as if it had said so
         else:
             if failure.unchanged:
-                _discard(subject, pending)
+                _discard(kind, subject, pending)
             error = TARGET_UNREACHABLE if isinstance(failure, drivers.TargetUnreachable) else TARGET_REFUSED
             raise _Failed(error, str(failure)) from None
-    _advance(db, subject, rotation_id, "changed")
+    _advance(kind, db, subject, rotation_id, "changed")
     checkpoint("target_accepted")
 
     if subject["verify_after_rotation"]:
@@ -225,45 +206,45 @@ def _rotate(subject: dict, reason: str) -> None:
         except Exception as exc:  # noqa: BLE001 - as in rotate
             detail = str(exc) if isinstance(exc, drivers.RotationFailed) else f"{type(exc).__name__} in the driver"
             raise _Failed(UNSETTLED, f"verification failed: {detail}", unfinished=True) from None
-        if not works and not _settle(subject, driver, target, pending, new_password, old_password):
+        if not works and not _settle(kind, subject, driver, target, pending, new_password, old_password):
             raise _Failed("the target does not accept the new password; the previous one stays current",
                           "verification after rotation failed")
     checkpoint("before_mark_current")
-    _make_current(subject, pending)
+    _make_current(kind, subject, pending)
 
 
-def _advance(db, subject: dict, rotation_id, step: str, **kwargs) -> None:
-    if not store.advance_state(db, subject["account_id"], rotation_id, step, **kwargs):
+def _advance(kind: Kind, db, subject: dict, rotation_id, step: str, **kwargs) -> None:
+    if not kind.states.advance(db, subject["account_id"], rotation_id, step, **kwargs):
         raise _Failed("the rotation was superseded by a set-password or a change of the host")
 
 
-def _make_current(subject: dict, version: int) -> None:
+def _make_current(kind: Kind, subject: dict, version: int) -> None:
     try:
-        account_passwords.make_current(_path(subject), version,
+        account_passwords.make_current(kind.path(subject), version,
                                        max_versions=subject["max_versions"])
     except errors.ApiError as exc:
         raise _Failed(NOT_MADE_CURRENT, exc.message, unfinished=True) from None
 
 
-def _discard(subject: dict, version: int) -> None:
+def _discard(kind: Kind, subject: dict, version: int) -> None:
     """Destroy a pending version the target certainly did not take; if the Vault cannot, later."""
     try:
-        account_passwords.discard(_path(subject), [version])
+        account_passwords.discard(kind.path(subject), [version])
     except errors.ApiError as exc:
         raise _Failed(VAULT_DOWN + "; the pending version is discarded by the next pass", exc.message,
                       unfinished=True) from None
 
 
-def _settle(subject: dict, driver, target: drivers.Target, pending: int, pending_password: str | None,
+def _settle(kind: Kind, subject: dict, driver, target: drivers.Target, pending: int, pending_password: str | None,
             previous_password: str | None) -> bool:
     """Ask the target which password it accepts: True if the pending one (now current in the Vault),
     False if the previous one (the pending version discarded); _Failed(unfinished) if it cannot tell."""
     try:
         if pending_password is not None and driver.verify(target, pending_password):
-            _make_current(subject, pending)
+            _make_current(kind, subject, pending)
             return True
         if previous_password is not None and driver.verify(target, previous_password):
-            _discard(subject, pending)
+            _discard(kind, subject, pending)
             return False
     except drivers.RotationFailed as exc:
         raise _Failed(UNSETTLED, str(exc), unfinished=True) from None
@@ -274,14 +255,14 @@ def _settle(subject: dict, driver, target: drivers.Target, pending: int, pending
     raise _Failed(NEITHER, unfinished=True)
 
 
-def _reconcile(subject: dict, state: dict) -> tuple[bool, str]:
+def _reconcile(kind: Kind, subject: dict, state: dict) -> tuple[bool, str]:
     """Finish a rotation a worker or the Vault left at `state["step"]`: (done, what happened).
 
     Not done: nothing had reached the target (`storing`); what it left in the Vault is
     discarded and a new rotation may start. Done: the target accepts the pending password,
     now current. _Failed: the previous password stays current, or it cannot be told yet.
     """
-    path = _path(subject)
+    path = kind.path(subject)
     previous, pending = state["previous_version"], state["pending_version"]
     if state["step"] == "storing" or pending is None:
         try:
@@ -290,43 +271,63 @@ def _reconcile(subject: dict, state: dict) -> tuple[bool, str]:
         except errors.ApiError as exc:
             raise _Failed(VAULT_DOWN, exc.message, unfinished=True) from None
         with database().transaction() as cur:
-            store.clear_state(cur, subject["account_id"], state["rotation_id"])
+            kind.states.clear(cur, subject["account_id"], state["rotation_id"])
         return False, ("an earlier try was interrupted before the target was changed (step 'storing'); "
                        "nothing had reached the target, and a new try rotated the password")
     try:
         pending_password = account_passwords.read_version(path, pending)
         previous_password = account_passwords.read_version(path, previous)
-        main_password = _main_password(subject)
+        main_password = kind.main_password(subject)
     except errors.ApiError as exc:
         raise _Failed(NOT_MADE_CURRENT if state["step"] == "changed" else VAULT_DOWN_UNFINISHED, exc.message,
                       unfinished=True) from None
-    driver = drivers.driver_for(subject["protocol"])
-    target = _target(subject, previous_password, main_password)
-    if _settle(subject, driver, target, pending, pending_password, previous_password):
+    driver = kind.driver(subject)
+    target = kind.target(subject, previous_password, main_password)
+    if _settle(kind, subject, driver, target, pending, pending_password, previous_password):
         return True, (f"the rotation was interrupted after the step '{state['step']}'; a later pass found that the "
                       "target accepts the new password and made it current")
     raise _Failed(f"the rotation was interrupted after the step '{state['step']}'; the target kept the previous "
                   "password, which stays current")
 
 
-def accepted_pending(account_id) -> int | None:
+def store_set_password(kind: Kind, account_id, path: str, password: str, *, max_versions: int) -> int:
+    """Store a password the target has (set-password) as the current version; returns it.
+
+    It is the target's truth: a rotation under way is over (its worker stops at its next step),
+    and its pending password, which never became current, goes. The caller clears the rotation's
+    state (kind.states.clear) in the transaction that records the change.
+    """
+    version = account_passwords.store(path, password, max_versions=max_versions)
+    end_unfinished(kind, account_id, path, version)
+    return version
+
+
+def end_unfinished(kind: Kind, account_id, path: str, version: int) -> None:
+    """`version` was stored as is (the target's truth): a rotation under way is over, and its pending
+    password, which never became current, goes (the caller clears the state in its transaction)."""
+    unfinished = kind.states.find(database(), account_id)
+    if unfinished is not None and unfinished["pending_version"] and unfinished["pending_version"] != version:
+        account_passwords.discard(path, [unfinished["pending_version"]])
+
+
+def accepted_pending(account_id, kind: Kind = HOSTS) -> int | None:
     """The pending version of a rotation under way if the target accepts it (checkouts hand it out
     then), else None. Asks the target only while that is not known from the rotation's step."""
-    state = store.find_state(database(), account_id)
+    state = kind.states.find(database(), account_id)
     if state is None or state["pending_version"] is None or state["step"] == "storing":
         return None
     if state["step"] == "changed":
         return state["pending_version"]
     with database().cursor() as cur:
-        subject = store.rotation_subject(cur, account_id)
+        subject = kind.subject(cur, account_id)
     if subject is None:
         return None
-    password = account_passwords.read_version(_path(subject), state["pending_version"])
+    password = account_passwords.read_version(kind.path(subject), state["pending_version"])
     if password is None:
         return None
     try:
-        driver = drivers.driver_for(subject["protocol"])
-        return state["pending_version"] if driver.verify(_target(subject, None, None), password) else None
+        driver = kind.driver(subject)
+        return state["pending_version"] if driver.verify(kind.target(subject, None, None), password) else None
     except Exception:  # noqa: BLE001 - the target cannot tell: the current password is the best guess
         return None
 

@@ -155,41 +155,54 @@ def record_failure(cur, account_id, *, details: str, retry_in: int | None) -> No
 # Written in transactions of their own while the worker's claim on sm_rotations stays open,
 # so each step is durable the moment it is reached.
 
-_STATE = "account_id, rotation_id, step, previous_version, pending_version, reason, started, updated"
 
+class RotationStates:
+    """The committed steps of rotations under way, in `table` keyed by `key` (an account's id).
 
-def find_state(db: Database, account_id) -> dict | None:
-    with db.cursor() as cur:
-        cur.execute(f"SELECT {_STATE} FROM sm_rotation_states WHERE account_id = %(id)s", {"id": account_id})
-        return cur.fetchone()
+    Host accounts' are sm_rotation_states (account_id); managed directory accounts' have a table
+    of the same shape (their own foreign key), so the same rules serve both.
+    """
 
+    def __init__(self, table: str, key: str):
+        self.table, self.key = table, key
+        self._columns = f"{key} AS account_id, rotation_id, step, previous_version, pending_version, reason, started, updated"
 
-def begin_state(db: Database, account_id, rotation_id, *, previous_version: int | None, reason: str) -> None:
-    with db.transaction() as cur:
+    def find(self, db: Database, account_id) -> dict | None:
+        with db.cursor() as cur:
+            cur.execute(f"SELECT {self._columns} FROM {self.table} WHERE {self.key} = %(id)s", {"id": account_id})
+            return cur.fetchone()
+
+    def begin(self, db: Database, account_id, rotation_id, *, previous_version: int | None, reason: str) -> None:
+        with db.transaction() as cur:
+            cur.execute(
+                f"""INSERT INTO {self.table} ({self.key}, rotation_id, step, previous_version, reason)
+                    VALUES (%(id)s, %(rotation)s, 'storing', %(previous)s, %(reason)s)""",
+                {"id": account_id, "rotation": rotation_id, "previous": previous_version, "reason": reason},
+            )
+
+    def advance(self, db: Database, account_id, rotation_id, step: str, *, pending_version: int | None = None) -> bool:
+        """Record that the rotation reached `step`; False if it is no longer the account's rotation
+        (a set-password or a deletion ended it meanwhile)."""
+        with db.transaction() as cur:
+            cur.execute(
+                f"""UPDATE {self.table} SET step = %(step)s, updated = now(),
+                           pending_version = coalesce(%(pending)s, pending_version)
+                     WHERE {self.key} = %(id)s AND rotation_id = %(rotation)s""",
+                {"id": account_id, "rotation": rotation_id, "step": step, "pending": pending_version},
+            )
+            return cur.rowcount == 1
+
+    def clear(self, cur, account_id, rotation_id=None) -> None:
+        """The rotation under way is over (whatever its end); with `rotation_id`, only that one."""
         cur.execute(
-            """INSERT INTO sm_rotation_states (account_id, rotation_id, step, previous_version, reason)
-               VALUES (%(id)s, %(rotation)s, 'storing', %(previous)s, %(reason)s)""",
-            {"id": account_id, "rotation": rotation_id, "previous": previous_version, "reason": reason},
+            f"""DELETE FROM {self.table}
+                 WHERE {self.key} = %(id)s AND (%(rotation)s::uuid IS NULL OR rotation_id = %(rotation)s::uuid)""",
+            {"id": account_id, "rotation": rotation_id},
         )
 
 
-def advance_state(db: Database, account_id, rotation_id, step: str, *, pending_version: int | None = None) -> bool:
-    """Record that the rotation reached `step`; False if it is no longer the account's rotation
-    (a set-password or a deletion ended it meanwhile)."""
-    with db.transaction() as cur:
-        cur.execute(
-            """UPDATE sm_rotation_states SET step = %(step)s, updated = now(),
-                      pending_version = coalesce(%(pending)s, pending_version)
-                WHERE account_id = %(id)s AND rotation_id = %(rotation)s""",
-            {"id": account_id, "rotation": rotation_id, "step": step, "pending": pending_version},
-        )
-        return cur.rowcount == 1
-
-
-def clear_state(cur, account_id, rotation_id=None) -> None:
-    """The rotation under way is over (whatever its end); with `rotation_id`, only that one."""
-    cur.execute(
-        """DELETE FROM sm_rotation_states
-            WHERE account_id = %(id)s AND (%(rotation)s::uuid IS NULL OR rotation_id = %(rotation)s::uuid)""",
-        {"id": account_id, "rotation": rotation_id},
-    )
+HOST_STATES = RotationStates("sm_rotation_states", "account_id")
+find_state = HOST_STATES.find
+begin_state = HOST_STATES.begin
+advance_state = HOST_STATES.advance
+clear_state = HOST_STATES.clear

@@ -288,8 +288,13 @@ def set_password(domain_id, managed_id, password: str) -> None:
     """Store `password` as the current version as is: it is the directory's truth (no policy applies)."""
     domain = domains.get_row(domain_id)
     row = get_row(domain, managed_id)
-    version = managed_passwords.store(domain["id"], row["id"], password, max_versions=row["max_versions"])
+    from secrets_manager_service.rotation import service as rotation
+    from secrets_manager_service.target_domains.rotations import DIRECTORY
+
+    version = rotation.store_set_password(DIRECTORY, row["id"], managed_passwords.path(domain["id"], row["id"]),
+                                          password, max_versions=row["max_versions"])
     with database().transaction() as cur:
+        DIRECTORY.states.clear(cur, row["id"])
         store.set_state(cur, row["id"], "ACTIVE")
         store.add_history(cur, row["id"], version=version, trigger=PASSWORD_SET, status="SUCCESS")
         audit.record("password.set", secret_name(row), cur=cur, details={"version": version})

@@ -67,3 +67,26 @@ def test_scan_an_ad_domain(sm, ad):
     assert response.status_code == 201, response.get_json()
     got = sm.get(f"{TD}/{domain_id}/managedaccounts/{response.get_json()['id']}").get_json()
     assert got["sam_account_name"] == "svc-ad1" and got["security_id"] == svc["security_id"]
+
+
+def test_rotate_and_check_out_an_ad_account(sm, ad, vault):
+    from secrets_manager_service.target_domains import worker_steps
+
+    policy_id = sm.policy(verify_after_rotation=True)
+    domain_id = create_domain(sm, endpoints=[ad_endpoint(ad, "STARTTLS"), ad_endpoint(ad)],
+                              auto_onboarding_policy={"id": policy_id})
+    assert scan(sm, domain_id)["scan_status"] == "DONE"
+    response = sm.post(f"{TD}/{domain_id}/managedaccounts", json={"username": "svc-ad2", "rotate": True,
+                                                                  "explicit_checkout": True})
+    managed_id = response.get_json()["id"]
+    with sm.app.app_context():
+        assert worker_steps.run_pass().rotated == 1
+    account = sm.get(f"{TD}/{domain_id}/managedaccounts/{managed_id}").get_json()
+    assert account["state"] == "ACTIVE", account["last_error_details"]
+    new = vault.newest(account["secret_name"])
+    dn = f"CN=svc-ad2,{samba_ad.USERS_DN}"
+    assert driver.check_password(ad.endpoint(), dn, new)
+    assert not driver.check_password(ad.endpoint(), dn, ad.password_of["svc-ad2"])
+    ad.password_of["svc-ad2"] = new
+    checkout = sm.checkout(f"targetdomains/{domain_id}/{managed_id}", sm.admin)
+    assert checkout["secrets"][0]["secret"] == new and checkout["type"] == "TARGET_DOMAIN_SECRET"
