@@ -7,7 +7,11 @@ Ctrl-C (SIGINT) or SIGTERM stops everything it started, each child's whole proce
 and the embedded PostgreSQL. Data stays under DATA_DIR (default .data), so a second run
 keeps the secrets of the first. Everything runs in development mode (DEV_MODE=1).
 
-Ports: ISSUER_PORT (8080), VAULT_PORT (8081), SM_PORT (8082), SM_WORKER_METRICS_PORT (8083).
+Where Debian's `slapd` is installed it also starts a small private directory with demo users
+(user1..user3) and registers it as the target domain `demo-directory`, with user1 managed.
+
+Ports: ISSUER_PORT (8080), VAULT_PORT (8081), SM_PORT (8082), SM_WORKER_METRICS_PORT (8083),
+DIRECTORY_PORT (8389, the demo directory).
 With DEVSTACK_EXIT_WITH_PARENT=1 (the tests set it) it also stops when its parent dies.
 """
 from __future__ import annotations
@@ -35,11 +39,14 @@ ISSUER = "privx-dev-issuer"
 AUDIENCE = "privx-secrets"
 DEMO_HOST = "00000000-0000-4000-8000-00000000d001"  # host ids are UUIDs, as in PrivX
 DEMO_ACCOUNT = "demo"
+DEMO_DOMAIN = "demo-directory"
+DEMO_DIRECTORY_USER = "user1"
 
 
 # Which variable moves each port, for the message when one is taken.
 PORT_SETTINGS = {"issuer": ("ISSUER_PORT", 8080), "vault": ("VAULT_PORT", 8081),
-                 "secrets-manager": ("SM_PORT", 8082), "worker-metrics": ("SM_WORKER_METRICS_PORT", 8083)}
+                 "secrets-manager": ("SM_PORT", 8082), "worker-metrics": ("SM_WORKER_METRICS_PORT", 8083),
+                 "directory": ("DIRECTORY_PORT", 8389)}
 # What the printed admin token may do: everything the dev admin may, plus `service`, the one
 # scope the versioned API (/secret/...) accepts for data reads and writes.
 ADMIN_TOKEN_EXTRA_SCOPES = ("service",)
@@ -58,6 +65,7 @@ class Stack:
         self.ports = {service: _port(*setting) for service, setting in PORT_SETTINGS.items()}
         self.processes: list[tuple[str, subprocess.Popen]] = []
         self.embedded = None
+        self.directory = None  # the demo slapd, when there is one
         self.parent_pid = os.getppid() if os.environ.get("DEVSTACK_EXIT_WITH_PARENT") == "1" else None
 
     def url(self, service: str) -> str:
@@ -93,6 +101,8 @@ class Stack:
         """A port in use (another `make run`, say) is reported as such, before anything starts:
         otherwise the other suite would answer our health checks and reject our tokens."""
         for service, port in self.ports.items():
+            if service == "directory":
+                continue  # optional: a busy demo directory port only means no demo directory
             with socket.socket() as probe:
                 try:
                     probe.bind((HOST, port))
@@ -154,6 +164,8 @@ class Stack:
                 _signal_group(process, signal.SIGKILL)  # whatever of the group is left
                 process.wait()
                 _wait_until_group_gone(process)
+            if self.directory is not None:
+                self.directory.stop()
             if self.embedded is not None:
                 self.embedded.stop()
         finally:
@@ -210,7 +222,8 @@ class Stack:
         token = mint_token(self.data_dir, sub=admin.sub, scopes=scopes, roles=roles,
                            email=admin.email, name=admin.name, issuer=ISSUER, audience=AUDIENCE, ttl=8 * 3600)
         self.ensure_demo_host(token, roles)
-        self.announce(token, roles, scopes)
+        directory_path = self.ensure_demo_directory(token, roles)
+        self.announce(token, roles, scopes, directory_path)
         while True:
             self.check_parent()
             for name, process in self.processes:
@@ -231,6 +244,79 @@ class Stack:
             "accounts": [{"account": DEMO_ACCOUNT, "initial_password": "initial-demo-password"}]})
         if response.status_code != 200:
             raise SystemExit(f"could not register the demo host: {response.status_code} {response.text}")
+
+    def ensure_demo_directory(self, token: str, roles: list[dict]) -> str | None:
+        """Start the demo slapd and register it as a target domain with one managed account.
+
+        Returns the checkout path of that account; None (and why, in the announcement) without slapd.
+        """
+        from common import slapd
+
+        self.directory_problem = slapd.available()
+        if not self.directory_problem:
+            with socket.socket() as probe:
+                try:
+                    probe.bind((HOST, self.ports["directory"]))
+                except OSError:
+                    self.directory_problem = (f"port {self.ports['directory']} (DIRECTORY_PORT) is in use; "
+                                              "choose another to get one")
+        if self.directory_problem:
+            return None
+        settings_file = self.data_dir / "demo-directory.json"  # the bind password stays across runs
+        if settings_file.exists():
+            bind_password = json.loads(settings_file.read_text())["bind_password"]
+        else:
+            bind_password = "bind-" + os.urandom(12).hex()
+            settings_file.write_text(json.dumps({"bind_password": bind_password}))
+            settings_file.chmod(0o600)
+        self.directory = slapd.Slapd(self.data_dir / "directory", users=3, tls=False,
+                                     port=self.ports["directory"], bind_password=bind_password).__enter__()
+        base = f"{self.url('secrets-manager')}/secrets-manager/api/v1"
+        headers = {"Authorization": f"Bearer {token}"}
+        endpoint = {"type": "LDAP", "ldap_protocol": "LDAP", "ldap_address": HOST, "ldap_port": self.directory.port,
+                    "ldap_base_dn": slapd.PEOPLE, "ldap_bind_dn": slapd.BIND_DN, "ldap_bind_password": bind_password}
+        found = requests.post(f"{base}/targetdomains/resolve", headers=headers, json=[DEMO_DOMAIN], timeout=10).json()
+        if found.get("items"):
+            domain_id = found["items"][0]["id"]
+            requests.post(f"{base}/targetdomains/{domain_id}/refresh", headers=headers, timeout=10)
+        else:
+            response = requests.post(f"{base}/targetdomains", headers=headers, timeout=10, json={
+                "name": DEMO_DOMAIN, "domain_name": "example.test", "endpoints": [endpoint],
+                "auto_onboarding_policy": {"id": self.demo_policy_id(base, headers)},
+                "comment": "make run's demo directory"})
+            if response.status_code != 201:
+                raise SystemExit(f"could not register the demo directory: {response.status_code} {response.text}")
+            domain_id = response.json()["id"]
+        self.wait_for_scan(base, headers, domain_id)
+        # The directory is new on every run: the Secrets Manager is told its demo user's password.
+        password = self.directory.password_of(DEMO_DIRECTORY_USER)
+        managed = requests.post(f"{base}/targetdomains/{domain_id}/managedaccounts/search", headers=headers,
+                                json={"keywords": DEMO_DIRECTORY_USER}, timeout=10).json()["items"]
+        managed = [m for m in managed if m["username"] == DEMO_DIRECTORY_USER]
+        if managed:
+            managed_id = managed[0]["id"]
+            requests.post(f"{base}/targetdomains/{domain_id}/managedaccounts/{managed_id}/password", headers=headers,
+                          json={"password": password}, timeout=10).raise_for_status()
+        else:
+            response = requests.post(f"{base}/targetdomains/{domain_id}/managedaccounts", headers=headers, timeout=10,
+                                     json={"username": DEMO_DIRECTORY_USER, "password": password,
+                                           "explicit_checkout": True, "access_roles": roles})
+            if response.status_code != 201:
+                raise SystemExit(f"could not onboard the demo directory user: {response.status_code} {response.text}")
+            managed_id = response.json()["id"]
+        return f"targetdomains/{domain_id}/{managed_id}"
+
+    def wait_for_scan(self, base: str, headers: dict, domain_id: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_parent()
+            domain = requests.get(f"{base}/targetdomains/{domain_id}", headers=headers, timeout=10).json()
+            if domain["scan_status"] == "DONE":
+                return
+            if domain["scan_status"] == "FAILED":
+                raise SystemExit(f"the demo directory's scan failed: {domain['scan_message']}")
+            time.sleep(0.5)
+        raise SystemExit(f"the demo directory was not scanned; see {self.data_dir / 'logs' / 'worker.log'}")
 
     @staticmethod
     def demo_policy_id(base: str, headers: dict) -> str:
@@ -253,8 +339,15 @@ class Stack:
         print(f"development mode (DEV_MODE=1): database {database}; master key in {self.data_dir / 'master-keys.json'}; "
               f"token signing key in {self.data_dir / 'issuer'}", flush=True)
 
-    def announce(self, token: str, roles: list[dict], scopes: list[str]) -> None:
+    def announce(self, token: str, roles: list[dict], scopes: list[str], directory_path: str | None = None) -> None:
         vault, sm = self.url("vault"), self.url("secrets-manager")
+        if directory_path:
+            directory = (f"\nCheck out the demo directory's account (its password binds to ldap://{HOST}:"
+                         f"{self.ports['directory']} as {self.directory.user_dn(DEMO_DIRECTORY_USER)}):\n"
+                         f"  curl -s -X POST {sm}/secrets-manager/api/v1/secrets/checkouts -H \"Authorization: Bearer $TOKEN\" "
+                         f"-H 'Content-Type: application/json' -d '{{\"path\": \"{directory_path}\"}}'\n")
+        else:
+            directory = f"\nNo demo directory: {self.directory_problem}.\n"
         secret = json.dumps({"name": "demo/db", "data": {"password": "s3cret"}, "read_roles": roles, "write_roles": roles})
         print(f"""
 The suite is running (data in {self.data_dir}, logs in {self.data_dir / 'logs'}):
@@ -270,6 +363,7 @@ Create a secret, read it, and check out a managed account:
   curl -s -X POST {vault}/vault/api/v1/secrets -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{secret}'
   curl -s {vault}/vault/api/v1/secrets/demo/db -H "Authorization: Bearer $TOKEN"
   curl -s -X POST {sm}/secrets-manager/api/v1/secrets/checkouts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{{"path": "hosts/{DEMO_HOST}/{DEMO_ACCOUNT}"}}'
+{directory}
 {self.hashicorp_example(vault)}
 Ctrl-C stops everything.""", flush=True)
 

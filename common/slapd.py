@@ -38,7 +38,8 @@ PEOPLE = f"ou=people,{SUFFIX}"
 def available() -> str | None:
     """None when slapd can run here, else why not (for a skip reason)."""
     if not (os.path.exists(SLAPD) and os.path.exists(SLAPADD)):
-        return "slapd is not installed (Debian: apt-get install slapd ldap-utils; .ci/run does)"
+        return ("slapd is not installed (Debian: echo 'slapd slapd/no_configuration boolean true' | "
+                "debconf-set-selections; apt-get install slapd ldap-utils; .ci/run does)")
     if not (SCHEMA_DIR / "inetorgperson.schema").exists():
         return "the slapd schema files are missing from /etc/ldap/schema"
     return None

@@ -28,6 +28,7 @@ class RunningSuite:
 def start_suite(data_dir: Path) -> RunningSuite:
     ports = {"ISSUER_PORT": free_port(), "VAULT_PORT": free_port(), "SM_PORT": free_port()}
     ports["SM_WORKER_METRICS_PORT"] = free_port()
+    ports["DIRECTORY_PORT"] = free_port()  # the demo directory, where slapd is installed
     # DEVSTACK_EXIT_WITH_PARENT: should this test process die without its teardown, the launcher stops too.
     env = {**os.environ, "DATA_DIR": str(data_dir), "WEB_CONCURRENCY": "1", "DEVSTACK_EXIT_WITH_PARENT": "1",
            **{k: str(v) for k, v in ports.items()}}

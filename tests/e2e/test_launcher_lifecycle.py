@@ -43,7 +43,8 @@ def test_the_launcher_stops_its_tree_when_its_parent_is_killed():
     data = Path(tempfile.mkdtemp(prefix="secrets-suite-orphan-"))  # not under pytest's basetemp (see conftest.py)
     log = data / "launcher.out"
     env = {**os.environ, "DATA_DIR": str(data), "WEB_CONCURRENCY": "1", "DEVSTACK_EXIT_WITH_PARENT": "1",
-           **{name: str(free_port()) for name in ("ISSUER_PORT", "VAULT_PORT", "SM_PORT", "SM_WORKER_METRICS_PORT")}}
+           **{name: str(free_port()) for name in ("ISSUER_PORT", "VAULT_PORT", "SM_PORT", "SM_WORKER_METRICS_PORT",
+                                                                     "DIRECTORY_PORT")}}
     for unset in ("DATABASE_URL", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "VAULT_MASTER_KEYS", "ISSUER_CLIENTS_FILE"):
         env.pop(unset, None)
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(ROOT), str(log)], env=env, stdout=subprocess.PIPE,

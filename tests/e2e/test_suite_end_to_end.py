@@ -28,13 +28,27 @@ pytestmark = pytest.mark.slow
 
 
 def test_printed_curl_commands_work(suite):
-    assert len(suite.curls) == 4
+    from common import slapd
+
+    with_directory = slapd.available() is None
+    assert len(suite.curls) == (5 if with_directory else 4), suite.output
     outputs = []
     for command in suite.curls:
         result = subprocess.run(["bash", "-c", command], env={**os.environ, "TOKEN": suite.token},
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
         outputs.append(json.loads(result.stdout))
+    if with_directory:
+        # The demo directory's account: its checked-out password binds to the demo slapd.
+        import ldap
+
+        directory_checkout = outputs.pop(3)["items"][0]
+        assert directory_checkout["type"] == "TARGET_DOMAIN_SECRET"
+        conn = ldap.initialize(f"ldap://127.0.0.1:{suite.ports['DIRECTORY_PORT']}")
+        conn.simple_bind_s(f"uid={directory_checkout['username']},{slapd.PEOPLE}", directory_checkout["secrets"][0]["secret"])
+        conn.unbind_s()
+    else:
+        assert "No demo directory" in suite.output
     created, read, checkout, hashicorp_read = outputs
     assert created == {"name": "demo/db"}  # a fresh data folder: the create must succeed
     assert read["data"] == {"password": "s3cret"}
