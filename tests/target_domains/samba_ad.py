@@ -1,7 +1,8 @@
 """A real Active Directory domain controller: Samba (`samba-tool domain provision`), for the AD path.
 
 Samba binds the fixed ports 127.0.0.1:389, 636, 88 and 445, so one instance serves the
-whole test session (it waits for the ports to be free first). Provisioning takes about 15 s
+whole test session, and test sessions on one machine take turns: each holds a machine-wide
+lock (LOCK_FILE) while its DC runs, and one that cannot get it in LOCK_WAIT_SECONDS skips. Provisioning takes about 15 s
 and the DC answers LDAPS about 12 s later on this kind of machine. `old password allowed
 period = 0` makes a reset password stop binding at once (AD's default lets the old one work
 for an hour); password age and history limits are off so tests may reset at will.
@@ -9,6 +10,7 @@ for an hour); password age and history limits are off so tests may reset at will
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -23,6 +25,12 @@ REALM, DOMAIN = "CORP.TEST", "CORP"
 BASE_DN = "DC=corp,DC=test"
 USERS_DN = f"CN=Users,{BASE_DN}"
 PORTS = (389, 636, 88, 445)
+LOCK_FILE = "/tmp/secrets-suite-samba-dc.lock"
+LOCK_WAIT_SECONDS = 300
+
+
+class Busy(Exception):
+    """Another test session on this machine runs its DC."""
 
 
 def available() -> str | None:
@@ -54,7 +62,28 @@ class SambaDC:
         subprocess.run(["samba-tool", *args, "-s", self.conf], check=True, cwd=self.folder,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
 
+    def _lock(self) -> None:
+        self._lock_file = open(LOCK_FILE, "a")
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self._lock_file.close()
+                    raise Busy(f"another test session on this machine kept the Samba DC for {LOCK_WAIT_SECONDS} s")
+                time.sleep(1)
+
     def __enter__(self) -> "SambaDC":
+        self._lock()
+        try:
+            return self._start()
+        except BaseException:
+            self._lock_file.close()
+            raise
+
+    def _start(self) -> "SambaDC":
         deadline = time.monotonic() + 120
         while any(_listening(p) for p in PORTS):  # another session's DC on this machine
             if time.monotonic() > deadline:
@@ -70,8 +99,9 @@ class SambaDC:
         text = Path(self.conf).read_text()
         Path(self.conf).write_text(text.replace("[global]", "[global]\n\told password allowed period = 0", 1))
         started = time.monotonic()
+        self.log = open(self.folder / "samba.log", "wb")
         self.process = subprocess.Popen(["samba", "-i", "-M", "single", "-s", self.conf], cwd=self.folder,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._wait_for_ldaps()
             self.start_seconds = time.monotonic() - started
@@ -87,7 +117,7 @@ class SambaDC:
         deadline = time.monotonic() + 120
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError("samba exited")
+                raise RuntimeError("samba exited: " + (self.folder / "samba.log").read_text(errors="replace")[-1500:])
             try:
                 with driver.connect(self.endpoint()):
                     return
@@ -98,6 +128,7 @@ class SambaDC:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+        self._lock_file.close()  # the next session's turn
 
     def stop(self) -> None:
         process, self.process = self.process, None

@@ -168,3 +168,29 @@ def test_scanned_account_edits_search_and_batches(sm, directory):
     assert sm.get(f"{TD}/{other}/accounts/{ids[0]}").status_code == 404  # another domain's account
     listed = sm.get(f"{TD}/{domain_id}/accounts", query={"sortkey": "username", "sortdir": "DESC", "limit": 2}).get_json()
     assert listed["count"] == 30 and [a["username"] for a in listed["items"]] == ["user9", "user8"]
+
+
+def test_periodic_scans_and_one_queued_at_most(sm, directory):
+    from secrets_manager_service.target_domains import scans, store
+
+    domain_id = create_domain(sm, directory, periodic_scan=True, periodic_scan_interval=60)
+    scan(sm, domain_id)
+    with sm.app.app_context():
+        db = sm.app.extensions["db"]
+        store.queue_periodic_scans(db)  # just scanned: not due yet
+        assert sm.get(f"{TD}/{domain_id}").get_json()["scan_status"] == "DONE"
+        # An hour later (the last scan's end moved back), the worker queues the next one itself.
+        with db.transaction() as cur:
+            cur.execute("UPDATE sm_target_domains SET scan_ended = now() - interval '61 minutes' WHERE id = %s",
+                        (domain_id,))
+        store.queue_periodic_scans(db)
+        assert sm.get(f"{TD}/{domain_id}").get_json()["scan_status"] == "PENDING"
+        # Refreshes while one is queued queue no second one.
+        for _ in range(3):
+            assert sm.post(f"{TD}/{domain_id}/refresh").status_code == 200
+        with db.cursor() as cur:
+            cur.execute("SELECT count(*) AS n FROM sm_td_scans WHERE domain_id = %s", (domain_id,))
+            assert cur.fetchone()["n"] == 1
+        while scans.run_one_queued() is not None:
+            pass
+    assert sm.get(f"{TD}/{domain_id}").get_json()["scan_status"] == "DONE"
