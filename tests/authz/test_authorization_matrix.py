@@ -153,14 +153,14 @@ class SmWorld(World):
     @cached_property
     def scanned(self):
         """A scanned account of {domain}, written as a scan would (no directory runs here)."""
-        from tests.target_domains.helpers import insert_scanned_account
+        from tests.secrets_manager.target_domains.helpers import insert_scanned_account
 
         return insert_scanned_account(self.client.application, self.domain, support.unique("user"))
 
     @cached_property
     def scanned_username(self):
         """The username of a scanned account of {domain} that is not managed yet."""
-        from tests.target_domains.helpers import insert_scanned_account
+        from tests.secrets_manager.target_domains.helpers import insert_scanned_account
 
         username = support.unique("user")
         insert_scanned_account(self.client.application, self.domain, username)
@@ -168,7 +168,7 @@ class SmWorld(World):
 
     @cached_property
     def managed(self):
-        from tests.target_domains.helpers import insert_scanned_account
+        from tests.secrets_manager.target_domains.helpers import insert_scanned_account
 
         username = support.unique("managed")
         insert_scanned_account(self.client.application, self.domain, username)

@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 
 from common import slapd
-from tests.target_domains.helpers import TD, create_domain
+from tests.secrets_manager.target_domains.helpers import TD, create_domain
 
 USERS = 20_000
 # The scan holds one page (500 entries) at a time. Holding all 20,000 entries as python-ldap

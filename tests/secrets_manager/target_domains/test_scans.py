@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from common import slapd
-from tests.target_domains.helpers import TD, create_domain, endpoint_body, scan
+from tests.secrets_manager.target_domains.helpers import TD, create_domain, endpoint_body, scan
 
 
 def accounts_of(sm, domain_id, **query) -> list[dict]:

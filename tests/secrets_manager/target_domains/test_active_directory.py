@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from secrets_manager_service.drivers import ldap as driver
-from tests.target_domains import samba_ad
-from tests.target_domains.helpers import TD, create_domain, scan
+from tests.secrets_manager.target_domains import samba_ad
+from tests.secrets_manager.target_domains.helpers import TD, create_domain, scan
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.target_domains.helpers import TD, create_domain, domain_body, endpoint_body
+from tests.secrets_manager.target_domains.helpers import TD, create_domain, domain_body, endpoint_body
 
 
 def test_create_read_and_defaults(sm, vault):

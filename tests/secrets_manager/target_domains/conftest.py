@@ -1,13 +1,11 @@
 """Fixtures of the target-domain tests: a private slapd with users (skipped with the reason where
-slapd cannot run), plus the Secrets Manager fixtures (real issuer, real Vault under gunicorn)."""
+slapd cannot run); the Secrets Manager's (real issuer, real Vault under gunicorn) come from the
+parent conftest, so this package shares them instead of starting its own."""
 from __future__ import annotations
 
 import pytest
 import requests
 
-from tests.secrets_manager.conftest import (  # noqa: F401 - fixtures shared with the Secrets Manager tests
-    issuer_url, sm_app, sm_client_secret, sm_config, sm_db, sm_vault_db, sm, token_url, vault_url,
-)
 from tests.secrets_manager.helpers import VaultReader
 from common import slapd
 
@@ -23,7 +21,7 @@ class DirectVault(VaultReader):
 
 
 @pytest.fixture(scope="session")
-def vault(vault_url, tokens):  # noqa: F811 - the imported fixture, used here
+def vault(vault_url, tokens):
     return DirectVault(vault_url, tokens)
 
 
