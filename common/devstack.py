@@ -278,7 +278,10 @@ class Stack:
         found = requests.post(f"{base}/targetdomains/resolve", headers=headers, json=[DEMO_DOMAIN], timeout=10).json()
         if found.get("items"):
             domain_id = found["items"][0]["id"]
-            requests.post(f"{base}/targetdomains/{domain_id}/refresh", headers=headers, timeout=10)
+            # This run's directory may listen on another port: the endpoint follows it, then a scan.
+            requests.put(f"{base}/targetdomains/{domain_id}", headers=headers, json={"endpoints": [endpoint]},
+                         timeout=10).raise_for_status()
+            requests.post(f"{base}/targetdomains/{domain_id}/refresh", headers=headers, timeout=10).raise_for_status()
         else:
             response = requests.post(f"{base}/targetdomains", headers=headers, timeout=10, json={
                 "name": DEMO_DOMAIN, "domain_name": "example.test", "endpoints": [endpoint],
