@@ -1,4 +1,4 @@
--- (0006: 0005 is the account search.) The committed steps of a managed directory account's rotation under way: the same shape and
+-- The committed steps of a managed directory account's rotation under way: the same shape and
 -- rules as sm_rotation_states (see 0002 and rotation/service.py), keyed by the managed account.
 CREATE TABLE sm_td_rotation_states (
     managed_account_id uuid PRIMARY KEY REFERENCES sm_td_managed_accounts (id) ON DELETE CASCADE,

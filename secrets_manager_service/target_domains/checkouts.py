@@ -29,11 +29,11 @@ _PATH = re.compile(r"targetdomains/([0-9a-fA-F-]{36})/([0-9a-fA-F-]{36})")
 WORKER = "secrets-manager-worker"
 
 # Accounts a user may check out (the role condition is added per caller).
-_USABLE = ("m.enabled AND m.explicit_checkout AND NOT a.removed AND m.state IN ('ACTIVE', 'FAILED') "
+USABLE = ("m.enabled AND m.explicit_checkout AND NOT a.removed AND m.state IN ('ACTIVE', 'FAILED') "
            "AND d.enabled")
 _ACCOUNT_COLUMNS = """m.id AS managed_id, m.domain_id, d.name AS domain_name, a.username, a.email, a.full_name,
                       m.access_role_ids, m.created, m.updated"""
-_ACCOUNTS = """sm_td_managed_accounts m JOIN sm_td_accounts a ON a.id = m.account_id
+ACCOUNTS = """sm_td_managed_accounts m JOIN sm_td_accounts a ON a.id = m.account_id
                JOIN sm_target_domains d ON d.id = m.domain_id"""
 SORT_COLUMNS = {
     "path": "m.domain_id::text {dir}, m.id::text {dir}",
@@ -73,7 +73,7 @@ def list_accounts(principal: Principal, *, keywords: list[str] = (), username: s
                   target_domain_id=None, sortkey: str, sortdir: str, offset: int, limit: int) -> tuple[int, list[dict]]:
     """(total, rows) of the managed accounts the caller may check out, one page; rows carry `view` fields
     and `created`, `updated`."""
-    where, params = [_USABLE], {}
+    where, params = [USABLE], {}
     if not _is_admin(principal):
         where.append("m.access_role_ids && %(roles)s::text[]")
         params["roles"] = sorted(principal.role_ids)
@@ -88,7 +88,7 @@ def list_accounts(principal: Principal, *, keywords: list[str] = (), username: s
         where.append(f"""strpos(lower('targetdomains/' || m.domain_id::text || '/' || m.id::text || ' ' || a.username
                                       || ' ' || a.email || ' ' || a.full_name || ' ' || d.name), %(kw{i})s) > 0""")
         params[f"kw{i}"] = keyword.lower()
-    total, rows = fetch_page(database(), columns=_ACCOUNT_COLUMNS, source=_ACCOUNTS, where=" AND ".join(where),
+    total, rows = fetch_page(database(), columns=_ACCOUNT_COLUMNS, source=ACCOUNTS, where=" AND ".join(where),
                              order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit)
     return total, [{**view(row), "created": row["created"], "updated": row["updated"]} for row in rows]
 
