@@ -179,3 +179,22 @@ def test_checkout_refusals(sm, tokens, domain):
     assert path not in [i["path"] for i in sm.get("/secrets").get_json()["items"]]
     assert sm.post("/secrets/checkouts", json={"path": path}).status_code == 404
     assert slapd.PEOPLE  # the directory of the fixture is the test's own
+
+
+def test_no_password_in_the_audit_trail_or_the_logs(sm, vault, own_directory, domain, caplog):
+    managed_id = onboard(sm, domain, "user5", {"id": str(uuid.uuid4()), "name": "r"})
+    with caplog.at_level("DEBUG"):
+        run_worker(sm)
+        sm.put(f"{TD}/{domain}", json={"endpoints": [endpoint_body(own_directory, ldap_bind_password="Wrong-bind-9")]})
+        scan(sm, domain)  # fails: the bind password is refused
+        sm.post(f"{TD}/{domain}/managedaccounts/{managed_id}/rotate")
+        run_worker(sm)
+    secret = managed(sm, domain, managed_id)["secret_name"]
+    passwords = {own_directory.bind_password, "Wrong-bind-9", vault.newest(secret)}
+    with sm.app.app_context(), sm.app.extensions["db"].cursor() as cur:
+        cur.execute("SELECT details::text AS d FROM audit_events WHERE target LIKE %s", (f"targetdomains/{domain}%",))
+        trail = " ".join(row["d"] for row in cur.fetchall())
+    assert trail  # the scans, changes and rotations are audited...
+    logged = caplog.text
+    for password in passwords:
+        assert password not in trail and password not in logged  # ...never with a password
