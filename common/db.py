@@ -365,6 +365,12 @@ def _translated_errors():
         raise errors.Conflict("the object already exists") from exc
     except psycopg.errors.QueryCanceled as exc:
         raise errors.DatabaseUnavailable("database statement timed out") from exc
+    except psycopg.DataError as exc:
+        # A value the database cannot hold (a number out of range, a NUL in text) that the
+        # request layer did not already refuse (common.strict_json, common.schemas.Integer):
+        # the client's value, so a 400, never a 500. The message is PostgreSQL's, not echoed.
+        log.warning("value refused by the database", extra={"exception_type": type(exc).__name__})
+        raise errors.InvalidRequestData("a value in the request cannot be stored") from None
     except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
         # The message may contain connection details; log the type only.
         log.warning("database unavailable", extra={"exception_type": type(exc).__name__})
