@@ -7,8 +7,9 @@ read and release: a checkout whose holder lost access to the host is over (404,
 ended as if released, so rotate_on_release applies, audited as revoked).
 Checkouts, their reads (they carry passwords) and releases are audited,
 refusals included. Managed directory accounts (`targetdomains/...`, TARGET_DOMAIN_SECRET)
-are listed beside host accounts and checked out under the same rules by
-target_domains.checkouts.
+are listed beside host accounts and checked out under the same rules: the rules are here
+once, and what differs between the kinds of account is a kinds.Kind (HOSTS, and
+target_domains.checkouts.DIRECTORY).
 """
 from __future__ import annotations
 
@@ -17,14 +18,13 @@ import uuid
 from common import audit, errors, metrics
 from common.auth import Principal
 from common.web import database
-from secrets_manager_service import account_passwords, names
 from secrets_manager_service.account_secrets import store
-from secrets_manager_service.rotation import service as rotation
-from secrets_manager_service.rotation import store as rotation_store
+from secrets_manager_service.account_secrets.kinds import HOSTS, Kind
 from secrets_manager_service.target_domains import checkouts as directory
+from secrets_manager_service.target_domains.checkouts import DIRECTORY
 
 ADMIN = "admin"
-HOST_SECRET = "HOST_SECRET"
+KINDS = (HOSTS, DIRECTORY)  # listings merge them in this order
 
 
 def _is_admin(principal: Principal) -> bool:
@@ -33,23 +33,6 @@ def _is_admin(principal: Principal) -> bool:
 
 def _may_use(principal: Principal, account: dict) -> bool:
     return _is_admin(principal) or principal.holds_any_role(account["access_role_ids"])
-
-
-def _host(row: dict) -> dict:
-    # HostSecrets have one address and no external or instance ids of their own.
-    return {"id": row["host_id"], "addresses": [row["address"]], "common_name": row["address"],
-            "external_id": "", "instance_id": ""}
-
-
-def _account_view(row: dict) -> dict:
-    return {
-        "path": names.secret_path(row["host_id"], row["account"]),
-        "type": HOST_SECRET,
-        "username": row["account"],
-        "email": "",
-        "full_name": "",
-        "host": _host(row),
-    }
 
 
 def list_page(principal: Principal, args: dict, *, keywords: list[str] = (), host_id=None, username=None,
@@ -68,7 +51,7 @@ def list_page(principal: Principal, args: dict, *, keywords: list[str] = (), hos
         count, rows = store.list_accounts(database(), role_ids=roles, host_id=host_id, username=username,
                                           keywords=list(keywords), **window)
         total += count
-        items += [{**_account_view(row), "created": row["created"], "updated": row["updated"]} for row in rows]
+        items += [{**HOSTS.view(row), "created": row["created"], "updated": row["updated"]} for row in rows]
     if host_id is None:
         count, rows = directory.list_accounts(principal, keywords=list(keywords), username=username,
                                               target_domain_id=target_domain_id, **window)
@@ -80,54 +63,55 @@ def list_page(principal: Principal, args: dict, *, keywords: list[str] = (), hos
     return {"count": total, "items": items[args["offset"]:args["offset"] + args["limit"]]}
 
 
-def _render_checkout(row: dict, secrets: list[dict]) -> dict:
+def _kind_of(path: str) -> Kind:
+    return next(kind for kind in (DIRECTORY, HOSTS) if kind.claims(path))
+
+
+def _render(kind: Kind, account: dict, checkout: dict, secrets: list[dict]) -> dict:
     return {
-        **_account_view(row),
-        "id": row["id"],
-        "expires": row["expires"],
-        "created": row["created"],
-        "explicit_checkout": row["explicit_checkout"],
+        **kind.view(account),
+        "id": checkout["id"],
+        "expires": checkout["expires"],
+        "created": checkout["created"],
+        "explicit_checkout": checkout["explicit_checkout"],
         "secrets": secrets,
-        "managed_account_id": row["account_id"],
-        "user_id": row["user_id"],
+        "managed_account_id": kind.account_id(account),
+        "user_id": checkout["user_id"],
     }
 
 
 def check_out(principal: Principal, path: str) -> dict:
     """A live checkout of the account at `path` for the caller: its own one if it has one, else a new one."""
-    if directory.is_path(path):
-        return directory.check_out(principal, path)
-    parsed = names.parse_secret_path(path)
-    if parsed is None:
-        raise errors.ApiError("path must be hosts/{host_id}/{account}", code="VALUE_INCORRECT_FORMAT",
-                              property="path").with_status(400)
+    kind = _kind_of(path)
+    key = kind.parse(path)
     db = database()
-    account = store.find_account(db, *parsed)
-    if account is None or not _may_use(principal, account):
+    account = kind.find_account(db, key)
+    if account is None or not kind.usable(account) or not _may_use(principal, account):
         audit.record("checkout.create", path, audit.NOT_FOUND)
         raise errors.NotFound("account secret not found")
     # The Vault first: if it cannot be read, the client gets 503 and no checkout is recorded.
-    secrets = _passwords(account)
+    secrets = kind.passwords(account)
     if not secrets:
         audit.record("checkout.create", path, audit.FAILED, details={"reason": "no password in the Vault"})
-        raise errors.ApiError("the Vault has no password for this account: store one with set-password",
+        raise errors.ApiError(f"the Vault has no password for this account: {kind.no_password_hint}",
                               code="CONFIGURATION_ERROR", property="path").with_status(409)
+    account_id = kind.account_id(account)
     try:
         with db.transaction() as cur:
-            limits = store.lock_account(cur, account["account_id"])
-            if limits is None:  # removed meanwhile
+            limits = kind.lock(cur, account_id)  # orders this with other checkouts and releases of the account
+            if limits is None:  # removed (or no longer usable) meanwhile
                 raise errors.NotFound("account secret not found")
-            checkout = store.live_checkout_of(cur, account["account_id"], principal.sub)
+            checkout = kind.live_checkout_of(cur, account_id, principal.sub)
             existing = checkout is not None
             if not existing:
                 limit = limits["max_concurrent_checkouts"]
-                if limit and store.count_live(cur, account["account_id"]) >= limit:
+                if limit and kind.count_live(cur, account_id, limits) >= limit:
                     raise errors.Conflict(f"the account is checked out by the most users its policy allows ({limit})",
                                           property="path")
-                checkout = store.insert_checkout(cur, uuid.uuid4(), account["account_id"], principal.sub,
-                                                 limits["max_checkout_duration"],
-                                                 holder_role_ids=sorted(principal.role_ids),
-                                                 holder_admin=_is_admin(principal))
+                checkout = kind.insert_checkout(cur, uuid.uuid4(), account_id, principal.sub,
+                                                limits["max_checkout_duration"],
+                                                holder_role_ids=sorted(principal.role_ids),
+                                                holder_admin=_is_admin(principal))
             audit.record("checkout.create", path, cur=cur,
                          details={"checkout_id": str(checkout["id"]), "existing": existing})
     except errors.Conflict:
@@ -135,99 +119,89 @@ def check_out(principal: Principal, path: str) -> dict:
         metrics.CHECKOUTS.labels("create", "conflict").inc()
         raise
     metrics.CHECKOUTS.labels("create", "existing" if existing else "success").inc()
-    return {"count": 1, "items": [_render_checkout({**account, **checkout}, secrets)]}
+    return {"count": 1, "items": [_render(kind, account, checkout, secrets)]}
 
 
-def _passwords(account: dict) -> list[dict]:
-    """The passwords a checkout hands out, newest first: the current one and its history, and a
-    rotation's pending one only once the target accepts it."""
-    pending = rotation.accepted_pending(account["account_id"])
-    return account_passwords.live_versions(names.secret_path(account["host_id"], account["account"]), also=pending)
-
-
-def _with_secrets(row: dict) -> dict:
+def _with_secrets(kind: Kind, found: dict) -> dict:
     """The checkout with the account's live passwords, read from the Vault now (and audited as read)."""
-    secrets = _passwords(row)
-    path = names.secret_path(row["host_id"], row["account"])
+    account = found["account"]
+    secrets = kind.passwords(account)
+    path = kind.path(account)
     if not secrets:
-        audit.record("checkout.read", path, audit.FAILED, details={"checkout_id": str(row["id"]),
+        audit.record("checkout.read", path, audit.FAILED, details={"checkout_id": str(found["id"]),
                                                                     "reason": "no password in the Vault"})
         raise errors.ApiError("the Vault has no password for this account", code="CONFIGURATION_ERROR").with_status(409)
-    audit.record("checkout.read", path, details={"checkout_id": str(row["id"]), "holder": row["user_id"]})
-    return _render_checkout(row, secrets)
+    audit.record("checkout.read", path, details={"checkout_id": str(found["id"]), "holder": found["user_id"]})
+    return _render(kind, account, found, secrets)
 
 
-def _holder_may_still_use(principal: Principal, row: dict) -> bool:
+def _holder_may_still_use(kind: Kind, principal: Principal, found: dict) -> bool:
     """Whether the checkout's holder may still use its account: by the caller's token when the
-    holder calls, else by the roles the holder checked out with, against the host's roles now."""
-    if row["user_id"] == principal.sub:
-        return _may_use(principal, row)
-    return row["holder_admin"] or not set(row["holder_role_ids"]).isdisjoint(row["access_role_ids"])
+    holder calls, else by the roles the holder checked out with, against the account's roles now;
+    and whether the account may still be checked out at all."""
+    account = found["account"]
+    if not kind.usable(account):
+        return False
+    if found["user_id"] == principal.sub:
+        return _may_use(principal, account)
+    return found["holder_admin"] or not set(found["holder_role_ids"]).isdisjoint(account["access_role_ids"])
 
 
-def _revoke(row: dict) -> None:
-    """End a checkout whose holder lost access, as a release would (rotate_on_release applies)."""
+def _end(kind: Kind, found: dict, *, action: str, details: dict | None = None) -> bool:
+    """End the checkout (release or revocation); False if it had already ended. The last live one
+    queues a release rotation when the policy says rotate_on_release."""
+    account_id = kind.account_id(found["account"])
     with database().transaction() as cur:
-        store.lock_account(cur, row["account_id"])
-        if store.end_checkout(cur, row["id"]):
-            rotation_store.enqueue_if_unused(cur, row["account_id"])
-            audit.record("checkout.revoke", names.secret_path(row["host_id"], row["account"]), cur=cur,
-                         details={"checkout_id": str(row["id"]), "holder": row["user_id"],
-                                  "reason": "the holder no longer may use the account"})
-    metrics.CHECKOUTS.labels("revoke", "success").inc()
+        # The account lock orders this with concurrent checkouts of the same account.
+        kind.lock(cur, account_id)
+        if not kind.end_checkout(cur, found["id"]):
+            return False
+        kind.queue_release(cur, account_id)
+        audit.record(action, kind.path(found["account"]), cur=cur,
+                     details={"checkout_id": str(found["id"]), "holder": found["user_id"], **(details or {})})
+    metrics.CHECKOUTS.labels(action.split(".")[-1], "success").inc()
+    return True
 
 
-def _visible_checkout(principal: Principal, checkout_id: uuid.UUID, action: str) -> dict:
-    row = store.find_live_checkout(database(), checkout_id)
-    if row is None or not (row["user_id"] == principal.sub or _is_admin(principal)):
-        audit.record(action, f"checkouts/{checkout_id}", audit.NOT_FOUND)
-        raise errors.NotFound("checkout not found")
-    if not _holder_may_still_use(principal, row):
-        _revoke(row)
-        raise errors.NotFound("checkout not found")
-    return row
+def _revoke(kind: Kind, found: dict) -> None:
+    """End a checkout whose holder lost access, as a release would (rotate_on_release applies)."""
+    _end(kind, found, action="checkout.revoke", details={"reason": kind.revoke_reason})
 
 
-def _visible_directory_checkout(principal: Principal, checkout_id: uuid.UUID, action: str) -> dict:
-    """A live checkout of a directory account the caller may see and its holder still use; else 404."""
-    found = directory.find_live(checkout_id)
+def _visible_checkout(principal: Principal, checkout_id: uuid.UUID, action: str) -> tuple[Kind, dict]:
+    """A live checkout the caller may see and its holder still use, with its kind; else 404."""
+    kind, found = next(((kind, found) for kind in KINDS if (found := kind.find_live(checkout_id)) is not None),
+                       (None, None))
     if found is None or not (found["user_id"] == principal.sub or _is_admin(principal)):
         audit.record(action, f"checkouts/{checkout_id}", audit.NOT_FOUND)
         raise errors.NotFound("checkout not found")
-    if not directory.still_valid(principal, found):
-        directory.end(found, action="checkout.revoke", details={"reason": "the account may no longer be used"})
+    if not _holder_may_still_use(kind, principal, found):
+        _revoke(kind, found)
         raise errors.NotFound("checkout not found")
-    return found
+    return kind, found
 
 
 def get_checkout(principal: Principal, checkout_id: uuid.UUID) -> dict:
-    if store.find_live_checkout(database(), checkout_id) is None:
-        return directory.with_secrets(_visible_directory_checkout(principal, checkout_id, "checkout.read"))
-    return _with_secrets(_visible_checkout(principal, checkout_id, "checkout.read"))
+    return _with_secrets(*_visible_checkout(principal, checkout_id, "checkout.read"))
 
 
 def list_checkouts(principal: Principal, args: dict) -> dict:
-    """The caller's live checkouts of both kinds, by creation, one page."""
+    """The caller's live checkouts of every kind, by creation, one page."""
     window = args["offset"] + args["limit"]
-    total, rows = store.list_live_checkouts(database(), user_id=principal.sub, sortdir=args["sortdir"],
-                                            offset=0, limit=window)
-    total += directory.count_live_of(principal.sub)
-    both = [(row["created"], "host", row) for row in rows]
-    both += [(found["created"], "directory", found)
-             for found in directory.live_of(principal.sub, sortdir=args["sortdir"], limit=window)]
-    both.sort(key=lambda entry: entry[0], reverse=args["sortdir"] == "DESC")
+    total, both = 0, []
+    for kind in KINDS:
+        count, found = kind.live_of(principal.sub, sortdir=args["sortdir"], limit=window)
+        total += count
+        both += [(kind, row) for row in found]
+    both.sort(key=lambda entry: entry[1]["created"], reverse=args["sortdir"] == "DESC")
     items = []
-    for _, kind, row in both[args["offset"]:window]:
-        valid = directory.still_valid(principal, row) if kind == "directory" else _holder_may_still_use(principal, row)
-        if not valid:
-            if kind == "directory":
-                directory.end(row, action="checkout.revoke", details={"reason": "the account may no longer be used"})
-            else:
-                _revoke(row)
+    for kind, found in both[args["offset"]:window]:
+        if not _holder_may_still_use(kind, principal, found):
+            _revoke(kind, found)
             total -= 1
             continue
         try:
-            items.append(directory.with_secrets(row) if kind == "directory" else _with_secrets(row))
+            items.append(_with_secrets(kind, found))
         except errors.ApiError as exc:
             if exc.code != "CONFIGURATION_ERROR":
                 raise
@@ -237,18 +211,6 @@ def list_checkouts(principal: Principal, args: dict) -> dict:
 
 def release(principal: Principal, checkout_id: uuid.UUID) -> None:
     """End the checkout; if it was the account's last live one and the policy says so, queue a rotation."""
-    if store.find_live_checkout(database(), checkout_id) is None:
-        found = _visible_directory_checkout(principal, checkout_id, "checkout.release")
-        if not directory.end(found, action="checkout.release"):
-            raise errors.NotFound("checkout not found")
-        return
-    row = _visible_checkout(principal, checkout_id, "checkout.release")
-    with database().transaction() as cur:
-        # The account lock orders this release with concurrent checkouts of the same account.
-        store.lock_account(cur, row["account_id"])
-        if not store.end_checkout(cur, checkout_id):
-            raise errors.NotFound("checkout not found")
-        rotation_store.enqueue_if_unused(cur, row["account_id"])
-        audit.record("checkout.release", names.secret_path(row["host_id"], row["account"]), cur=cur,
-                     details={"checkout_id": str(checkout_id), "holder": row["user_id"]})
-    metrics.CHECKOUTS.labels("release", "success").inc()
+    kind, found = _visible_checkout(principal, checkout_id, "checkout.release")
+    if not _end(kind, found, action="checkout.release"):
+        raise errors.NotFound("checkout not found")

@@ -1,7 +1,8 @@
 """Managed directory accounts as account secrets (`TARGET_DOMAIN_SECRET`) and their checkouts.
 
-account_secrets serves `/secrets...` for both kinds and hands paths `targetdomains/...` and
-these checkouts' ids here. The rules are the hosts': a caller may use an account whose
+account_secrets serves `/secrets...` for both kinds; its checkout rules apply to these accounts
+through DIRECTORY (an account_secrets.kinds.Kind), SQL in checkout_store. The rules are the
+hosts': a caller may use an account whose
 `access_roles` it holds (admin: any), checkouts respect the policy's
 `max_concurrent_checkouts` (409 when full, on every replica: the account's row is the lock)
 and `max_checkout_duration`; the last release queues a rotation when the policy says
@@ -19,7 +20,8 @@ from common import audit, errors, metrics
 from common.auth import Principal
 from common.db import fetch_page
 from common.web import database
-from secrets_manager_service.rotation.store import LIVE_CHECKOUT
+from secrets_manager_service.account_secrets.kinds import Kind
+from secrets_manager_service.target_domains import checkout_store
 from secrets_manager_service.target_domains import managed_passwords, rotations
 from secrets_manager_service.target_domains import managed_store as managed
 
@@ -56,10 +58,6 @@ def _usable(row: dict) -> bool:
             and row["domain_enabled"])
 
 
-def _may_use(principal: Principal, row: dict) -> bool:
-    return _is_admin(principal) or principal.holds_any_role(row["access_role_ids"])
-
-
 def view(row: dict) -> dict:
     """The account-secret fields of a managed account (no `host`: it has a `target_domain`)."""
     return {"path": managed_passwords.path(row["domain_id"], row["managed_id"]), "type": TYPE,
@@ -93,15 +91,7 @@ def list_accounts(principal: Principal, *, keywords: list[str] = (), username: s
     return total, [{**view(row), "created": row["created"], "updated": row["updated"]} for row in rows]
 
 
-# --- checkouts ---------------------------------------------------------------------------------
-
-_CHECKOUT = "c.id, c.user_id, c.explicit_checkout, c.created, c.expires, c.managed_account_id, c.holder_role_ids, c.holder_admin"
-
-
-def _render(row: dict, checkout: dict, secrets: list[dict]) -> dict:
-    return {**view({**row, "managed_id": row["id"]}), "id": checkout["id"], "expires": checkout["expires"],
-            "created": checkout["created"], "explicit_checkout": checkout["explicit_checkout"], "secrets": secrets,
-            "managed_account_id": row["id"], "user_id": checkout["user_id"]}
+# --- checkouts: the rules are account_secrets.service's, parameterised by DIRECTORY ----------------
 
 
 def _passwords(row: dict) -> list[dict]:
@@ -121,149 +111,63 @@ def _parse(path: str) -> tuple[uuid.UUID, uuid.UUID]:
                           code="VALUE_INCORRECT_FORMAT", property="path").with_status(400)
 
 
-def check_out(principal: Principal, path: str) -> dict:
-    domain_id, managed_id = _parse(path)
-    db = database()
-    row = managed.find_managed(db, domain_id, managed_id)
-    if row is None or not _usable(row) or not _may_use(principal, row):
-        audit.record("checkout.create", path, audit.NOT_FOUND)
-        raise errors.NotFound("account secret not found")
-    secrets = _passwords(row)  # the Vault first: if it cannot be read, 503 and no checkout
-    if not secrets:
-        audit.record("checkout.create", path, audit.FAILED, details={"reason": "no password in the Vault"})
-        raise errors.ApiError("the Vault has no password for this account: rotate it or set its password",
-                              code="CONFIGURATION_ERROR", property="path").with_status(409)
-    try:
-        with db.transaction() as cur:
-            locked = managed.find_by_id(cur, managed_id, lock=True)  # orders checkouts of this account
-            if locked is None or not _usable(locked):
-                raise errors.NotFound("account secret not found")
-            cur.execute(f"""SELECT {_CHECKOUT} FROM sm_td_checkouts c WHERE c.managed_account_id = %(id)s
-                             AND c.user_id = %(user)s AND {LIVE_CHECKOUT} ORDER BY c.created DESC LIMIT 1""",
-                        {"id": managed_id, "user": principal.sub})
-            checkout = cur.fetchone()
-            existing = checkout is not None
-            if not existing:
-                limit = locked["max_concurrent_checkouts"]
-                if limit and locked["live_checkouts"] >= limit:
-                    raise errors.Conflict(f"the account is checked out by the most users its policy allows ({limit})",
-                                          property="path")
-                cur.execute(
-                    f"""INSERT INTO sm_td_checkouts AS c (id, managed_account_id, user_id, expires, holder_role_ids,
-                                                        holder_admin)
-                        VALUES (%(id)s, %(account)s, %(user)s, now() + make_interval(secs => %(secs)s), %(roles)s,
-                                %(admin)s)
-                        RETURNING {_CHECKOUT}""",
-                    {"id": uuid.uuid4(), "account": managed_id, "user": principal.sub,
-                     "secs": locked["max_checkout_duration"], "roles": sorted(principal.role_ids),
-                     "admin": _is_admin(principal)})
-                checkout = cur.fetchone()
-            audit.record("checkout.create", path, cur=cur, details={"checkout_id": str(checkout["id"]),
-                                                                   "existing": existing})
-    except errors.Conflict:
-        audit.record("checkout.create", path, audit.DENIED, details={"reason": "concurrent checkout limit"})
-        metrics.CHECKOUTS.labels("create", "conflict").inc()
-        raise
-    metrics.CHECKOUTS.labels("create", "existing" if existing else "success").inc()
-    return {"count": 1, "items": [_render(row, checkout, secrets)]}
+def _lock(cur, managed_id) -> dict | None:
+    """The account's row (its policy's limits and live checkouts), locked; None once it may not be checked out."""
+    locked = managed.find_by_id(cur, managed_id, lock=True)
+    return locked if locked is not None and _usable(locked) else None
 
 
-def find_live(checkout_id) -> dict | None:
-    """A live checkout with its account's row (`account`), or None."""
-    with database().cursor() as cur:
-        cur.execute(f"SELECT {_CHECKOUT} FROM sm_td_checkouts c WHERE c.id = %(id)s AND {LIVE_CHECKOUT}",
-                    {"id": checkout_id})
-        checkout = cur.fetchone()
-    if checkout is None:
-        return None
+def _with_account(checkout: dict) -> dict | None:
     account = managed.find_by_id(database(), checkout["managed_account_id"])
     return {**checkout, "account": account} if account else None
 
 
-def live_of(user_id: str, *, sortdir: str, limit: int) -> list[dict]:
-    """The user's live checkouts of directory accounts, by creation, at most `limit`."""
-    with database().cursor() as cur:
-        cur.execute(f"""SELECT {_CHECKOUT} FROM sm_td_checkouts c WHERE c.user_id = %(user)s AND {LIVE_CHECKOUT}
-                         ORDER BY c.created {sortdir}, c.id LIMIT %(limit)s""", {"user": user_id, "limit": limit})
-        found = cur.fetchall()
-    out = []
-    for checkout in found:
-        account = managed.find_by_id(database(), checkout["managed_account_id"])
-        if account is not None:
-            out.append({**checkout, "account": account})
-    return out
+def _find_live(checkout_id) -> dict | None:
+    checkout = checkout_store.find_live_checkout(database(), checkout_id)
+    return _with_account(checkout) if checkout else None
 
 
-def count_live_of(user_id: str) -> int:
-    with database().cursor() as cur:
-        cur.execute(f"SELECT count(*) AS n FROM sm_td_checkouts c WHERE c.user_id = %(user)s AND {LIVE_CHECKOUT}",
-                    {"user": user_id})
-        return cur.fetchone()["n"]
+def _live_of(user_id: str, *, sortdir: str, limit: int) -> tuple[int, list[dict]]:
+    found = [_with_account(c) for c in checkout_store.live_checkouts_of(database(), user_id, sortdir=sortdir, limit=limit)]
+    return checkout_store.count_live_of(database(), user_id), [f for f in found if f is not None]
 
 
-def still_valid(principal: Principal, found: dict) -> bool:
-    """Whether the checkout's holder may still use its account (the caller's token when the holder
-    calls, else the roles the holder checked out with), and the account may still be checked out."""
-    row = found["account"]
-    if not _usable(row):
-        return False
-    if found["user_id"] == principal.sub:
-        return _may_use(principal, row)
-    return found["holder_admin"] or not set(found["holder_role_ids"]).isdisjoint(row["access_role_ids"])
+def _queue_release(cur, managed_id) -> None:
+    checkout_store.queue_release_rotation(cur, [managed_id], rotations.CHECKOUT_RELEASE)
 
 
-def with_secrets(found: dict) -> dict:
-    row = found["account"]
-    path = managed_passwords.path(row["domain_id"], row["id"])
-    secrets = _passwords(row)
-    if not secrets:
-        audit.record("checkout.read", path, audit.FAILED, details={"checkout_id": str(found["id"]),
-                                                                    "reason": "no password in the Vault"})
-        raise errors.ApiError("the Vault has no password for this account", code="CONFIGURATION_ERROR").with_status(409)
-    audit.record("checkout.read", path, details={"checkout_id": str(found["id"]), "holder": found["user_id"]})
-    return _render(row, found, secrets)
-
-
-def end(found: dict, *, action: str, details: dict | None = None) -> bool:
-    """End the checkout (release or revocation); the last one queues a CHECKOUT_RELEASE rotation when
-    the policy says rotate_on_release and the account's rotation_enabled."""
-    row = found["account"]
-    with database().transaction() as cur:
-        managed.find_by_id(cur, row["id"], lock=True)
-        cur.execute(f"UPDATE sm_td_checkouts c SET ended = now() WHERE c.id = %(id)s AND {LIVE_CHECKOUT}",
-                    {"id": found["id"]})
-        if cur.rowcount != 1:
-            return False
-        _queue_release_rotation(cur, [row["id"]])
-        audit.record(action, managed_passwords.path(row["domain_id"], row["id"]), cur=cur,
-                     details={"checkout_id": str(found["id"]), "holder": found["user_id"], **(details or {})})
-    metrics.CHECKOUTS.labels(action.split(".")[-1], "success").inc()
-    return True
-
-
-def _queue_release_rotation(cur, managed_ids: list) -> None:
-    cur.execute(
-        f"""INSERT INTO sm_td_rotations (managed_account_id, trigger)
-            SELECT m.id, %(trigger)s FROM sm_td_managed_accounts m
-              JOIN sm_password_policies p ON p.id = m.password_policy_id
-             WHERE m.id = ANY (%(ids)s) AND p.rotate_on_release AND m.rotation_enabled
-               AND NOT EXISTS (SELECT 1 FROM sm_td_checkouts c WHERE c.managed_account_id = m.id AND {LIVE_CHECKOUT})
-            ON CONFLICT (managed_account_id) DO NOTHING""",
-        {"ids": list(managed_ids), "trigger": rotations.CHECKOUT_RELEASE})
+DIRECTORY = Kind(
+    name="directory",
+    claims=is_path,
+    parse=_parse,
+    find_account=lambda db, key: managed.find_managed(db, *key),
+    usable=_usable,
+    account_id=lambda account: account["id"],
+    path=lambda account: managed_passwords.path(account["domain_id"], account["id"]),
+    view=lambda account: view({**account, "managed_id": account["id"]}),
+    passwords=_passwords,
+    no_password_hint="rotate it or set its password",
+    lock=_lock,
+    count_live=lambda cur, managed_id, locked: locked["live_checkouts"],
+    live_checkout_of=checkout_store.live_checkout_of,
+    insert_checkout=checkout_store.insert_checkout,
+    find_live=_find_live,
+    live_of=_live_of,
+    end_checkout=checkout_store.end_checkout,
+    queue_release=_queue_release,
+    revoke_reason="the account may no longer be used",
+)
 
 
 def expire() -> int:
     """The worker's part: mark ended the checkouts past their time; queue release rotations."""
     with database().transaction() as cur:
-        cur.execute("""UPDATE sm_td_checkouts SET ended = expires WHERE ended IS NULL AND expires <= now()
-                       RETURNING id, user_id, managed_account_id""")
-        ended = cur.fetchall()
+        ended = checkout_store.end_expired(cur)
         if not ended:
             return 0
-        _queue_release_rotation(cur, sorted({row["managed_account_id"] for row in ended}))
-        cur.execute("SELECT id, domain_id FROM sm_td_managed_accounts WHERE id = ANY (%(ids)s)",
-                    {"ids": [row["managed_account_id"] for row in ended]})
-        domains = {row["id"]: row["domain_id"] for row in cur.fetchall()}
+        checkout_store.queue_release_rotation(cur, sorted({row["managed_account_id"] for row in ended}),
+                                         rotations.CHECKOUT_RELEASE)
+        domains = checkout_store.domains_of(cur, [row["managed_account_id"] for row in ended])
         for row in ended:
             audit.record("checkout.expire", managed_passwords.path(domains.get(row["managed_account_id"]),
                                                                    row["managed_account_id"]),
