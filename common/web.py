@@ -175,7 +175,7 @@ class _StrictJsonParser(FlaskParser):
 
     def _raw_load_json(self, req):
         raw = request_body(req)
-        if not raw.strip():
+        if not raw:  # no body at all; whitespace alone is a body, and not one JSON value (400)
             return webargs_core.missing
         return strict_json.loads(raw)
 

@@ -145,6 +145,15 @@ def test_a_body_that_is_not_one_json_value_is_400(base, admin, body):
     expect(response, 400, "BAD_REQUEST")
 
 
+@pytest.mark.parametrize("body", [b" \t\r\n", b"\n", b"\x93\x01\xff", b"\x1c", b"x"])
+def test_an_optional_body_that_is_not_one_json_value_is_400(base, admin, body):
+    """The search's body is optional: none at all is a search with the defaults, but bytes that
+    are not one JSON value (whitespace alone included) are 400, never read as no body."""
+    response = requests.post(f"{base}/search/secrets", data=body, headers={**admin, "Content-Type": "application/json"})
+    expect(response, 400, "BAD_REQUEST")
+    assert requests.post(f"{base}/search/secrets", data=b"", headers=admin).status_code == 200
+
+
 def test_duplicate_keys_are_400(base, admin):
     body = '{"name": "NAME", "data": {"k": 1, "k": 2}}'.replace("NAME", unique("edge"))
     expect(requests.post(f"{base}/secrets", **with_headers(raw_json(body), admin)), 400, "VALUE_DUPLICATE", "k")
