@@ -5,6 +5,11 @@ RequestBody takes a Go client's zero values in an optional field as "not set" (`
 document says so too, or a client generated from it (and Schemathesis) would take them for
 invalid. Each optional property of a request body becomes `anyOf: [the property, its zero
 values]`.
+
+No text may hold a NUL character (common.strict_json refuses it everywhere, PostgreSQL cannot
+store it): a plain string field is documented with TEXT_PATTERN, and free-form JSON (a secret's
+`data`, `custom_metadata`, audit details) as JSON_VALUE, a recursive schema whose strings exclude
+NUL too. (Object keys cannot be constrained in OpenAPI 3.0: it has no `propertyNames`.)
 """
 from __future__ import annotations
 
@@ -13,6 +18,16 @@ from apispec.ext.marshmallow.common import resolve_schema_instance
 from marshmallow import fields, missing, validate
 
 from common.schemas import GO_ZERO_TIME, RequestBody
+
+TEXT_PATTERN = r"^[^\x00]*$"
+JSON_VALUE_REF = {"$ref": "#/components/schemas/JsonValue"}
+JSON_VALUE = {"anyOf": [
+    {"type": "string", "pattern": TEXT_PATTERN},
+    {"type": "number"},
+    {"type": "boolean"},
+    {"type": "array", "items": JSON_VALUE_REF},
+    {"type": "object", "additionalProperties": JSON_VALUE_REF, "nullable": True},  # null too
+]}
 
 _ZERO_TEXT = {"type": "string", "enum": ["", GO_ZERO_TIME, None], "nullable": True}
 
@@ -27,7 +42,24 @@ def _zero_values(field: fields.Field) -> list[dict]:
     return zeros
 
 
+def _text_without_nul(self, field: fields.Field, ret: dict, **kwargs) -> dict:
+    """The attribute function that states "no NUL" on every field a narrower rule does not cover."""
+    is_text = isinstance(field, fields.String) or ret.get("type") == "string"  # e.g. durations
+    if is_text and not {"pattern", "format", "enum"} & ret.keys():
+        return {"pattern": TEXT_PATTERN}
+    if isinstance(field, fields.Dict) and field.value_field is None:
+        return {"additionalProperties": JSON_VALUE_REF}
+    if type(field) is fields.Raw:
+        return {"anyOf": [JSON_VALUE_REF]}  # not allOf: openapi-spec-validator follows allOf without cycle checks
+    return {}
+
+
 class GoZeroPlugin(MarshmallowPlugin):
+    def init_spec(self, spec):
+        super().init_spec(spec)
+        self.converter.add_attribute_function(_text_without_nul)
+        spec.components.schema("JsonValue", JSON_VALUE)
+
     def schema_helper(self, name, _, schema=None, **kwargs):
         json_schema = super().schema_helper(name, _, schema=schema, **kwargs)
         instance = resolve_schema_instance(schema) if schema is not None else None

@@ -69,3 +69,31 @@ def check_openapi(spec: dict, *, prefix: str) -> None:
                     schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
                 expected = bool(schema.get("required")) or schema.get("type", "object") != "object"
                 assert body.get("required", False) is expected, (method, path)
+    _no_text_holds_nul(spec)
+
+
+def _no_text_holds_nul(spec: dict) -> None:
+    """Every string the document allows excludes NUL (strict_json refuses it everywhere): a
+    pattern, a format or an enum on each string, and free-form JSON only through the JsonValue
+    schema, whose strings exclude it too. Object keys stay free: OpenAPI 3.0 cannot constrain them."""
+    import re
+
+    def walk(node, where):
+        if isinstance(node, list):
+            for index, child in enumerate(node):
+                walk(child, f"{where}/{index}")
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "string":
+            assert {"pattern", "format", "enum"} & node.keys(), where
+            if "pattern" in node:
+                assert not re.search(node["pattern"], "a\x00b"), where
+        # ({"type": "object", "nullable": true} is apispec's null beside a nested schema's $ref.)
+        if node.get("type") == "object" and not node.get("properties") and node != {"type": "object", "nullable": True}:
+            assert isinstance(node.get("additionalProperties"), dict), where  # never "any JSON"
+        for key, child in node.items():
+            if key != "example":
+                walk(child, f"{where}/{key}")
+
+    walk(spec["paths"], "paths")
+    walk(spec["components"]["schemas"], "components")

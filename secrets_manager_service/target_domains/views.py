@@ -9,10 +9,11 @@ from __future__ import annotations
 from flask import request, url_for
 from flask.views import MethodView
 
-from common import errors
+from common import errors, strict_json
 from common.auth import current_principal, scoped  # noqa: F401  (scoped: account_views imports it from here)
 from common.schemas import ErrorEnvelope, merged_paging
-from common.web import Blueprint, created, empty
+from common.openapi import TEXT_PATTERN
+from common.web import Blueprint, created, empty, request_body
 from secrets_manager_service.fields import IdOnly
 from secrets_manager_service.target_domains import schemas, service
 
@@ -24,20 +25,12 @@ ROTATE = ("admin", "hostsManage", "service")
 
 
 def json_body():
-    """The raw JSON body (for routes whose body is not an object); 400 if it is not JSON."""
-    raw = request.get_data(cache=True)
-    if not raw.strip():
+    """The raw JSON body (for routes whose body is not an object), as strict as every other body
+    (common.strict_json: NUL, lone surrogates, duplicate keys, non-finite numbers are 400)."""
+    raw = request_body(request)
+    if not raw:
         raise errors.BadRequest("a JSON body is required")
-    import json
-
-    try:
-        return json.loads(raw, parse_constant=_reject)
-    except (ValueError, RecursionError):
-        raise errors.BadRequest("the request body is not valid JSON") from None
-
-
-def _reject(name):
-    raise ValueError(name)
+    return strict_json.loads(raw)
 
 
 @blp.route("/targetdomains")
@@ -76,7 +69,7 @@ class SearchTargetDomains(MethodView):
 class ResolveTargetDomains(MethodView):
     @scoped(*READ)
     @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {
-        "type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 128}}}}})
+        "type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": TEXT_PATTERN}}}}})
     @blp.response(200, schemas.ResolvedList)
     def post(self):
         """Find target domains' ids by name (case-insensitive); unknown names are left out"""

@@ -72,10 +72,8 @@ LIMITS: dict[tuple[str, str, str], str] = {
         "an LDAP endpoint's address and DNs follow grammars (RFC 1123, RFC 4514) the document does not spell out",
     ("ST202", "*", "must be a distinguished name"):
         "an LDAP endpoint's address and DNs follow grammars (RFC 1123, RFC 4514) the document does not spell out",
-    ("ST202", "*", "NUL character"):
-        "no NUL or lone surrogate anywhere in free-form JSON (keys included): OpenAPI 3.0 cannot state it",
-    ("ST202", "*", "lone surrogate"):
-        "no NUL or lone surrogate anywhere in free-form JSON (keys included): OpenAPI 3.0 cannot state it",
+    ("ST202", "*", "a key contains a NUL character"):
+        "no NUL in a free-form object's keys: OpenAPI 3.0 has no propertyNames (values are stated: JsonValue)",
 }
 
 

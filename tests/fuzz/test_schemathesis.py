@@ -7,7 +7,7 @@ bar: a failure is fixed in the code or the OpenAPI document, never by turning a 
 LIMITS (tests/fuzz/run.py) lists the failures that no change to the code or the document can remove without
 weakening a rule, each matched by check, operation and the answer's text, with the reason: a
 rule OpenAPI 3.0 cannot state (one field against another, a body field against the path,
-a grammar, NUL characters anywhere in free-form JSON). While only those are seen,
+a grammar, a NUL character in a free-form object's key). While only those are seen,
 a run is an expected failure; any other failure fails the test.
 """
 from __future__ import annotations

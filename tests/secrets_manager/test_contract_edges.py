@@ -64,6 +64,7 @@ def test_integers_beyond_int32_in_a_body_are_400(base, admin):
                           '"access_roles": [{"id": "\\u0000"}]}}', "metadata.access_roles.0.id"),
     ("/secrets/search", '{"keywords": "\\u0000"}', "keywords"),
     ("/secrets/checkouts", '{"path": "hosts/x/\\u0000"}', "path"),
+    ("/targetdomains/resolve", '["a\\u0000b"]', "0"),  # a body that is no object: as strict
 ])
 def test_unstorable_text_in_a_body_is_400(base, admin, policy_id, route, body, prop):
     route = route.replace("HOST", str(uuid.uuid4()))
@@ -88,6 +89,9 @@ def test_duplicate_keys_are_400(base, admin):
     body = '{"name": "a", "name": "b", "max_versions": 3}'
     expect(requests.post(f"{base}{SM}/password-policy", **with_headers(raw_json(body), admin)), 400,
            "VALUE_DUPLICATE", "name")
+    resolve = '[{"a": 1, "a": 2}]'
+    expect(requests.post(f"{base}{SM}/targetdomains/resolve", **with_headers(raw_json(resolve), admin)), 400,
+           "VALUE_DUPLICATE", "a")
 
 
 # --- the PrivX Go SDK's models, as encoding/json writes them --------------------------------
