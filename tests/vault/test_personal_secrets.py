@@ -15,7 +15,7 @@ def _create(client, headers, sub, data=None):
     name = unique("mine/ssh")
     response = client.post(f"{V1}/user/{sub}/secrets", headers=headers, json={"name": name, "data": data or {"key": "k"}})
     assert response.status_code == 201, response.json
-    assert response.headers["Location"] == f"{V1}/user/{sub}/secrets/{name}"
+    assert response.headers["Location"] == f"{V1}/user/{sub}/secrets/{name.replace('/', '%2F')}"
     return name
 
 

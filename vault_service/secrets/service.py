@@ -82,11 +82,17 @@ def _deny(action: str, owner: str, name: str, message: str):
 
 # --- rendering -------------------------------------------------------------
 
-def secret_path(owner: str, name: str) -> str:
+def secret_path(owner: str, name: str, *, safe: str = SAFE_PATH_CHARS) -> str:
     """The secret's URL path (built directly: url_for is a noticeable share of a read)."""
     if owner == SHARED:
-        return f"{URL_PREFIX}/secrets/{quote(name, safe=SAFE_PATH_CHARS)}"
-    return f"{URL_PREFIX}/user/{quote(owner, safe='')}/secrets/{quote(name, safe=SAFE_PATH_CHARS)}"
+        return f"{URL_PREFIX}/secrets/{quote(name, safe=safe)}"
+    return f"{URL_PREFIX}/user/{quote(owner, safe='')}/secrets/{quote(name, safe=safe)}"
+
+
+def secret_location(owner: str, name: str) -> str:
+    """A create's Location: the name as one path segment ('/' as %2F, which reaches the same
+    secret), so a client that reads `{name}` off the URL template gets the whole name."""
+    return secret_path(owner, name, safe=SAFE_PATH_CHARS.replace("/", ""))
 
 
 def named_roles(rows: list[list[str]]) -> list[dict]:

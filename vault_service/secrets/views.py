@@ -36,7 +36,7 @@ class Secrets(MethodView):
         """Create a shared secret"""
         principal = current_principal()
         name = service.create(principal, SHARED, body)
-        return created(service.secret_path(SHARED, name), {"name": name})
+        return created(service.secret_location(SHARED, name), {"name": name})
 
 
 @shared.route("/secrets/<secret_name:name>")
@@ -91,7 +91,7 @@ class PersonalSecrets(MethodView):
         """Create a personal secret"""
         principal = current_principal()
         name = service.create(principal, _owner(user_id), body)
-        return created(service.secret_path(user_id, name), {"name": name})
+        return created(service.secret_location(user_id, name), {"name": name})
 
 
 @personal.route("/user/<uuid_text:user_id>/secrets/<secret_name:name>")
