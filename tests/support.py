@@ -150,6 +150,24 @@ def wait_until_up(url: str, process=None, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Until something accepts TCP on 127.0.0.1:`port` (for servers that answer no plain HTTP,
+    such as nginx on TLS); RuntimeError with the end of `process`'s stderr if it exits first or
+    does not listen in time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                if process.poll() is None:
+                    process.kill()
+                stderr = process.communicate(timeout=5)[1] or b""
+                raise RuntimeError(f"the server did not start: {stderr.decode(errors='replace')[-2000:]}") from None
+            time.sleep(0.05)
+
+
 def cuttable_database(url: str) -> tuple["TcpLink", str]:
     """A started TcpLink to the database server of `url`, and `url` through it; skips the
     test where that server is not on TCP (the embedded one listens on a socket)."""

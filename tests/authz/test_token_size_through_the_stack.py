@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import ssl
 import subprocess
-import time
 
 import pytest
 
@@ -45,15 +43,7 @@ def edge(tmp_path_factory, vault_base):
     process = subprocess.Popen(nginx_command(directory, main, "-g", "daemon off;"),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"nginx did not start: {process.stderr.read().decode()[-2000:]}")
-                time.sleep(0.05)
+        support.wait_until_listening(port, process)
         yield port, str(crt)
     finally:
         process.terminate()

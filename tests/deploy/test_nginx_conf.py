@@ -14,14 +14,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.support import free_port, wait_until_listening
 
 CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "secrets-suite.conf"
 CERT, KEY = "/etc/secrets-suite/tls.crt", "/etc/secrets-suite/tls.key"
@@ -99,12 +99,6 @@ def nginx_command(tmp_path: Path, main: Path, *args: str) -> list[str]:
     return [NGINX, "-e", "stderr", "-p", str(tmp_path), "-c", str(main), *args]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @needs_nginx
 @needs_openssl
 def test_nginx_accepts_the_config(tmp_path, tls_pair):
@@ -157,15 +151,7 @@ def proxy(tmp_path_factory, tls_pair):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     context = ssl.create_default_context(cafile=str(tls_pair[0]))
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"nginx did not start: {process.communicate(timeout=5)[1].decode()}")
-                time.sleep(0.05)
+        wait_until_listening(port, process)
 
         def request(method, path, headers=None, body=None):
             conn = http.client.HTTPSConnection("localhost", port, context=context, timeout=10)
