@@ -5,12 +5,30 @@ import re
 
 from marshmallow import ValidationError, fields
 
-_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
+_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")  # "ms" before "m": "5ms" is not 5m and a stray "s"
 _GO_UNITS = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
 # Years and months have no fixed length, so they are refused rather than guessed.
 _ISO = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
 
 MAX_SECONDS = 100 * 365 * 24 * 3600
+
+
+def _one_or_more(*parts: str) -> str:
+    """Regex for the parts in this order, each optional, at least one present (no lookahead, so the
+    documented pattern works in every regex dialect and for generators such as Schemathesis)."""
+    return "|".join(parts[i] + "".join(f"(?:{p})?" for p in parts[i + 1:]) for i in range(len(parts)))
+
+
+_FRACTION = r"(?:\.[0-9]{1,9})?"
+# The grammar a request body's duration follows, as the OpenAPI documents state it. Each unit's
+# digits are bounded so that every duration it admits is at most 2e9 seconds (about 63 years,
+# below MAX_SECONDS and int4): a schema-valid duration is never refused as too long.
+_GO = _one_or_more(rf"[0-9]{{1,5}}{_FRACTION}h", rf"[0-9]{{1,6}}{_FRACTION}m",
+                   rf"[0-9]{{1,8}}{_FRACTION}s", rf"[0-9]{{1,9}}{_FRACTION}ms")
+_ISO_TIME = "T(?:" + _one_or_more("[0-9]{1,5}H", "[0-9]{1,6}M", rf"[0-9]{{1,8}}{_FRACTION}S") + ")"
+_ISO_DATE = "(?:" + _one_or_more("[0-9]{1,3}W", "[0-9]{1,4}D") + ")"
+PATTERN = rf"^(?:0|{_GO}|P(?:{_ISO_DATE}(?:{_ISO_TIME})?|{_ISO_TIME}))$"
+_DOCUMENTED = re.compile(PATTERN)
 
 
 def parse_seconds(text: str) -> int:
@@ -68,16 +86,27 @@ class Duration(fields.Field):
 
     def __init__(self, formatter=iso_format, **kwargs):
         self.formatter = formatter
-        kwargs.setdefault("metadata", {}).update({"type": "string", "example": "P30D"})
+        kwargs.setdefault("metadata", {}).update({"type": "string", "example": "P30D", "pattern": PATTERN})
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
             raise ValidationError("VALUE_INCORRECT_TYPE: must be a duration string such as P30D or 720h")
+        if not _DOCUMENTED.fullmatch(value):
+            raise ValidationError("VALUE_INCORRECT_FORMAT: not a duration such as 720h, 1h30m, P30D or PT5M "
+                                  "(units largest first; see the documented pattern)")
         try:
             return parse_seconds(value)
         except ValueError as exc:
             raise ValidationError(f"VALUE_INCORRECT_FORMAT: {exc}") from None
+
+    @staticmethod
+    def is_zero(text: str) -> bool:
+        """Whether `text` is a documented duration of no time at all ("0", "0s", "PT0S", ...)."""
+        try:
+            return bool(_DOCUMENTED.fullmatch(text)) and parse_seconds(text) == 0
+        except ValueError:
+            return False  # the field's own check says why
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else self.formatter(int(value))

@@ -9,7 +9,8 @@ values]`.
 No text may hold a NUL character (common.strict_json refuses it everywhere, PostgreSQL cannot
 store it): a plain string field is documented with TEXT_PATTERN, and free-form JSON (a secret's
 `data`, `custom_metadata`, audit details) as JSON_VALUE, a recursive schema whose strings exclude
-NUL too. (Object keys cannot be constrained in OpenAPI 3.0: it has no `propertyNames`.)
+NUL too. (Object keys cannot be constrained in OpenAPI 3.0: it has no `propertyNames`; the
+rule is in the schema's description.)
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ JSON_VALUE = {"anyOf": [
     {"type": "number"},
     {"type": "boolean"},
     {"type": "array", "items": JSON_VALUE_REF},
-    {"type": "object", "additionalProperties": JSON_VALUE_REF, "nullable": True},  # null too
+    {"type": "object", "additionalProperties": JSON_VALUE_REF, "nullable": True,  # null too
+     "description": "No key holds a NUL character either (OpenAPI 3.0 cannot state it)."},
 ]}
 
 _ZERO_TEXT = {"type": "string", "enum": ["", GO_ZERO_TIME, None], "nullable": True}

@@ -8,6 +8,7 @@ from flask import has_request_context, request
 from marshmallow import Schema, ValidationError, fields, missing, pre_load, validate
 
 from common import errors
+from common.durations import Duration
 
 MAX_PAGE = 100
 INT32_MAX = 2**31 - 1
@@ -58,6 +59,8 @@ class RequestBody(Schema):
     """
 
     IGNORED: tuple[str, ...] = SERVER_FILLED
+    # A body is required when a field is; set this where one of several fields is (no body is 400).
+    BODY_REQUIRED = False
 
     @pre_load
     def _as_clients_send_it(self, data, **kwargs):
@@ -100,8 +103,15 @@ def _is_go_zero(field: fields.Field, value) -> bool:
     if value == [] and field.load_default is not missing:
         return True
     if value == 0 and type(value) is int and isinstance(field, fields.Integer):
-        return any(isinstance(v, validate.Range) and v.min is not None and v.min > 0 for v in field.validators)
+        return _cannot_hold_zero(field)
+    if isinstance(field, Duration) and isinstance(value, str) and _cannot_hold_zero(field):
+        # A zero duration ("0s", "PT0S") where 0 is out of range is a zero value too.
+        return field.is_zero(value)
     return False
+
+
+def _cannot_hold_zero(field: fields.Field) -> bool:
+    return any(isinstance(v, validate.Range) and v.min is not None and v.min > 0 for v in field.validators)
 
 
 class CaseInsensitiveChoice(fields.String):

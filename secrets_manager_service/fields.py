@@ -29,3 +29,22 @@ def listing_of(item_schema: type[Schema], name: str) -> type[Schema]:
 class IdOnly(Schema):
     id = fields.UUID()
 
+
+# One response schema per kind of object a create makes: tools that follow ids from one call to
+# the next (Schemathesis' stateful phase) tell the kinds apart by it, so a target domain's id is
+# never tried as a managed account's.
+class PolicyCreated(IdOnly):
+    pass
+
+
+class TemplateCreated(IdOnly):
+    pass
+
+
+class DomainCreated(IdOnly):
+    pass
+
+
+class ManagedAccountCreated(IdOnly):
+    pass
+

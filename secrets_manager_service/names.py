@@ -16,6 +16,10 @@ _PATH = re.compile(r"hosts/([^/]+)/([^/]+)")
 _UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _ACCOUNT_PATTERN = rf"(?!\.\.?$)[A-Za-z0-9._\-@ +=]{{1,{MAX_ACCOUNT_LENGTH}}}"
 ACCOUNT_SCHEMA = {"type": "string", "pattern": f"^{_ACCOUNT_PATTERN}$"}
+# The same rule for body fields, without lookahead (hypothesis-jsonschema and every regex dialect
+# read it): characters of the set, not "." or "..", 1 to 128 of them.
+ACCOUNT_FIELD = {"pattern": r"^(?:[A-Za-z0-9._\-@ +=]*[A-Za-z0-9_\-@ +=][A-Za-z0-9._\-@ +=]*|\.{3,})$",
+                 "minLength": 1, "maxLength": MAX_ACCOUNT_LENGTH}
 CHECKOUT_PATH_PATTERN = f"^hosts/{_UUID_PATTERN}/{_ACCOUNT_PATTERN}$"
 
 

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, pre_load, validate
 from common.schemas import CaseInsensitiveChoice, RequestBody, Role, RoleRef
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import EchoTolerant, StrictBoolean, StrictInteger
-from secrets_manager_service.names import MAX_ACCOUNT_LENGTH, validate_account
+from secrets_manager_service.names import ACCOUNT_FIELD, MAX_ACCOUNT_LENGTH, validate_account
 
 PROTOCOLS = ("SSH", "POSTGRESQL", "NONE")
 OPERATING_SYSTEMS = ("LINUX", "WINDOWS")
@@ -18,7 +18,7 @@ class HostMetadataBody(EchoTolerant):
     # Fields of the PrivX Go SDK's HostSecret this suite has no use for: accepted, not stored.
     IGNORED = (*EchoTolerant.IGNORED, "access_group_id", "winrm_host_certificate_trust_anchors")
 
-    host_id = fields.UUID()  # optional; when given it must be the host_id of the URL
+    host_id = fields.UUID(metadata={"description": "Optional; when given, the host_id of the URL."})
     address = fields.String(required=True, validate=validate.Length(min=1, max=255))
     port = StrictInteger(load_default=None, allow_none=True, validate=validate.Range(min=1, max=65535))
     operating_system = CaseInsensitiveChoice(OPERATING_SYSTEMS, load_default="LINUX")
@@ -26,7 +26,9 @@ class HostMetadataBody(EchoTolerant):
     certificate_validation_options = fields.String(load_default=None, allow_none=True,
                                                    validate=validate.Length(max=4096))
     use_main_account = StrictBoolean(load_default=False)
-    main_account = fields.String(load_default=None, allow_none=True, validate=validate_account)
+    main_account = fields.String(load_default=None, allow_none=True, validate=validate_account,
+                                 metadata={**ACCOUNT_FIELD, "description": "Required when use_main_account is "
+                                                                           "true: one of the host's accounts."})
     password_policy_id = fields.UUID(required=True)
     script_template_id = fields.UUID(load_default=None, allow_none=True)
     access_roles = fields.List(fields.Nested(RoleRef), load_default=list, validate=validate.Length(max=1000))
@@ -47,7 +49,7 @@ class AccountBody(EchoTolerant):
     # What a read returns; `host_id` (the Go SDK sends it) must equal the URL's (RequestBody).
     IGNORED = ("last_rotated", "last_error", "last_error_details", "rotation_initiate", *EchoTolerant.IGNORED)
 
-    account = fields.String(required=True, validate=validate_account)
+    account = fields.String(required=True, validate=validate_account, metadata=ACCOUNT_FIELD)
     initial_password = fields.String(validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH))
 
 

@@ -20,7 +20,9 @@ class PasswordPolicyBody(EchoTolerant):
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=256))
     rotation_interval = Duration(load_default=30 * DAY)
-    password_min_length = StrictInteger(load_default=16, validate=validate.Range(min=1, max=MAX_PASSWORD_LENGTH))
+    password_min_length = StrictInteger(load_default=16, validate=validate.Range(min=1, max=MAX_PASSWORD_LENGTH),
+                                        metadata={"description": "At most password_max_length, and at least the number "
+                                                                 "of enabled character classes (one at least)."})
     password_max_length = StrictInteger(load_default=32, validate=validate.Range(min=1, max=MAX_PASSWORD_LENGTH))
     use_special_characters = StrictBoolean(load_default=True)
     use_lower_case = StrictBoolean(load_default=True)
@@ -30,7 +32,9 @@ class PasswordPolicyBody(EchoTolerant):
     number_of_retries = StrictInteger(load_default=3, validate=validate.Range(min=0, max=100))
     retry_interval = Duration(load_default=300)
     max_concurrent_checkouts = StrictInteger(load_default=0, validate=validate.Range(min=0, max=100_000))
-    max_checkout_duration = Duration(load_default=3600, validate=validate.Range(min=1))
+    max_checkout_duration = Duration(load_default=3600, validate=validate.Range(min=1),
+                                     metadata={"description": "A zero duration means not set (PT1H), as a Go "
+                                                              "client's zero value does."})
     rotate_on_release = StrictBoolean(load_default=False)
     verify_after_rotation = StrictBoolean(load_default=False)
 

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from common.auth import current_principal, require_scopes, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, created, empty
-from secrets_manager_service.fields import IdOnly
+from secrets_manager_service.fields import PolicyCreated
 from secrets_manager_service.policies import schemas, service
 
 blp = Blueprint("sm_policies", __name__, description="Password policies")
@@ -30,7 +30,7 @@ class PasswordPolicies(MethodView):
 class NewPasswordPolicy(MethodView):
     @scoped(*MANAGE)
     @blp.arguments(schemas.PasswordPolicyBody)
-    @blp.response(201, IdOnly)
+    @blp.response(201, PolicyCreated)
     @blp.alt_response(409, schema=ErrorEnvelope)
     def post(self, body):
         """Create a password policy"""

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from common.auth import current_principal, require_scopes, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, created, empty
-from secrets_manager_service.fields import IdOnly
+from secrets_manager_service.fields import TemplateCreated
 from secrets_manager_service.script_templates import schemas, service
 
 blp = Blueprint("sm_script_templates", __name__, description="Script templates")
@@ -29,7 +29,7 @@ class ScriptTemplates(MethodView):
 class NewScriptTemplate(MethodView):
     @scoped(*MANAGE)
     @blp.arguments(schemas.ScriptTemplateBody)
-    @blp.response(201, IdOnly)
+    @blp.response(201, TemplateCreated)
     @blp.alt_response(409, schema=ErrorEnvelope)
     def post(self, body):
         """Create a script template"""

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from common.auth import current_principal
 from common.schemas import ErrorEnvelope, merged_paging
 from common.web import created, empty
-from secrets_manager_service.fields import IdOnly
+from secrets_manager_service.fields import ManagedAccountCreated
 from secrets_manager_service.target_domains import account_schemas as schemas, managed
 from secrets_manager_service.target_domains.schemas import keywords_of
 from secrets_manager_service.target_domains.views import READ, ROTATE, WRITE, blp, scoped
@@ -28,7 +28,7 @@ class ManagedAccounts(MethodView):
 
     @scoped(*WRITE)
     @blp.arguments(schemas.NewManagedAccount)
-    @blp.response(201, IdOnly)
+    @blp.response(201, ManagedAccountCreated)
     @blp.alt_response(409, schema=ErrorEnvelope, description="The account is managed already")
     @blp.alt_response(503, schema=ErrorEnvelope, description="The Vault is unreachable; nothing was changed")
     def post(self, body, domain_id):

@@ -7,7 +7,6 @@ exactly as if left out, and the server-filled fields of a read are ignored.
 """
 from __future__ import annotations
 
-import re
 import ssl
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
@@ -26,8 +25,6 @@ MAX_ENDPOINTS = 8
 DOMAIN_READ_ONLY = ("id", "scan_status", "scan_message", "last_scanned", *SERVER_FILLED)
 ENTRA_FIELDS = ("entra_base_url", "entra_tenant_id", "entra_client_id", "entra_client_secret", "entra_batch_size",
                 "entra_page_size", "entra_group_filter")
-_HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?")
-_ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(\.\d+)+")
 
 
 class EndpointType(CaseInsensitiveChoice):
@@ -38,14 +35,7 @@ class EndpointType(CaseInsensitiveChoice):
 
 
 def _validate_host(value: str) -> None:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(value)
-        return
-    except ValueError:
-        pass
-    if not _HOST.fullmatch(value):
+    if not ldap_syntax.is_host(value):
         raise ValidationError("VALUE_INCORRECT_FORMAT: must be a host name or an IP address")
 
 
@@ -61,7 +51,7 @@ def _validate_filter(value: str) -> None:
 
 def _validate_mapping(mapping: dict) -> None:
     for key, attribute in mapping.items():
-        if not _ATTRIBUTE.fullmatch(attribute):
+        if not ldap_syntax.is_attribute(attribute):
             raise ValidationError(f"VALUE_INCORRECT_FORMAT: {key}: {attribute!r} is not an attribute name")
         if attribute.lower() in SECRET_ATTRIBUTES:
             raise ValidationError(f"INVALID_REQUEST_DATA: {key}: password attributes cannot be mapped")
@@ -83,13 +73,17 @@ class EndpointBody(RequestBody):
     scan_priority = StrictInteger(validate=validate.Range(min=0, max=1_000_000))
     rotation_priority = StrictInteger(validate=validate.Range(min=0, max=1_000_000))
     attribute_mapping = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
-                                    values=fields.String(validate=validate.Length(min=1, max=128)),
+                                    values=fields.String(validate=validate.Length(min=1, max=128),
+                                                         metadata={"pattern": ldap_syntax.ATTRIBUTE_PATTERN}),
                                     validate=[validate.Length(max=64), _validate_mapping])
     ldap_protocol = CaseInsensitiveChoice(PROTOCOLS, required=True)
-    ldap_address = fields.String(required=True, validate=_validate_host)
+    ldap_address = fields.String(required=True, validate=[validate.Length(min=1, max=ldap_syntax.MAX_HOST_LENGTH), _validate_host],
+                                 metadata={"pattern": ldap_syntax.HOST_PATTERN})
     ldap_port = StrictInteger(validate=validate.Range(min=1, max=65535))
-    ldap_base_dn = fields.String(required=True, validate=[validate.Length(min=1, max=1024), _validate_dn])
-    ldap_bind_dn = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    ldap_base_dn = fields.String(required=True, validate=[validate.Length(min=1, max=1024), _validate_dn],
+                                 metadata={"pattern": ldap_syntax.DN_PATTERN})
+    ldap_bind_dn = fields.String(required=True, validate=validate.Length(min=1, max=1024),
+                                 metadata={"pattern": ldap_syntax.BIND_NAME_PATTERN})
     ldap_bind_password = fields.String(validate=validate.Length(max=1024), load_only=True)
     ldap_user_filter = fields.String(validate=[validate.Length(max=4096), _validate_filter])
     ldap_root_certificates = fields.String(validate=[validate.Length(max=256 * 1024), _validate_certificates])

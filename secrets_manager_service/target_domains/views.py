@@ -14,7 +14,7 @@ from common.auth import current_principal, scoped  # noqa: F401  (scoped: accoun
 from common.schemas import ErrorEnvelope, merged_paging
 from common.openapi import TEXT_PATTERN
 from common.web import Blueprint, created, empty, request_body
-from secrets_manager_service.fields import IdOnly
+from secrets_manager_service.fields import DomainCreated
 from secrets_manager_service.target_domains import schemas, service
 
 blp = Blueprint("sm_target_domains", __name__, description="Target domains: directory accounts")
@@ -44,7 +44,7 @@ class TargetDomains(MethodView):
 
     @scoped(*WRITE)
     @blp.arguments(schemas.TargetDomainBody)
-    @blp.response(201, IdOnly)
+    @blp.response(201, DomainCreated)
     @blp.alt_response(409, schema=ErrorEnvelope, description="The name is taken")
     @blp.alt_response(503, schema=ErrorEnvelope, description="The Vault is unreachable; nothing was changed")
     def post(self, body):

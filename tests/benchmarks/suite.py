@@ -37,6 +37,7 @@ def start_secrets_manager(ctx: bench.Context, *, workers: int = bench.WORKERS, *
                        "/auth/api/v1/status", workers=1)
     env = {**ctx.service_env(ctx.database("sm_bench")), "VAULT_URL": ctx.vault_base,
            "SM_TOKEN_URL": issuer + "/auth/api/v1/oauth/token", "SM_CLIENT_SECRET": client_secret, **settings}
+    ctx.extras["sm_env"] = env  # what a worker of this Secrets Manager runs with
     ctx.sm_base = ctx.serve("secrets_manager_service.wsgi:app", env, f"{bench.SM}/status",
                             migrations_of="secrets_manager_service.app", workers=workers)
 

@@ -1,0 +1,228 @@
+"""What Schemathesis cannot read off the OpenAPI documents, given to its generator as hooks.
+
+An OpenAPI 3.0 schema states each field on its own; the contract has a few rules it cannot
+state, and a request that breaks one is rightly 400 however schema-valid it is:
+
+- one field against another (`password_min_length <= password_max_length`, a host's
+  `main_account` among its accounts, an AD endpoint over LDAPS or STARTTLS, ...);
+- a body field against the path (`metadata.host_id` and `accounts[].host_id` equal the URL's);
+- a reference to an object that must exist (a host's password policy and script template, a
+  domain's auto-onboarding policy): 400 by the contract, so the hooks use ids of objects
+  created before the run (FUZZ_FIXTURES), as Schemathesis' own guide does for existing ids;
+- a grammar that nests (LDAP filters, RFC 4515) and the contents of a PEM certificate;
+- no NUL in a free-form object's keys (OpenAPI 3.0 has no `propertyNames`).
+
+The hook maps a *positive* case (one Schemathesis says the server must accept) onto the
+nearest request the contract accepts, keeping every field schema-valid; a negative case is
+left exactly as drawn. No check is turned off or loosened: every response is still judged
+by every check, and any failure fails the run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import schemathesis
+
+from secrets_manager_service.target_domains.ldap_syntax import DN_PATTERN
+
+FIXTURES: dict = json.loads(os.environ.get("FUZZ_FIXTURES") or "{}")
+CLASS_FLAGS = ("use_lower_case", "use_upper_case", "use_numbers", "use_special_characters")
+# Defaults of a policy's lengths when a body leaves them out (API.md, PasswordPolicy).
+DEFAULT_MIN, DEFAULT_MAX = 16, 32
+# Filters (RFC 4515) used where a positive case carries one: the grammar nests, so no pattern states it.
+FILTERS = ("(objectClass=person)", "(&(objectClass=user)(!(cn=admin*)))", "(|(uid=a\\2a)(mail=*@example.com))")
+_DN = re.compile(DN_PATTERN)
+
+
+def _is_positive(case) -> bool:
+    meta = case.meta
+    return meta is not None and meta.generation.mode.is_positive
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """Just before the request is sent, after the stateful phase has merged values from earlier
+    responses into it (an id a link carried may name an account deleted since); Schemathesis
+    revalidates the case after this hook, so an edit cannot pass an invalid case off as valid."""
+    if not _is_positive(case):
+        return
+    path = case.operation.path
+    if path.endswith("/managedaccounts") and case.method.upper() == "POST" and not isinstance(case.body, dict):
+        case.body = {}  # username or source_id: one of the two (an object-level rule)
+    if isinstance(case.body, (dict, list)):
+        case.body = _without_nul_keys(case.body)
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if "{domain_id}" in path and FIXTURES.get("domain_id"):
+        if path.split("/targetdomains/{domain_id}", 1)[-1] in _DIRECTORY_ACCOUNTS:
+            case.path_parameters["domain_id"] = FIXTURES["domain_id"]
+        handle = body.get("target_domain")
+        if isinstance(handle, dict) and isinstance(handle.get("id"), str) and handle["id"]:
+            handle["id"] = case.path_parameters["domain_id"]  # a body's target_domain is the URL's
+    if "/password-policy" in path:
+        _possible_policy(body)
+    elif "/host-secret/" in path:
+        _consistent_host(body, case.path_parameters.get("host_id"))
+    elif path.endswith("/targetdomains") or path.endswith("/targetdomains/{domain_id}"):
+        _consistent_domain(body)
+    elif path.split("/targetdomains/{domain_id}", 1)[-1] in _DIRECTORY_ACCOUNTS and FIXTURES.get("domain_id"):
+        _DIRECTORY_ACCOUNTS[path.split("/targetdomains/{domain_id}", 1)[-1]](body)
+
+
+def _without_nul_keys(value):
+    if isinstance(value, dict):
+        return {key.replace("\x00", "_"): _without_nul_keys(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_without_nul_keys(child) for child in value]
+    return value
+
+
+def _int(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _possible_policy(body: dict) -> None:
+    """min <= max, at least one character class, and min >= the number of classes (at most 4).
+
+    Both lengths are written out, as a PUT keeps what it leaves out and the stored values are
+    not known here."""
+    low = _int(body.get("password_min_length"))
+    high = _int(body.get("password_max_length"))
+    low = DEFAULT_MIN if low is None else low
+    high = DEFAULT_MAX if high is None else high
+    low, high = sorted((max(low, len(CLASS_FLAGS)), max(high, len(CLASS_FLAGS))))
+    body["password_min_length"], body["password_max_length"] = low, high
+    if not any(body.get(flag) is True for flag in CLASS_FLAGS):
+        body["use_lower_case"] = True
+
+
+def _consistent_host(body: dict, host_id) -> None:
+    metadata = body.get("metadata")
+    if not isinstance(metadata, dict):
+        return
+    if isinstance(metadata.get("host_id"), str) and metadata["host_id"]:
+        metadata["host_id"] = host_id
+    for key in ("password_policy_id", "policy_id"):
+        if isinstance(metadata.get(key), str) and metadata[key]:
+            metadata[key] = FIXTURES["password_policy_id"]
+    if isinstance(metadata.get("script_template_id"), str) and metadata["script_template_id"] \
+            or str(metadata.get("protocol", "")).upper() == "SSH":
+        metadata["script_template_id"] = FIXTURES["script_template_id"]
+    accounts = body.get("accounts")
+    names = []
+    if isinstance(accounts, list):
+        unique = []
+        for account in accounts:
+            if isinstance(account, dict) and account.get("account") in names:
+                continue  # an account listed twice is 400
+            if isinstance(account, dict):
+                names.append(account.get("account"))
+                if isinstance(account.get("host_id"), str) and account["host_id"]:
+                    account["host_id"] = host_id
+            unique.append(account)
+        body["accounts"] = unique
+    if metadata.get("use_main_account") is True:
+        if names:
+            metadata["main_account"] = names[0]
+        else:
+            metadata["use_main_account"] = False
+
+
+def _consistent_domain(body: dict) -> None:
+    policy = body.get("auto_onboarding_policy")
+    if isinstance(policy, dict) and isinstance(policy.get("id"), str) and policy["id"]:
+        policy["id"] = FIXTURES["password_policy_id"]
+    elif body.get("auto_onboarding") is True:
+        body["auto_onboarding_policy"] = {"id": FIXTURES["password_policy_id"]}
+    endpoints = body.get("endpoints")
+    for index, endpoint in enumerate(endpoints if isinstance(endpoints, list) else []):
+        if not isinstance(endpoint, dict):
+            continue
+        kind = str(endpoint.get("type") or "LDAP").upper()
+        if kind == "AD" and str(endpoint.get("ldap_protocol", "")).upper() == "LDAP":
+            endpoint["ldap_protocol"] = "LDAPS"  # AD changes passwords only over encryption
+        bind = endpoint.get("ldap_bind_dn")
+        if kind != "AD" and isinstance(bind, str) and not _DN.fullmatch(bind):
+            endpoint["ldap_bind_dn"] = "cn=fuzz,dc=example,dc=com"  # user@domain and DOMAIN\\user are AD's
+        if not endpoint.get("ldap_bind_password"):
+            endpoint["ldap_bind_password"] = "fuzz-bind-password"  # a new endpoint needs one
+        if isinstance(endpoint.get("ldap_user_filter"), str) and endpoint["ldap_user_filter"]:
+            endpoint["ldap_user_filter"] = FILTERS[index % len(FILTERS)]
+        if isinstance(endpoint.get("ldap_root_certificates"), str) and endpoint["ldap_root_certificates"].strip():
+            endpoint["ldap_root_certificates"] = FIXTURES["certificate"]
+        mapping = endpoint.get("attribute_mapping")
+        if isinstance(mapping, dict):
+            # Keys are 1 to 64 characters (no propertyNames in OpenAPI 3.0); password attributes
+            # cannot be mapped.
+            endpoint["attribute_mapping"] = {
+                (key or "field")[:64]: "cn" if isinstance(attribute, str) and attribute.lower() in ("userpassword", "unicodepwd")
+                else attribute for key, attribute in mapping.items()}
+
+
+# --- accounts of a directory: a body must name accounts the domain has (API.md: else 400), so
+# positive cases go to the fixture domain (a real slapd, scanned before the run) and name its
+# accounts; managed accounts are looked up (or made) when the case is drawn, as earlier cases
+# of the run may have deleted them.
+
+def _scanned_ids(count: int) -> list[str]:
+    return list(FIXTURES["accounts"].values())[:max(count, 0)]
+
+
+def _policy_ref(holder: dict, key: str = "password_policy") -> None:
+    if isinstance(holder, dict) and isinstance(holder.get(key), dict) and holder[key].get("id"):
+        holder[key]["id"] = FIXTURES["password_policy_id"]
+
+
+def _managed_ids(count: int) -> list[str]:
+    import requests
+
+    url = f"{FIXTURES['sm_url']}/targetdomains/{FIXTURES['domain_id']}/managedaccounts"
+    headers = {"Authorization": f"Bearer {FIXTURES['admin_token']}"}
+    ids = [m["id"] for m in requests.get(url, params={"limit": 100}, headers=headers, timeout=30).json()["items"]]
+    if not ids:
+        created = requests.post(url, json={"username": next(iter(FIXTURES["accounts"]))}, headers=headers, timeout=30)
+        created.raise_for_status()
+        ids = [created.json()["id"]]
+    return ids[:max(count, 1)]
+
+
+def _unique_count(ids) -> int:
+    return len(set(map(str, ids))) if isinstance(ids, list) else 0
+
+
+def _managed_create(body: dict) -> None:
+    names = list(FIXTURES["accounts"])
+    body["username"] = names[len(str(body.get("username", ""))) % len(names)]
+    if body.get("source_id"):
+        body["source_id"] = ""  # not set: found by username
+    _policy_ref(body)
+
+
+def _managed_batch_create(body: dict) -> None:
+    if _unique_count(body.get("ids")):
+        body["ids"] = _scanned_ids(_unique_count(body["ids"]))
+    _policy_ref(body.get("data"))
+
+
+def _managed_batch(body: dict) -> None:
+    if _unique_count(body.get("ids")):
+        body["ids"] = _managed_ids(_unique_count(body["ids"]))
+    _policy_ref(body.get("changes"))
+
+
+def _scanned_batch(body: dict) -> None:
+    if _unique_count(body.get("ids")):
+        body["ids"] = _scanned_ids(_unique_count(body["ids"]))
+
+
+_DIRECTORY_ACCOUNTS = {
+    "/managedaccounts": _managed_create,
+    "/managedaccounts/batch/create": _managed_batch_create,
+    "/managedaccounts/batch/edit": _managed_batch,
+    "/managedaccounts/batch/rotate": _managed_batch,
+    "/managedaccounts/batch/delete": _managed_batch,
+    "/accounts/batch/edit": _scanned_batch,
+}
