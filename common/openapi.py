@@ -71,4 +71,7 @@ class GoZeroPlugin(MarshmallowPlugin):
                 key = field.data_key or field_name
                 if key in properties and not field.required:
                     properties[key] = {"anyOf": [properties[key], *_zero_values(field)]}
+            if instance.REQUIRED_ONE_OF:  # one of them at least, and set (a zero value is not)
+                json_schema["anyOf"] = [{"required": [key], "properties": {key: {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN}}}
+                                        for key in instance.REQUIRED_ONE_OF]
         return json_schema

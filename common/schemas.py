@@ -59,8 +59,8 @@ class RequestBody(Schema):
     """
 
     IGNORED: tuple[str, ...] = SERVER_FILLED
-    # A body is required when a field is; set this where one of several fields is (no body is 400).
-    BODY_REQUIRED = False
+    # Fields of which one at least is required (the document says so with anyOf): the body is too.
+    REQUIRED_ONE_OF: tuple[str, ...] = ()
 
     @pre_load
     def _as_clients_send_it(self, data, **kwargs):
@@ -177,8 +177,10 @@ class PagingInBody(RequestBody):
         # In JSON only null, "" and the number 0 (for limit) mean unset; false or "0" are wrong types.
         if not isinstance(body, dict):
             return body
+        # Only a field's value can be unset: an unknown key stays, to be refused like any other.
+        known = {field.data_key or name for name, field in self.load_fields.items()}
         return {k: v for k, v in body.items()
-                if not (v is None or v == "" or (k == "limit" and type(v) is int and v == 0))}
+                if k not in known or not (v is None or v == "" or (k == "limit" and type(v) is int and v == 0))}
 
 
 PAGING_KEYS = ("offset", "limit", "sortkey", "sortdir")

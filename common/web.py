@@ -195,7 +195,7 @@ class Blueprint(SmorestBlueprint):
             schema = schema()
         if kwargs.get("location", "json") == "json" and not isinstance(schema, RequestBody):
             raise TypeError(f"{type(schema).__name__}: a JSON body schema must build on common.schemas.RequestBody")
-        optional = schema.partial is True or not (getattr(schema, "BODY_REQUIRED", False) or any(f.required for f in schema.load_fields.values()))
+        optional = schema.partial is True or not (getattr(schema, "REQUIRED_ONE_OF", ()) or any(f.required for f in schema.load_fields.values()))
         if kwargs.get("location", "json") == "json" and optional:
             kwargs.setdefault("required", False)  # nothing in it is required: no body at all is fine too
         parse = super().arguments(schema, *args, **kwargs)

@@ -67,7 +67,7 @@ def check_openapi(spec: dict, *, prefix: str) -> None:
                 schema = body["content"]["application/json"]["schema"]
                 if "$ref" in schema:
                     schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-                expected = bool(schema.get("required")) or schema.get("type", "object") != "object"
+                expected = bool(schema.get("required") or schema.get("anyOf")) or schema.get("type", "object") != "object"
                 assert body.get("required", False) is expected, (method, path)
     _no_text_holds_nul(spec)
 

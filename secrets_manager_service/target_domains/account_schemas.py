@@ -128,7 +128,7 @@ class NewManagedAccount(ManagedAccountBody):
     """A create's body: `username` or `source_id` find the directory account; the rest of a read is echo."""
 
     IGNORED = tuple(f for f in MANAGED_READ_ONLY if f not in ("username", "source_id"))
-    BODY_REQUIRED = True  # username or source_id
+    REQUIRED_ONE_OF = ("username", "source_id")
 
     username = fields.String(validate=validate.Length(min=1, max=1024))
     source_id = fields.String(validate=validate.Length(min=1, max=1024))

@@ -47,3 +47,15 @@ def test_single_validation_error_is_promoted():
 def test_coded_messages_keep_their_code_and_lose_the_prefix():
     error = errors.validation_error({"json": {"data": ["VALUE_OUT_OF_BOUNDS: too big"]}})
     assert error.code == "VALUE_OUT_OF_BOUNDS" and error.message == "too big"
+
+
+def test_milliseconds_and_the_documented_grammar():
+    import re
+
+    assert durations.parse_seconds("5000ms") == 5 and durations.parse_seconds("1m30s500ms") == 90
+    documented = re.compile(durations.PATTERN)
+    for text in ("0", "720h", "1h30m", "1.5h", "5ms", "P30D", "PT5M", "P1W2D", "PT1H30M", "99999h", "P9999D"):
+        assert documented.fullmatch(text), text
+        assert durations.parse_seconds(text) <= 2_000_000_000  # never "too long"
+    for text in ("", "P", "PT", "P1DT", "1m1h", " P30D", "100000h", "P10000D", "P1Y", "P1M"):
+        assert not documented.fullmatch(text), text

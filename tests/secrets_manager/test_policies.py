@@ -76,7 +76,7 @@ def test_missing_objects_are_404(sm):
     ({"rotation_interval": "monthly"}, "rotation_interval", "VALUE_INCORRECT_FORMAT"),
     ({"rotation_interval": "P1M"}, "rotation_interval", "VALUE_INCORRECT_FORMAT"),
     ({"retry_interval": 300}, "retry_interval", "VALUE_INCORRECT_TYPE"),
-    ({"max_checkout_duration": "PT0S"}, "max_checkout_duration", "VALUE_OUT_OF_BOUNDS"),
+    ({"max_checkout_duration": "5 minutes"}, "max_checkout_duration", "VALUE_INCORRECT_FORMAT"),
     ({"password_min_length": 30, "password_max_length": 20}, "password_min_length", "VALUE_OUT_OF_BOUNDS"),
     ({"use_special_characters": False, "use_lower_case": False, "use_upper_case": False, "use_numbers": False},
      "password_min_length", "VALUE_OUT_OF_BOUNDS"),
@@ -127,3 +127,13 @@ def test_scopes(sm, tokens):
     denied = sm.get("/password-policies", headers={})
     assert denied.status_code == 401 and denied.get_json()["error_code"] == "UNAUTHORIZED"
     assert sm.post("/password-policy", headers=sm.manager, json=policy_body()).status_code == 201
+
+
+def test_a_zero_checkout_duration_means_not_set(sm):
+    # 0 is out of range for it, so a zero (as a Go client's zero value) takes the default, like "".
+    for zero in ("PT0S", "0s", "0"):
+        created = sm.post("/password-policy", json={"name": f"zero-{uuid.uuid4()}", "max_versions": 3,
+                                                    "max_checkout_duration": zero})
+        assert created.status_code == 201, created.get_json()
+        policy = sm.get(f"/password-policy/{created.get_json()['id']}").get_json()
+        assert policy["max_checkout_duration"] == "PT1H"
