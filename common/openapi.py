@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_instance
-from marshmallow import fields, missing, validate
+from marshmallow import fields, missing
 
-from common.schemas import GO_ZERO_TIME, RequestBody
+from common.schemas import GO_ZERO_TIME, RequestBody, cannot_hold_zero
 
 TEXT_PATTERN = r"^[^\x00]*$"
 JSON_VALUE_REF = {"$ref": "#/components/schemas/JsonValue"}
@@ -38,8 +38,7 @@ def _zero_values(field: fields.Field) -> list[dict]:
     zeros = [_ZERO_TEXT]
     if isinstance(field, fields.List) and field.load_default is not missing:
         zeros.append({"type": "array", "maxItems": 0})
-    if isinstance(field, fields.Integer) and any(
-            isinstance(v, validate.Range) and v.min is not None and v.min > 0 for v in field.validators):
+    if isinstance(field, fields.Integer) and cannot_hold_zero(field):
         zeros.append({"type": "integer", "enum": [0]})
     return zeros
 

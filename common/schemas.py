@@ -103,14 +103,15 @@ def _is_go_zero(field: fields.Field, value) -> bool:
     if value == [] and field.load_default is not missing:
         return True
     if value == 0 and type(value) is int and isinstance(field, fields.Integer):
-        return _cannot_hold_zero(field)
-    if isinstance(field, Duration) and isinstance(value, str) and _cannot_hold_zero(field):
+        return cannot_hold_zero(field)
+    if isinstance(field, Duration) and isinstance(value, str) and cannot_hold_zero(field):
         # A zero duration ("0s", "PT0S") where 0 is out of range is a zero value too.
         return field.is_zero(value)
     return False
 
 
-def _cannot_hold_zero(field: fields.Field) -> bool:
+def cannot_hold_zero(field: fields.Field) -> bool:
+    """Whether the field's range excludes 0, so a Go client's 0 in it can only mean "not set"."""
     return any(isinstance(v, validate.Range) and v.min is not None and v.min > 0 for v in field.validators)
 
 

@@ -47,4 +47,3 @@ class DomainCreated(IdOnly):
 
 class ManagedAccountCreated(IdOnly):
     pass
-

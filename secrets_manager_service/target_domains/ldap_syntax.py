@@ -56,8 +56,8 @@ DN_PATTERN = rf"^{_RDN}(?:, *{_RDN})*$"
 # `DOMAIN\user`.
 _AD_USER_PATTERN = r"[^@\\\x00-\x20]+@[A-Za-z0-9.-]+|[A-Za-z0-9.-]+\\[^@\\\x00-\x20]+"
 BIND_NAME_PATTERN = rf"^(?:{DN_PATTERN[1:-1]}|{_AD_USER_PATTERN})$"
-# An attribute's name (RFC 4512: a descriptor or a numeric OID).
-ATTRIBUTE_PATTERN = r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)$"
+# An attribute's name (RFC 4512: a descriptor or a numeric OID), as in a DN.
+ATTRIBUTE_PATTERN = rf"^{_TYPE}$"
 
 _HOST = re.compile(HOST_PATTERN)
 _DN = re.compile(DN_PATTERN)

@@ -56,8 +56,9 @@ def before_call(context, case, kwargs):
     body = case.body
     if not isinstance(body, dict):
         return
+    directory_accounts = _DIRECTORY_ACCOUNTS.get(path.split("/targetdomains/{domain_id}", 1)[-1])
     if "{domain_id}" in path and FIXTURES.get("domain_id"):
-        if path.split("/targetdomains/{domain_id}", 1)[-1] in _DIRECTORY_ACCOUNTS:
+        if directory_accounts:
             case.path_parameters["domain_id"] = FIXTURES["domain_id"]
         handle = body.get("target_domain")
         if isinstance(handle, dict) and isinstance(handle.get("id"), str) and handle["id"]:
@@ -68,8 +69,8 @@ def before_call(context, case, kwargs):
         _consistent_host(body, case.path_parameters.get("host_id"))
     elif path.endswith("/targetdomains") or path.endswith("/targetdomains/{domain_id}"):
         _consistent_domain(body)
-    elif path.split("/targetdomains/{domain_id}", 1)[-1] in _DIRECTORY_ACCOUNTS and FIXTURES.get("domain_id"):
-        _DIRECTORY_ACCOUNTS[path.split("/targetdomains/{domain_id}", 1)[-1]](body)
+    elif directory_accounts and FIXTURES.get("domain_id"):
+        directory_accounts(body)
 
 
 def _without_nul_keys(value):
@@ -108,8 +109,8 @@ def _consistent_host(body: dict, host_id) -> None:
     for key in ("password_policy_id", "policy_id"):
         if isinstance(metadata.get(key), str) and metadata[key]:
             metadata[key] = FIXTURES["password_policy_id"]
-    if isinstance(metadata.get("script_template_id"), str) and metadata["script_template_id"] \
-            or str(metadata.get("protocol", "")).upper() == "SSH":
+    has_template = isinstance(metadata.get("script_template_id"), str) and metadata["script_template_id"]
+    if has_template or str(metadata.get("protocol", "")).upper() == "SSH":  # SSH hosts need one
         metadata["script_template_id"] = FIXTURES["script_template_id"]
     accounts = body.get("accounts")
     names = []
