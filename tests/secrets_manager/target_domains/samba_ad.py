@@ -41,6 +41,18 @@ def available() -> str | None:
     return None
 
 
+def _rpc_port_range() -> str:
+    """Ports for Samba's RPC endpoints above the kernel's ephemeral range: its default (49152 up)
+    lies inside Linux's, so a client connection of any other test could hold 49153 and Samba
+    would exit with NT_STATUS_ADDRESS_ALREADY_ASSOCIATED."""
+    try:
+        high = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        high = 60999
+    low = min(high + 1, 65535 - 200)
+    return f"{low}-{low + 200}"
+
+
 def _listening(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
         return True
@@ -97,7 +109,8 @@ class SambaDC:
                        check=True, cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
         self.provision_seconds = time.monotonic() - started
         text = Path(self.conf).read_text()
-        Path(self.conf).write_text(text.replace("[global]", "[global]\n\told password allowed period = 0", 1))
+        Path(self.conf).write_text(text.replace("[global]", "[global]\n\told password allowed period = 0"
+                                                f"\n\trpc server dynamic port range = {_rpc_port_range()}", 1))
         started = time.monotonic()
         self.log = open(self.folder / "samba.log", "wb")
         self.process = subprocess.Popen(["samba", "-i", "-M", "single", "-s", self.conf], cwd=self.folder,
