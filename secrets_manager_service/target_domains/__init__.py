@@ -1,0 +1,1 @@
+"""Target domains: directories scanned for accounts, whose users become managed accounts."""
