@@ -141,6 +141,30 @@ def on_starting(server):
             os.remove(os.path.join(directory, name))
 
 
+# The settings group (common.config) each service checks, by its gunicorn name.
+SETTINGS_GROUPS = {"vault": "VAULT", "secrets-manager": "SECRETS_MANAGER"}
+
+
+def check_settings(name: str) -> None:
+    """Master start: the service's settings checked once, before any socket or worker. Each
+    worker checks them again when it loads the app, but a bad or missing one stops the start
+    here with its lines printed once, not once per booting worker."""
+    from common import config
+
+    with config.exit_on_error(name, code=config.GUNICORN_APP_LOAD_ERROR):
+        config.load(getattr(config, SETTINGS_GROUPS[name]))
+
+
+def master_start(name: str):
+    """The service's on_starting hook: its settings checked, then the metrics directory prepared."""
+
+    def on_master_start(server):
+        check_settings(name)
+        on_starting(server)
+
+    return on_master_start
+
+
 def child_exit(server, worker):
     """Master side, after a worker exits: drop its live-gauge files."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -187,7 +211,7 @@ def settings(*, name: str, wsgi_app: str, default_port: int) -> dict:
         # gunicorn >= 25.1 opens a runtime-control socket under $HOME by default; the
         # services do not need it (and $HOME is read-only in the containers).
         "control_socket_disable": True,
-        "on_starting": on_starting,
+        "on_starting": master_start(name),
         "child_exit": child_exit,
         **http_edge(),
     }

@@ -6,12 +6,17 @@ import datetime
 import json
 import os
 import runpy
+import subprocess
+import sys
 import types
 from pathlib import Path
 
 import pytest
 from gunicorn import glogging
 from gunicorn.config import Config
+
+from common import config
+from tests import support
 
 GUNICORN = Path(__file__).resolve().parents[2] / "deploy" / "gunicorn"
 CONFS = {
@@ -117,6 +122,7 @@ def test_child_exit_marks_the_worker_dead_only_in_multiprocess_mode(conf, monkey
 
 def test_on_starting_prepares_an_empty_multiprocess_dir(conf, monkeypatch, tmp_path):
     ns = load(conf[0])
+    monkeypatch.setenv("DEV_MODE", "1")  # the settings check before it passes
     directory = tmp_path / "prom"
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
     ns["on_starting"](None)
@@ -125,6 +131,39 @@ def test_on_starting_prepares_an_empty_multiprocess_dir(conf, monkeypatch, tmp_p
     (directory / "keep.txt").write_text("not ours")
     ns["on_starting"](None)
     assert sorted(p.name for p in directory.iterdir()) == ["keep.txt"]
+
+
+def _without_service_settings(monkeypatch) -> None:
+    for setting in (config.VAULT + config.SECRETS_MANAGER).settings:
+        monkeypatch.delenv(setting.name, raising=False)
+
+
+def test_missing_settings_stop_the_master_before_it_prepares_anything(conf, monkeypatch, tmp_path, capsys):
+    _without_service_settings(monkeypatch)
+    directory = tmp_path / "prom"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    name = "vault" if conf[0].name.startswith("vault") else "secrets-manager"
+    with pytest.raises(SystemExit) as stopped:
+        load(conf[0])["on_starting"](None)
+    assert stopped.value.code == config.GUNICORN_APP_LOAD_ERROR
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith(f"{name}: ") for line in lines)
+    assert any("DATABASE_URL is not set" in line for line in lines) and len(set(lines)) == len(lines)
+    assert not directory.exists()
+
+
+@pytest.mark.slow
+def test_production_gunicorn_says_a_missing_setting_once_not_once_per_worker(conf, monkeypatch, tmp_path):
+    """Three workers would each load the app and print the same lines: the master says them once."""
+    _without_service_settings(monkeypatch)
+    env = {**os.environ, "WEB_CONCURRENCY": "3", "BIND": f"127.0.0.1:{support.free_port()}",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", str(conf[0])], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == config.GUNICORN_APP_LOAD_ERROR
+    ours = [line for line in result.stderr.splitlines() if "DATABASE_URL is not set" in line]
+    assert len(ours) == 1, result.stderr
+    assert "Booting worker" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_access_log_line_is_json_without_query_or_credentials(conf):
