@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg setup.py $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,embedded]'
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,embedded,hsm]'
 	touch $(STAMP)
 
 ## Start the whole suite: embedded PostgreSQL (unless DATABASE_URL is set), token issuer, Vault,
@@ -48,7 +48,7 @@ fuzz: install
 ## Renew deploy/constraints.txt: the newest versions setup.cfg allows, pinned (pip-tools).
 lock: install
 	$(PY) -m piptools compile --quiet --upgrade --strip-extras --no-emit-index-url --no-emit-find-links \
-		--extra dev --extra embedded --output-file $(CONSTRAINTS) setup.cfg
+		--extra dev --extra embedded --extra hsm --output-file $(CONSTRAINTS) setup.cfg
 
 lint: install
 	$(PY) -m ruff check --isolated --select E,F,W --line-length 190 common vault_service secrets_manager_service tests

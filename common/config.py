@@ -162,6 +162,7 @@ class Setting:
     dev_fallback: str | None = None
     dev_default: object = None  # the value development mode uses when it is unset
     keeps_empty: bool = False  # "" is a value of its own (given to `parse`), not "unset"
+    required_unless: str | None = None  # not required (and no fallback) when this other setting is given
 
 
 DEV_MODE = Setting("DEV_MODE", flag, "set DEV_MODE=1 on a developer machine only, or leave it unset", False)
@@ -204,9 +205,32 @@ RATE_LIMIT_REDIS_PREFIX = Setting("RATE_LIMIT_REDIS_PREFIX", text, "set it to a 
 
 VAULT_MASTER_KEYS = Setting(
     "VAULT_MASTER_KEYS", master_keys, "make one with `vault-admin generate-master-key KID`", secret=True,
-    required="make one with `vault-admin generate-master-key KID`, or DEV_MODE=1 for a generated development key",
-    dev_fallback="a generated development master key in DATA_DIR/master-keys.json (never in production)")
-VAULT_ACTIVE_MASTER_KEY = Setting("VAULT_ACTIVE_MASTER_KEY", text, "set it to one of the key ids in VAULT_MASTER_KEYS")
+    required="make one with `vault-admin generate-master-key KID` (or keep the master key in an HSM: "
+             "VAULT_PKCS11_MODULE), or DEV_MODE=1 for a generated development key",
+    dev_fallback="a generated development master key in DATA_DIR/master-keys.json (never in production)",
+    required_unless="VAULT_PKCS11_MODULE")
+VAULT_ACTIVE_MASTER_KEY = Setting("VAULT_ACTIVE_MASTER_KEY", text, "set it to one of the key ids in VAULT_MASTER_KEYS "
+                                  "or pkcs11:LABEL of VAULT_PKCS11_KEY_LABELS")
+
+
+def labels(raw: str) -> list[str]:
+    found = [part.strip() for part in raw.split(",") if part.strip()]
+    if not found:
+        raise ValueError("names no key label")
+    return found
+
+
+# The master keys in an HSM (common/hsm.py): the PKCS#11 module, the token, the user PIN's file
+# and the labels of the AES keys in it (`vault-admin hsm-create-key LABEL` makes one).
+VAULT_PKCS11_MODULE = Setting("VAULT_PKCS11_MODULE", existing_file, "set it to the HSM's PKCS#11 library, e.g. "
+                              "/usr/lib/softhsm/libsofthsm2.so")
+VAULT_PKCS11_TOKEN_LABEL = Setting("VAULT_PKCS11_TOKEN_LABEL", text, "set it to the label of the HSM token")
+VAULT_PKCS11_PIN_FILE = Setting("VAULT_PKCS11_PIN_FILE", existing_file, "set it to a file holding the token's user PIN "
+                                "(readable by this service only)")
+VAULT_PKCS11_KEY_LABELS = Setting("VAULT_PKCS11_KEY_LABELS", labels, "set it to the labels of the token's master keys, "
+                                  "comma-separated (the first wraps new data keys unless VAULT_ACTIVE_MASTER_KEY says)")
+VAULT_DATA_KEY_CACHE_SIZE = Setting("VAULT_DATA_KEY_CACHE_SIZE", whole_number(0, 10_000_000),
+                                    "set it to a number of data keys, e.g. 4096 (0: unwrap on every read)", 4096)
 
 
 def kv_mount(raw: str) -> str:
@@ -275,13 +299,26 @@ def _token_keys(settings: "Settings"):
                "DEV_MODE=1 to trust the development token issuer")
 
 
+def master_key_ids(settings: "Settings") -> list[str]:
+    """The ids of every configured master key: the HSM's first (the default active one), then
+    VAULT_MASTER_KEYS's, each in its order."""
+    spec = settings["VAULT_MASTER_KEYS"] or ""
+    return ([f"pkcs11:{label}" for label in settings["VAULT_PKCS11_KEY_LABELS"] or []]
+            + [part.strip().partition(":")[0] for part in spec.split(",") if part.strip()])
+
+
 def _active_master_key(settings: "Settings"):
-    active, spec = settings["VAULT_ACTIVE_MASTER_KEY"], settings["VAULT_MASTER_KEYS"]
-    if active and spec:
-        ids = [part.strip().partition(":")[0] for part in spec.split(",") if part.strip()]
-        if active not in ids:
-            yield (f"VAULT_ACTIVE_MASTER_KEY={active!r} is not a key id of VAULT_MASTER_KEYS ({', '.join(ids)}): "
-                   "set it to one of them, or leave it unset for the first")
+    active, ids = settings["VAULT_ACTIVE_MASTER_KEY"], master_key_ids(settings)
+    if active and ids and active not in ids:
+        yield (f"VAULT_ACTIVE_MASTER_KEY={active!r} is not a key id of VAULT_MASTER_KEYS or VAULT_PKCS11_KEY_LABELS "
+               f"({', '.join(ids)}): set it to one of them, or leave it unset for the first")
+
+
+def _pkcs11_complete(settings: "Settings"):
+    if settings["VAULT_PKCS11_MODULE"]:
+        for needed in (VAULT_PKCS11_TOKEN_LABEL, VAULT_PKCS11_PIN_FILE, VAULT_PKCS11_KEY_LABELS):
+            if not settings[needed.name]:
+                yield f"{needed.name} is not set but VAULT_PKCS11_MODULE is: {needed.fix}"
 
 
 def _embedded_installed() -> bool:
@@ -300,7 +337,9 @@ DATABASE = LOGGING + Group((DATA_DIR, DATABASE_URL, DB_POOL_MIN_SIZE, DB_POOL_MA
 SERVICE = DATABASE + Group((AUTH_JWKS_FILE, AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE, AUTH_LEEWAY_SECONDS,
                             AUTH_MAX_TOKEN_LIFETIME_SECONDS, REDIS_URL, RATE_LIMIT_READS, RATE_LIMIT_WRITES,
                             RATE_LIMIT_CHECKOUTS, RATE_LIMIT_WINDOW_SECONDS, RATE_LIMIT_REDIS_PREFIX), (_token_keys,))
-KEYRING = Group((DEV_MODE, DATA_DIR, VAULT_MASTER_KEYS, VAULT_ACTIVE_MASTER_KEY), (_active_master_key,))
+KEYRING = Group((DEV_MODE, DATA_DIR, VAULT_PKCS11_MODULE, VAULT_PKCS11_TOKEN_LABEL, VAULT_PKCS11_PIN_FILE,
+                 VAULT_PKCS11_KEY_LABELS, VAULT_MASTER_KEYS, VAULT_ACTIVE_MASTER_KEY, VAULT_DATA_KEY_CACHE_SIZE),
+                (_pkcs11_complete, _active_master_key))
 VAULT = SERVICE + KEYRING + Group((VAULT_KV_MOUNT,))
 SECRETS_MANAGER = SERVICE + Group((VAULT_URL, SM_TOKEN_URL, SM_CLIENT_ID, SM_CLIENT_SECRET, SM_VAULT_TRIES,
                                    SM_WORKER_INTERVAL_SECONDS, SM_WORKER_METRICS_PORT, SM_WORKER_PAUSE_AT,
@@ -383,7 +422,7 @@ def _value(setting: Setting, raw, problems: list[str]):
 
 
 def _apply_fallback(setting: Setting, settings: Settings, problems: list[str]) -> None:
-    if setting.required is None:
+    if setting.required is None or (setting.required_unless and settings.values.get(setting.required_unless)):
         return
     if not settings.dev_mode:
         problems.append(f"{setting.name} is not set: {setting.required}")

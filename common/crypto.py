@@ -4,6 +4,10 @@ Each secret has its own random data key. The data key is stored wrapped (encrypt
 by a master key from the keyring, tagged with that key's id, so a master key can be
 rotated by re-wrapping data keys without touching any version's ciphertext.
 
+Master keys live with a KeyProvider: the environment (EnvironmentKeys, here) or an HSM
+through PKCS#11 (common/hsm.py). The Keyring routes each key id to its provider and keeps
+a bounded cache of unwrapped data keys.
+
 Associated data binds every ciphertext to where it belongs: a data key to its secret
 id, a version's ciphertext to its secret id and version number. A ciphertext copied
 onto another row therefore fails authentication instead of decrypting.
@@ -55,83 +59,164 @@ class WrappedKey:
     wrapped: bytes
 
 
-UNWRAPPED_KEYS_CACHED = 4096  # data keys kept unwrapped per process (32 bytes each)
+UNWRAPPED_KEYS_CACHED = 4096  # data keys kept unwrapped per process (32 bytes each), by default
 
 
-class Keyring:
-    """Master keys by id; new data keys are wrapped with the active one."""
+class KeyProviderUnavailable(errors.ApiError):
+    """The master keys' holder (an HSM) cannot be reached: the request is refused whole (503)."""
 
-    def __init__(self, keys: dict[str, bytes], active_key_id: str):
-        if active_key_id not in keys:
-            raise errors.ApiError(f"active master key {active_key_id!r} is not in the keyring", code="CONFIGURATION_ERROR")
+    status, code, default_message = 503, "INTRA_SERVICE_COMMUNICATION_ERROR", "the key provider is unavailable"
+
+
+class KeyProvider:
+    """Where some master keys live. Each key id names one key of one provider; a provider
+    wraps a data key with one of its keys (`seal`) and unwraps it (`open`), binding it to the
+    associated data. `open` raises DecryptionFailed when the wrapped key does not
+    authenticate, KeyProviderUnavailable when the keys cannot be reached."""
+
+    kind = "abstract"
+    key_ids: tuple[str, ...] = ()
+
+    def seal(self, key_id: str, plaintext: bytes, aad: bytes) -> bytes:
+        raise NotImplementedError
+
+    def open(self, key_id: str, sealed: bytes, aad: bytes) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Let go of sessions and handles (a CLI's end, a test's)."""
+
+
+class EnvironmentKeys(KeyProvider):
+    """Master keys held in this process's memory (VAULT_MASTER_KEYS, or the development file);
+    XChaCha20-Poly1305 like the data itself."""
+
+    kind = "environment"
+
+    def __init__(self, keys: dict[str, bytes]):
         for key_id, key in keys.items():
             if len(key) != KEY_BYTES:
                 raise errors.ApiError(f"master key {key_id!r} must be {KEY_BYTES} bytes", code="CONFIGURATION_ERROR")
         self._keys = dict(keys)
-        self.active_key_id = active_key_id
-        # Unwrapping is a pure function of (master key id, wrapped key, secret id), so each
-        # hot secret pays for it once per process, not once per read. This holds no more than
-        # the master keys held here already allow anyone with this memory to derive.
-        self._unwrap_cached = functools.lru_cache(maxsize=UNWRAPPED_KEYS_CACHED)(self._unwrap)
+        self.key_ids = tuple(keys)
 
     def __repr__(self):  # never show key material
-        return f"Keyring(key_ids={sorted(self._keys)}, active={self.active_key_id!r})"
+        return f"EnvironmentKeys(key_ids={sorted(self._keys)})"
+
+    def seal(self, key_id: str, plaintext: bytes, aad: bytes) -> bytes:
+        return _seal(self._keys[key_id], plaintext, aad)
+
+    def open(self, key_id: str, sealed: bytes, aad: bytes) -> bytes:
+        return _open(self._keys[key_id], sealed, aad)
+
+
+class Keyring:
+    """The master keys of every configured provider, by id; new data keys are wrapped with the
+    active one, and any configured key unwraps what it wrapped (so a rotation, or a move from
+    the environment to an HSM, is a re-wrap while both are configured)."""
+
+    def __init__(self, keys: dict[str, bytes] | list[KeyProvider], active_key_id: str, *,
+                 cache_size: int = UNWRAPPED_KEYS_CACHED):
+        providers = [EnvironmentKeys(keys)] if isinstance(keys, dict) else list(keys)
+        self._provider_of: dict[str, KeyProvider] = {}
+        for provider in providers:
+            for key_id in provider.key_ids:
+                if key_id in self._provider_of:
+                    raise errors.ApiError(f"master key id {key_id!r} is configured twice", code="CONFIGURATION_ERROR")
+                self._provider_of[key_id] = provider
+        if active_key_id not in self._provider_of:
+            raise errors.ApiError(f"active master key {active_key_id!r} is not in the keyring", code="CONFIGURATION_ERROR")
+        self.providers = providers
+        self.active_key_id = active_key_id
+        # Unwrapping is a pure function of (master key id, wrapped key, secret id), so each
+        # hot secret pays for it (an HSM round trip, with PKCS#11) once per process, not once
+        # per read; the cache is bounded, least recently used out first. It holds no more than
+        # what the master keys reachable from this process already let anyone here derive.
+        self._unwrap_cached = functools.lru_cache(maxsize=cache_size)(self._unwrap)
+
+    def __repr__(self):  # never show key material
+        return f"Keyring(key_ids={self.key_ids}, active={self.active_key_id!r})"
+
+    @property
+    def key_ids(self) -> list[str]:
+        return sorted(self._provider_of)
+
+    def provider_kind(self, key_id: str) -> str | None:
+        provider = self._provider_of.get(key_id)
+        return provider.kind if provider else None
+
+    def cache_info(self):
+        return self._unwrap_cached.cache_info()
+
+    def close(self) -> None:
+        for provider in self.providers:
+            provider.close()
 
     @classmethod
     def from_spec(cls, spec: str, active_key_id: str | None = None) -> "Keyring":
         """Parse `kid:base64url,kid2:base64url`; the first is active unless named."""
-        keys, order = {}, []
-        for item in filter(None, (part.strip() for part in spec.split(","))):
-            key_id, sep, encoded = item.partition(":")
-            if not sep or not key_id:
-                raise errors.ApiError("VAULT_MASTER_KEYS entries must look like kid:base64url-key", code="CONFIGURATION_ERROR")
-            keys[key_id] = _b64decode(encoded)
-            order.append(key_id)
-        if not keys:
-            raise errors.ApiError("VAULT_MASTER_KEYS is empty", code="CONFIGURATION_ERROR")
-        return cls(keys, active_key_id or order[0])
+        keys = environment_keys(spec)
+        return cls([keys], active_key_id or keys.key_ids[0])
 
     @classmethod
     def development(cls, data_dir: str) -> "Keyring":
-        """A keyring kept in DATA_DIR/master-keys.json, created on first use (development only)."""
-        path = Path(data_dir, "master-keys.json")
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            key_id = "dev-" + secrets.token_hex(4)
-            body = {"active": key_id, "keys": {key_id: base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()}}
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(body, handle)
-            try:
-                os.link(tmp, path)  # fails if another process won the race: use theirs
-            except FileExistsError:
-                pass
-            finally:
-                os.unlink(tmp)
-        body = json.loads(path.read_text())
-        return cls({kid: _b64decode(key) for kid, key in body["keys"].items()}, body["active"])
+        keys, active = development_keys(data_dir)
+        return cls([keys], active)
 
     def new_data_key(self, secret_id: str) -> tuple[bytes, WrappedKey]:
         data_key = secrets.token_bytes(KEY_BYTES)
         return data_key, self.wrap(data_key, secret_id)
 
     def wrap(self, data_key: bytes, secret_id: str) -> WrappedKey:
-        master = self._keys[self.active_key_id]
-        return WrappedKey(self.active_key_id, _seal(master, data_key, _data_key_aad(secret_id)))
+        provider = self._provider_of[self.active_key_id]
+        return WrappedKey(self.active_key_id, provider.seal(self.active_key_id, data_key, _data_key_aad(secret_id)))
 
     def unwrap(self, wrapped: WrappedKey, secret_id: str) -> bytes:
         return self._unwrap_cached(wrapped.key_id, wrapped.wrapped, secret_id)
 
     def _unwrap(self, key_id: str, wrapped: bytes, secret_id: str) -> bytes:
-        master = self._keys.get(key_id)
-        if master is None:
+        provider = self._provider_of.get(key_id)
+        if provider is None:
             raise DecryptionFailed(f"master key {key_id!r} is not configured")
-        return _open(master, wrapped, _data_key_aad(secret_id))
+        return provider.open(key_id, wrapped, _data_key_aad(secret_id))
 
     def rewrap(self, wrapped: WrappedKey, secret_id: str) -> WrappedKey:
         """The same data key, wrapped by the active master key."""
         return self.wrap(self.unwrap(wrapped, secret_id), secret_id)
+
+
+def environment_keys(spec: str) -> EnvironmentKeys:
+    """`kid:base64url,kid2:base64url` (VAULT_MASTER_KEYS), in order."""
+    keys = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        key_id, sep, encoded = item.partition(":")
+        if not sep or not key_id:
+            raise errors.ApiError("VAULT_MASTER_KEYS entries must look like kid:base64url-key", code="CONFIGURATION_ERROR")
+        keys[key_id] = _b64decode(encoded)
+    if not keys:
+        raise errors.ApiError("VAULT_MASTER_KEYS is empty", code="CONFIGURATION_ERROR")
+    return EnvironmentKeys(keys)
+
+
+def development_keys(data_dir: str) -> tuple[EnvironmentKeys, str]:
+    """Keys kept in DATA_DIR/master-keys.json, created on first use (development only), and the active id."""
+    path = Path(data_dir, "master-keys.json")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key_id = "dev-" + secrets.token_hex(4)
+        body = {"active": key_id, "keys": {key_id: base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode()}}
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(body, handle)
+        try:
+            os.link(tmp, path)  # fails if another process won the race: use theirs
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    body = json.loads(path.read_text())
+    return EnvironmentKeys({kid: _b64decode(key) for kid, key in body["keys"].items()}), body["active"]
 
 
 def _data_key_aad(secret_id: str) -> bytes:

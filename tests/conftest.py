@@ -66,3 +66,19 @@ def vault_app(vault_config):
 @pytest.fixture()
 def client(vault_app):
     return vault_app.test_client()
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(tmp_path_factory):
+    """One real SoftHSM2 token for the session (the PKCS#11 library is initialised once per
+    process, with the configuration it finds then); tests add their own keys to it."""
+    import os
+
+    from tests import softhsm
+
+    reason = softhsm.missing()
+    if reason:
+        pytest.skip(reason)
+    token = softhsm.Token(tmp_path_factory.mktemp("softhsm"))
+    os.environ["SOFTHSM2_CONF"] = str(token.conf)
+    return token

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import PathConverter
 
-from common import config, crypto
+from common import config, crypto, hsm
 from common.web import add_converter, create_base_app
 from vault_service import names
 from vault_service.schemas_catalog.views import blp as schemas_blp
@@ -38,9 +38,19 @@ def create_app(settings: dict | None = None) -> Flask:
     return app
 
 
-def keyring_from(settings: dict) -> crypto.Keyring:
-    """The configured keyring; without one (development mode only: config refuses it otherwise),
-    a generated development keyring under DATA_DIR."""
+def keyring_from(settings) -> crypto.Keyring:
+    """The configured master keys: an HSM's (PKCS#11), the environment's, or both while data keys
+    move from one to the other (`vault-admin rewrap`); the HSM's first key is active unless
+    VAULT_ACTIVE_MASTER_KEY names another. Without either (development mode only: config refuses
+    it otherwise), a generated development keyring under DATA_DIR."""
+    providers, active = [], settings["VAULT_ACTIVE_MASTER_KEY"]
+    hsm_keys = hsm.from_settings(settings)
+    if hsm_keys:
+        providers.append(hsm_keys)
     if settings["VAULT_MASTER_KEYS"]:
-        return crypto.Keyring.from_spec(settings["VAULT_MASTER_KEYS"], settings["VAULT_ACTIVE_MASTER_KEY"])
-    return crypto.Keyring.development(settings["DATA_DIR"])
+        providers.append(crypto.environment_keys(settings["VAULT_MASTER_KEYS"]))
+    if not providers:
+        keys, active = crypto.development_keys(settings["DATA_DIR"])
+        providers.append(keys)
+    return crypto.Keyring(providers, active or providers[0].key_ids[0],
+                          cache_size=settings.get("VAULT_DATA_KEY_CACHE_SIZE", crypto.UNWRAPPED_KEYS_CACHED))

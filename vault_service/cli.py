@@ -2,7 +2,9 @@
 
     vault-admin migrate                  apply the SQL migrations and exit
     vault-admin generate-master-key KID  print a new VAULT_MASTER_KEYS entry
-    vault-admin rotate-master-key        re-wrap every data key with the active master key
+    vault-admin hsm-create-key LABEL     make an AES-256 master key in the PKCS#11 token (VAULT_PKCS11_*)
+    vault-admin rewrap [--batch-size N]  re-wrap every data key with the active master key, online
+                                         (rotate-master-key is the same command)
 """
 from __future__ import annotations
 
@@ -10,56 +12,61 @@ import argparse
 import json
 import sys
 
-from common import config, crypto, embedded_pg, programs
+from common import config, crypto, embedded_pg, hsm, logs, programs
+from vault_service import rewrap
 from vault_service.app import create_app
-from vault_service.secrets import store
 
-REWRAP_BATCH = 500
-
-
-def rotate_master_key(app) -> int:
-    """Re-wrap data keys wrapped by older master keys; safe to run while the service serves.
-
-    Each batch is its own transaction with rows locked SKIP LOCKED, so concurrent
-    writers are never blocked for long and two runs do not fight over rows.
-    """
-    keyring: crypto.Keyring = app.extensions["keyring"]
-    db = app.extensions["db"]
-    total = 0
-    while True:
-        with db.transaction() as cur:
-            rows = store.all_wrapped_keys(cur, not_key_id=keyring.active_key_id, batch=REWRAP_BATCH)
-            for row in rows:
-                rewrapped = keyring.rewrap(crypto.WrappedKey(row["dek_key_id"], bytes(row["dek_wrapped"])), str(row["id"]))
-                store.set_wrapped_key(cur, row["id"], rewrapped.key_id, rewrapped.wrapped)
-        total += len(rows)
-        if len(rows) < REWRAP_BATCH:
-            return total
+PROGRAM = "vault-admin"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vault-admin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=programs.version_text("vault-admin"))
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=programs.version_text(PROGRAM))
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply the SQL migrations and exit")
     generate = commands.add_parser("generate-master-key", help="print a new VAULT_MASTER_KEYS entry")
     generate.add_argument("key_id")
-    commands.add_parser("rotate-master-key", help="re-wrap all data keys with VAULT_ACTIVE_MASTER_KEY")
+    create_key = commands.add_parser("hsm-create-key", help="make an AES-256 master key in the PKCS#11 token")
+    create_key.add_argument("label")
+    for name in ("rewrap", "rotate-master-key"):
+        command = commands.add_parser(name, help="re-wrap every data key with the active master key, online")
+        command.add_argument("--batch-size", type=int, default=rewrap.DEFAULT_BATCH,
+                             help="data keys per transaction (default %(default)s)")
     args = parser.parse_args(argv)
 
     if args.command == "generate-master-key":
         print(crypto.generate_master_key_spec(args.key_id))
         return 0
     if args.command == "migrate":  # the database alone: no master key is read, none is made
-        return programs.migrate("vault-admin", service="vault", migrations_package="vault_service")
-    with config.exit_on_error("vault-admin"):
+        return programs.migrate(PROGRAM, service="vault", migrations_package="vault_service")
+    if args.command == "hsm-create-key":
+        return _hsm_create_key(args.label)
+    with config.exit_on_error(PROGRAM):
         app = create_app()
+    keyring: crypto.Keyring = app.extensions["keyring"]
     try:
-        count = rotate_master_key(app)
-        print(json.dumps({"rewrapped": count, "active_key_id": app.extensions["keyring"].active_key_id}))
+        result = rewrap.rewrap(app.extensions["db"], keyring, batch=max(1, args.batch_size))
+        print(json.dumps(result), flush=True)
+        return 0 if result["remaining"] == 0 else 1
     finally:
+        keyring.close()
         app.extensions["db"].close()
         embedded_pg.stop_if_started_here()
+
+
+def _hsm_create_key(label: str) -> int:
+    with config.exit_on_error(PROGRAM):
+        settings = config.load(config.KEYRING)
+        if not settings["VAULT_PKCS11_MODULE"]:
+            raise config.ConfigError(["VAULT_PKCS11_MODULE is not set: " + config.VAULT_PKCS11_MODULE.fix])
+    logs.configure("WARNING", stream=sys.stderr)
+    keys = hsm.from_settings(settings)
+    try:
+        key_id = keys.create_key(label)
+    except (ValueError, crypto.KeyProviderUnavailable) as exc:
+        print(f"{PROGRAM}: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+    print(json.dumps({"key_id": key_id, "label": label}), flush=True)
     return 0
 
 

@@ -36,7 +36,7 @@ def problems(group, env: dict) -> list[str]:
     ("AUTH_JWKS_URL", "ftp://keys", "AUTH_JWKS_URL='ftp://keys' is not an http(s) URL"),
     ("AUTH_JWKS_FILE", "/nonexistent/jwks.json", "AUTH_JWKS_FILE='/nonexistent/jwks.json' is not an existing file"),
     ("AUTH_LEEWAY_SECONDS", "1e9", "AUTH_LEEWAY_SECONDS='1e9' is not a whole number"),
-    ("VAULT_ACTIVE_MASTER_KEY", "k9", "VAULT_ACTIVE_MASTER_KEY='k9' is not a key id of VAULT_MASTER_KEYS (k1)"),
+    ("VAULT_ACTIVE_MASTER_KEY", "k9", "VAULT_ACTIVE_MASTER_KEY='k9' is not a key id of VAULT_MASTER_KEYS or VAULT_PKCS11_KEY_LABELS (k1)"),
     ("VAULT_KV_MOUNT", "sys", "VAULT_KV_MOUNT='sys' is not 1 to 64 of A-Z a-z 0-9 _ -"),
 ])
 def test_a_bad_value_is_one_line_naming_variable_problem_and_fix(name, value, problem):

@@ -35,7 +35,7 @@ def _requirements() -> list[Requirement]:
     setup = configparser.ConfigParser()
     setup.read(REPO / "setup.cfg")
     lines = setup["options"]["install_requires"].splitlines()
-    for extra in ("dev", "embedded"):
+    for extra in ("dev", "embedded", "hsm"):
         lines += setup["options.extras_require"][extra].splitlines()
     return [Requirement(line) for line in lines if line.strip()]
 
@@ -59,9 +59,9 @@ def test_the_constraints_are_portable():
 def test_every_install_goes_through_the_constraints():
     makefile = (REPO / "Makefile").read_text()
     assert "CONSTRAINTS := deploy/constraints.txt" in makefile
-    assert "pip install --quiet -c $(CONSTRAINTS) -e '.[dev,embedded]'" in makefile
+    assert "pip install --quiet -c $(CONSTRAINTS) -e '.[dev,embedded,hsm]'" in makefile
     assert "piptools compile" in makefile.split("\nlock:", 1)[1].split("\n\n", 1)[0], "make lock renews it"
-    assert "pip install --quiet -c deploy/constraints.txt -e '.[dev,embedded]'" in (REPO / ".ci" / "run").read_text()
+    assert "pip install --quiet -c deploy/constraints.txt -e '.[dev,embedded,hsm]'" in (REPO / ".ci" / "run").read_text()
     docker = REPO / "deploy" / "docker"
     assert "pip wheel --wheel-dir /wheels -c deploy/constraints.txt ." in (docker / "Dockerfile").read_text()
     assert "!deploy/constraints.txt" in (docker / "Dockerfile.dockerignore").read_text().splitlines()

@@ -1,6 +1,8 @@
 """What reaches the database: only ciphertext, bound to its secret and version."""
 from __future__ import annotations
 
+import io
+
 import psycopg
 import pytest
 
@@ -69,7 +71,7 @@ def test_swapped_data_keys_do_not_decrypt(client, tokens, sql):
 
 def test_master_key_rotation_rewraps_every_data_key(db_server, data_dir, tokens, master_keys):
     from vault_service.app import create_app
-    from vault_service.cli import rotate_master_key
+    from vault_service.rewrap import rewrap
 
     with support.fresh_database(db_server, "vault_rotation") as url:
         base = support.service_settings(data_dir, url)
@@ -84,8 +86,9 @@ def test_master_key_rotation_rewraps_every_data_key(db_server, data_dir, tokens,
                 old.test_client().post(f"{V1}/secret/data/{path}", headers=svc, json={"data": {"p": path}})
             both = create_app({**base, "VAULT_MASTER_KEYS": f"{k2},{k1}"})  # k2 active, k1 still known
             apps.append(both)
-            assert rotate_master_key(both) == 3
-            assert rotate_master_key(both) == 0
+            moved = rewrap(both.extensions["db"], both.extensions["keyring"], stream=io.StringIO())
+            assert moved["rewrapped"] == 3 and moved["remaining"] == 0
+            assert rewrap(both.extensions["db"], both.extensions["keyring"], stream=io.StringIO())["rewrapped"] == 0
             only_new = create_app({**base, "VAULT_MASTER_KEYS": k2})
             apps.append(only_new)
             for path in paths:

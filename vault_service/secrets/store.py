@@ -441,14 +441,23 @@ def remember_roles(cur, roles: list[tuple[str, str]]) -> None:
         )
 
 
-def all_wrapped_keys(cur, *, not_key_id: str, batch: int) -> list[dict]:
-    """Secrets whose data key is wrapped by another master key than `not_key_id` (locked)."""
+def wrapped_keys_to_move(cur, *, not_key_id: str, after, batch: int) -> list[dict]:
+    """Up to `batch` secrets after id `after` (None: from the start), in id order, whose data key
+    is wrapped by another master key than `not_key_id`; locked, skipping rows a writer holds."""
     cur.execute(
-        """SELECT id, dek_key_id, dek_wrapped FROM vault_secrets WHERE dek_key_id <> %(kid)s
-            LIMIT %(batch)s FOR UPDATE SKIP LOCKED""",
-        {"kid": not_key_id, "batch": batch},
+        """SELECT id, dek_key_id, dek_wrapped FROM vault_secrets
+            WHERE dek_key_id <> %(kid)s AND (%(after)s::uuid IS NULL OR id > %(after)s::uuid)
+            ORDER BY id LIMIT %(batch)s FOR UPDATE SKIP LOCKED""",
+        {"kid": not_key_id, "after": after, "batch": batch},
     )
     return cur.fetchall()
+
+
+def count_by_master_key(db: Database) -> dict[str, int]:
+    """How many secrets' data keys each master key wraps."""
+    with db.cursor() as cur:
+        cur.execute("SELECT dek_key_id, count(*) AS n FROM vault_secrets GROUP BY dek_key_id ORDER BY dek_key_id")
+        return {row["dek_key_id"]: row["n"] for row in cur.fetchall()}
 
 
 def set_wrapped_key(cur, secret_id, key_id: str, wrapped: bytes) -> None:
