@@ -1,6 +1,8 @@
 """`secrets-manager-worker`: the Secrets Manager's background work.
 
     secrets-manager-worker migrate       apply the database migrations and exit
+    secrets-manager-worker backup FILE   the database as one consistent snapshot, with a manifest
+    secrets-manager-worker restore FILE  into an empty DATABASE_URL: checked against it and migrated
     secrets-manager-worker [run] [--once] [--interval SECONDS]
 
 Each pass expires checkouts, queues scheduled rotations and runs the due ones
@@ -19,13 +21,16 @@ import threading
 import prometheus_client
 
 from common import config as settings
-from common import embedded_pg, errors, programs
+from common import backup, embedded_pg, errors, programs
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service
 from secrets_manager_service.target_domains import worker_steps
 
 log = logging.getLogger("secrets_manager_service.worker")
 PROGRAM = "secrets-manager-worker"
+# Nothing in the Secrets Manager's database is secret (passwords live only in the Vault), so its
+# backup is verified by its counts and schema versions alone.
+BACKUP_KIND = backup.Kind("secrets-manager", "secrets_manager_service")
 
 
 def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
@@ -33,6 +38,11 @@ def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
     if args.command == "migrate":  # the database alone, and the same JSON line as `vault-admin migrate`
         return programs.migrate(PROGRAM, service="secrets-manager", migrations_package="secrets_manager_service",
                                 overrides=config)
+    if args.command in ("backup", "restore"):
+        if not args.file:
+            _parser().error(f"{args.command} needs the backup FILE")
+        run_command = programs.run_backup if args.command == "backup" else programs.run_restore
+        return run_command(PROGRAM, lambda _: BACKUP_KIND, args.file, overrides=config)
     with settings.exit_on_error(PROGRAM):
         app = create_app(config)
     try:
@@ -81,7 +91,8 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=programs.version_text(PROGRAM))
-    parser.add_argument("command", nargs="?", choices=("run", "migrate"), default="run")
+    parser.add_argument("command", nargs="?", choices=("run", "migrate", "backup", "restore"), default="run")
+    parser.add_argument("file", nargs="?", help="the backup file (backup, restore)")
     parser.add_argument("--once", action="store_true", help="run one pass and exit")
     parser.add_argument("--interval", type=float, default=None, help="seconds between passes")
     return parser

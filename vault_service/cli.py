@@ -5,6 +5,8 @@
     vault-admin hsm-create-key LABEL     make an AES-256 master key in the PKCS#11 token (VAULT_PKCS11_*)
     vault-admin rewrap [--batch-size N]  re-wrap every data key with the active master key, online
                                          (rotate-master-key is the same command)
+    vault-admin backup FILE              the database as one consistent snapshot, with a manifest
+    vault-admin restore FILE             into an empty DATABASE_URL: checked, migrated, every version decrypted
 """
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ import json
 import sys
 
 from common import config, crypto, embedded_pg, hsm, logs, programs
+from vault_service import backup as vault_backup
 from vault_service import rewrap
-from vault_service.app import create_app
+from vault_service.app import create_app, keyring_from
 
 PROGRAM = "vault-admin"
 
@@ -32,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         command = commands.add_parser(name, help="re-wrap every data key with the active master key, online")
         command.add_argument("--batch-size", type=int, default=rewrap.DEFAULT_BATCH,
                              help="data keys per transaction (default %(default)s)")
+    for name, text in (("backup", "write a backup of the database to FILE"),
+                       ("restore", "restore FILE into the empty database of DATABASE_URL and verify it")):
+        commands.add_parser(name, help=text).add_argument("file")
     args = parser.parse_args(argv)
 
     if args.command == "generate-master-key":
@@ -41,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         return programs.migrate(PROGRAM, service="vault", migrations_package="vault_service")
     if args.command == "hsm-create-key":
         return _hsm_create_key(args.label)
+    if args.command == "backup":  # the database alone: the master keys are not needed to copy ciphertext
+        return programs.run_backup(PROGRAM, lambda settings: vault_backup.kind(), args.file)
+    if args.command == "restore":  # the keys the restored Vault will run with, to prove they open it
+        return programs.run_restore(PROGRAM, lambda settings: vault_backup.kind(keyring_from(settings)), args.file,
+                                    group=config.DATABASE + config.KEYRING)
     with config.exit_on_error(PROGRAM):
         app = create_app()
     keyring: crypto.Keyring = app.extensions["keyring"]

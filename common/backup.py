@@ -1,0 +1,220 @@
+"""Backups that restore: one consistent snapshot of a service's database, with a manifest.
+
+A backup file is a tar archive of two members:
+
+- `database.dump`: `pg_dump --format=custom` of the service's database, taken with a snapshot
+  exported by a REPEATABLE READ transaction, so writes go on while it runs and the dump is
+  exactly the database at one instant;
+- `manifest.json`: what that same snapshot held (the schema versions applied, the rows of every
+  table, the dump's SHA-256 and size, and for the Vault the master key ids its data keys need),
+  the suite's version and the server's.
+
+The file is not encrypted again: it holds no secret value in clear. The Vault's secret data is
+ciphertext under per-secret data keys that are stored only wrapped by master keys, and the
+master keys are never in a backup (they are in the environment or an HSM, kept apart). Names,
+roles, the audit trail and the Secrets Manager's hosts and accounts are in clear, as they are
+in the database: keep the files where you keep the database's own backups.
+
+`restore` refuses a target database that holds any table, and a file whose manifest, format or
+checksum is wrong, or whose data keys need a master key that is not configured; it restores
+the dump in one transaction, checks every table's row count and the schema versions against the
+manifest, migrates the schema forward to this release (a backup of an older release restores),
+then runs the service's own verification (the Vault decrypts every stored version).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+from psycopg import sql
+
+from common import programs
+from common.db import Database
+
+FORMAT = "privx-secrets-suite-backup"
+FORMAT_VERSION = 1
+MANIFEST, DUMP = "manifest.json", "database.dump"
+CHUNK = 1 << 20
+
+
+class BackupFailed(Exception):
+    """A backup or restore could not be done; the message says why (never a secret)."""
+
+
+class RestoreRefused(BackupFailed):
+    """The backup or the target is not fit: nothing (or, after a failed check, only an
+    unverified copy that the message names) was restored."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What differs between the services' backups."""
+
+    service: str  # its name in schema_migrations ("vault", "secrets-manager")
+    migrations_package: str
+    # Facts of the snapshot for the manifest (the Vault: the master key ids its data keys need).
+    describe: Callable[[psycopg.Connection], dict] = lambda conn: {}
+    # What must be true before anything is restored (the Vault: every needed key configured).
+    precheck: Callable[[dict], None] = lambda manifest: None
+    # After restore and migration: {"...": counts, "failed": [...]} (empty "failed": verified).
+    verify: Callable[[Database], dict] = lambda db: {"failed": []}
+
+
+# --------------------------------------------------------------------------- backup
+
+def backup(db: Database, kind: Kind, path: str) -> dict:
+    """Write the backup file at `path` (atomically: a partial file is never left under that
+    name); returns the manifest."""
+    target = Path(path)
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        facts = _snapshot_facts(conn)
+        facts.update(kind.describe(conn))
+        with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
+            dump = Path(tmp, DUMP)
+            _run("pg_dump", db.url, ["--format=custom", f"--snapshot={snapshot}", "--no-owner", "--no-privileges",
+                                     f"--file={dump}"])
+            conn.execute("COMMIT")  # the snapshot is needed only until pg_dump has taken it
+            manifest = {
+                "format": FORMAT, "format_version": FORMAT_VERSION, "service": kind.service,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "suite_version": programs.version(),
+                "encrypted": False,
+                "holds": "secret data only as ciphertext under wrapped data keys; no master key",
+                **facts,
+                "dump": {"file": DUMP, "bytes": dump.stat().st_size, "sha256": _sha256(dump)},
+            }
+            partial = Path(tmp, "backup.tar")
+            with tarfile.open(partial, "w") as archive:
+                body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+                info = tarfile.TarInfo(MANIFEST)
+                info.size, info.mtime, info.mode = len(body), int(time.time()), 0o600
+                archive.addfile(info, io.BytesIO(body))
+                archive.add(dump, arcname=DUMP)
+            partial.chmod(0o600)
+            shutil.move(partial, target)
+    return manifest
+
+
+def _snapshot_facts(conn) -> dict:
+    return {
+        "server_version": conn.execute("SHOW server_version").fetchone()[0],
+        "schema_versions": _schema_versions(conn),
+        "counts": _counts(conn),
+    }
+
+
+def _schema_versions(conn) -> dict[str, list[int]]:
+    rows = conn.execute("SELECT service, version FROM schema_migrations ORDER BY service, version").fetchall()
+    versions: dict[str, list[int]] = {}
+    for service, version in rows:
+        versions.setdefault(service, []).append(version)
+    return versions
+
+
+def _counts(conn) -> dict[str, int]:
+    """Rows of every table (partitions each on their own) of the database's schema."""
+    tables = [row[0] for row in conn.execute(
+        """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = current_schema() AND c.relkind = 'r' ORDER BY c.relname""").fetchall()]
+    return {table: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
+            for table in tables}
+
+
+# --------------------------------------------------------------------------- restore
+
+def read_manifest(path: str, kind: Kind) -> dict:
+    """The manifest of a backup file, checked against `kind`; RestoreRefused if unfit."""
+    try:
+        with tarfile.open(path, "r") as archive:
+            manifest = json.load(archive.extractfile(MANIFEST))
+    except (OSError, tarfile.TarError, KeyError, ValueError) as exc:
+        raise RestoreRefused(f"{path} is not a backup file ({type(exc).__name__})") from None
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise RestoreRefused(f"{path} is not a backup of format {FORMAT} {FORMAT_VERSION}")
+    if manifest.get("service") != kind.service:
+        raise RestoreRefused(f"{path} is a backup of the {manifest.get('service')} database, not of the {kind.service}")
+    return manifest
+
+
+def restore(db: Database, kind: Kind, path: str) -> dict:
+    """Restore the backup at `path` into the (empty) database of `db`, migrate it forward and
+    verify it; returns a report whose "verified" says whether everything held."""
+    manifest = read_manifest(path, kind)
+    kind.precheck(manifest)
+    with tempfile.TemporaryDirectory() as tmp:
+        dump = Path(tmp, DUMP)
+        with tarfile.open(path, "r") as archive, open(dump, "wb") as out:
+            member = archive.extractfile(DUMP)
+            if member is None:
+                raise RestoreRefused(f"{path} has no {DUMP}")
+            shutil.copyfileobj(member, out, CHUNK)
+        if _sha256(dump) != manifest["dump"]["sha256"]:
+            raise RestoreRefused(f"the dump in {path} does not match its manifest's checksum: the file is damaged")
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            found = _counts(conn)
+        if found:
+            raise RestoreRefused(f"the target database is not empty ({len(found)} tables, e.g. {sorted(found)[0]}): "
+                                 "restore into a new database")
+        _run("pg_restore", db.url, ["--no-owner", "--no-privileges", "--no-comments", "--exit-on-error",
+                                    "--single-transaction", str(dump)])
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        restored = {"schema_versions": _schema_versions(conn), "counts": _counts(conn)}
+    wrong = [f"{table}: {restored['counts'].get(table)} rows, the manifest says {n}"
+             for table, n in manifest["counts"].items() if restored["counts"].get(table) != n]
+    if restored["schema_versions"] != manifest["schema_versions"]:
+        wrong.append("schema versions differ from the manifest's")
+    if wrong:
+        raise RestoreRefused("the restored database does not match the manifest (" + "; ".join(wrong[:5]) +
+                             "): it is left as restored, unverified; drop it")
+    migrated = db.migrate()  # forward to this release; a no-op for a backup of this release
+    checks = kind.verify(db)
+    return {"restored": path, "service": kind.service, "backup_created": manifest["created"],
+            "backup_suite_version": manifest["suite_version"], "counts": restored["counts"],
+            "migrated": migrated, **checks, "verified": not checks["failed"]}
+
+
+# --------------------------------------------------------------------------- PostgreSQL client programs
+
+def _run(program: str, url: str, args: list[str]) -> None:
+    """pg_dump or pg_restore against `url`: the password goes in the environment, never on the
+    command line (where `ps` shows it); their messages are not echoed (they may quote data)."""
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    env = {**os.environ}
+    if "password" in params:
+        env["PGPASSWORD"] = str(params.pop("password"))
+    binary = _client_program(program)
+    done = subprocess.run([binary, *args, f"--dbname={psycopg.conninfo.make_conninfo(**params)}"], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise BackupFailed(f"{program} failed (exit {done.returncode}): {last[:300]}")
+
+
+def _client_program(program: str) -> str:
+    """PG_BINDIR's program if set, else the one on PATH (Debian's wrapper picks the newest)."""
+    bindir = os.environ.get("PG_BINDIR")
+    found = os.path.join(bindir, program) if bindir else shutil.which(program)
+    if not found or not os.path.exists(found):
+        raise BackupFailed(f"{program} is not installed (PostgreSQL's client programs; apt-get install postgresql-client)")
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
