@@ -14,6 +14,7 @@ from vault_service.secrets.views import personal, search, shared
 from vault_service.status.views import blp as status_blp
 from vault_service.versioned.views import blp as versioned_blp
 from vault_service import kv
+from vault_service.acl.cache import PolicyCache
 
 
 # What the contract allows as a secret name or path (vault_service.names checks it). The example
@@ -31,6 +32,7 @@ def create_app(settings: dict | None = None) -> Flask:
         on_new_principal=secrets_service.learn_roles_of,
     )
     app.extensions["keyring"] = keyring_from(app.config)
+    app.extensions["acl_cache"] = PolicyCache(app.extensions["db"])  # the callers' compiled ACL policies
     add_converter(app, api, "secret_name", PathConverter, NAME_SCHEMA)
     for blueprint in (status_blp, shared, personal, search, versioned_blp, schemas_blp):
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)

@@ -20,11 +20,15 @@ def kv_env(kv_db, data_dir, master_keys):
     return {key: str(value) for key, value in settings.items()}
 
 
+def vault_under_gunicorn(kv_env: dict, *, workers: int):
+    """The Vault under gunicorn with the production settings (deploy/gunicorn); yields its base URL."""
+    return support.gunicorn("vault_service.wsgi:app", kv_env, workers=workers, health_path="/v1/sys/health",
+                            conf="vault.conf.py")
+
+
 @pytest.fixture(scope="session")
 def kv_base(kv_env):
-    """The base URL of the Vault under gunicorn with the production settings (deploy/gunicorn)."""
-    with support.gunicorn("vault_service.wsgi:app", kv_env, workers=2, health_path="/v1/sys/health",
-                          conf="vault.conf.py") as base:
+    with vault_under_gunicorn(kv_env, workers=2) as base:
         yield base
 
 

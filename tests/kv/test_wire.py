@@ -184,7 +184,7 @@ def test_sys_and_token_paths(http, svc):
     assert _errors(http("POST", "/v1/auth/token/renew-self", token=svc), 400) == ["lease is not renewable"]
     assert _errors(http("POST", "/v1/auth/token/revoke-self", token=svc), 400) == [
         "this server's tokens are JWTs and cannot be revoked; they expire at exp"]
-    for out_of_scope in ("sys/policy", "sys/mounts/other", "auth/approle/login", "sys/leases/lookup", "kv/data/x"):
+    for out_of_scope in ("sys/auth", "sys/mounts/other", "auth/approle/login", "sys/leases/lookup", "kv/data/x"):
         assert _errors(http("POST", f"/v1/{out_of_scope}", token=svc, json={}), 404) == [
             f'no handler for route "{out_of_scope}". route entry not found.']
 

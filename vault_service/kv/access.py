@@ -5,6 +5,7 @@ from flask import current_app, g, request
 
 from common import errors, ratelimit
 from common.auth import Principal, require_scopes
+from vault_service.acl.access import Operation, authorize
 from vault_service.kv.wire import permission_denied
 
 
@@ -46,3 +47,10 @@ def _count(principal: Principal) -> None:
 def require(scopes: tuple[str, ...]) -> Principal:
     caller()
     return require_scopes(*scopes)
+
+
+def allow(operation: Operation, name: str = "") -> Principal:
+    """The caller, if its scopes or else its ACL policies allow `operation` on the KV path `name`."""
+    principal = caller()
+    authorize(principal, operation, name)
+    return principal

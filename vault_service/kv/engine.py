@@ -6,11 +6,11 @@ from flask import request
 
 from common import errors
 from vault_service.kv import inputs, wire
-from vault_service.kv.access import require
+from vault_service.acl import access as acl
+from vault_service.kv.access import allow, caller
 from vault_service.kv.wire import KvError, duration, no_content, ok, time
 from vault_service.secrets.store import DEFAULT_MAX_VERSIONS
 from vault_service.versioned import service
-from vault_service.versioned.service import CONFIGURE, DATA, MANAGE
 
 _PATCH_ATTEMPTS = 3  # a merge-patch without cas retries when another write slipped in between
 
@@ -34,14 +34,14 @@ def _gone(error: service.VersionNotLive, data_key: str | None = "data") -> KvErr
 # --- config -------------------------------------------------------------------
 
 def read_config(path: str):
-    require(MANAGE)
+    allow(acl.READ_CONFIG)
     config = service.mount_config()
     return ok({"cas_required": config["cas_required"], "delete_version_after": duration(config["delete_version_after"]),
                "max_versions": config["max_versions"]})
 
 
 def write_config(path: str):
-    principal = require(CONFIGURE)
+    principal = allow(acl.WRITE_CONFIG)
     fields = inputs.body("max_versions", "cas_required", "delete_version_after")
     settings = {
         "max_versions": inputs.optional_integer(fields, "max_versions"),
@@ -56,7 +56,7 @@ def write_config(path: str):
 # --- data ---------------------------------------------------------------------
 
 def read_data(path: str):
-    principal = require(DATA)
+    principal = allow(acl.READ_DATA, path)
     version, name = inputs.query_version(), inputs.path(path)
     try:
         found = service.read_exact(principal, name, version)
@@ -66,7 +66,7 @@ def read_data(path: str):
 
 
 def write_data(path: str):
-    principal = require(DATA)
+    principal = allow(acl.WRITE_DATA, path)
     fields = inputs.body("data", "options")
     name = inputs.path(path)
     data = inputs.secret_data(fields.get("data"))
@@ -83,7 +83,7 @@ def _cas(fields: dict) -> int | None:
 
 def patch_data(path: str):
     """RFC 7386 merge-patch of the current version into a new one, guarded by cas."""
-    principal = require(DATA)
+    principal = allow(acl.PATCH_DATA, path)
     inputs.require_merge_patch()
     fields = inputs.body("data", "options")
     name = inputs.path(path)
@@ -121,7 +121,7 @@ def merge_patch(target, patch):
 
 def delete_data(path: str):
     """Soft-delete the current version; missing or already deleted is still 204."""
-    principal = require(MANAGE)
+    principal = allow(acl.DELETE_DATA, path)
     name = inputs.path(path)
     try:
         service.delete_latest(principal, name)
@@ -131,10 +131,10 @@ def delete_data(path: str):
 
 
 def _versions_endpoint(rule: str):
-    _, scopes = service.VERSION_ACTIONS[rule]
+    operation = acl.VERSION_OPERATIONS[rule]
 
     def change(path: str):
-        principal = require(scopes)
+        principal = allow(operation, path)
         fields = inputs.body("versions")
         name, numbers = inputs.path(path), inputs.versions(fields)
         try:
@@ -149,7 +149,7 @@ def _versions_endpoint(rule: str):
 # --- metadata -----------------------------------------------------------------
 
 def read_metadata(path: str):
-    principal = require(MANAGE)
+    principal = allow(acl.READ_METADATA, path)
     found = service.metadata(principal, inputs.path(path))
     settings = found["metadata"]
     return ok({
@@ -185,7 +185,7 @@ def _metadata_settings(fields: dict, *, patch: bool) -> dict:
 
 
 def write_metadata(path: str):
-    principal = require(MANAGE)
+    principal = allow(acl.WRITE_METADATA, path)
     fields = inputs.body(*_METADATA_FIELDS)
     name = inputs.path(path)
     service.set_metadata(principal, name, _metadata_settings(fields, patch=False))
@@ -193,7 +193,7 @@ def write_metadata(path: str):
 
 
 def patch_metadata(path: str):
-    principal = require(MANAGE)
+    principal = allow(acl.PATCH_METADATA, path)
     inputs.require_merge_patch()
     fields = inputs.body(*_METADATA_FIELDS)
     name = inputs.path(path)
@@ -203,7 +203,7 @@ def patch_metadata(path: str):
 
 
 def delete_metadata(path: str):
-    principal = require(MANAGE)
+    principal = allow(acl.DELETE_METADATA, path)
     name = inputs.path(path)
     try:
         service.delete_metadata(principal, name)
@@ -213,15 +213,19 @@ def delete_metadata(path: str):
 
 
 def list_metadata(path: str):
-    principal = require(MANAGE)
+    principal = caller()
     prefix = path.strip("/")
-    return ok({"keys": service.keys(principal, inputs.path(prefix) if prefix else None)["keys"]})
+    policy = acl.authorize(principal, acl.LIST_METADATA, prefix)
+    keys = acl.visible_keys(policy, prefix, service.keys(principal, inputs.path(prefix) if prefix else None)["keys"])
+    if not keys:
+        raise KvError(404)  # what the caller may see is nothing, as when there is nothing
+    return ok({"keys": keys})
 
 
 # --- subkeys ------------------------------------------------------------------
 
 def read_subkeys(path: str):
-    principal = require(DATA)
+    principal = allow(acl.READ_SUBKEYS, path)
     version = inputs.query_version()
     raw_depth = request.args.get("depth")
     depth = 0 if raw_depth in (None, "") else inputs.integer(raw_depth, "depth")

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from flask import current_app, request
 
 from common.web import database
+from vault_service.acl.access import cache as acl_cache
+from vault_service.kv import acl_endpoints
 from vault_service.kv.access import caller, token
 from vault_service.kv.wire import KvError, envelope, ok, permission_denied, respond, time
 
@@ -113,8 +115,11 @@ def lookup_self(path: str):
     claims = _claims(sent)
     issued, expires = int(claims.get("iat") or claims.get("nbf") or 0), int(claims["exp"])
     meta = {key: claims[key] for key in ("email", "name") if claims.get(key)}
+    # The scopes, then the policies of the caller's groups (Vault's identity policies).
+    identity_policies = acl_cache().policy_names(principal)
     return ok({
-        "id": sent, "accessor": str(claims.get("jti") or ""), "policies": sorted(principal.scopes),
+        "id": sent, "accessor": str(claims.get("jti") or ""), "policies": sorted(principal.scopes) + identity_policies,
+        **({"identity_policies": identity_policies} if identity_policies else {}),
         "display_name": principal.name or principal.sub, "entity_id": principal.sub, "meta": meta or None,
         "creation_time": issued, "creation_ttl": expires - issued,
         "issue_time": time(datetime.fromtimestamp(issued, timezone.utc)),
@@ -156,5 +161,6 @@ ENDPOINTS = {
     "auth/token/lookup": {"PUT": lookup_other},
     "auth/token/renew-self": {"PUT": renew_self},
     "auth/token/revoke-self": {"PUT": revoke_self},
+    **acl_endpoints.ENDPOINTS,
 }
 

@@ -11,6 +11,7 @@ from flask import current_app
 from common import errors
 from common.durations import go_format
 from vault_service import names
+from vault_service.acl.access import PolicyDenied
 from vault_service.versioned import service
 
 # hvac reads `errors` only when the Content-Type is exactly this (no charset).
@@ -31,6 +32,10 @@ def not_found() -> KvError:
 
 def permission_denied() -> KvError:
     return KvError(403, "permission denied")
+
+
+# What Vault answers when a token's policies refuse a request (its multierror's text).
+POLICY_DENIED = "1 error occurred:\n\t* permission denied\n\n"
 
 
 def _dumps(body) -> bytes:
@@ -97,6 +102,8 @@ def translated(error: errors.ApiError) -> KvError:
         return KvError(400, CAS_REQUIRED)
     if error.status == 401:  # hvac's is_authenticated() raises on 401 instead of returning False
         return permission_denied()
+    if isinstance(error, PolicyDenied):
+        return KvError(403, POLICY_DENIED)
     if error.status == 403:
         return KvError(403, RESERVED) if error.message == names.RESERVED_MESSAGE else permission_denied()
     if error.status == 404:

@@ -21,18 +21,19 @@ from vault_service.versioned import schemas
 
 MAX_PAGE_SIZE = 1000
 
-# Who may do what, on every route that reaches these functions (the versioned API and the
-# HashiCorp KV v2 one): the scopes of the seeds.
+# Which scopes may do what, on every route that reaches these functions (the versioned API and
+# the HashiCorp KV v2 one); vault_service.acl.access says which operation takes which, and what
+# an ACL policy must grant instead.
 DATA = ("service",)
 MANAGE = ("admin", "hostsManage", "service")
 DESTROY = ("admin", "service")
 CONFIGURE = ("admin",)
 
-# What POST {versions: [...]} does to each version, by route, and who may.
+# What POST {versions: [...]} does to each version, by route (who may: vault_service.acl.access).
 VERSION_ACTIONS = {
-    "delete": (store.soft_delete_versions, MANAGE),
-    "undelete": (store.undelete_versions, MANAGE),
-    "destroy": (store.destroy_versions, DESTROY),
+    "delete": store.soft_delete_versions,
+    "undelete": store.undelete_versions,
+    "destroy": store.destroy_versions,
 }
 
 
@@ -175,7 +176,7 @@ def _locked(cur, principal: Principal, path: str, action: str) -> dict:
 
 def change_versions(principal: Principal, path: str, versions: list[int], rule: str) -> None:
     """Apply VERSION_ACTIONS[rule] to the listed versions; unknown versions are skipped."""
-    action, _ = VERSION_ACTIONS[rule]
+    action = VERSION_ACTIONS[rule]
     audit_action = f"secret.{rule}_versions"
     with database().transaction() as cur:
         secret = _locked(cur, principal, path, audit_action)

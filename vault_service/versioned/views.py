@@ -3,17 +3,26 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from common.auth import current_principal, require_scopes, scoped
+from common import errors
+from common.auth import current_principal
 from common.web import Blueprint, empty
+from vault_service.acl import access as acl
+from vault_service.acl.access import scoped
 from vault_service.versioned import schemas, service
-from vault_service.versioned.service import DATA, MANAGE
 
 blp = Blueprint("vault_versioned", __name__, description="Versioned secrets")
 
 
+def _allowed(operation: acl.Operation, path: str):
+    """The caller, if its scopes or else its ACL policies allow `operation` on `path`."""
+    principal = current_principal()
+    acl.authorize(principal, operation, path)
+    return principal
+
+
 @blp.route("/secret/data/<secret_name:path>")
 class SecretData(MethodView):
-    @scoped(*DATA)
+    @scoped(acl.READ_DATA)
     @blp.arguments(schemas.VersionArgs, location="query")
     @blp.response(200, schemas.ReadResponse)
     def get(self, args, path):
@@ -21,7 +30,7 @@ class SecretData(MethodView):
         principal = current_principal()
         return service.read(principal, path, args.get("version"))
 
-    @scoped(*DATA)
+    @scoped(acl.WRITE_DATA)
     @blp.arguments(schemas.WriteBody)
     @blp.response(200, schemas.VersionMeta)
     def post(self, body, path):
@@ -32,16 +41,14 @@ class SecretData(MethodView):
     @blp.response(200)
     def delete(self, path):
         """Soft-delete the newest version"""
-        principal = require_scopes(*MANAGE)
+        principal = _allowed(acl.DELETE_DATA, path)
         service.delete_latest(principal, path)
         return empty()
 
 
 def _versions_route(rule: str, summary: str):
     """POST {versions: [...]} routes differ only in what they do to each version."""
-    _, scopes = service.VERSION_ACTIONS[rule]
-
-    @scoped(*scopes)
+    @scoped(acl.VERSION_OPERATIONS[rule])
     @blp.arguments(schemas.VersionsBody)
     @blp.response(200)
     def post(self, body, path):
@@ -64,10 +71,10 @@ class SecretMetadata(MethodView):
     @blp.response(200, schemas.MetadataResponse)
     def get(self, path):
         """Read a secret's settings and version list"""
-        principal = require_scopes(*MANAGE)
+        principal = _allowed(acl.READ_METADATA, path)
         return service.metadata(principal, path)
 
-    @scoped(*MANAGE)
+    @scoped(acl.WRITE_METADATA)
     @blp.arguments(schemas.MetadataBody)
     @blp.response(200, schemas.MetadataResponse)
     def post(self, body, path):
@@ -78,7 +85,7 @@ class SecretMetadata(MethodView):
     @blp.response(200)
     def delete(self, path):
         """Delete the secret and every version"""
-        principal = require_scopes(*MANAGE)
+        principal = _allowed(acl.DELETE_METADATA, path)
         service.delete_metadata(principal, path)
         return empty()
 
@@ -89,13 +96,17 @@ class SecretKeys(MethodView):
     @blp.response(200, schemas.KeysResponse)
     def get(self, path):
         """List the direct children of a path"""
-        principal = require_scopes(*MANAGE)
-        return service.keys(principal, path)
+        principal = current_principal()
+        policy = acl.authorize(principal, acl.LIST_METADATA, path or "")
+        keys = acl.visible_keys(policy, path or "", service.keys(principal, path)["keys"])
+        if not keys:
+            raise errors.NotFound("no secrets under this path")
+        return {"keys": keys}
 
 
 @blp.route("/secret/versions/<secret_name:path>")
 class SecretVersions(MethodView):
-    @scoped(*MANAGE)
+    @scoped(acl.LIST_VERSIONS)
     @blp.arguments(schemas.VersionPageArgs, location="query")
     @blp.response(200, schemas.VersionPage)
     def get(self, args, path):

@@ -1,0 +1,1 @@
+"""ACL policies in HashiCorp\x27s language, bound to token roles through external groups."""
