@@ -2,7 +2,8 @@
 
 Starts the embedded PostgreSQL (unless DATABASE_URL is set), the development token
 issuer, the Vault and the Secrets Manager under gunicorn, and the rotation worker;
-wires them to trust each other; prints the URLs, an admin token and curl commands.
+wires them to trust each other; prints the URLs, an admin token and curl commands, and a
+least-privilege token for HashiCorp clients (the client kv-app, bound to the policy app-read).
 Ctrl-C (SIGINT) or SIGTERM stops everything it started, each child's whole process group
 and the embedded PostgreSQL. Data stays under DATA_DIR (default .data), so a second run
 keeps the secrets of the first. Everything runs in development mode (DEV_MODE=1).
@@ -41,6 +42,9 @@ DEMO_HOST = "00000000-0000-4000-8000-00000000d001"  # host ids are UUIDs, as in 
 DEMO_ACCOUNT = "demo"
 DEMO_DOMAIN = "demo-directory"
 DEMO_DIRECTORY_USER = "user1"
+# Least privilege for HashiCorp clients: the issuer's client KV_CLIENT (scope `user`, role
+# KV_ROLE) gets the policy KV_POLICY through the external group named after that role.
+KV_CLIENT, KV_ROLE, KV_POLICY, KV_SECRET = "kv-app", "kv-readers", "app-read", "app/db"
 
 
 # Which variable moves each port, for the message when one is taken.
@@ -67,6 +71,7 @@ class Stack:
         self.embedded = None
         self.directory = None  # the demo slapd, when there is one
         self.parent_pid = os.getppid() if os.environ.get("DEVSTACK_EXIT_WITH_PARENT") == "1" else None
+        self.kv_token: str | None = None  # KV_CLIENT's token, once the Vault is up
 
     def url(self, service: str) -> str:
         return f"http://{HOST}:{self.ports[service]}"
@@ -223,6 +228,7 @@ class Stack:
                            email=admin.email, name=admin.name, issuer=ISSUER, audience=AUDIENCE, ttl=8 * 3600)
         self.ensure_demo_host(token, roles)
         directory_path = self.ensure_demo_directory(token, roles)
+        self.kv_token = self.ensure_kv_policy(token, clients)
         self.announce(token, roles, scopes, directory_path)
         while True:
             self.check_parent()
@@ -309,6 +315,27 @@ class Stack:
             managed_id = response.json()["id"]
         return f"targetdomains/{domain_id}/{managed_id}"
 
+    def ensure_kv_policy(self, token: str, clients) -> str | None:
+        """The policy KV_POLICY (read and list under <mount>/app/), bound to the role KV_ROLE, a
+        secret there, and a token of KV_CLIENT from the issuer; None when /v1 is off."""
+        mount = os.environ.get("VAULT_KV_MOUNT", "secret")
+        if not mount or KV_CLIENT not in clients.oauth_clients:
+            return None
+        base, headers = f"{self.url('vault')}/v1", {"X-Vault-Token": token}
+        policy = (f'path "{mount}/data/app/*" {{\n  capabilities = ["read", "list"]\n}}\n\n'
+                  f'path "{mount}/metadata/app/*" {{\n  capabilities = ["read", "list"]\n}}\n')
+        for method, path, body in (("PUT", f"sys/policies/acl/{KV_POLICY}", {"policy": policy}),
+                                   ("PUT", f"identity/group/name/{KV_ROLE}", {"type": "external", "policies": [KV_POLICY]})):
+            requests.request(method, f"{base}/{path}", headers=headers, json=body, timeout=10).raise_for_status()
+        if requests.get(f"{base}/{mount}/data/{KV_SECRET}", headers=headers, timeout=10).status_code == 404:
+            requests.put(f"{base}/{mount}/data/{KV_SECRET}", headers=headers, timeout=10,
+                         json={"data": {"username": "app", "password": "app-demo-password"}}).raise_for_status()
+        client = clients.oauth_clients[KV_CLIENT]
+        answer = requests.post(f"{self.url('issuer')}/auth/api/v1/oauth/token", data={"grant_type": "client_credentials"},
+                               auth=(client.client_id, client.client_secret), timeout=10)
+        answer.raise_for_status()
+        return answer.json()["access_token"]
+
     def wait_for_scan(self, base: str, headers: dict, domain_id: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -370,15 +397,25 @@ Create a secret, read it, and check out a managed account:
 {self.hashicorp_example(vault)}
 Ctrl-C stops everything.""", flush=True)
 
-    @staticmethod
-    def hashicorp_example(vault: str) -> str:
-        """The same secret through HashiCorp Vault's KV v2 API at /v1/ (none when VAULT_KV_MOUNT is empty)."""
+    def hashicorp_example(self, vault: str) -> str:
+        """HashiCorp clients with least privilege: KV_CLIENT's token, which KV_POLICY lets read and
+        list under <mount>/app/ and nothing else (none when VAULT_KV_MOUNT is empty)."""
         mount = os.environ.get("VAULT_KV_MOUNT", "secret")
-        if not mount:
+        if not mount or not self.kv_token:
             return ""
+        client = load_clients(os.environ.get("ISSUER_CLIENTS_FILE")).oauth_clients[KV_CLIENT]
         return f"""
-The same secret through HashiCorp Vault's KV v2 API (hvac, VAULT_ADDR={vault} vault kv get {mount}/demo/db):
-  curl -s {vault}/v1/{mount}/data/demo/db -H "X-Vault-Token: $TOKEN"
+HashiCorp Vault's KV v2 API at /v1/ (hvac, the vault CLI, Vault Agent, ESO), least privilege: a token of the
+issuer's client {KV_CLIENT} (scope user, role {KV_ROLE}; the group {KV_ROLE} binds the policy {KV_POLICY}:
+read and list under {mount}/app/, nothing else):
+  export VAULT_ADDR={vault} VAULT_TOKEN={self.kv_token}
+  (a fresh one: curl -s -u {client.client_id}:{client.client_secret} -d grant_type=client_credentials {self.url('issuer')}/auth/api/v1/oauth/token)
+  vault kv get {mount}/{KV_SECRET}
+  python -c 'import hvac, os; kv = hvac.Client(os.environ["VAULT_ADDR"], os.environ["VAULT_TOKEN"]).secrets.kv.v2; \
+print(kv.read_secret_version(path="{KV_SECRET}", raise_on_deleted_version=True)["data"]["data"])'
+  curl -s {vault}/v1/{mount}/data/{KV_SECRET} -H "X-Vault-Token: $VAULT_TOKEN"
+  secrets policy read {KV_POLICY}; secrets group read {KV_ROLE}    (logged in as the admin: the policy, its binding)
+(`vault kv get {mount}/demo/db` with it is 403: the policy does not reach demo/.)
 """
 
 

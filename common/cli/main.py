@@ -10,7 +10,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from common import programs
-from common.cli import output, session, values
+from common.cli import acl_commands, output, session, values
 from common.cli.session import CliError
 
 EPILOG = """\b
@@ -358,6 +358,10 @@ def _emit_checkout(ctx, checkout: dict, field: str | None) -> None:
         ctx.emit({**{k: checkout.get(k) for k in CHECKOUT_COLUMNS}, "password": password})
     else:
         ctx.emit(checkout)
+
+
+cli.add_command(acl_commands.policy)  # `secrets policy ...`: ACL policies (common/cli/acl_commands.py)
+cli.add_command(acl_commands.group)  # `secrets group ...`: the groups that bind them to roles
 
 
 # --------------------------------------------------------------------------- completion

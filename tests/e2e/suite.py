@@ -21,6 +21,7 @@ class RunningSuite:
     def __init__(self, process, output: str, ports: dict):
         self.process, self.output, self.ports = process, output, ports
         self.token = re.search(r"export TOKEN=(\S+)", output).group(1)
+        self.kv_token = re.search(r"VAULT_TOKEN=(\S+)", output).group(1)  # the least-privilege KV client's
         self.curls = [line.strip() for line in output.splitlines() if line.strip().startswith("curl ")]
         self.demo_path = re.search(r'"path": "(hosts/[^"]+)"', output).group(1)
 

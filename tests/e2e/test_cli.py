@@ -175,3 +175,33 @@ def test_client_credentials_login_and_logout(shell, tmp_path):
     assert "items" in json.loads(ok(shell("-o", "json", "list", extra_env=own)))
     assert json.loads(ok(shell("-o", "json", "logout", extra_env=own))) == {"forgotten": True}
     assert "not logged in" in one_line_error(shell("list", extra_env=own), 3)
+
+
+def test_policies_and_groups(logged_in, suite):
+    """`secrets policy` and `secrets group` over the Vault's /v1 routes, as an admin."""
+    shell = logged_in
+    # make run wrote app-read and bound it to kv-readers.
+    assert 'path "secret/data/app/*"' in ok(shell("policy", "read", "app-read"))
+    assert "app-read" in ok(shell("policy", "list")).split()
+    assert json.loads(ok(shell("-o", "json", "group", "read", "kv-readers")))["policies"] == ["app-read"]
+
+    name, role = unique("cli-policy").lower(), unique("cli-role")
+    (shell.home / "policy.hcl").write_text('path "secret/data/cli/*" {\n  capabilities = ["read"]\n}\n')
+    ok(shell("policy", "write", name, "@policy.hcl"))
+    assert ok(shell("policy", "read", name)) == 'path "secret/data/cli/*" {\n  capabilities = ["read"]\n}\n'
+    created = json.loads(ok(shell("-o", "json", "group", "write", role, "--policy", name, "--metadata", "team=cli")))
+    assert created["created"] is True and created["id"]
+    assert json.loads(ok(shell("-o", "json", "group", "write", role, "--policy", name, "--policy", "app-read")))[
+        "created"] is False
+    group = json.loads(ok(shell("-o", "json", "group", "read", role)))
+    assert group["policies"] == [name, "app-read"] and group["metadata"] == {"team": "cli"}
+    assert role in json.loads(ok(shell("-o", "json", "group", "list")))
+    ok(shell("group", "delete", role))
+    assert "404" in one_line_error(shell("group", "read", role), 5)
+    ok(shell("policy", "delete", name))
+    assert name not in json.loads(ok(shell("-o", "json", "policy", "list")))
+
+    # Mistakes: one line, the server's reason, the exit code of a bad request.
+    bad = one_line_error(shell("policy", "write", name, 'path "secret/data/hosts/*" { capabilities = ["read"] }'), 2)
+    assert "reserved" in bad
+    assert "cannot delete \"default\" policy" in one_line_error(shell("policy", "delete", "default"), 2)

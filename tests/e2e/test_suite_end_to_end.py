@@ -34,7 +34,8 @@ def test_printed_curl_commands_work(suite):
     assert len(suite.curls) == (5 if with_directory else 4), suite.output
     outputs = []
     for command in suite.curls:
-        result = subprocess.run(["bash", "-c", command], env={**os.environ, "TOKEN": suite.token},
+        result = subprocess.run(["bash", "-c", command], env={**os.environ, "TOKEN": suite.token,
+                                                               "VAULT_TOKEN": suite.kv_token},
                                 capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
         outputs.append(json.loads(result.stdout))
@@ -52,7 +53,14 @@ def test_printed_curl_commands_work(suite):
     created, read, checkout, hashicorp_read = outputs
     assert created == {"name": "demo/db"}  # a fresh data folder: the create must succeed
     assert read["data"] == {"password": "s3cret"}
-    assert hashicorp_read["data"]["data"] == {"password": "s3cret"} and hashicorp_read["data"]["metadata"]["version"] == 1
+    # The HashiCorp read is made with the KV client's token, whose policy reaches app/ and nothing else.
+    assert hashicorp_read["data"]["data"] == {"username": "app", "password": "app-demo-password"}
+    vault = f"http://127.0.0.1:{suite.ports['VAULT_PORT']}/v1/secret"
+    least = {"X-Vault-Token": suite.kv_token}
+    assert requests.get(f"{vault}/data/demo/db", headers=least, timeout=10).status_code == 403
+    assert requests.request("LIST", f"{vault}/metadata", headers=least, timeout=10).status_code == 403
+    assert requests.put(f"{vault}/data/app/db", headers=least, json={"data": {"x": 1}}, timeout=10).status_code == 403
+    assert "dev-secrets-manager-secret" not in suite.output  # the Secrets Manager's own secret is never shown
     assert checkout["count"] == 1 and checkout["items"][0]["secrets"][0]["secret"]
     release = requests.post(f"http://127.0.0.1:{suite.ports['SM_PORT']}/secrets-manager/api/v1/secrets/checkouts/"
                             f"{checkout['items'][0]['id']}/release",
