@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Exact versions of every dependency (pip-tools; `make lock` renews it).
 CONSTRAINTS := deploy/constraints.txt
 
-.PHONY: install run test bench bench-scale load fuzz lock lint clean
+.PHONY: install run test image-test bench bench-scale load fuzz lock lint clean
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ run: install
 ## The whole test suite (the same command CI runs).
 test: install
 	$(PY) -m pytest
+
+## The three container images built with Podman on a Debian base made here (mmdebstrap), run
+## against the machine's PostgreSQL through the wheel test's smoke (tests/deploy/images.py). As root.
+image-test: install
+	$(PY) -m tests.deploy.images
 
 ## Throughput and latency against a bare Flask app under the same gunicorn settings.
 bench: install

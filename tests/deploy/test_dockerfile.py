@@ -56,10 +56,14 @@ def test_stages_and_base_image():
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
     all_stages = stages()
     assert set(TARGETS) <= set(all_stages)
-    assert all_stages["build"]["base"] == all_stages["runtime"]["base"] == "${PYTHON_IMAGE}"
-    # The runtime installs the wheels from the build stage without copying them into a layer.
-    assert any(ins == "RUN" and "--mount=type=bind,from=build" in args and "--no-index" in args
-               for ins, args in all_stages["runtime"]["lines"])
+    assert all_stages["build"]["base"] == all_stages["system"]["base"] == "${PYTHON_IMAGE}"
+    assert all_stages["install"]["base"] == all_stages["runtime"]["base"] == "system"
+    # The install stage installs the build's wheels (and nothing from an index) into a virtualenv;
+    # the runtime takes only that virtualenv, so no wheel lands in an image's layers.
+    assert any(ins == "RUN" and "pip install" in args and "--no-index" in args
+               for ins, args in all_stages["install"]["lines"])
+    runtime_copies = [args for ins, args in all_stages["runtime"]["lines"] if ins == "COPY"]
+    assert runtime_copies == ["--from=install /opt/secrets-suite /opt/secrets-suite"]
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
