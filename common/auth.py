@@ -255,9 +255,44 @@ class TokenValidator:
 
 # --- Flask helpers ---------------------------------------------------------
 
-def _bearer_token() -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+# One request, one principal: the token comes from one header, chosen by the route, and the other
+# header is ignored for authentication and for rate counting alike (both ask current_principal()).
+# `Authorization: Bearer` everywhere; on the routes of HashiCorp's wire protocol (registered with
+# accept_vault_token), `X-Vault-Token` when it is sent, as Vault itself takes it.
+VAULT_TOKEN_HEADER = "X-Vault-Token"
+_VAULT_TOKEN_ENDPOINTS = "vault_token_endpoints"  # app.extensions key: endpoints that take X-Vault-Token
+
+
+def accept_vault_token(app, endpoint: str) -> None:
+    """Let `endpoint` be authenticated by X-Vault-Token, which then wins over Authorization."""
+    app.extensions.setdefault(_VAULT_TOKEN_ENDPOINTS, set()).add(endpoint)
+
+
+def _token_header() -> tuple[str, str] | None:
+    """(header name, its value) of the header that authenticates this request, None if it sent none."""
+    if request.endpoint in current_app.extensions.get(_VAULT_TOKEN_ENDPOINTS, ()):
+        sent = request.headers.get(VAULT_TOKEN_HEADER, "").strip()
+        if sent:
+            return VAULT_TOKEN_HEADER, sent
+    if "Authorization" in request.headers:
+        return "Authorization", request.headers["Authorization"]
+    return None
+
+
+def presents_token() -> bool:
+    """Whether the request carries a token in the header that authenticates it (valid or not)."""
+    return _token_header() is not None
+
+
+def presented_token() -> str:
+    """The token text of the header that authenticates this request (401 if there is none)."""
+    header = _token_header()
+    if header is None:
+        raise errors.Unauthorized("a bearer token is required")
+    name, value = header
+    if name == VAULT_TOKEN_HEADER:
+        return value
+    scheme, _, token = value.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise errors.Unauthorized("a bearer token is required")
     return token.strip()
@@ -267,7 +302,7 @@ def current_principal() -> Principal:
     """The authenticated caller of this request (401 if there is none)."""
     principal = g.get("principal")
     if principal is None:
-        principal = current_app.extensions["token_validator"].validate(_bearer_token())
+        principal = current_app.extensions["token_validator"].validate(presented_token())
         g.principal = principal
     return principal
 

@@ -18,6 +18,8 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self' 'unsafe-inline
                            "img-src 'self' data:; connect-src 'self'; font-src 'self' data:; base-uri 'none'; "
                            "form-action 'none'; frame-ancestors 'none'")
 _ENDPOINTS = ("api-docs.openapi_swagger_ui", "docs_page_asset")
+# Every route of the API's documents (page, assets, the OpenAPI document): no token needed.
+DOCUMENT_ENDPOINTS = (*_ENDPOINTS, "api-docs.openapi_json")
 
 
 def settings(url_prefix: str) -> dict:

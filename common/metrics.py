@@ -23,6 +23,7 @@ CHECKOUTS = Counter("secrets_manager_checkouts_total", "Checkouts by outcome", [
 ROTATIONS = Counter("secrets_manager_rotations_total", "Password rotations by protocol and outcome",
                     ["protocol", "outcome"])
 
+ENDPOINT = "metrics"
 _METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 
 # Refresh pool gauges every this many requests: cheap enough, and never stale for long.
@@ -61,7 +62,7 @@ def install(app: Flask) -> None:
             _sample_pool(app, service)
         return response
 
-    @app.route("/metrics")
+    @app.route("/metrics", endpoint=ENDPOINT)
     def metrics():
         _sample_pool(app, service)
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -5,9 +5,14 @@ per `RATE_LIMIT_WINDOW_SECONDS` (fixed windows, aligned to the clock so every re
 on where one ends). With `REDIS_URL` the counts live in Redis, shared by every worker and
 replica; without it each process counts alone. Off unless a quota is configured.
 
-Requests that are not counted: those without a valid token (their view answers 401), the
-`service` scope (the Secrets Manager calling the Vault on behalf of callers already counted
-there), `/status`, `/metrics` and the API documents.
+One request, one principal, one count: the limiter counts the caller common.auth authenticates
+the request as (current_principal: one header, chosen by the route; the other is ignored), the
+same principal the view then serves. Requests that are not counted: those without a token, or
+with one that is not valid (their view answers 401, or 403 under /v1/), the `service` scope (the
+Secrets Manager calling the Vault on behalf of callers already counted there), and the routes
+that need no token, which say so with exempt(): `/status`, `/metrics`, the API documents and
+the docs page. Routes are told apart by their URL rule and endpoint, never by the request's
+path: a secret named `x/status` or `docs/x` is counted like any other.
 
 A Redis outage never takes the API down: the limiter logs it, counts in the process for
 `_REDIS_RETRY_SECONDS`, then tries Redis again.
@@ -30,22 +35,30 @@ GROUPS = ("reads", "writes", "checkouts")
 _SETTING = {group: f"RATE_LIMIT_{group.upper()}" for group in GROUPS}
 _REDIS_TIMEOUT_SECONDS = 0.25
 _REDIS_RETRY_SECONDS = 5.0
-_READ_METHODS = frozenset(("GET", "HEAD"))
-_UNCOUNTED_SUFFIXES = ("/status", "/metrics", "/openapi.json", "/docs")
-# POSTs that only read: searches and name resolution.
+_READ_METHODS = frozenset(("GET", "HEAD", "LIST"))  # LIST: HashiCorp's, under /v1/
+_EXEMPT_ENDPOINTS = "rate_limit_exempt_endpoints"  # app.extensions key
+# POSTs that only read: searches and name resolution (URL rules, e.g. /vault/api/v1/search/secrets).
 _READING_POST = re.compile(r"/search(/|$)|/resolve$")
 # Taking out and handing back an account password (also under the /authorizer alias).
-_CHECKOUT = re.compile(r"/secrets/checkouts(/[^/]+/release)?$")
+_CHECKOUT = re.compile(r"/secrets/checkouts(/<[^>]+>/release)?$")
 
 
-def route_group(method: str, path: str) -> str | None:
-    """The quota group a request counts against, or None for requests never counted."""
-    path = path.rstrip("/")
-    if method == "OPTIONS" or path.endswith(_UNCOUNTED_SUFFIXES) or "/docs/" in path:
+def exempt(app: Flask, *endpoints: str) -> None:
+    """Never count requests to these endpoints: routes that need no token (status, metrics, docs)."""
+    app.extensions.setdefault(_EXEMPT_ENDPOINTS, set()).update(endpoints)
+
+
+def route_group(app: Flask, method: str, endpoint: str | None, rule: str | None) -> str | None:
+    """The quota group a request to `endpoint`, by URL rule `rule` (both None: no route matched),
+    counts against; None: never counted.
+
+    The rule is the route's template (`/vault/api/v1/secrets/<secret_name:name>`), so what a
+    request puts in its path (a secret's name) never changes its group."""
+    if method == "OPTIONS" or endpoint in app.extensions.get(_EXEMPT_ENDPOINTS, ()):
         return None
-    if method == "POST" and _CHECKOUT.search(path):
+    if method == "POST" and rule is not None and _CHECKOUT.search(rule):
         return "checkouts"
-    if method in _READ_METHODS or (method == "POST" and _READING_POST.search(path)):
+    if method in _READ_METHODS or (method == "POST" and rule is not None and _READING_POST.search(rule)):
         return "reads"
     return "writes"
 
@@ -144,13 +157,14 @@ def install(app: Flask) -> None:
 
     @app.before_request
     def _count_request():
-        group = route_group(request.method, request.path)
-        if group is None or group not in limiter.quotas or "Authorization" not in request.headers:
+        rule = request.url_rule.rule if request.url_rule is not None else None
+        group = route_group(app, request.method, request.endpoint, rule)
+        if group is None or group not in limiter.quotas or not auth.presents_token():
             return
         try:
             principal = auth.current_principal()
         except errors.Unauthorized:
-            return  # not counted: the view answers 401 whatever the quota
+            return  # not counted: the view answers 401 (403 under /v1/) whatever the quota
         if principal.has_scope("service"):
             return
         limiter.check(group, principal.sub)

@@ -71,6 +71,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
     _install_url_checks(app)
     metrics.install(app)
     ratelimit.install(app)  # after metrics, so 429s are counted too
+    ratelimit.exempt(app, metrics.ENDPOINT, *docs_page.DOCUMENT_ENDPOINTS)  # no token needed (status: its app's)
     from common.audit_views import audit_blueprint  # it builds on this module's Blueprint
 
     api.register_blueprint(audit_blueprint(f"{service.replace('-', '_')}_audit"), url_prefix=url_prefix)

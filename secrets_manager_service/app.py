@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import UnicodeConverter
 
-from common import config
+from common import config, ratelimit
 from common.web import add_converter, create_base_app
 from secrets_manager_service import names, vault_client
 from secrets_manager_service.account_secrets.views import blp as account_secrets_blp
@@ -31,4 +31,5 @@ def create_app(settings: dict | None = None) -> Flask:
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
     api.register_blueprint(target_domains_blp, url_prefix=URL_PREFIX)
     api.register_blueprint(account_secrets_blp, url_prefix=AUTHORIZER_PREFIX, name="sm_authorizer_secrets")
+    ratelimit.exempt(app, f"{status_blp.name}.Status")  # no token needed
     return app

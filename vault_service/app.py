@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import PathConverter
 
-from common import config, crypto, hsm
+from common import config, crypto, hsm, ratelimit
 from common.web import add_converter, create_base_app
 from vault_service import names
 from vault_service.schemas_catalog.views import blp as schemas_blp
@@ -36,6 +36,7 @@ def create_app(settings: dict | None = None) -> Flask:
     add_converter(app, api, "secret_name", PathConverter, NAME_SCHEMA)
     for blueprint in (status_blp, shared, personal, search, versioned_blp, schemas_blp):
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
+    ratelimit.exempt(app, f"{status_blp.name}.Status")  # no token needed
     kv.install(app)  # HashiCorp Vault's KV v2 API at /v1/
     return app
 

@@ -12,6 +12,7 @@ import requests
 
 from common import ratelimit
 from tests import support
+from tests.edges import expect
 from tests.vault.helpers import V1, assert_error, create_shared
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -61,30 +62,70 @@ def assert_limited(response, quota: int):
                                 "property": "Retry-After"}]
 
 
+@pytest.fixture(scope="module")
+def route_of(vault_app, data_dir):
+    """(app, endpoint, rule) of a request, as the apps' own routers resolve it (the Secrets
+    Manager's app is only built, never started: its router is all that is asked)."""
+    from secrets_manager_service.app import create_app
+
+    unused = f"http://127.0.0.1:{support.free_port()}"
+    sm_app = create_app(support.service_settings(data_dir, f"postgresql://postgres@127.0.0.1:{support.free_port()}/unused",
+                                                 VAULT_URL=unused, SM_TOKEN_URL=unused + "/token",
+                                                 SM_CLIENT_SECRET="unused", LOG_LEVEL="WARNING"))
+
+    def resolve(method, path):
+        app = sm_app if path.startswith(("/secrets-manager", "/authorizer")) else vault_app
+        rule, _ = app.url_map.bind("localhost").match(path, method="GET" if method == "LIST" else method,
+                                                      return_rule=True)
+        return app, rule.endpoint, rule.rule
+
+    return resolve
+
+
 @pytest.mark.parametrize("method,path,group", [
     ("GET", "/vault/api/v1/secrets", "reads"),
     ("HEAD", "/vault/api/v1/secrets/a", "reads"),
     ("POST", "/vault/api/v1/search/secrets", "reads"),
     ("POST", "/secrets-manager/api/v1/secrets/search", "reads"),
     ("POST", "/secrets-manager/api/v1/targetdomains/resolve", "reads"),
-    ("POST", "/secrets-manager/api/v1/targetdomains/x/accounts/search", "reads"),
+    ("POST", f"/secrets-manager/api/v1/targetdomains/{uuid.uuid4()}/accounts/search", "reads"),
     ("POST", "/vault/api/v1/secrets", "writes"),
     ("PUT", "/vault/api/v1/secrets/a/b", "writes"),
     ("DELETE", "/vault/api/v1/secret/metadata/a", "writes"),
-    ("POST", "/vault/api/v1/secrets/search-results", "writes"),  # a secret's name, not a search
     ("POST", "/secrets-manager/api/v1/secrets/checkouts", "checkouts"),
     ("POST", "/authorizer/api/v1/secrets/checkouts", "checkouts"),
-    ("POST", "/secrets-manager/api/v1/secrets/checkouts/123/release", "checkouts"),
+    ("POST", f"/secrets-manager/api/v1/secrets/checkouts/{uuid.uuid4()}/release", "checkouts"),
     ("GET", "/secrets-manager/api/v1/secrets/checkouts", "reads"),
     ("GET", "/vault/api/v1/status", None),
     ("GET", "/secrets-manager/api/v1/status", None),
     ("GET", "/metrics", None),
     ("GET", "/vault/api/v1/openapi.json", None),
     ("GET", "/vault/api/v1/docs", None),
+    ("GET", "/vault/api/v1/docs/assets/swagger-ui.css", None),
     ("OPTIONS", "/vault/api/v1/secrets", None),
+    ("GET", "/v1/secret/data/a", "reads"),
+    ("LIST", "/v1/secret/metadata/a", "reads"),
+    ("POST", "/v1/secret/data/a", "writes"),
+    # A route is its rule, never its path: names that look like another route count as what they are.
+    ("GET", "/vault/api/v1/secrets/team/status", "reads"),
+    ("GET", "/vault/api/v1/secrets/team/metrics", "reads"),
+    ("GET", "/vault/api/v1/secrets/team/openapi.json", "reads"),
+    ("GET", "/vault/api/v1/secrets/docs/x", "reads"),
+    ("GET", "/vault/api/v1/metadata/secrets/docs", "reads"),
+    ("GET", "/v1/secret/data/status", "reads"),
+    ("POST", "/vault/api/v1/secret/data/a/search", "writes"),
+    ("POST", "/vault/api/v1/secret/data/x/resolve", "writes"),
+    ("POST", "/vault/api/v1/secret/data/secrets/checkouts", "writes"),
+    ("POST", "/v1/secret/data/secrets/checkouts", "writes"),
 ])
-def test_route_groups(method, path, group):
-    assert ratelimit.route_group(method, path) == group
+def test_route_groups(route_of, method, path, group):
+    app, endpoint, rule = route_of(method, path)
+    assert ratelimit.route_group(app, method, endpoint, rule) == group
+
+
+def test_unmatched_requests_count_by_method(vault_app):
+    assert ratelimit.route_group(vault_app, "GET", None, None) == "reads"
+    assert ratelimit.route_group(vault_app, "POST", None, None) == "writes"
 
 
 def test_off_unless_configured(vault_app):
@@ -157,3 +198,51 @@ def test_quota_holds_across_gunicorn_replicas(vault_config, tokens, redis_prefix
         statuses = [requests.get(f"{base}{V1}/secrets", headers=caller, timeout=10).status_code
                     for _ in range(quota * 2) for base in (first, second)]
         assert statuses == [200] * quota + [429] * (quota * 3), statuses
+
+
+@pytest.mark.slow
+def test_one_request_one_principal_one_count_through_gunicorn(vault_config, tokens):
+    """Issue 18: X-Vault-Token with a junk bearer token was never counted, nor were reads of
+    secrets named like an uncounted route. One worker: its process holds every count."""
+    quota = 3
+    env = {k: str(v) for k, v in vault_config.items()}
+    env.update(RATE_LIMIT_READS=str(quota), RATE_LIMIT_WINDOW_SECONDS=str(LONG_WINDOW))
+    with support.gunicorn("vault_service.wsgi:app", env, workers=1, health_path=f"{V1}/status",
+                          conf="vault.conf.py") as base:
+        def get(path, headers):
+            return requests.get(base + path, headers=headers, timeout=10)
+
+        # Under /v1/, X-Vault-Token wins: the junk bearer token beside it is ignored, and the
+        # request is counted against the X-Vault-Token's caller, in Vault's shape when spent.
+        admin = tokens("admin")
+        both = {"X-Vault-Token": admin, "Authorization": "Bearer junk.junk.junk"}
+        path = f"/v1/secret/metadata/{support.unique('count')}"
+        assert [get(path, both).status_code for _ in range(quota)] == [404] * quota
+        spent = get(path, both)
+        assert spent.status_code == 429 and spent.json() == {"errors": [spent.json()["errors"][0]]}
+        assert int(spent.headers["Retry-After"]) >= 1
+        assert get(path, {"X-Vault-Token": admin}).status_code == 429  # the same caller, whatever it sends
+        assert get(path, {"Authorization": f"Bearer {admin}"}).status_code == 429
+
+        # Outside /v1/, Authorization alone authenticates and counts; X-Vault-Token is ignored.
+        reader_role = support.new_role("reader")
+        creator = {"Authorization": f"Bearer {tokens('admin')}"}
+        names = ["team/status", "team/metrics", "team/openapi.json", "docs/team"]
+        for name in names:
+            created = requests.post(f"{base}{V1}/secrets", headers=creator, timeout=10, json={
+                "name": f"{support.unique('n')}/{name}", "data": {"k": "v"}, "read_roles": [reader_role]})
+            assert created.status_code == 201, created.text
+            name_created = created.json()["name"]
+            reader = tokens("user", roles=[reader_role])
+            headers = {"Authorization": f"Bearer {reader}", "X-Vault-Token": tokens("user")}
+            # A name like an uncounted route is counted like any other read.
+            assert [get(f"{V1}/secrets/{name_created}", headers).status_code for _ in range(quota)] == [200] * quota
+            expect(get(f"{V1}/secrets/{name_created}", headers), 429, "MAX_LOAD")
+            assert get(f"{V1}/metadata/secrets/{name_created}", {"Authorization": f"Bearer {reader}"}).status_code == 429
+        only_vault_token = get(f"{V1}/secrets", {"X-Vault-Token": tokens("user")})
+        expect(only_vault_token, 401, "UNAUTHORIZED")  # not a header of this API
+
+        # The routes that need no token are never counted, even with one.
+        counted = {"Authorization": f"Bearer {reader}"}
+        for path in (f"{V1}/status", "/metrics", f"{V1}/openapi.json", f"{V1}/docs"):
+            assert [get(path, counted).status_code for _ in range(quota + 2)] == [200] * (quota + 2), path

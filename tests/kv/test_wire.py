@@ -198,6 +198,23 @@ def test_bearer_token_and_which_header_wins(http, svc, tokens):
     assert _errors(both, 403) == ["permission denied"]  # X-Vault-Token (admin: no data) wins
 
 
+@pytest.mark.parametrize("route", ["secret/data/{p}", "secret/metadata/{p}", "secret/subkeys/{p}", "secret/config",
+                                   "sys/health", "sys/internal/ui/mounts/secret/{p}", "auth/token/lookup-self"])
+def test_help_is_400_on_every_path_and_never_the_operation(http, svc, route):
+    """Vault answers `?help=1` with the path's help text; a server that ignored the parameter
+    returned the secret itself (issue 18)."""
+    path = unique("wire/help")
+    _write(http, svc, path, {"password": "help-must-not-show-this"})
+    url = "/v1/" + route.format(p=path)
+    for method in ("GET", "LIST", "POST", "DELETE"):
+        refused = http(method, url, token=svc, params={"help": "1"}, json={} if method == "POST" else None)
+        assert _errors(refused, 400) == ["help is not supported"], (method, refused.text)
+        assert "help-must-not-show-this" not in refused.text
+        assert _errors(http(method, url, params={"help": "1"}), 403) == ["permission denied"]  # the token first
+    assert http("GET", url, token=svc, params={"help": ""}).status_code != 400  # Vault: an empty value is no help
+    assert http("GET", f"/v1/secret/data/{path}", token=svc).json()["data"]["data"] == {"password": "help-must-not-show-this"}
+
+
 def test_empty_answers_warnings_and_unknown_fields(http, svc):
     path = unique("wire/warnings")
     plain = http("POST", f"/v1/secret/metadata/{path}", token=svc, json={"max_versions": 3})

@@ -23,16 +23,19 @@ def is_owner(principal: Principal, secret: dict) -> bool:
     return secret["owner_id"] != SHARED and secret["owner_id"] == principal.sub
 
 
+# A personal secret is its owner's alone: its roles grant no one else anything, whatever scopes or
+# roles the caller holds (managers see it, without data, by their scope). Reads and the check of
+# who may see a secret are decided in SQL (store.MAY_READ, store.MAY_SEE: the same rules).
 def can_read(principal: Principal, secret: dict) -> bool:
-    return is_owner(principal, secret) or principal.holds_any_role(secret["read_roles"])
+    if secret["owner_id"] != SHARED:
+        return is_owner(principal, secret)
+    return principal.holds_any_role(secret["read_roles"])
 
 
 def can_write(principal: Principal, secret: dict) -> bool:
-    return is_owner(principal, secret) or principal.holds_any_role(secret["write_roles"])
-
-
-def can_see(principal: Principal, secret: dict) -> bool:
-    return principal.has_scope(*MANAGER_SCOPES) or can_read(principal, secret) or can_write(principal, secret)
+    if secret["owner_id"] != SHARED:
+        return is_owner(principal, secret)
+    return principal.holds_any_role(secret["write_roles"])
 
 
 def audit_target(owner: str, name: str) -> str:
@@ -64,11 +67,13 @@ def namespace(principal: Principal, owner: str, name: str, *, action: str | None
 
 
 def _visible(principal: Principal, owner: str, name: str, *, audited_action: str | None = None,
-             change: bool = False) -> dict:
-    """The secret if the caller may at least see it; 404 otherwise (existence is not revealed)."""
+             change: bool = False, named: bool = False) -> dict:
+    """The secret if the caller may at least see it; 404 otherwise (existence is not revealed,
+    by the answer or by its time: store.find_visible). `named`: with its roles' names."""
     owner = namespace(principal, owner, names.checked(name), action=audited_action, change=change)
-    secret = store.find_secret(database(), owner, name)
-    if secret is None or not can_see(principal, secret):
+    secret = store.find_visible(database(), owner, name, roles=sorted(principal.role_ids), principal=principal.sub,
+                                manager=principal.has_scope(*MANAGER_SCOPES), named=named)
+    if secret is None:
         if audited_action:
             audit.record(audited_action, audit_target(owner, name), audit.NOT_FOUND)
         raise errors.NotFound("secret not found")
@@ -182,7 +187,7 @@ def read(principal: Principal, owner: str, name: str) -> dict:
 
 
 def metadata(principal: Principal, owner: str, name: str) -> dict:
-    return render(_visible(principal, owner, name), include_data=False)
+    return render(_visible(principal, owner, name, named=True), include_data=False)
 
 
 def update(principal: Principal, owner: str, name: str, body: dict) -> None:

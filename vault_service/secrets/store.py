@@ -18,10 +18,16 @@ SHARED = ""  # owner_id of the shared namespace
 # A role list with its registry entries, in the secret's order, as [[id, name, 'true'|'false'], ...]
 # (roles not in the registry left out). A text array costs the database and psycopg far less
 # than the same built as jsonb (about a quarter of a v1 read's statement); service.named_roles()
-# makes the objects the API shows.
+# makes the objects the API shows. Linear in the list's length: the list is walked once with
+# its positions and joined to the registry (an array_position() per role, as before, made a
+# secret holding 20,000 roles, older data, take longer than the statement timeout); a role
+# listed twice (older data written by SQL) is shown once, at its first position.
 _NAMED_ROLES = """
-    ARRAY(SELECT ARRAY[r.id, r.name, r.deleted::text] FROM vault_roles r WHERE r.id = ANY (s.{col})
-           ORDER BY array_position(s.{col}, r.id)) AS {col}_named"""
+    ARRAY(SELECT ARRAY[r.id, r.name, r.deleted::text]
+            FROM (SELECT DISTINCT ON (u.id) u.id, u.pos FROM unnest(s.{col}) WITH ORDINALITY AS u(id, pos)
+                   ORDER BY u.id, u.pos) u
+            JOIN vault_roles r ON r.id = u.id
+           ORDER BY u.pos) AS {col}_named"""
 
 _BARE_COLUMNS = (
     "s.id, s.owner_id, s.name, s.read_roles, s.write_roles, s.author, s.updated_by, s.created, s.updated, "
@@ -91,18 +97,42 @@ def _audited_read(*, secret_columns: str, outcome: str, returned: str, exact: bo
 
 _SEALING_COLUMNS = "id, dek_key_id, dek_wrapped, v_version, v_ciphertext"  # what unseal() needs
 
-# A v1 read: who may read is decided in SQL, mirroring service.can_read / can_see (shared
-# rules; tests pin both); the row carries what service.render() shows.
-V1_READ = _audited_read(
-    secret_columns=_SECRET_COLUMNS,
-    outcome="""CASE
-        WHEN f.id IS NULL THEN 'not_found'
-        WHEN f.read_roles && %(a_roles)s::text[] OR (f.owner_id <> '' AND f.owner_id = %(a_principal)s) THEN 'success'
-        WHEN %(a_manager)s OR f.write_roles && %(a_roles)s::text[] THEN 'denied'
-        ELSE 'not_found' END""",
-    returned=f"{_SEALING_COLUMNS}, owner_id, name, author, updated_by, created, updated, "
-             "read_roles_named, write_roles_named",
-)
+# Who may do what with the secret `s`, for the caller's %(a_roles)s, %(a_principal)s (its sub) and
+# %(a_manager)s (admin or vaultManage); service.can_read and service.can_see say the same in
+# Python, for the rows of lists (tests pin both). A personal secret is its owner's alone: no role
+# reaches it, and managers see it without data.
+MAY_READ = "CASE WHEN s.owner_id = '' THEN s.read_roles && %(a_roles)s::text[] ELSE s.owner_id = %(a_principal)s END"
+MAY_SEE = f"(({MAY_READ}) OR %(a_manager)s OR (s.owner_id = '' AND s.write_roles && %(a_roles)s::text[]))"
+
+# A v1 read, one statement with its audit event (failing closed, like every read). Access is
+# decided first, from the secret's row alone; only a read that will succeed goes on to the role
+# names and the ciphertext. So a secret the caller may not see costs what a missing one does
+# (both are 404): the time of an answer does not tell that such a secret exists, however many
+# roles or versions it holds. A 'denied' read (403: the caller may see the secret) fetches
+# nothing either: it returns nothing.
+V1_READ = f"""
+    WITH decided AS MATERIALIZED (
+        SELECT s.id, CASE WHEN s.id IS NULL THEN 'not_found'
+                          WHEN {MAY_READ} THEN 'success'
+                          WHEN {MAY_SEE} THEN 'denied'
+                          ELSE 'not_found' END AS outcome
+          FROM (SELECT 1) AS one
+          LEFT JOIN vault_secrets s ON s.owner_id = %(owner)s AND s.name = %(name)s),
+    found AS MATERIALIZED (
+        SELECT {_SECRET_COLUMNS}, v.version AS v_version, v.ciphertext AS v_ciphertext
+          FROM decided d
+          JOIN vault_secrets s ON s.id = d.id AND d.outcome = 'success'
+          LEFT JOIN LATERAL (
+               SELECT v.version, v.ciphertext FROM vault_secret_versions v
+                WHERE v.secret_id = s.id AND {_NEWEST_LIVE}) v ON true),
+    logged AS (
+        INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
+        SELECT %(a_service)s, %(a_request_id)s, %(a_principal)s, %(a_action)s, %(a_target)s, d.outcome,
+               jsonb_build_object('version', (SELECT f.v_version FROM found f))
+          FROM decided d)
+    SELECT f.id, f.dek_key_id, f.dek_wrapped, f.v_version, f.v_ciphertext, f.owner_id, f.name, f.author,
+           f.updated_by, f.created, f.updated, f.read_roles_named, f.write_roles_named, d.outcome
+      FROM decided d LEFT JOIN found f ON true"""
 # A versioned read: its callers hold the scope already, so found (and live) is all that
 # matters, and no role names are looked up.
 V2_READ = _audited_read(
@@ -130,6 +160,21 @@ def find_secret_audited(db: Database, owner: str, name: str, *, version: int | N
         params.update(a_roles=roles, a_manager=manager)
     with audit.failing_closed(event["action"], event["target"]), db.cursor() as cur:
         cur.execute(statement, params)
+        return cur.fetchone()
+
+
+def find_visible(db: Database, owner: str, name: str, *, roles: list[str], principal: str, manager: bool,
+                 named: bool) -> dict | None:
+    """The secret if the caller may see it (MAY_SEE), else None. Visibility is decided from the
+    row alone before anything else is read, so a hidden secret costs what a missing one does;
+    `named`: with its roles' registry names (what metadata renders)."""
+    with db.cursor() as cur:
+        cur.execute(
+            f"""WITH visible AS MATERIALIZED (
+                    SELECT s.id FROM vault_secrets s WHERE s.owner_id = %(owner)s AND s.name = %(name)s AND {MAY_SEE})
+                SELECT {_SECRET_COLUMNS if named else _BARE_COLUMNS} FROM visible JOIN vault_secrets s ON s.id = visible.id""",
+            {"owner": owner, "name": name, "a_roles": roles, "a_principal": principal, "a_manager": manager},
+        )
         return cur.fetchone()
 
 
