@@ -19,6 +19,11 @@ drift between them (something else busy on the machine) is reported. A scenario 
 cannot drive (a checkout+release cycle needs the checkout's id) is measured with the
 Python generator, and so is an extra bare-JSON run that its ratio is taken to.
 
+After the load, `not_found_vs_hidden` prints the median latency of a v1 read's 404 for a
+missing name and for a hidden secret (one the caller may not see: small, and with 100 roles),
+interleaved on one connection, and their ratio, which should be within 10% (issue 18: the time
+of a 404 must not tell that a hidden secret exists).
+
 The exit code is 0 when every scenario ran (a missed goal is a finding, not a failure)
 and non-zero when something could not be set up or run.
 
@@ -41,9 +46,11 @@ import dataclasses
 import json
 import os
 import platform
+import random
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -209,6 +216,69 @@ def vault_section(ctx: Context) -> list[Scenario]:
                  goal_of="v2_read"),
         Scenario("v2_write", "v2 write (POST /secret/data/{path})", v2_write, goal=0.25),
     ]
+
+
+# --------------------------------------------------------------------------------------
+# Not found costs the same as hidden (issue 18): the time of a v1 read's 404 must not tell
+# whether a secret the caller may not see exists. Latencies of one connection, the two kinds of
+# request interleaved in a shuffled order (so a drift of the machine falls on both alike).
+
+HIDDEN_SAMPLES = 1500  # of each kind, per secret size
+HIDDEN_WARMUP = 100
+HIDDEN_GOAL = 0.10  # the medians within 10% of each other
+
+
+def _hidden_secret(ctx: Context, roles: int) -> str:
+    """A shared secret with `roles` read and `roles` write roles, none of them the caller's."""
+    granted = [support.new_role("bench-hidden") for _ in range(roles)]
+    name = support.unique("bench-hidden")
+    ctx.call("POST", f"{ctx.vault_url}/secrets", ctx.tokens("admin", ttl=TOKEN_TTL), {
+        "name": name, "data": {"username": "svc-bench", "password": secrets.token_urlsafe(24)},
+        "read_roles": granted, "write_roles": granted}, expect=(201,))
+    return name
+
+
+def _medians_of_404s(url_of: dict[str, str], headers: dict) -> dict[str, float]:
+    """Median milliseconds of GET url (each must be 404) per kind, interleaved, one connection."""
+    raws = {kind: Request.make("GET", url, headers).raw() for kind, url in url_of.items()}
+    conn = loadgen.Connection(Request.make("GET", next(iter(url_of.values()))).address, 30)
+    order = [kind for kind in raws for _ in range(HIDDEN_SAMPLES)]
+    random.shuffle(order)
+    samples: dict[str, list[float]] = {kind: [] for kind in raws}
+    try:
+        for index, kind in enumerate([kind for kind in raws for _ in range(HIDDEN_WARMUP)] + order):
+            started = time.perf_counter()
+            status, body = conn.exchange(raws[kind])
+            elapsed = time.perf_counter() - started
+            if status != 404:
+                raise RuntimeError(f"the {kind} read answered {status}, not 404: {body[:300].decode(errors='replace')}")
+            if index >= HIDDEN_WARMUP * len(raws):
+                samples[kind].append(elapsed * 1000)
+    finally:
+        conn.close()
+    return {kind: statistics.median(values) for kind, values in samples.items()}
+
+
+def not_found_vs_hidden(ctx: Context) -> list[dict]:
+    """The medians of a v1 read's 404 for a missing name and for a hidden secret (small, and
+    with 100 read and 100 write roles), and their ratio; printed, and returned for the results."""
+    caller = ctx.tokens("user", roles=[support.new_role("bench-outsider")], ttl=TOKEN_TTL)
+    headers = {"Authorization": f"Bearer {caller}"}
+    print(f"not found vs hidden: v1 read 404s, one connection, {HIDDEN_SAMPLES} of each kind interleaved")
+    rows = []
+    for label, roles in (("small (1 role)", 1), ("100 roles", 100)):
+        hidden = _hidden_secret(ctx, roles)
+        missing = support.unique("bench-hidden")  # the same length; never created
+        settle()
+        medians = _medians_of_404s({"missing": f"{ctx.vault_url}/secrets/{missing}",
+                                    "hidden": f"{ctx.vault_url}/secrets/{hidden}"}, headers)
+        ratio = medians["hidden"] / medians["missing"]
+        result = "PASS" if abs(ratio - 1) <= HIDDEN_GOAL else "MISS"
+        print(f"  {label:<15} missing p50 {medians['missing']:.3f} ms   hidden p50 {medians['hidden']:.3f} ms   "
+              f"hidden/missing {ratio:.3f}   within {HIDDEN_GOAL:.0%}: {result}")
+        rows.append({"secret": label, "roles": roles, "missing_p50_ms": round(medians["missing"], 4),
+                     "hidden_p50_ms": round(medians["hidden"], 4), "ratio": round(ratio, 4), "result": result})
+    return rows
 
 
 # --------------------------------------------------------------------------------------
@@ -634,6 +704,8 @@ def run() -> dict:
             measure(row, settings)
         results = report(rows, tool, settings)
         results["machine"]["cpu_busy_before"] = busy_before
+        print()
+        results["not_found_vs_hidden"] = not_found_vs_hidden(ctx)
         return results
 
 
