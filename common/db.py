@@ -137,6 +137,7 @@ class Database:
         """A pooled connection; DatabaseUnavailable at once while the database is known down."""
         self._outage.admit()
         with _translated_errors():
+            conn = None
             try:
                 with self.pool().connection() as conn:
                     with self._holding():
@@ -148,8 +149,14 @@ class Database:
                     self._outage.mark_down()
                 raise
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                if _connection_lost(exc):
+                if _connection_lost(exc, conn):
                     self._outage.mark_down()
+                elif _over_a_limit(exc):
+                    # The request's own statement reached a limit of the driver or the protocol
+                    # (65,535 parameters) or of the server (class 54); the connection is fine.
+                    log.warning("statement over a database limit", extra={"exception_type": type(exc).__name__})
+                    raise errors.ApiError("the request is larger than the database can take at once",
+                                          code="VALUE_OUT_OF_BOUNDS").with_status(400) from None
                 raise
 
     @contextmanager
@@ -328,11 +335,24 @@ class _OutageGate:
             self._probing.release()
 
 
-def _connection_lost(exc: psycopg.Error) -> bool:
-    """The connection itself failed (client-side, class 08, server shutting down), rather
-    than a statement (a deadlock, say, is an OperationalError too)."""
+def _connection_lost(exc: psycopg.Error, conn: psycopg.Connection | None) -> bool:
+    """The connection itself failed (none was had, it broke or closed, class 08, the server
+    shutting down), rather than a statement (a deadlock, say, is an OperationalError too, and
+    so is libpq refusing to send a statement of more than 65,535 parameters on a sound
+    connection): only this trips the outage gate."""
     state = exc.sqlstate
-    return state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    if state is not None:
+        return state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    return conn is None or conn.broken or conn.closed
+
+
+def _over_a_limit(exc: psycopg.Error) -> bool:
+    """A statement the driver would not send (no SQLSTATE: the connection is sound, see
+    _connection_lost) or the server refused as over one of its limits (class 54:
+    program_limit_exceeded, statement_too_complex, too_many_columns, too_many_arguments)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    return exc.sqlstate is None or exc.sqlstate.startswith("54")
 
 
 def _refuse_if_closed_by_server(conn: psycopg.Connection) -> None:

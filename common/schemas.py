@@ -2,6 +2,7 @@
 the base of every request body (what real clients echo back or zero-fill)."""
 from __future__ import annotations
 
+import re
 import uuid
 
 from flask import has_request_context, request
@@ -12,6 +13,11 @@ from common.durations import Duration
 
 MAX_PAGE = 100
 INT32_MAX = 2**31 - 1
+# Every list a request may hold is bounded (API.md, "Everywhere"): work on it stays linear in a
+# small number, and no single request grows a registry without end.
+MAX_ROLES = 100  # roles in one list (read_roles, write_roles)
+MAX_KEYWORDS = 64  # keywords of one search, in at most MAX_KEYWORDS_LENGTH characters
+MAX_KEYWORDS_LENGTH = 1024
 
 
 class Integer(fields.Integer):
@@ -113,6 +119,52 @@ def _is_go_zero(field: fields.Field, value) -> bool:
 def cannot_hold_zero(field: fields.Field) -> bool:
     """Whether the field's range excludes 0, so a Go client's 0 in it can only mean "not set"."""
     return any(isinstance(v, validate.Range) and v.min is not None and v.min > 0 for v in field.validators)
+
+
+class BoundedList(fields.List):
+    """A list of at most `max_items` items (documented as maxItems). The length is checked before
+    any item is loaded: a body of 1 MiB holds about 100,000 tiny items, each a schema load."""
+
+    def __init__(self, cls_or_instance, *, max_items: int, **kwargs):
+        super().__init__(cls_or_instance, **kwargs)
+        self.max_items = max_items
+        self.metadata = {**self.metadata, "maxItems": max_items}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list) and len(value) > self.max_items:
+            raise ValidationError(f"VALUE_OUT_OF_BOUNDS: at most {self.max_items} items, not {len(value)}")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def role_list(**kwargs) -> BoundedList:
+    """A request's list of roles: at most MAX_ROLES."""
+    return BoundedList(fields.Nested(RoleRef), max_items=MAX_ROLES, **kwargs)
+
+
+# Keywords are separated by commas and white space (str.isspace(), which is what \s means in
+# Python); the pattern states the count for the OpenAPI documents, split_keywords() is the rule.
+_KEYWORD_SEPARATORS = re.compile(r"[\s,]+")
+KEYWORDS_PATTERN = rf"^[\s,]*(?:[^\s,\x00]+(?:[\s,]+|$)){{0,{MAX_KEYWORDS}}}$"
+
+
+def split_keywords(text: str) -> list[str]:
+    """A search's `keywords` text as its keywords (comma or white space separated)."""
+    return [keyword for keyword in _KEYWORD_SEPARATORS.split(text) if keyword]
+
+
+def _bounded_keywords(text: str) -> None:
+    if len(text) > MAX_KEYWORDS_LENGTH:  # first: the text is split only once it is short
+        raise ValidationError(f"VALUE_OUT_OF_BOUNDS: at most {MAX_KEYWORDS_LENGTH} characters of keywords")
+    count = len(split_keywords(text))
+    if count > MAX_KEYWORDS:
+        raise ValidationError(f"VALUE_OUT_OF_BOUNDS: at most {MAX_KEYWORDS} keywords, not {count}")
+
+
+def keywords_field() -> fields.String:
+    """A search body's `keywords`: at most MAX_KEYWORDS keywords in MAX_KEYWORDS_LENGTH characters,
+    in every search of both services (each keyword is a condition of the statement)."""
+    return fields.String(load_default="", validate=_bounded_keywords,
+                         metadata={"pattern": KEYWORDS_PATTERN, "maxLength": MAX_KEYWORDS_LENGTH})
 
 
 class CaseInsensitiveChoice(fields.String):

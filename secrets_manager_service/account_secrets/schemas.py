@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from common.schemas import PageArgs, PagingInBody, RequestBody, body_sortkey, sorted_page_args
+from common.schemas import PageArgs, PagingInBody, RequestBody, body_sortkey, keywords_field, sorted_page_args
 from common.timefmt import Rfc3339
 from secrets_manager_service import names
 from secrets_manager_service.fields import listing_of
@@ -16,7 +16,7 @@ CheckoutPageArgs = PageArgs
 
 class SearchBody(PagingInBody):
     sortkey = body_sortkey(AccountSecretPageArgs)
-    keywords = fields.String(load_default="", validate=validate.Length(max=1024))
+    keywords = keywords_field()
     host_id = fields.UUID(load_default=None)
     target_domain_id = fields.UUID(load_default=None)  # ours: one target domain's managed accounts
     username = fields.String(load_default=None, validate=validate.Length(min=1, max=256))

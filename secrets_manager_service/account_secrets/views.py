@@ -12,7 +12,7 @@ from common.auth import current_principal, require_scopes, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, empty
 from secrets_manager_service.account_secrets import schemas, service
-from common.schemas import merged_paging
+from common.schemas import merged_paging, split_keywords
 
 blp = Blueprint("sm_account_secrets", __name__, description="Account secrets and checkouts")
 
@@ -39,7 +39,7 @@ class SearchAccountSecrets(MethodView):
         """Search the account secrets the caller may check out"""
         principal = current_principal()
         args = merged_paging(request.args.to_dict(), body, schemas.AccountSecretPageArgs)
-        keywords = [k for k in body["keywords"].replace(",", " ").split() if k]
+        keywords = split_keywords(body["keywords"])
         return service.list_page(principal, args, keywords=keywords, host_id=body["host_id"], username=body["username"],
                                  target_domain_id=body["target_domain_id"])
 

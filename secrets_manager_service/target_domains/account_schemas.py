@@ -5,7 +5,8 @@ from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from common.schemas import CaseInsensitiveChoice, PagingInBody, RequestBody, Role, RoleRef, SERVER_FILLED, body_sortkey, sorted_page_args
+from common.schemas import (CaseInsensitiveChoice, PagingInBody, RequestBody, Role, RoleRef, SERVER_FILLED, body_sortkey,
+                            keywords_field, sorted_page_args)
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import StrictBoolean, listing_of
 from secrets_manager_service.target_domains.schemas import PolicyHandle, PolicyHandleBody
@@ -72,7 +73,7 @@ ScannedPageArgs = sorted_page_args(("username", "email", "full_name", "state", "
 
 
 class _AccountSearch(PagingInBody):
-    keywords = fields.String(load_default="", validate=validate.Length(max=1024))
+    keywords = keywords_field()
     created_after = _time()
     created_before = _time()
     updated_after = _time()

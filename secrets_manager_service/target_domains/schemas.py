@@ -11,7 +11,8 @@ import ssl
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from common.schemas import CaseInsensitiveChoice, PagingInBody, RequestBody, SERVER_FILLED, body_sortkey, sorted_page_args
+from common.schemas import (CaseInsensitiveChoice, PagingInBody, RequestBody, SERVER_FILLED, body_sortkey, keywords_field,
+                            sorted_page_args, split_keywords)
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import StrictBoolean, StrictInteger, listing_of
 from secrets_manager_service.target_domains import ldap_syntax
@@ -172,7 +173,7 @@ DomainPageArgs = sorted_page_args(("name", "domain_name", "created", "updated"),
 
 class DomainSearchBody(PagingInBody):
     sortkey = body_sortkey(DomainPageArgs)
-    keywords = fields.String(load_default="", validate=validate.Length(max=1024))
+    keywords = keywords_field()
     enabled = StrictBoolean()
     periodic_scan = StrictBoolean()
     auto_onboarding = StrictBoolean()
@@ -188,4 +189,4 @@ ResolvedList = listing_of(Resolved, "ResolvedTargetDomains")
 
 def keywords_of(text: str) -> list[str]:
     """Comma/space separated keywords, lower-cased."""
-    return [k.lower() for k in text.replace(",", " ").split() if k]
+    return [k.lower() for k in split_keywords(text)]

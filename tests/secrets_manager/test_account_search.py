@@ -40,3 +40,20 @@ def test_the_admins_listing_counts_every_account(sm, sm_app):
         cur.execute(f"SELECT count(*) AS n FROM {checkouts.ACCOUNTS} WHERE {checkouts.USABLE}")
         total += cur.fetchone()["n"]
     assert sm.get("/secrets", query={"limit": 1}).get_json()["count"] == total
+
+
+def test_every_search_takes_at_most_64_keywords_in_1024_characters(sm, tokens):
+    """Each keyword is a condition of the statement: 70,000 of them went past psycopg's 65,535
+    parameters, which was taken for a lost database (503, and the process failed fast for a while)."""
+    domain = str(uuid.uuid4())
+    searches = ["/secrets/search", "/targetdomains/search", f"/targetdomains/{domain}/accounts/search",
+                f"/targetdomains/{domain}/managedaccounts/search"]
+    for path in searches:
+        for keywords in (" ".join(["x"] * 65), "x" * 1025, ",".join(f"k{i}" for i in range(70_000))):
+            refused = sm.post(path, json={"keywords": keywords})
+            assert refused.status_code == 400, (path, refused.get_json())
+            assert refused.get_json()["error_code"] == "VALUE_OUT_OF_BOUNDS" and refused.get_json()["property"] == "keywords"
+    for prefix in ("/secrets-manager/api/v1", "/authorizer/api/v1"):
+        assert sm.call("POST", "/secrets/search", json={"keywords": " ".join(["x"] * 64)}, prefix=prefix).status_code == 200
+    assert sm.post("/targetdomains/search", json={"keywords": ",".join(["x"] * 64)}).status_code == 200
+    assert sm.get("/status").status_code == 200

@@ -14,7 +14,7 @@ from common.durations import parse_seconds
 from common.web import request_body
 from vault_service import names
 from vault_service.secrets.schemas import SecretData
-from vault_service.versioned.schemas import MAX_CUSTOM_METADATA_KEYS
+from vault_service.versioned.schemas import MAX_CUSTOM_METADATA_KEYS, MAX_VERSIONS_LISTED
 from vault_service.kv.wire import KvError
 
 MAX_INT = 2**31 - 1  # what the store's version and count columns hold
@@ -123,6 +123,8 @@ def versions(fields: dict) -> list[int]:
         raise KvError(400, "no version number provided")
     if not isinstance(value, list):
         value = [value]
+    if len(value) > MAX_VERSIONS_LISTED:  # checked before any item is read
+        raise KvError(400, f"at most {MAX_VERSIONS_LISTED} version numbers may be given, not {len(value)}")
     return [integer(item, "versions", minimum=1) for item in value]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate
 
 from vault_service import names
-from common.schemas import CaseInsensitiveChoice, PagingInBody, RequestBody, Role, RoleRef, body_sortkey, sorted_page_args
+from common.schemas import (BoundedList, CaseInsensitiveChoice, PagingInBody, RequestBody, Role, body_sortkey, keywords_field,
+                            role_list, sorted_page_args)
 from common.timefmt import Rfc3339
 from vault_service.secrets.sealing import serialize
 
@@ -49,8 +50,8 @@ class SecretCreate(RequestBody):
     name = fields.String(required=True, metadata={  # names.checked() is the rule; documented as the path's
         "minLength": 1, "maxLength": names.MAX_NAME_LENGTH, "pattern": names.PATTERN})
     data = SecretData(required=True)
-    read_roles = fields.List(fields.Nested(RoleRef), load_default=list)
-    write_roles = fields.List(fields.Nested(RoleRef), load_default=list)
+    read_roles = role_list(load_default=list)
+    write_roles = role_list(load_default=list)
 
 
 class SecretUpdate(RequestBody):
@@ -58,8 +59,8 @@ class SecretUpdate(RequestBody):
     send "data": null when only roles change (not set: no new version)."""
 
     data = SecretData()
-    read_roles = fields.List(fields.Nested(RoleRef))
-    write_roles = fields.List(fields.Nested(RoleRef))
+    read_roles = role_list()
+    write_roles = role_list()
 
 
 class Secret(Schema):
@@ -87,6 +88,7 @@ class NameOnly(Schema):
 SORT_KEYS = ("name", "created", "updated")
 SecretPageArgs = sorted_page_args(SORT_KEYS, "name")
 
+MAX_OWNERS = 100  # owners one search may name
 FILTERS = ("personal", "shared", "readable", "writable", "accessible")
 
 
@@ -94,6 +96,7 @@ class SearchBody(PagingInBody):
     """Search conditions; paging may come here too, where it overrides the query string."""
 
     sortkey = body_sortkey(SecretPageArgs)
-    keywords = fields.String(load_default="")
-    owner_id = fields.List(fields.String(validate=validate.Length(min=1, max=256)), load_default=None)
+    keywords = keywords_field()
+    owner_id = BoundedList(fields.String(validate=validate.Length(min=1, max=256)), max_items=MAX_OWNERS,
+                           load_default=None)
     filter = CaseInsensitiveChoice(FILTERS, load_default="")

@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from common import errors
 from common.auth import current_principal, require_scopes, scoped
-from common.schemas import ErrorEnvelope, merged_paging
+from common.schemas import ErrorEnvelope, merged_paging, split_keywords
 from common.web import Blueprint, created, empty
 from vault_service.secrets import schemas, service
 from vault_service.secrets.store import SHARED
@@ -139,7 +139,7 @@ class SearchSecrets(MethodView):
         """Search secrets by name keywords, owner and access"""
         principal = current_principal()
         args = merged_paging(request.args.to_dict(), body, schemas.SecretPageArgs)
-        keywords = [k for k in body["keywords"].replace(",", " ").split() if k]
+        keywords = split_keywords(body["keywords"])
         filter_ = body["filter"]
         return service.list_page(
             principal, owners=body["owner_id"] or None,

@@ -4,11 +4,12 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from common.durations import Duration, go_format
-from common.schemas import Integer, RequestBody, StrictInteger
+from common.schemas import BoundedList, Integer, RequestBody, StrictInteger
 from common.timefmt import Rfc3339
 from vault_service.secrets.schemas import SecretData
 
 MAX_CUSTOM_METADATA_KEYS = 64
+MAX_VERSIONS_LISTED = 1000  # version numbers one request may name (both protocols)
 
 
 class VersionArgs(Schema):
@@ -45,8 +46,8 @@ class ReadResponse(Schema):
 
 
 class VersionsBody(RequestBody):
-    versions = fields.List(StrictInteger(validate=validate.Range(min=1)), required=True,
-                           validate=validate.Length(min=1, max=1000, error="VALUE_OUT_OF_BOUNDS: versions must list 1 to 1000 version numbers"))
+    versions = BoundedList(StrictInteger(validate=validate.Range(min=1)), max_items=MAX_VERSIONS_LISTED, required=True,
+                           validate=validate.Length(min=1, error=f"VALUE_OUT_OF_BOUNDS: versions must list 1 to {MAX_VERSIONS_LISTED} version numbers"))
 
 
 class MetadataBody(RequestBody):
