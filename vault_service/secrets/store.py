@@ -98,9 +98,9 @@ def _audited_read(*, secret_columns: str, outcome: str, returned: str, exact: bo
 _SEALING_COLUMNS = "id, dek_key_id, dek_wrapped, v_version, v_ciphertext"  # what unseal() needs
 
 # Who may do what with the secret `s`, for the caller's %(a_roles)s, %(a_principal)s (its sub) and
-# %(a_manager)s (admin or vaultManage); service.can_read and service.can_see say the same in
-# Python, for the rows of lists (tests pin both). A personal secret is its owner's alone: no role
-# reaches it, and managers see it without data.
+# %(a_manager)s (admin or vaultManage); service.can_read and can_write say the same in Python, for
+# the rows of lists and the checks of writes (tests/vault/test_access_rules.py pins both). A
+# personal secret is its owner's alone: no role reaches it, and managers see it without data.
 MAY_READ = "CASE WHEN s.owner_id = '' THEN s.read_roles && %(a_roles)s::text[] ELSE s.owner_id = %(a_principal)s END"
 MAY_SEE = f"(({MAY_READ}) OR %(a_manager)s OR (s.owner_id = '' AND s.write_roles && %(a_roles)s::text[]))"
 
