@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Exact versions of every dependency (pip-tools; `make lock` renews it).
 CONSTRAINTS := deploy/constraints.txt
 
-.PHONY: install run test image-test bench bench-scale load fuzz lock lint clean
+.PHONY: install run test image-test bench bench-scale bench-audit-chain load fuzz lock lint clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ bench: install
 ## secrets in the same run (data sets built by COPY in a few minutes; about 6 GB, dropped after).
 bench-scale: install
 	$(PY) -m tests.benchmarks.scale
+
+## Audit events inserted per second without and with the hash chain; the chainer's and verify's rates.
+bench-audit-chain: install
+	$(PY) -m tests.benchmarks.audit_chain
 
 ## A mixed workload (80% reads, 15% writes, 5% checkouts) on both services, 3 workers each, for
 ## 5 minutes: throughput, p50/p99, errors (must be 0), each worker's memory (flat within 10%).

@@ -42,10 +42,12 @@ def maintain(cur, *, retention_days: int = 0, days_ahead: int = DAYS_AHEAD) -> d
     return result
 
 
-class _Scheduler:
-    """One daemon thread per process running maintenance for every open Database of it."""
+class Scheduler:
+    """One daemon thread per process running `duty(db)` every `interval` seconds for every
+    open Database of it registered here."""
 
-    def __init__(self):
+    def __init__(self, name: str, interval: float, duty):
+        self.name, self.interval, self._duty = name, interval, duty
         self._databases = weakref.WeakSet()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -60,7 +62,7 @@ class _Scheduler:
                 self._owner_pid = pid
             self._databases.add(db)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="audit-partitions", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
 
     def unregister(self, db) -> None:
@@ -68,9 +70,9 @@ class _Scheduler:
             self._databases.discard(db)
 
     def _run(self) -> None:
-        while not self._wake.wait(INTERVAL_SECONDS):
+        while not self._wake.wait(self.interval):
             for db in list(self._databases):
-                db.maintain_audit_partitions()
+                self._duty(db)
 
 
-scheduler = _Scheduler()
+scheduler = Scheduler("audit-partitions", INTERVAL_SECONDS, lambda db: db.maintain_audit_partitions())

@@ -203,6 +203,60 @@ RATE_LIMIT_WINDOW_SECONDS = Setting("RATE_LIMIT_WINDOW_SECONDS", whole_number(1)
                                     60)
 RATE_LIMIT_REDIS_PREFIX = Setting("RATE_LIMIT_REDIS_PREFIX", text, "set it to a Redis key prefix", "ratelimit")
 
+# The audit stream (common/audit_stream.py): zero or more sinks, fed from the table.
+def host_port(raw: str) -> str:
+    host, _, port = raw.strip().rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("is not HOST:PORT")
+    return raw.strip()
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.strip().lower() not in allowed:
+            raise ValueError("is not one of " + ", ".join(allowed))
+        return raw.strip().lower()
+
+    return parse
+
+
+def names_from(allowed: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    def parse(raw: str) -> tuple[str, ...]:
+        names = tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+        wrong = [name for name in names if name not in allowed]
+        if wrong:
+            raise ValueError(f"names {', '.join(wrong)}, which is not one of " + ", ".join(allowed))
+        return names
+
+    return parse
+
+
+AUDIT_SYSLOG_ADDRESS = Setting("AUDIT_SYSLOG_ADDRESS", host_port, "set it to the syslog receiver's TLS listener, "
+                               "e.g. siem.example.com:6514, or leave it unset for no syslog sink")
+AUDIT_SYSLOG_CA_FILE = Setting("AUDIT_SYSLOG_CA_FILE", existing_file, "set it to the CA certificates (PEM) that "
+                               "sign the receiver's certificate, or leave it unset for the system's")
+AUDIT_SYSLOG_CERT_FILE = Setting("AUDIT_SYSLOG_CERT_FILE", existing_file, "set it to this client's certificate "
+                                 "(PEM) if the receiver asks for one")
+AUDIT_SYSLOG_KEY_FILE = Setting("AUDIT_SYSLOG_KEY_FILE", existing_file, "set it to the key of AUDIT_SYSLOG_CERT_FILE")
+AUDIT_SYSLOG_FORMAT = Setting("AUDIT_SYSLOG_FORMAT", choice("rfc5424", "cef"), "set it to rfc5424 (a JSON body) or "
+                              "cef", "rfc5424")
+AUDIT_SYSLOG_FACILITY = Setting("AUDIT_SYSLOG_FACILITY", whole_number(0, 23), "set it to a syslog facility number, "
+                                "e.g. 13 (log audit)", 13)
+AUDIT_JSON_FILE = Setting("AUDIT_JSON_FILE", text, "set it to a file to append JSON lines to, or - for stdout")
+AUDIT_HMAC_KEY = Setting("AUDIT_HMAC_KEY", text, "set it to a long random string (e.g. openssl rand -hex 32)",
+                         secret=True)
+AUDIT_HMAC_FIELDS = Setting("AUDIT_HMAC_FIELDS", names_from(("principal", "target", "request_id", "details")),
+                            "set it to a comma-separated list of principal, target, request_id, details",
+                            ("target", "details"), keeps_empty=True)
+AUDIT_SINK_MAX_LAG_SECONDS = Setting("AUDIT_SINK_MAX_LAG_SECONDS", whole_number(0), "set it to seconds (0: never "
+                                     "refuse requests for a sink that is behind)", 0)
+
+
+def _audit_sinks(settings: "Settings"):
+    if bool(settings["AUDIT_SYSLOG_CERT_FILE"]) != bool(settings["AUDIT_SYSLOG_KEY_FILE"]):
+        yield "AUDIT_SYSLOG_CERT_FILE and AUDIT_SYSLOG_KEY_FILE go together: set both, or neither"
+
+
 VAULT_MASTER_KEYS = Setting(
     "VAULT_MASTER_KEYS", master_keys, "make one with `vault-admin generate-master-key KID`", secret=True,
     required="make one with `vault-admin generate-master-key KID` (or keep the master key in an HSM: "
@@ -336,7 +390,10 @@ DATABASE = LOGGING + Group((DATA_DIR, DATABASE_URL, DB_POOL_MIN_SIZE, DB_POOL_MA
                             DB_STATEMENT_TIMEOUT_MS, AUDIT_RETENTION_DAYS), (_pool_sizes, _embedded_database))
 SERVICE = DATABASE + Group((AUTH_JWKS_FILE, AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE, AUTH_LEEWAY_SECONDS,
                             AUTH_MAX_TOKEN_LIFETIME_SECONDS, REDIS_URL, RATE_LIMIT_READS, RATE_LIMIT_WRITES,
-                            RATE_LIMIT_CHECKOUTS, RATE_LIMIT_WINDOW_SECONDS, RATE_LIMIT_REDIS_PREFIX), (_token_keys,))
+                            RATE_LIMIT_CHECKOUTS, RATE_LIMIT_WINDOW_SECONDS, RATE_LIMIT_REDIS_PREFIX,
+                            AUDIT_SYSLOG_ADDRESS, AUDIT_SYSLOG_CA_FILE, AUDIT_SYSLOG_CERT_FILE, AUDIT_SYSLOG_KEY_FILE,
+                            AUDIT_SYSLOG_FORMAT, AUDIT_SYSLOG_FACILITY, AUDIT_JSON_FILE, AUDIT_HMAC_KEY,
+                            AUDIT_HMAC_FIELDS, AUDIT_SINK_MAX_LAG_SECONDS), (_token_keys, _audit_sinks))
 KEYRING = Group((DEV_MODE, DATA_DIR, VAULT_PKCS11_MODULE, VAULT_PKCS11_TOKEN_LABEL, VAULT_PKCS11_PIN_FILE,
                  VAULT_PKCS11_KEY_LABELS, VAULT_MASTER_KEYS, VAULT_ACTIVE_MASTER_KEY, VAULT_DATA_KEY_CACHE_SIZE),
                 (_pkcs11_complete, _active_master_key))

@@ -24,6 +24,7 @@ from common import audit_partitions, errors
 log = logging.getLogger(__name__)
 
 RECONNECT_SERIES_SECONDS = 4.0
+AUDIT_PUMP_INTERVAL_SECONDS = 1.0
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -48,6 +49,7 @@ class Database:
         self._outage = _OutageGate(self._probe)
         self._holders = 0  # connections requests of this process hold right now
         self._holders_lock = threading.Lock()
+        self.audit_pump = None  # the app's audit_pump.AuditPump, run about every second once the pool opens
 
     # --- connection management -------------------------------------------
 
@@ -90,10 +92,13 @@ class Database:
                 self._pool_pid = os.getpid()
                 if self.migrations_package:
                     audit_partitions.scheduler.register(self, self._pool_pid)
+                if self.audit_pump is not None:
+                    _audit_pump_scheduler.register(self, self._pool_pid)
         return self._pool
 
     def close(self) -> None:
         audit_partitions.scheduler.unregister(self)
+        _audit_pump_scheduler.unregister(self)
         if self._pool is not None and self._pool_pid == os.getpid():
             self._pool.close()
         self._pool = None
@@ -249,6 +254,10 @@ class Database:
             # (`created` is a LogRecord attribute: the names get a prefix)
             log.info("audit partitions", extra={f"partitions_{key}": n for key, n in result.items()})
         return result
+
+
+_audit_pump_scheduler = audit_partitions.Scheduler("audit-pump", AUDIT_PUMP_INTERVAL_SECONDS,
+                                                  lambda db: db.audit_pump.tick())
 
 
 def fetch_page(db: Database, *, columns: str, source: str, where: str, order: str, params: dict,

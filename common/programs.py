@@ -1,11 +1,13 @@
 """What the command-line programs share: their version, a database from settings, `migrate`."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from importlib import metadata
 
-from common import backup, config, embedded_pg, logs
+from common import audit_chain, backup, config, embedded_pg, logs
 from common.db import Database
 
 DISTRIBUTION = "privx-secrets-suite"
@@ -91,3 +93,47 @@ def _backup_command(program, command, kind_from, path, group, overrides) -> int:
         embedded_pg.stop_if_started_here()
     print(json.dumps(result), flush=True)
     return 0 if result.get("verified", True) else 1
+
+
+def add_audit_commands(parser: argparse.ArgumentParser) -> None:
+    """`audit verify [--since T] [--until T] [--head SEQ:HASH]` under `parser` (vault-admin,
+    secrets-manager-worker)."""
+    commands = parser.add_subparsers(dest="audit_command", required=True)
+    verify = commands.add_parser("verify", help="walk the audit trail's hash chain and name the first event that was "
+                                                "changed, deleted, inserted or moved (exit 1), or count what holds")
+    verify.add_argument("--since", type=_moment, help="only events that occurred at or after this time (RFC 3339)")
+    verify.add_argument("--until", type=_moment, help="only events that occurred before this time (RFC 3339)")
+    verify.add_argument("--head", type=_head, help="a head written out earlier (the log's or the SIEM's "
+                                                   "audit_chain_head 'verify' value, SEQ:HASH): the chain must still "
+                                                   "reach it unchanged")
+
+
+def audit(program: str, args: argparse.Namespace, *, service: str, migrations_package: str,
+          overrides: dict | None = None) -> int:
+    """Run an `audit` command; needs only the database settings. Prints one JSON object."""
+    with config.exit_on_error(program):
+        settings = config.load(config.DATABASE, overrides)
+    logs.configure(settings["LOG_LEVEL"], stream=sys.stderr)
+    db = database_from(settings, service=service, migrations_package=migrations_package)
+    try:
+        report = audit_chain.verify(db, service, since=args.since, until=args.until, expected_head=args.head)
+    finally:
+        db.close()
+        embedded_pg.stop_if_started_here()
+    print(json.dumps(report.as_dict()), flush=True)
+    return 0 if report.ok else 1
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an RFC 3339 time, e.g. 2026-12-01T00:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _head(text: str) -> tuple[int, bytes]:
+    try:
+        return audit_chain.parse_head(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} {exc}") from None

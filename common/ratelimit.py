@@ -48,13 +48,18 @@ def exempt(app: Flask, *endpoints: str) -> None:
     app.extensions.setdefault(_EXEMPT_ENDPOINTS, set()).update(endpoints)
 
 
+def is_exempt(app: Flask, endpoint: str | None) -> bool:
+    """One of the routes `exempt` names (they need no token and touch no secret)."""
+    return endpoint in app.extensions.get(_EXEMPT_ENDPOINTS, ())
+
+
 def route_group(app: Flask, method: str, endpoint: str | None, rule: str | None) -> str | None:
     """The quota group a request to `endpoint`, by URL rule `rule` (both None: no route matched),
     counts against; None: never counted.
 
     The rule is the route's template (`/vault/api/v1/secrets/<secret_name:name>`), so what a
     request puts in its path (a secret's name) never changes its group."""
-    if method == "OPTIONS" or endpoint in app.extensions.get(_EXEMPT_ENDPOINTS, ()):
+    if method == "OPTIONS" or is_exempt(app, endpoint):
         return None
     if method == "POST" and rule is not None and _CHECKOUT.search(rule):
         return "checkouts"

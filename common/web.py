@@ -14,7 +14,7 @@ from webargs import core as webargs_core
 from werkzeug.routing import UnicodeConverter
 from webargs.flaskparser import FlaskParser
 
-from common import auth, config, docs_page, errors, fastdump, logs, metrics, openapi, programs, ratelimit, strict_json
+from common import audit_pump, auth, config, docs_page, errors, fastdump, logs, metrics, openapi, programs, ratelimit, strict_json
 from common.db import Database
 from common.schemas import ErrorEnvelope, RequestBody
 from common.timefmt import Rfc3339, rfc3339
@@ -72,6 +72,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
     metrics.install(app)
     ratelimit.install(app)  # after metrics, so 429s are counted too
     ratelimit.exempt(app, metrics.ENDPOINT, *docs_page.DOCUMENT_ENDPOINTS)  # no token needed (status: its app's)
+    audit_pump.install(app, app.extensions["db"])
     from common.audit_views import audit_blueprint  # it builds on this module's Blueprint
 
     api.register_blueprint(audit_blueprint(f"{service.replace('-', '_')}_audit"), url_prefix=url_prefix)

@@ -3,6 +3,8 @@
     secrets-manager-worker migrate       apply the database migrations and exit
     secrets-manager-worker backup FILE   the database as one consistent snapshot, with a manifest
     secrets-manager-worker restore FILE  into an empty DATABASE_URL: checked against it and migrated
+    secrets-manager-worker audit verify [--since T] [--until T] [--head SEQ:HASH]
+                                         check the audit trail's hash chain (exit 1 names what broke it)
     secrets-manager-worker [run] [--once] [--interval SECONDS]
 
 Each pass expires checkouts, queues scheduled rotations and runs the due ones
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 
 import prometheus_client
@@ -34,6 +37,12 @@ BACKUP_KIND = backup.Kind("secrets-manager", "secrets_manager_service")
 
 
 def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["audit"]:  # its own subcommands (the same as vault-admin's)
+        audit = argparse.ArgumentParser(prog=f"{PROGRAM} audit")
+        programs.add_audit_commands(audit)
+        return programs.audit(PROGRAM, audit.parse_args(argv[1:]), service="secrets-manager",
+                              migrations_package="secrets_manager_service", overrides=config)
     args = _parser().parse_args(argv)
     if args.command == "migrate":  # the database alone, and the same JSON line as `vault-admin migrate`
         return programs.migrate(PROGRAM, service="secrets-manager", migrations_package="secrets_manager_service",
@@ -91,7 +100,8 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=programs.version_text(PROGRAM))
-    parser.add_argument("command", nargs="?", choices=("run", "migrate", "backup", "restore"), default="run")
+    parser.add_argument("command", nargs="?", choices=("run", "migrate", "backup", "restore", "audit"), default="run",
+                        help="audit verify: see `%(prog)s audit verify --help`")
     parser.add_argument("file", nargs="?", help="the backup file (backup, restore)")
     parser.add_argument("--once", action="store_true", help="run one pass and exit")
     parser.add_argument("--interval", type=float, default=None, help="seconds between passes")

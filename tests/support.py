@@ -26,7 +26,9 @@ def service_settings(data_dir: str, database_url: str | None = None, **extra: st
     """What every service (and the dev issuer) is given in tests: development mode (tokens
     are checked against the dev issuer's key in the data folder), the data folder, the
     tokens' issuer and audience, plus its database and `extra` settings."""
-    settings = {"DEV_MODE": "1", "DATA_DIR": data_dir, "AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE}
+    settings = {"DEV_MODE": "1", "DATA_DIR": data_dir, "AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": AUDIENCE,
+                # so that POST .../audit/hash answers (no sink is configured: nothing else changes)
+                "AUDIT_HMAC_KEY": "test-audit-hmac-key"}
     if database_url:
         settings["DATABASE_URL"] = database_url
     return {**settings, **extra}
@@ -64,6 +66,20 @@ def drop_database(server_url: str, url: str) -> None:
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
+def migrated_database(server_url: str, prefix: str, *, service: str = "vault", package: str = "vault_service"):
+    """A fresh database with `service`'s migrations applied, as a common.db.Database (no app)."""
+    from common.db import Database
+
+    with fresh_database(server_url, prefix) as url:
+        database = Database(url, service=service, migrations_package=package)
+        database.migrate()
+        try:
+            yield database
+        finally:
+            database.close()
 
 
 @contextlib.contextmanager

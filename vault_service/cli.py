@@ -7,6 +7,8 @@
                                          (rotate-master-key is the same command)
     vault-admin backup FILE              the database as one consistent snapshot, with a manifest
     vault-admin restore FILE             into an empty DATABASE_URL: checked, migrated, every version decrypted
+    vault-admin audit verify [--since T] [--until T] [--head SEQ:HASH]
+                                         check the audit trail's hash chain (exit 1 names what broke it)
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("backup", "write a backup of the database to FILE"),
                        ("restore", "restore FILE into the empty database of DATABASE_URL and verify it")):
         commands.add_parser(name, help=text).add_argument("file")
+    programs.add_audit_commands(commands.add_parser("audit", help="the audit trail's hash chain"))
     args = parser.parse_args(argv)
 
     if args.command == "generate-master-key":
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "restore":  # the keys the restored Vault will run with, to prove they open it
         return programs.run_restore(PROGRAM, lambda settings: vault_backup.kind(keyring_from(settings)), args.file,
                                     group=config.DATABASE + config.KEYRING)
+    if args.command == "audit":
+        return programs.audit(PROGRAM, args, service="vault", migrations_package="vault_service")
     with config.exit_on_error(PROGRAM):
         app = create_app()
     keyring: crypto.Keyring = app.extensions["keyring"]

@@ -17,13 +17,8 @@ SERVICE = "vault"
 
 @pytest.fixture()
 def db(db_server):
-    with support.fresh_database(db_server, "audit_parts") as url:
-        database = Database(url, service=SERVICE, migrations_package="vault_service")
-        database.migrate()
-        try:
-            yield database
-        finally:
-            database.close()
+    with support.migrated_database(db_server, "audit_parts", service=SERVICE) as database:
+        yield database
 
 
 def _partitions(db: Database) -> list[str]:
