@@ -70,7 +70,7 @@ def chain_pass(db: Database, service: str, *, late_limit: timedelta | None = LAT
         row = cur.fetchone()
         cur.execute(f"""SELECT EXISTS (SELECT 1 FROM audit_events WHERE service = %(service)s AND seq IS NULL
                                          AND {_TAKEABLE}) AS due""",
-                    {"service": service, "horizon": row["horizon"], "xmin": row["xmin"],
+                    {"service": service, "horizon": _horizon(row["horizon"], row["xmin"], service), "xmin": row["xmin"],
                      "first": row["horizon"] is None, "late": _late(late_limit)})
         if not cur.fetchone()["due"]:
             return 0
@@ -88,7 +88,8 @@ def chain_pass(db: Database, service: str, *, late_limit: timedelta | None = LAT
         cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin")
         xmin = cur.fetchone()["xmin"]
         seq, prev, linked = head["seq"], bytes(head["hash"]), 0
-        params = {"service": service, "horizon": head["horizon"], "xmin": xmin, "first": head["horizon"] is None,
+        params = {"service": service, "horizon": _horizon(head["horizon"], xmin, service, say=True), "xmin": xmin,
+                  "first": head["horizon"] is None,
                   "late": _late(late_limit), "batch": BATCH}
         while True:
             cur.execute(f"""SELECT {_EVENT_COLUMNS} FROM audit_events
@@ -130,6 +131,17 @@ def chain_pass(db: Database, service: str, *, late_limit: timedelta | None = LAT
 _TAKEABLE = """(xid IS NULL AND %(first)s OR xid < %(xmin)s::xid8)
                AND (%(first)s OR (xid >= %(horizon)s::xid8
                                   AND (%(late)s::timestamptz IS NULL OR occurred >= %(late)s::timestamptz)))"""
+
+
+def _horizon(horizon, xmin, service: str, *, say: bool = False):
+    """The stored horizon, unless the server's transaction ids are now below it: the database was
+    restored into another server (a dump has the old server's ids), so chaining goes on from 0."""
+    if horizon is None or int(str(horizon)) <= int(str(xmin)):
+        return horizon
+    if say:
+        log.warning("audit chain: transaction ids are below the chained horizon (a restore into another server?); "
+                    "chaining goes on", extra={"audit_service": service})
+    return "0"
 
 
 def _late(late_limit: timedelta | None) -> datetime | None:

@@ -290,3 +290,15 @@ def test_the_commands_say_all_is_well_or_name_the_first_problem(db):
     assert code == 1 and body["first_problem"]["kind"] == "changed" and body["first_problem"]["event_id"] == ids[2]
     code, body = _cli("secrets-manager-worker", db)
     assert code == 0
+
+
+def test_chaining_goes_on_after_a_restore_into_a_server_with_lower_transaction_ids(db):
+    """A dump restored elsewhere keeps the old server's xids in the rows and the head's horizon."""
+    _record(db, 3)
+    chain_all(db)
+    with db.cursor() as cur:
+        cur.execute("UPDATE audit_chain_heads SET horizon = '900000000000'::xid8")
+    _record(db, 2)
+    chain_all(db)
+    report = audit_chain.verify(db, SERVICE)
+    assert report.ok and report.checked == 5, report.as_dict()
