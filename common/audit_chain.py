@@ -104,10 +104,11 @@ def chain_pass(db: Database, service: str, *, late_limit: timedelta | None = LAT
                 digest = link(prev, event)
                 rows.append((event["id"], event["occurred"], seq, prev, digest))
                 prev = digest
-            # occurred too, so that each row is found in its own partition
+            # occurred too, so that each row is found in its own partition; arrays in binary (the
+            # text form of a bytea array costs the chainer a quarter of its time)
             cur.execute("""UPDATE audit_events e SET seq = r.seq, chain_prev = r.prev, chain_hash = r.hash
-                             FROM unnest(%(ids)s::bigint[], %(occurred)s::timestamptz[], %(seqs)s::bigint[],
-                                         %(prevs)s::bytea[], %(hashes)s::bytea[]) AS r(id, occurred, seq, prev, hash)
+                             FROM unnest(%(ids)b::bigint[], %(occurred)b::timestamptz[], %(seqs)b::bigint[],
+                                         %(prevs)b::bytea[], %(hashes)b::bytea[]) AS r(id, occurred, seq, prev, hash)
                             WHERE e.service = %(service)s AND e.id = r.id AND e.occurred = r.occurred
                               AND e.seq IS NULL""",
                         {"service": service, **dict(zip(("ids", "occurred", "seqs", "prevs", "hashes"),
