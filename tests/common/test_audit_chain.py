@@ -4,6 +4,7 @@ inserted or moved by SQL, or a partition dropped that retention did not drop."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -302,3 +303,18 @@ def test_chaining_goes_on_after_a_restore_into_a_server_with_lower_transaction_i
     chain_all(db)
     report = audit_chain.verify(db, SERVICE)
     assert report.ok and report.checked == 5, report.as_dict()
+
+
+def test_the_head_goes_to_the_log_once_a_minute_whoever_asks(db, caplog):
+    _record(db, 2)
+    chain_all(db)
+    with caplog.at_level(logging.INFO, logger="audit"):
+        written = audit_chain.checkpoint(db, SERVICE)
+        assert audit_chain.checkpoint(db, SERVICE) is None  # another process, the same minute: not again
+    logged = [r for r in caplog.records if r.getMessage() == "audit chain head"]
+    assert len(logged) == 1 and logged[0].audit_chain_head == written
+    head = audit_chain.head(db, SERVICE)
+    assert written["verify"] == f"{head['seq']}:{head['hash']}" and written["seq"] == 2
+    with db.cursor() as cur:  # a minute later
+        cur.execute("UPDATE audit_chain_heads SET checkpointed_at = checkpointed_at - interval '61 seconds'")
+    assert audit_chain.checkpoint(db, SERVICE)["verify"] == written["verify"]

@@ -260,3 +260,58 @@ def test_the_hash_route_refuses_bad_input_and_says_when_no_key_is_set(audit_db, 
         assert "AUDIT_HMAC_KEY" in response.json["error_message"]
     finally:
         app.extensions["db"].close()
+
+
+def test_one_process_feeds_a_sink_and_another_takes_over_when_it_stops(audit_db, tmp_path, capsys):
+    """Two processes' pumps (two owners) and one JSON-lines sink: the lease holder feeds it; when
+    it stops, the other takes the lease after it runs out and goes on from the cursor."""
+    db = Database(audit_db, service="vault", migrations_package="vault_service")
+    db.migrate()
+    out = tmp_path / "audit.jsonl"
+    first = AuditPump(db, "vault", sinks=[audit_stream.JsonLinesSink(str(out))], redactor=audit_stream.Redactor(None))
+    second = AuditPump(db, "vault", sinks=[audit_stream.JsonLinesSink(str(out))], redactor=audit_stream.Redactor(None))
+    second._nonce = first._nonce + "-other"
+
+    def seqs():
+        return [b["seq"] for b in map(json.loads, out.read_text().splitlines()) if b["type"] == "audit_event"] \
+            if out.exists() else []
+
+    def pump_until(pumps, done):
+        deadline = time.monotonic() + 60
+        while not done():
+            for pump in pumps:
+                pump.tick()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+    try:
+        for i in range(5):
+            audit.record("secret.read", f"secret:x{i}", db=db, principal="p", service="vault")
+        pump_until([first, second], lambda: len(seqs()) >= 5)
+        with db.cursor() as cur:
+            cur.execute("SELECT lease_owner FROM audit_sink_cursors WHERE sink = 'jsonl'")
+            holder = cur.fetchone()["lease_owner"]
+        leader, other = (first, second) if holder == first._owner() else (second, first)
+        for i in range(5, 9):
+            audit.record("secret.read", f"secret:x{i}", db=db, principal="p", service="vault")
+        pump_until([other], lambda: len(seqs()) >= 9)  # only after the leader's lease ran out
+        with db.cursor() as cur:
+            cur.execute("SELECT lease_owner, delivered_seq FROM audit_sink_cursors WHERE sink = 'jsonl'")
+            row = cur.fetchone()
+        assert row["lease_owner"] == other._owner() != leader._owner() and row["delivered_seq"] == 9
+        assert seqs() == list(range(1, 10))  # once each, in order
+        # stdout is a sink too ('-')
+        to_stdout = AuditPump(db, "secrets-manager", sinks=[audit_stream.JsonLinesSink("-")],
+                              redactor=audit_stream.Redactor("k", ("principal",)))
+        audit.record("checkout.create", "hosts/h/root", db=db, principal="alice", service="secrets-manager")
+        deadline = time.monotonic() + 60
+        lines = []
+        while not any(line.get("type") == "audit_event" for line in lines):
+            to_stdout.tick()
+            lines += [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        event = next(line for line in lines if line.get("type") == "audit_event")
+        assert event["principal"] == audit_stream.Redactor("k").hash("alice") and event["target"] == "hosts/h/root"
+    finally:
+        db.close()
