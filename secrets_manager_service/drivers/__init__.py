@@ -52,6 +52,10 @@ class Target:
     script: str | None
     operating_system: str
     certificate_validation_options: str | None
+    # The host endpoint fingerprint (drivers.binding) every stored password this target carries,
+    # and every one a verification is given, was set for; None: they were set for different
+    # endpoints, or for none. A driver connects only where this matches.
+    bound_to: str | None = None
 
     def __repr__(self) -> str:
         shown = []
@@ -88,6 +92,10 @@ class Driver(Protocol):
 
     def verify(self, target: Target, password: str) -> bool:
         """True if the account logs in with password; RotationFailed if the target cannot be reached."""
+
+    def check_bound(self, target: Target) -> None:
+        """binding.NotBound unless the target's stored passwords may go to its endpoint (the drivers
+        check this themselves before every connection; callers ask first for a clear error)."""
 
 
 def driver_for(protocol: str) -> Driver:

@@ -14,6 +14,12 @@ against the endpoint's CA certificates and the name against its address unless
 Every failure is a `DirectoryError` whose message is built from safe facts (the
 LDAP result name and code, the server's diagnostic with any password cut out, the
 endpoint's URL): it is shown as `scan_message` and `last_error_details`.
+
+No password is sent to an endpoint it was not set for (drivers.binding): `connect` binds
+only with a bind password stored under the endpoint's own fingerprint, and a managed
+account's password (the current, previous, pending or new one) goes only to the endpoints
+its binding names. The endpoint's protocol is followed as configured: plain LDAP only where
+it says `LDAP`, and nothing falls back to it.
 """
 from __future__ import annotations
 
@@ -31,9 +37,10 @@ from typing import Iterator
 import ldap
 from ldap.controls import SimplePagedResultsControl
 
-from . import RotationFailed, TargetUnreachable
+from . import RotationFailed, TargetUnreachable, binding
 
 PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
+WHOAMI_OID = "1.3.6.1.4.1.4203.1.11.3"
 PAGE_SIZE = 500
 CONNECT_TIMEOUT = 5.0  # seconds to reach the server (TCP and TLS)
 OPERATION_TIMEOUT = 30.0  # seconds for any one LDAP operation (a bind, a page, a password change)
@@ -64,6 +71,13 @@ class Endpoint:
     bind_password: str
     root_certificates: str = ""  # PEM; "" = the system's trust store
     skip_strict_cert_check: bool = False
+    # The fingerprint the bind password was stored under (drivers.binding); None: none was.
+    bound_to: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return binding.directory_fingerprint(self.protocol, self.address, self.port, self.root_certificates,
+                                             self.skip_strict_cert_check, self.bind_dn)
 
     @property
     def url(self) -> str:
@@ -73,7 +87,7 @@ class Endpoint:
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={'***' if f.name == 'bind_password' else repr(getattr(self, f.name))}"
-                          for f in dataclasses.fields(self) if f.name != "root_certificates")
+                          for f in dataclasses.fields(self) if f.name not in ("root_certificates", "bound_to"))
         return f"Endpoint({shown})"
 
     __str__ = __repr__
@@ -105,6 +119,7 @@ def describe(exc: ldap.LDAPError, endpoint: Endpoint, *secrets: str) -> str:
 @contextlib.contextmanager
 def connect(endpoint: Endpoint) -> Iterator["Directory"]:
     """A Directory bound as the endpoint's bind account; unbound afterwards."""
+    binding.require(endpoint.fingerprint, endpoint.bound_to, where=endpoint.url, whose="bind")
     if endpoint.type == "AD" and endpoint.protocol == "LDAP":
         raise DirectoryUnreachable("an AD endpoint needs LDAPS or STARTTLS: AD changes passwords only over encryption")
     with _ca_file(endpoint) as ca_file:
@@ -117,8 +132,10 @@ def connect(endpoint: Endpoint) -> Iterator["Directory"]:
                 conn.unbind_s()
 
 
-def check_password(endpoint: Endpoint, dn: str, password: str) -> bool:
-    """Whether `dn` binds with `password` on the endpoint (False: refused; DirectoryError: not reachable)."""
+def check_password(endpoint: Endpoint, dn: str, password: str, bound_to: frozenset[str] | None) -> bool:
+    """Whether `dn` binds with `password` on the endpoint (False: refused; DirectoryError: not reachable).
+    `bound_to`: the endpoints the password's account is bound to (binding.NotBound if not this one)."""
+    binding.require(endpoint.fingerprint, bound_to, where=endpoint.url, whose="account")
     with _ca_file(endpoint) as ca_file:
         conn = _open(endpoint, ca_file)
         try:
@@ -153,6 +170,29 @@ class Directory:
                 return
             control.cookie = cookie
 
+    def who_am_i(self) -> str | None:
+        """The DN the server bound us as (RFC 4532 WhoAmI, `dn:...`); None where it cannot say
+        (no WhoAmI, as Samba, or an answer that names no entry, as AD's `u:DOMAIN\\user`)."""
+        try:
+            answer = self._conn.whoami_s()
+        except ldap.LDAPError:
+            return None
+        if isinstance(answer, bytes):
+            answer = answer.decode("utf-8", "replace")
+        return answer[3:] if answer and answer.startswith("dn:") and len(answer) > 3 else None
+
+    def only_match(self, base_dn: str, search_filter: str) -> str | None:
+        """The DN of the one entry under `base_dn` that matches; None if none or several do."""
+        try:
+            msgid = self._conn.search_ext(base_dn, ldap.SCOPE_SUBTREE, search_filter, ["1.1"], sizelimit=2)
+            _, data, _, _ = self._conn.result3(msgid, timeout=OPERATION_TIMEOUT)
+        except ldap.SIZELIMIT_EXCEEDED:
+            return None
+        except ldap.LDAPError as exc:
+            raise DirectoryError(f"search failed: {describe(exc, self.endpoint)} on {self.endpoint.url}") from None
+        found = [dn for dn, _ in data if dn is not None]
+        return found[0] if len(found) == 1 else None
+
     def supports_password_modify(self) -> bool:
         try:
             found = self._conn.search_st("", ldap.SCOPE_BASE, "(objectClass=*)", ["supportedExtension"],
@@ -185,10 +225,12 @@ class Directory:
 
 @dataclass(frozen=True, repr=False)
 class DirectoryTarget:
-    """A managed account of a target domain: its DN, and the endpoints in rotation order."""
+    """A managed account of a target domain: its DN, the endpoints in rotation order, and the
+    fingerprints of the endpoints its stored passwords are bound to (None: to none)."""
 
     dn: str
     endpoints: tuple[Endpoint, ...]
+    bound_to: frozenset[str] | None = None
 
     def __repr__(self) -> str:
         return f"DirectoryTarget(dn={self.dn!r}, endpoints={list(self.endpoints)!r})"
@@ -206,13 +248,16 @@ class DirectoryDriver:
         failures = []
         for endpoint in target.endpoints:
             try:
+                # The new password goes only where the account's passwords are bound (connect
+                # checks the bind password's own binding).
+                binding.require(endpoint.fingerprint, target.bound_to, where=endpoint.url, whose="account")
                 with connect(endpoint) as directory:
                     self.used = endpoint
                     directory.set_password(target.dn, new_password)
                     return
-            except (DirectoryUnreachable, BindRefused) as exc:
+            except (DirectoryUnreachable, BindRefused, binding.NotBound) as exc:
                 failures.append(str(exc))  # nothing reached this one: try the next
-        raise DirectoryUnreachable("; ".join(failures) or "the domain has no endpoint")
+        raise _nothing_reached(failures)
 
     def verify(self, target: DirectoryTarget, password: str) -> bool:
         """A simple bind as the account, on the endpoint that took the password if known (AD
@@ -222,10 +267,27 @@ class DirectoryDriver:
         failures = []
         for endpoint in order:
             try:
-                return check_password(endpoint, target.dn, password)
-            except DirectoryUnreachable as exc:
+                return check_password(endpoint, target.dn, password, target.bound_to)
+            except (DirectoryUnreachable, binding.NotBound) as exc:
                 failures.append(str(exc))
-        raise DirectoryUnreachable("; ".join(failures) or "the domain has no endpoint")
+        raise _nothing_reached(failures)
+
+    def check_bound(self, target: DirectoryTarget) -> None:
+        """binding.NotBound unless some endpoint has both a bound bind password and the account's binding."""
+        failures = []
+        for endpoint in target.endpoints:
+            try:
+                binding.require(endpoint.fingerprint, endpoint.bound_to, where=endpoint.url, whose="bind")
+                binding.require(endpoint.fingerprint, target.bound_to, where=endpoint.url, whose="account")
+                return
+            except binding.NotBound as exc:
+                failures.append(str(exc))
+        raise binding.NotBound("; ".join(failures) or "the domain has no endpoint")
+
+
+def _nothing_reached(failures: list[str]) -> RotationFailed:
+    """No endpoint was used: unreachable ones, and ones no stored password is bound to (never contacted)."""
+    return DirectoryUnreachable("; ".join(failures) or "the domain has no endpoint")
 
 
 # --- connections -------------------------------------------------------------

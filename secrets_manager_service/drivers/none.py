@@ -11,3 +11,6 @@ class NoneDriver:
     def verify(self, target: Target, password: str) -> bool:
         """Nothing to check against."""
         return True
+
+    def check_bound(self, target: Target) -> None:
+        """Nothing is ever sent anywhere."""

@@ -4,6 +4,11 @@ The new password is hashed on this side (libpq's PQencryptPasswordConn, as
 psql's \\password does), so the statement carries a SCRAM verifier, not the
 password: the target's statement log, pg_stat_activity and error reports
 never see it. Errors are reported by SQLSTATE class only, never by message.
+
+Logging in never hands a password to the server: libpq is told to accept SCRAM only
+(`require_auth=scram-sha-256`), so a server (or whoever sits on the path) that asks for a
+cleartext or MD5 password gets nothing. Only a connection whose TLS certificate is checked
+(sslmode verify-ca or verify-full) may use whatever method the server asks for.
 """
 from __future__ import annotations
 
@@ -12,11 +17,13 @@ import logging
 import psycopg
 from psycopg import sql
 
-from . import RotationFailed, Target, TargetUnreachable
+from . import RotationFailed, Target, TargetUnreachable, binding
 
 log = logging.getLogger(__name__)
 
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+VERIFIED_TLS = ("verify-ca", "verify-full")
+PROTOCOL = "POSTGRESQL"
 CONNECT_TIMEOUT = 5
 STATEMENT_TIMEOUT_MS = 15000
 
@@ -43,6 +50,15 @@ class PostgreSQLDriver:
         except LoginRefused:
             return False
 
+    def check_bound(self, target: Target) -> None:
+        _check_bound(target)
+
+
+def _check_bound(target: Target) -> None:
+    binding.require(binding.host_fingerprint(PROTOCOL, target.address, target.port,
+                                             target.certificate_validation_options),
+                    target.bound_to, where=f"{target.address}:{target.port}", whose="host")
+
 
 class LoginRefused(RotationFailed):
     """The server answered and refused these credentials (as opposed to not answering)."""
@@ -55,13 +71,20 @@ def sslmode(target: Target) -> str:
     return option if option in SSLMODES else "prefer"
 
 
+def password_methods(mode: str) -> dict:
+    """libpq's `require_auth` for an sslmode: SCRAM only, unless TLS checks the server's certificate."""
+    return {} if mode in VERIFIED_TLS else {"require_auth": "scram-sha-256"}
+
+
 def _connect(target: Target, user: str, password: str) -> psycopg.Connection:
+    _check_bound(target)  # before any byte goes to the server
+    mode = sslmode(target)
     # Keyword arguments, not a URL: libpq never echoes a password parameter, and no
     # conninfo string holding one is ever built.
     try:
         return psycopg.connect(host=target.address, port=int(target.port), dbname="postgres", user=user,
-                               password=password, sslmode=sslmode(target), connect_timeout=CONNECT_TIMEOUT,
-                               autocommit=True, application_name="privx-secrets-manager")
+                               password=password, sslmode=mode, connect_timeout=CONNECT_TIMEOUT,
+                               autocommit=True, application_name="privx-secrets-manager", **password_methods(mode))
     except psycopg.Error as exc:
         fact = _connect_failure(exc)
         if fact in _REFUSALS:
@@ -83,6 +106,8 @@ def _hashed(conn: psycopg.Connection, role: str, password: str) -> str:
 _AUTH_FAILED = "authentication failed"
 _NO_LOGIN = "role is not permitted to log in"
 _REFUSALS = (_AUTH_FAILED, _NO_LOGIN)
+_PLAIN_REFUSED = ("the server asked for the password in clear text or as MD5, which is refused "
+                  "(only SCRAM, unless sslmode is verify-ca or verify-full); no password was sent")
 _UNREACHABLE = ("connection refused", "connection timed out", "host name could not be resolved", "no route to host",
                 "network unreachable", "server closed the connection")
 
@@ -95,6 +120,8 @@ def _connect_failure(exc: psycopg.Error) -> str:
         return f"connection failed: {_sqlstate(exc)}"
     text = str(exc).lower()
     for needle, fact in (
+        # libpq's words when require_auth refused what the server asked for (nothing was sent)
+        ("authentication method requirement", _PLAIN_REFUSED),
         ("authentication failed", _AUTH_FAILED),
         ("no password supplied", _AUTH_FAILED),
         ("not permitted to log in", _NO_LOGIN),

@@ -17,10 +17,11 @@ import time
 import paramiko
 
 from .. import templates
-from . import RotationFailed, Target, TargetUnreachable
+from . import RotationFailed, Target, TargetUnreachable, binding
 
 log = logging.getLogger(__name__)
 
+PROTOCOL = "SSH"
 CONNECT_TIMEOUT = 10
 SCRIPT_TIMEOUT = 120
 
@@ -72,7 +73,13 @@ class SSHDriver:
         except LoginRefused:
             return False
 
+    def check_bound(self, target: Target) -> None:
+        binding.require(binding.host_fingerprint(PROTOCOL, target.address, target.port,
+                                                 target.certificate_validation_options),
+                        target.bound_to, where=f"{target.address}:{target.port}", whose="host")
+
     def _login(self, target: Target, user: str, password: str) -> paramiko.SSHClient:
+        self.check_bound(target)  # before any byte goes to the server
         client = paramiko.SSHClient()
         _trust_host_keys(client, target.certificate_validation_options)
         try:

@@ -5,6 +5,11 @@ the database rows are committed in one transaction only after the Vault took
 every change. If the Vault fails, the client gets 503 and the database is as
 before; repeating the request converges. Every change is audited (names of
 accounts only, never a password).
+
+A password stored here is bound to the host's endpoint as it is at that moment
+(drivers.binding): a later change of the address, port, protocol or
+certificate_validation_options leaves it unbound, and no driver sends it there until it
+is stored again (initial_password, set-password).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from common import audit, errors
 from common.auth import Principal
 from common.web import database
 from secrets_manager_service import account_passwords, names
+from secrets_manager_service.drivers import binding
 from secrets_manager_service.hosts import store
 from secrets_manager_service.policies import store as policies_store
 from secrets_manager_service.rotation import service as rotation
@@ -81,6 +87,8 @@ def save(principal: Principal, host_id_text: str, body: dict) -> dict:
     with db.transaction() as cur:
         store.save_host(cur, host_id, settings, roles, principal.sub)
         store.sync_accounts(cur, host_id, account_names, principal.sub)
+        store.bind_accounts(cur, host_id, [a["account"] for a in accounts if "initial_password" in a],
+                            binding.host_row_fingerprint(settings))
         for account_id in ended:
             rotation_store.clear_state(cur, account_id)
         audit.record("host.save", f"hosts/{host_id}", cur=cur, details={
@@ -151,6 +159,9 @@ def set_password(host_id_text: str, account: str, password: str) -> None:
     # It is the target's truth: a rotation under way is over (rotation.service says how).
     version = rotation.store_set_password(HOSTS, found["id"], path, password, max_versions=found["max_versions"])
     with database().transaction() as cur:
+        # Bound to the endpoint as read before the password was stored: had it changed since,
+        # the two would not match and nothing would be sent.
+        store.bind_accounts(cur, found["host_id"], [found["account"]], binding.host_row_fingerprint(found))
         store.touch_account(cur, found["id"])
         rotation_store.clear_state(cur, found["id"])
         audit.record("password.set", path, cur=cur,

@@ -65,6 +65,14 @@ def sync_accounts(cur, host_id, accounts: list[str], by: str) -> None:
         )
 
 
+def bind_accounts(cur, host_id, accounts: list[str], fingerprint: str) -> None:
+    """The passwords just stored for `accounts` were set for the host endpoint `fingerprint`
+    (drivers.binding): they go nowhere else."""
+    cur.execute("""UPDATE sm_accounts SET bound_endpoint = %(fp)s
+                    WHERE host_id = %(host)s AND account = ANY (%(accounts)s)""",
+                {"host": host_id, "accounts": accounts, "fp": fingerprint})
+
+
 def delete_host(cur, host_id) -> bool:
     """Delete the host with its accounts, checkouts and queued rotations; False if it did not exist."""
     cur.execute("DELETE FROM sm_hosts WHERE id = %(id)s", {"id": host_id})
@@ -72,10 +80,12 @@ def delete_host(cur, host_id) -> bool:
 
 
 def find_account(db: Database, host_id, account: str) -> dict | None:
-    """The account with its policy's max_versions."""
+    """The account with its policy's max_versions and its host's endpoint (protocol, address, port,
+    certificate_validation_options)."""
     with db.cursor() as cur:
         cur.execute(
-            """SELECT a.id, a.host_id, a.account, p.max_versions
+            """SELECT a.id, a.host_id, a.account, p.max_versions, h.protocol, h.address, h.port,
+                      h.certificate_validation_options
                  FROM sm_accounts a JOIN sm_hosts h ON h.id = a.host_id
                  JOIN sm_password_policies p ON p.id = h.password_policy_id
                 WHERE a.host_id = %(host)s AND a.account = %(account)s""",

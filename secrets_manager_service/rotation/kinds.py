@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from common.web import database
 from secrets_manager_service import account_passwords, drivers, names
+from secrets_manager_service.drivers import binding
 from secrets_manager_service.rotation import store
 
 
@@ -27,17 +29,35 @@ class Kind:
     driver: Callable  # (subject) -> drivers.Driver
     target: Callable  # (subject, old_password, main_password) -> what the driver takes
     main_password: Callable  # (subject) -> str | None
+    # (subject, main_password) -> subject: an account with no password stored yet takes its current
+    # endpoint(s) as the binding (drivers.binding) of the password about to be generated for it
+    adopt_endpoint: Callable
     release_reason: str  # the queue reason of a rotation after the last checkout ended
 
 
 def _host_target(subject: dict, old_password: str | None, main_password: str | None) -> drivers.Target:
+    # The account's passwords and, when it is used, the main account's go to one endpoint: the
+    # target is bound only where both bindings agree.
+    bound_to = subject["bound_endpoint"]
+    if subject["use_main_account"] and subject["main_bound_endpoint"] != bound_to:
+        bound_to = None
     return drivers.Target(
         address=subject["address"], port=subject["port"], account=subject["account"], old_password=old_password,
         main_account=subject["main_account"], main_password=main_password,
         use_main_account=subject["use_main_account"], script=subject["script"],
         operating_system=subject["operating_system"],
         certificate_validation_options=subject["certificate_validation_options"],
+        bound_to=bound_to,
     )
+
+
+def _host_adopt_endpoint(subject: dict, main_password: str | None) -> dict:
+    if subject["bound_endpoint"] is not None:
+        return subject
+    fingerprint = binding.host_row_fingerprint(subject)
+    with database().transaction() as cur:
+        store.bind_account(cur, subject["account_id"], fingerprint)
+    return {**subject, "bound_endpoint": fingerprint}
 
 
 def _host_main_password(subject: dict) -> str | None:
@@ -66,5 +86,6 @@ HOSTS = Kind(
     driver=lambda subject: drivers.driver_for(subject["protocol"]),
     target=_host_target,
     main_password=_host_main_password,
+    adopt_endpoint=_host_adopt_endpoint,
     release_reason=store.RELEASE,
 )

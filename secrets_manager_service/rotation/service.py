@@ -19,6 +19,12 @@ version if it never worked. Failures are kept on the account (`last_error` = whe
 `last_error_details` = what, never a password) and retried per the policy's
 `number_of_retries` and `retry_interval`; an unfinished rotation is retried whatever
 the count. Expiries and rotations are audited as the worker's doing.
+
+Passwords go only to the endpoint they were set for (drivers.binding): before anything is
+written, the driver is asked whether the target's stored passwords are bound to its endpoint;
+if not, the rotation fails at once with NOT_BOUND and nothing is sent (the drivers check again
+before every connection, so reconciliations and checkouts' questions obey it too). An account
+with no password yet binds the one about to be generated to its current endpoint first.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from flask import current_app, g
 from common import audit, errors, metrics
 from common.web import database
 from secrets_manager_service import account_passwords, drivers, names, passwords
+from secrets_manager_service.drivers import binding
 from secrets_manager_service.rotation import store
 from secrets_manager_service.rotation.kinds import HOSTS, Kind
 
@@ -57,6 +64,7 @@ VAULT_DOWN_UNFINISHED = ("the Vault is unreachable; the rotation is unfinished: 
                          "the pending password, and the next pass asks the target which one it accepts")
 NEITHER = ("neither the pending nor the previous password logs in to the target; the Vault keeps both; "
            "set the password on the target and store it with set-password")
+NOT_BOUND = "the password was not changed: the stored passwords are not bound to the target's endpoint"
 
 # Where a test may stop the worker (SM_WORKER_PAUSE_AT); see checkpoint().
 CHECKPOINTS = ("before_pending_write", "before_target_change", "target_accepted", "before_mark_current")
@@ -169,8 +177,17 @@ def _rotate(kind: Kind, subject: dict, reason: str) -> None:
         new_password = passwords.generate_password(subject)
     except ValueError as exc:
         raise _Failed("the password policy cannot generate a password", str(exc)) from None
+    if old_password is None:
+        try:
+            subject = kind.adopt_endpoint(subject, main_password)
+        except errors.ApiError as exc:
+            raise _Failed("the rotation could not be recorded", exc.message) from None
     target = kind.target(subject, old_password, main_password)
     driver = kind.driver(subject)
+    try:
+        driver.check_bound(target)
+    except binding.NotBound as exc:
+        raise _Failed(NOT_BOUND, str(exc)) from None
     db = database()
     rotation_id = uuid.uuid4()
 

@@ -101,6 +101,8 @@ def rotation_subject(cur, account_id) -> dict | None:
     cur.execute(
         f"""SELECT a.id AS account_id, a.account, h.id AS host_id, h.address, h.port, h.operating_system,
                    h.protocol, h.certificate_validation_options, h.use_main_account, h.main_account,
+                   a.bound_endpoint, (SELECT ma.bound_endpoint FROM sm_accounts ma
+                                       WHERE ma.host_id = h.id AND ma.account = h.main_account) AS main_bound_endpoint,
                    t.script, p.password_min_length, p.password_max_length, p.use_special_characters,
                    p.use_lower_case, p.use_upper_case, p.use_numbers, p.max_versions, p.number_of_retries,
                    p.retry_interval, p.verify_after_rotation,
@@ -112,6 +114,12 @@ def rotation_subject(cur, account_id) -> dict | None:
         {"id": account_id},
     )
     return cur.fetchone()
+
+
+def bind_account(cur, account_id, fingerprint: str) -> None:
+    """Bind an account with no stored password yet to its host's endpoint (drivers.binding)."""
+    cur.execute("UPDATE sm_accounts SET bound_endpoint = %(fp)s WHERE id = %(id)s AND bound_endpoint IS NULL",
+                {"id": account_id, "fp": fingerprint})
 
 
 def drop(cur, account_id) -> None:

@@ -5,6 +5,8 @@ in the Vault (`targetdomains/{domain_id}/{id}`, see managed_passwords); its
 directory fields are always its scanned account's. Passwords go to the Vault
 before the rows that refer to them commit, and leave it before the rows go, so a
 Vault failure is a 503 that changes nothing. Every change is audited without a password.
+A password stored here is bound to the domain's endpoints as they are then (drivers.binding):
+rotations and verifications send it nowhere else.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from common import audit, errors
 from common.auth import Principal
 from common.web import database
 from secrets_manager_service.policies import store as policies_store
-from secrets_manager_service.target_domains import account_store, accounts, ldap_syntax, managed_passwords
+from secrets_manager_service.target_domains import account_store, accounts, bind_passwords, ldap_syntax
+from secrets_manager_service.target_domains import managed_passwords
 from secrets_manager_service.target_domains import managed_store as store
 from secrets_manager_service.target_domains import service as domains
 
@@ -101,17 +104,27 @@ def _policy(domain: dict, handle: dict | None, *, required: bool = True) -> dict
 
 
 def is_bind_account(domain: dict, account: dict) -> bool:
-    """Whether an endpoint binds as this account: by DN, or for AD's `user@domain` and `DOMAIN\\user`
-    by the account name (sAMAccountName, else username)."""
+    """Whether an endpoint binds as this account, by identity, not spelling: the account's DN is
+    the DN the directory said its bind account is (scans.bind_account_dn, at the last DONE scan)
+    or an endpoint's bind DN, compared in canonical form (ldap_syntax.canonical_dn); for AD's
+    `user@domain` and `DOMAIN\\user`, also by the account name (sAMAccountName, else username)."""
+    account_dn = ldap_syntax.canonical_dn(account["dn"])
+    if any(ldap_syntax.canonical_dn(said) == account_dn for said in domain["bind_account_dns"]):
+        return True
     for endpoint in domain["endpoints"]:
         bind = endpoint["ldap_bind_dn"]
-        if ldap_syntax.normal_dn(bind) == ldap_syntax.normal_dn(account["dn"]):
+        if ldap_syntax.canonical_dn(bind) == account_dn:
             return True
         if endpoint["type"] == "AD" and not ldap_syntax.is_dn(bind):
             name = bind.split("@", 1)[0] if "@" in bind else bind.rsplit("\\", 1)[-1]
             if name.lower() in {account["sam_account_name"].lower(), account["username"].lower()}:
                 return True
     return False
+
+
+def endpoint_fingerprints(domain: dict) -> list[str]:
+    """The domain's endpoints as a password stored now is bound to them (drivers.binding)."""
+    return [bind_passwords.key(endpoint) for endpoint in domain["endpoints"]]
 
 
 def _check_onboardable(domain: dict, account: dict | None, prop: str) -> None:
@@ -133,6 +146,7 @@ def _onboard(cur, principal_sub: str, domain: dict, account: dict, data: dict, p
     store.insert_managed(cur, managed_id, domain["id"], account["id"], settings, _roles(data.get("access_roles")),
                          "ACTIVE" if password_version else "PENDING", principal_sub)
     if password_version:
+        store.bind_to_endpoints(cur, [managed_id], endpoint_fingerprints(domain))
         store.add_history(cur, managed_id, version=password_version, trigger=PASSWORD_SET, status="SUCCESS")
     if data.get("rotate"):
         store.enqueue(cur, managed_id, ONBOARDING)
@@ -295,6 +309,9 @@ def set_password(domain_id, managed_id, password: str) -> None:
                                           password, max_versions=row["max_versions"])
     with database().transaction() as cur:
         DIRECTORY.states.clear(cur, row["id"])
+        # Bound to the endpoints as read before the password was stored: one changed since does
+        # not match, and nothing is sent there.
+        store.bind_to_endpoints(cur, [row["id"]], endpoint_fingerprints(domain))
         store.set_state(cur, row["id"], "ACTIVE")
         store.add_history(cur, row["id"], version=version, trigger=PASSWORD_SET, status="SUCCESS")
         audit.record("password.set", secret_name(row), cur=cur, details={"version": version})

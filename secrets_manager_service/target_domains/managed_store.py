@@ -101,6 +101,13 @@ def delete_managed(cur, domain_id, ids: list) -> int:
     return cur.rowcount
 
 
+def bind_to_endpoints(cur, managed_ids: list, fingerprints: list[str], *, only_if_unbound: bool = False) -> None:
+    """The accounts' stored passwords were set for the endpoints `fingerprints` (drivers.binding)."""
+    cur.execute(f"""UPDATE sm_td_managed_accounts SET bound_endpoints = %(fps)s
+                     WHERE id = ANY (%(ids)s) {"AND bound_endpoints IS NULL" if only_if_unbound else ""}""",
+                {"ids": list(managed_ids), "fps": fingerprints})
+
+
 def set_state(cur, managed_id, state: str) -> None:
     cur.execute("UPDATE sm_td_managed_accounts SET state = %(state)s, updated = now() WHERE id = %(id)s",
                 {"id": managed_id, "state": state})

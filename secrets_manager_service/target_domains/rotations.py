@@ -6,6 +6,10 @@ where a directory account's queue row (`sm_td_rotations`), committed steps
 (`sm_td_rotation_states`) and secret are, that the driver is the LDAP one (Password
 Modify or unicodePwd through the endpoints in `rotation_priority` order, bound as
 `ldap_bind_dn`), and how an end is recorded: `state`, `last_error`, `rotation_history`.
+
+The account's passwords go only to the endpoints they are bound to (`bound_endpoints`,
+drivers.binding): those of the domain when its password was stored, or, for an account
+without one, those whose bind password is bound when its first password is generated.
 """
 from __future__ import annotations
 
@@ -43,7 +47,8 @@ def claim_due(cur) -> dict | None:
 
 def subject(cur, managed_id) -> dict | None:
     cur.execute(
-        f"""SELECT m.id AS account_id, m.domain_id, a.dn, a.username, d.endpoints, p.password_min_length,
+        f"""SELECT m.id AS account_id, m.domain_id, a.dn, a.username, d.endpoints, m.bound_endpoints,
+                   p.password_min_length,
                    p.password_max_length, p.use_special_characters, p.use_lower_case, p.use_upper_case,
                    p.use_numbers, p.max_versions, p.number_of_retries, p.retry_interval, p.verify_after_rotation,
                    EXISTS (SELECT 1 FROM sm_td_checkouts c WHERE c.managed_account_id = m.id AND {LIVE_CHECKOUT})
@@ -109,14 +114,28 @@ def path(subject: dict) -> str:
 
 def bind_credentials(subject: dict) -> dict[str, str]:
     """What the driver logs in with (the "main account" of a host): the endpoints' bind passwords."""
-    return bind_passwords.read(subject["domain_id"])
+    return bind_passwords.read(subject["domain_id"], subject["endpoints"])
 
 
 def target(subject: dict, old_password, credentials) -> ldap_driver.DirectoryTarget:
-    """The account's DN and its domain's endpoints in rotation order (without credentials, only
-    a verification can be done: it binds as the account itself)."""
+    """The account's DN, its domain's endpoints in rotation order and the account's binding
+    (without credentials, only a verification can be done: it binds as the account itself)."""
+    bound = subject["bound_endpoints"]
     return ldap_driver.DirectoryTarget(
-        dn=subject["dn"], endpoints=tuple(endpoint_of(e, credentials or {}) for e in subject["ordered_endpoints"]))
+        dn=subject["dn"], endpoints=tuple(endpoint_of(e, credentials or {}) for e in subject["ordered_endpoints"]),
+        bound_to=frozenset(bound) if bound is not None else None)
+
+
+def adopt_endpoints(subject: dict, credentials: dict[str, str]) -> dict:
+    """An account with no password yet: the one about to be generated is bound to the endpoints
+    whose bind password is bound now (no other password of the account exists to protect)."""
+    if subject["bound_endpoints"] is not None:
+        return subject
+    usable = [key for key in map(bind_passwords.key, subject["ordered_endpoints"]) if key in credentials]
+    if usable:  # (none: this try fails unbound, and a later one, with endpoints fixed, binds then)
+        with database().transaction() as cur:
+            store.bind_to_endpoints(cur, [subject["account_id"]], usable, only_if_unbound=True)
+    return {**subject, "bound_endpoints": usable}
 
 
 DIRECTORY = Kind(
@@ -131,6 +150,7 @@ DIRECTORY = Kind(
     driver=lambda subject: ldap_driver.DirectoryDriver(),
     target=target,
     main_password=bind_credentials,
+    adopt_endpoint=adopt_endpoints,
     release_reason=CHECKOUT_RELEASE,
 )
 

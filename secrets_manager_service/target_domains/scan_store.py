@@ -79,11 +79,13 @@ def merge(cur, scan_id, domain_id) -> dict:
     return {"found": counts["found"], "new": counts["new"], "removed": cur.rowcount}
 
 
-def finish(cur, scan_id, domain_id, *, status: str, message: str) -> None:
-    """End the scan (its staged entries go with it) and tell the domain how it went."""
+def finish(cur, scan_id, domain_id, *, status: str, message: str, bind_account_dns: list[str] | None = None) -> None:
+    """End the scan (its staged entries go with it) and tell the domain how it went; a DONE scan
+    also records the DN(s) the directory said its bind account is (`bind_account_dns`)."""
     cur.execute("DELETE FROM sm_td_scans WHERE id = %(id)s", {"id": scan_id})
     cur.execute(
         """UPDATE sm_target_domains SET scan_status = %(status)s, scan_message = %(message)s, scan_ended = now(),
-                  last_scanned = CASE WHEN %(status)s = 'DONE' THEN now() ELSE last_scanned END
+                  last_scanned = CASE WHEN %(status)s = 'DONE' THEN now() ELSE last_scanned END,
+                  bind_account_dns = coalesce(%(dns)s::text[], bind_account_dns)
             WHERE id = %(domain)s""",
-        {"status": status, "message": message, "domain": domain_id})
+        {"status": status, "message": message, "domain": domain_id, "dns": bind_account_dns})

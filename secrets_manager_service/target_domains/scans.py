@@ -7,16 +7,25 @@ the database, so it holds one page in memory at a time. Only when the directory
 has been read to the end is the scan merged (new, changed, REMOVED); any failure
 ends it as FAILED with a safe `scan_message` and changes no account. After a
 `DONE` scan, auto-onboarding takes the new accounts.
+
+An endpoint is used only with the bind password stored under its own fingerprint
+(drivers.binding): one changed since its password was set is skipped without a connection,
+and `scan_message` says so. A scan also asks the directory who its bind account is (WhoAmI,
+or the entry an AD name resolves to) and keeps the answer, so onboarding recognises the
+bind account by the server's word, not by how the DN was spelled.
 """
 from __future__ import annotations
 
 import logging
 import time
 
+import ldap.filter
+
 from common import audit, errors
 from common.web import database
+from secrets_manager_service.drivers import binding
 from secrets_manager_service.drivers import ldap as ldap_driver
-from secrets_manager_service.target_domains import bind_passwords, scan_store, store
+from secrets_manager_service.target_domains import bind_passwords, ldap_syntax, scan_store, store
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +48,13 @@ def endpoints_in_order(domain: dict, priority: str) -> list[dict]:
 
 
 def endpoint_of(saved: dict, passwords: dict[str, str]) -> ldap_driver.Endpoint:
+    """The driver's endpoint, with the bind password stored under its fingerprint (bind_passwords.read)."""
+    key = bind_passwords.key(saved)
     return ldap_driver.Endpoint(
         type=saved["type"], protocol=saved["ldap_protocol"], address=saved["ldap_address"], port=saved["ldap_port"],
-        bind_dn=saved["ldap_bind_dn"], bind_password=passwords.get(bind_passwords.key(saved), ""),
-        root_certificates=saved["ldap_root_certificates"], skip_strict_cert_check=saved["ldap_skip_strict_cert_check"])
+        bind_dn=saved["ldap_bind_dn"], bind_password=passwords.get(key, ""),
+        root_certificates=saved["ldap_root_certificates"], skip_strict_cert_check=saved["ldap_skip_strict_cert_check"],
+        bound_to=key if key in passwords else None)
 
 
 def map_entry(dn: str, attributes: dict[str, list[bytes]], mapping: dict[str, str]) -> dict | None:
@@ -99,9 +111,11 @@ def run_one_queued() -> str | None:
         message = f"{merged['found']} accounts: {merged['new']} new, {merged['removed']} removed"
         if counts["skipped"]:
             message += f"; {counts['skipped']} entries without a username attribute skipped"
-        scan_store.finish(cur, job["id"], domain["id"], status=status, message=message)
+        scan_store.finish(cur, job["id"], domain["id"], status=status, message=message,
+                          bind_account_dns=counts["bind_account_dns"])
         audit.record("target_domain.scan", f"targetdomains/{domain['id']}", cur=cur, principal=WORKER,
                      details={**merged, "skipped": counts["skipped"], "endpoint": counts["endpoint"],
+                              "bind_account_dns": counts["bind_account_dns"],
                               "seconds": round(time.monotonic() - started, 2)})
     log.info("scan done", extra={"target_domain_id": str(domain["id"]), **merged})
     if domain["auto_onboarding"]:
@@ -120,9 +134,9 @@ def _end(job: dict, domain: dict, status: str, message: str) -> None:
 
 
 def _read_directory(scan_id, domain: dict) -> dict:
-    """Stage every matching entry of the first endpoint that binds; {"skipped", "endpoint"}."""
+    """Stage every matching entry of the first endpoint that binds; {"skipped", "endpoint", "bind_account_dns"}."""
     try:
-        passwords = bind_passwords.read(domain["id"])
+        passwords = bind_passwords.read(domain["id"], domain["endpoints"])
     except errors.ApiError:
         raise ScanFailed("the Vault is unreachable: the bind password cannot be read") from None
     failures = []
@@ -130,11 +144,34 @@ def _read_directory(scan_id, domain: dict) -> dict:
         endpoint = endpoint_of(saved, passwords)
         try:
             with ldap_driver.connect(endpoint) as directory:
+                bind_account = bind_account_dn(directory, saved)
                 skipped = _stage_all(scan_id, directory, saved)
-                return {"skipped": skipped, "endpoint": endpoint.url}
-        except ldap_driver.DirectoryError as exc:  # it did not connect or bind: try the next endpoint
+                return {"skipped": skipped, "endpoint": endpoint.url,
+                        "bind_account_dns": [bind_account] if bind_account else []}
+        except (ldap_driver.DirectoryError, binding.NotBound) as exc:  # not used (no connection, no bind): the next
             failures.append(str(exc))
     raise ScanFailed("; ".join(failures) or "the domain has no endpoint")
+
+
+def bind_account_dn(directory: ldap_driver.Directory, saved: dict) -> str | None:
+    """The DN of the entry the endpoint binds as, by the directory's word where it gives one:
+    its WhoAmI answer; for an AD name (`user@domain`, `DOMAIN\\user`) without WhoAmI, the one
+    entry under the base DN with that userPrincipalName or sAMAccountName. None if it cannot say."""
+    said = directory.who_am_i()
+    if said:
+        return said
+    bind = saved["ldap_bind_dn"]
+    if ldap_syntax.is_dn(bind):
+        return None  # the configured DN is compared anyway (managed.is_bind_account)
+    if "@" in bind:
+        wanted = f"(userPrincipalName={ldap.filter.escape_filter_chars(bind)})"
+    else:
+        name = bind.rsplit("\\", 1)[-1]
+        wanted = f"(sAMAccountName={ldap.filter.escape_filter_chars(name)})"
+    try:
+        return directory.only_match(saved["ldap_base_dn"], wanted)
+    except ldap_driver.DirectoryError:
+        return None  # not knowing it only leaves the configured name to compare with
 
 
 def _stage_all(scan_id, directory, saved: dict) -> int:

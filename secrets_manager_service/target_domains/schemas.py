@@ -24,15 +24,9 @@ SECRET_ATTRIBUTES = {"userpassword", "unicodepwd"}
 MAX_ENDPOINTS = 8
 # Server-filled fields: ignored in bodies, so a client may send back what it read.
 DOMAIN_READ_ONLY = ("id", "scan_status", "scan_message", "last_scanned", *SERVER_FILLED)
+ENTRA_REFUSED = "VALUE_INCORRECT_FORMAT: endpoint type ENTRA is not supported: use LDAP or AD"
 ENTRA_FIELDS = ("entra_base_url", "entra_tenant_id", "entra_client_id", "entra_client_secret", "entra_batch_size",
                 "entra_page_size", "entra_group_filter")
-
-
-class EndpointType(CaseInsensitiveChoice):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str) and value.upper() == "ENTRA":
-            raise ValidationError("VALUE_INCORRECT_FORMAT: endpoint type ENTRA is not supported: use LDAP or AD")
-        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def _validate_host(value: str) -> None:
@@ -70,7 +64,7 @@ def _validate_certificates(pem: str) -> None:
 
 
 class EndpointBody(RequestBody):
-    type = EndpointType(ENDPOINT_TYPES)
+    type = CaseInsensitiveChoice(ENDPOINT_TYPES)
     scan_priority = StrictInteger(validate=validate.Range(min=0, max=1_000_000))
     rotation_priority = StrictInteger(validate=validate.Range(min=0, max=1_000_000))
     attribute_mapping = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
@@ -92,8 +86,11 @@ class EndpointBody(RequestBody):
 
     @pre_load
     def _no_entra(self, data, **kwargs):
-        # ENTRA's settings must be empty: the Go SDK sends them as zero values.
+        # ENTRA's settings must be empty: the Go SDK sends them as zero values. An endpoint of
+        # type ENTRA is refused by its `type` (the contract's message), whatever else it carries.
         if isinstance(data, dict):
+            if isinstance(data.get("type"), str) and data["type"].upper() == "ENTRA":
+                raise ValidationError({"type": [ENTRA_REFUSED]})
             for key in ENTRA_FIELDS:
                 if key in data and data[key] not in (None, "", 0, [], {}):
                     raise ValidationError({key: ["INVALID_REQUEST_DATA: Entra ID endpoints are not supported"]})

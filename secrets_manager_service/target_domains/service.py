@@ -105,11 +105,14 @@ def _endpoints(sent: list[dict], stored_passwords: dict[str, str]) -> tuple[list
             "ldap_root_certificates": endpoint.get("ldap_root_certificates", ""),
             "ldap_skip_strict_cert_check": endpoint.get("ldap_skip_strict_cert_check", False),
         }
+        # A stored password is kept only by the very endpoint it was set for (its fingerprint:
+        # protocol, address, port, TLS trust, bind DN); any change needs it sent again.
         key = bind_passwords.key(saved)
         password = endpoint.get("ldap_bind_password") or stored_passwords.get(key)
         if not password:
-            raise bad("ldap_bind_password is required for a new endpoint", f"{where}.ldap_bind_password",
-                      "REQUIRED_VALUE_MISSING")
+            raise bad("ldap_bind_password is required for a new endpoint, and for one whose ldap_protocol, "
+                      "ldap_address, ldap_port, ldap_root_certificates, ldap_skip_strict_cert_check or "
+                      "ldap_bind_dn changed", f"{where}.ldap_bind_password", "REQUIRED_VALUE_MISSING")
         passwords[key] = password
         endpoints.append(saved)
     return endpoints, passwords
@@ -164,7 +167,7 @@ def get(domain_id) -> dict:
 def update(principal: Principal, domain_id, body: dict) -> None:
     row = get_row(domain_id)
     current = {key: row[key] for key in store.SETTINGS}
-    stored = bind_passwords.read(row["id"]) if "endpoints" in body else {}
+    stored = bind_passwords.read(row["id"], row["endpoints"]) if "endpoints" in body else {}
     settings, passwords = _settings(body, current, stored)
     db = database()
     if "name" in body and any(found["id"] != row["id"] for found in store.resolve(db, [settings["name"]])):

@@ -106,8 +106,15 @@ def test_failed_rotation_is_recorded_and_retried_until_the_target_takes_it(sm, v
     assert [(v["version"], v["destroyed"]) for v in vault.versions(path)] == [(1, False), (2, True)]
     assert _queued(sm_config, host_id, role)
 
-    # Fix the host's port; the queued retry then goes through.
+    # Fix the host's port: the stored password was set for the old endpoint, so the retry sends
+    # it nowhere (credential binding) until it is given again for the new one.
     _pg_host(sm, policy, target, role, port=target["port"], host_id=host_id)
+    time.sleep(1.2)
+    assert sm.run_worker().failed >= 1
+    assert sm.account(host_id, role)["last_error_details"].startswith(
+        "the password was not changed: the stored passwords are not bound to the target's endpoint")
+    # Given again with the fixed port: the queued retry then goes through.
+    _pg_host(sm, policy, target, role, port=target["port"], host_id=host_id, accounts={role: initial})
     time.sleep(1.2)
     assert sm.run_worker().rotated >= 1
     account = sm.account(host_id, role)

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from psycopg import sql
 
-from secrets_manager_service.drivers import RotationFailed, Target, TargetUnreachable, driver_for
+from secrets_manager_service.drivers import RotationFailed, Target, TargetUnreachable, binding, driver_for
 from tests.sm_rotation.pg_target import can_login, connect
 
 HOSTILE_PASSWORD = "it's \"quoted\" \\back\\slash\\ $$ $tag$ '; DROP ROLE postgres; -- ✓"
@@ -35,10 +35,12 @@ def main_account(superuser):
 
 def target(server, account, old_password=None, *, main=None, use_main=False, port=None, options=None) -> Target:
     host, real_port = server[0], server[1]
-    return Target(address=host, port=port or real_port, account=account, old_password=old_password,
+    port = port or real_port
+    return Target(address=host, port=port, account=account, old_password=old_password,
                   main_account=main[0] if main else None, main_password=main[1] if main else None,
                   use_main_account=use_main, script=None, operating_system="LINUX",
-                  certificate_validation_options=options)
+                  certificate_validation_options=options,
+                  bound_to=binding.host_fingerprint("POSTGRESQL", host, port, options))  # set for this endpoint
 
 
 @pytest.fixture()

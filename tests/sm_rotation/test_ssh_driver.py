@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from secrets_manager_service.drivers import RotationFailed, Target, TargetUnreachable, driver_for
+from secrets_manager_service.drivers import RotationFailed, Target, TargetUnreachable, binding, driver_for
 from secrets_manager_service.drivers.ssh import SSHDriver
 from tests.sm_rotation.ssh_server import fake_ssh_host
 
@@ -24,9 +24,11 @@ def host(tmp_path):
 
 def target(host, *, account="alice", old="alice-old", script=CHPASSWD, use_main=False, main=("root", "root-password"),
            options="DISABLED", port=None) -> Target:
-    return Target(address=host.address, port=port or host.port, account=account, old_password=old,
+    port = port or host.port
+    return Target(address=host.address, port=port, account=account, old_password=old,
                   main_account=main[0], main_password=main[1], use_main_account=use_main, script=script,
-                  operating_system="LINUX", certificate_validation_options=options)
+                  operating_system="LINUX", certificate_validation_options=options,
+                  bound_to=binding.host_fingerprint("SSH", host.address, port, options))  # set for this endpoint
 
 
 def test_rotate_as_the_account_itself(host):

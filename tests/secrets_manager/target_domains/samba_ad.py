@@ -10,6 +10,7 @@ for an hour); password age and history limits are off so tests may reset at will
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 import secrets
@@ -158,9 +159,10 @@ class SambaDC:
     def endpoint(self, protocol: str = "LDAPS"):
         from secrets_manager_service.drivers import ldap as driver
 
-        return driver.Endpoint(type="AD", protocol=protocol, address="127.0.0.1",
-                               port=636 if protocol == "LDAPS" else 389, bind_dn=f"Administrator@{REALM.lower()}",
-                               bind_password=self.admin_password, skip_strict_cert_check=True)
+        unbound = driver.Endpoint(type="AD", protocol=protocol, address="127.0.0.1",
+                                  port=636 if protocol == "LDAPS" else 389, bind_dn=f"Administrator@{REALM.lower()}",
+                                  bind_password=self.admin_password, skip_strict_cert_check=True)
+        return dataclasses.replace(unbound, bound_to=unbound.fingerprint)  # its password was set for it
 
     def add_user(self, name: str, password: str) -> str:
         self.tool("user", "create", name, password, f"--given-name={name}", f"--mail-address={name}@corp.test")

@@ -41,8 +41,9 @@ def test_unicodepwd_reset_over_ldaps_and_starttls(ad):
     for protocol, password in (("LDAPS", "Rotated-Pass-2!x"), ("STARTTLS", "Rotated-Pass-3!y")):
         with driver.connect(ad.endpoint(protocol)) as conn:
             conn.set_password(dn, password)
-        assert driver.check_password(ad.endpoint(protocol), dn, password)
-        assert not driver.check_password(ad.endpoint(protocol), dn, ad.password_of["svc-ad2"])
+        bound = {ad.endpoint(protocol).fingerprint}
+        assert driver.check_password(ad.endpoint(protocol), dn, password, bound)
+        assert not driver.check_password(ad.endpoint(protocol), dn, ad.password_of["svc-ad2"], bound)
         ad.password_of["svc-ad2"] = password
     with pytest.raises(driver.DirectoryError) as refused:
         with driver.connect(ad.endpoint()) as conn:
@@ -91,8 +92,9 @@ def test_rotate_and_check_out_an_ad_account(sm, ad, vault):
     assert account["state"] == "ACTIVE", account["last_error_details"]
     new = vault.newest(account["secret_name"])
     dn = f"CN=svc-ad2,{samba_ad.USERS_DN}"
-    assert driver.check_password(ad.endpoint(), dn, new)
-    assert not driver.check_password(ad.endpoint(), dn, ad.password_of["svc-ad2"])
+    bound = {ad.endpoint().fingerprint}
+    assert driver.check_password(ad.endpoint(), dn, new, bound)
+    assert not driver.check_password(ad.endpoint(), dn, ad.password_of["svc-ad2"], bound)
     ad.password_of["svc-ad2"] = new
     checkout = sm.checkout(f"targetdomains/{domain_id}/{managed_id}", sm.admin)
     assert checkout["secrets"][0]["secret"] == new and checkout["type"] == "TARGET_DOMAIN_SECRET"

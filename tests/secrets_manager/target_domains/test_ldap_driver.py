@@ -1,6 +1,8 @@
 """The LDAP driver against a real slapd: binds, TLS checks, paged reads, Password Modify."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from secrets_manager_service.drivers import ldap as driver
@@ -10,9 +12,11 @@ from common.slapd import CertificateAuthority
 
 def endpoint(directory, *, protocol="LDAP", address="127.0.0.1", password=None, ca=None, skip=False, type="LDAP"):
     port = directory.tls_port if protocol == "LDAPS" else directory.port
-    return driver.Endpoint(type=type, protocol=protocol, address=address, port=port, bind_dn=slapd.BIND_DN,
-                           bind_password=directory.bind_password if password is None else password,
-                           root_certificates=directory.ca.ca_pem if ca is None else ca, skip_strict_cert_check=skip)
+    unbound = driver.Endpoint(type=type, protocol=protocol, address=address, port=port, bind_dn=slapd.BIND_DN,
+                              bind_password=directory.bind_password if password is None else password,
+                              root_certificates=directory.ca.ca_pem if ca is None else ca,
+                              skip_strict_cert_check=skip)
+    return dataclasses.replace(unbound, bound_to=unbound.fingerprint)  # its password was set for it
 
 
 def test_binds_and_reads_in_pages(directory):
@@ -71,8 +75,8 @@ def test_password_modify_resets_a_password(own_directory):
     assert own_directory.binds("user2", "Brand-new-1!")
     assert not own_directory.binds("user2", old)
     ep = endpoint(own_directory)
-    assert driver.check_password(ep, own_directory.user_dn("user2"), "Brand-new-1!")
-    assert not driver.check_password(ep, own_directory.user_dn("user2"), old)
+    assert driver.check_password(ep, own_directory.user_dn("user2"), "Brand-new-1!", {ep.fingerprint})
+    assert not driver.check_password(ep, own_directory.user_dn("user2"), old, {ep.fingerprint})
 
 
 def test_an_unreachable_directory(own_directory):
