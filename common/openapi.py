@@ -43,6 +43,13 @@ def _zero_values(field: fields.Field) -> list[dict]:
     return zeros
 
 
+def _set_value(field: fields.Field) -> dict:
+    """What a REQUIRED_ONE_OF field holds when it is set: not null, and text not empty."""
+    if isinstance(field, (fields.Nested, fields.Dict)):  # its own schema says more, in `properties`
+        return {"type": "object", "additionalProperties": JSON_VALUE_REF}
+    return {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN}
+
+
 def _text_without_nul(self, field: fields.Field, ret: dict, **kwargs) -> dict:
     """The attribute function that states "no NUL" on every field a narrower rule does not cover."""
     is_text = isinstance(field, fields.String) or ret.get("type") == "string"  # e.g. durations
@@ -71,6 +78,6 @@ class GoZeroPlugin(MarshmallowPlugin):
                 if key in properties and not field.required:
                     properties[key] = {"anyOf": [properties[key], *_zero_values(field)]}
             if instance.REQUIRED_ONE_OF:  # one of them at least, and set (a zero value is not)
-                json_schema["anyOf"] = [{"required": [key], "properties": {key: {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN}}}
+                json_schema["anyOf"] = [{"required": [key], "properties": {key: _set_value(instance.load_fields[key])}}
                                         for key in instance.REQUIRED_ONE_OF]
         return json_schema

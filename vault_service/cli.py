@@ -9,19 +9,25 @@
     vault-admin restore FILE             into an empty DATABASE_URL: checked, migrated, every version decrypted
     vault-admin audit verify [--since T] [--until T] [--head SEQ:HASH]
                                          check the audit trail's hash chain (exit 1 names what broke it)
+    vault-admin destroy-due [--every S]  destroy the versions whose scheduled destruction is due
+                                         (a CronJob runs it; `make run` every minute)
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+import time
 
 from common import config, crypto, embedded_pg, hsm, logs, programs
 from vault_service import backup as vault_backup
 from vault_service import rewrap
 from vault_service.app import create_app, keyring_from
+from vault_service.versioned import lifecycle
 
 PROGRAM = "vault-admin"
+log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
                        ("restore", "restore FILE into the empty database of DATABASE_URL and verify it")):
         commands.add_parser(name, help=text).add_argument("file")
     programs.add_audit_commands(commands.add_parser("audit", help="the audit trail's hash chain"))
+    due = commands.add_parser("destroy-due", help="destroy versions whose scheduled destruction is due, and exit")
+    due.add_argument("--every", type=float, metavar="SECONDS",
+                     help="do not exit: destroy what is due again every SECONDS (make run's timer)")
     args = parser.parse_args(argv)
 
     if args.command == "generate-master-key":
@@ -48,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "migrate":  # the database alone: no master key is read, none is made
         return programs.migrate(PROGRAM, service="vault", migrations_package="vault_service")
+    if args.command == "destroy-due":
+        return destroy_due(args.every)
     if args.command == "hsm-create-key":
         return _hsm_create_key(args.label)
     if args.command == "backup":  # the database alone: the master keys are not needed to copy ciphertext
@@ -67,6 +78,31 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         keyring.close()
         app.extensions["db"].close()
+        embedded_pg.stop_if_started_here()
+
+
+def destroy_due(every: float | None) -> int:
+    """Destroy every due version, one per transaction, and print `{"destroyed": n}`; with `every`,
+    again every that many seconds until stopped. Needs only the database: no master key is read
+    (destroying is forgetting a ciphertext, not reading it)."""
+    with config.exit_on_error(PROGRAM):
+        settings = config.load(config.DATABASE)
+    logs.configure(settings["LOG_LEVEL"], stream=sys.stderr)  # stdout is for the JSON result
+    db = programs.database_from(settings, service="vault", migrations_package="vault_service")
+    try:
+        while True:
+            try:
+                print(json.dumps({"destroyed": lifecycle.destroy_every_due(db)}), flush=True)
+            except Exception:
+                if every is None:
+                    raise
+                # The timer outlives a database outage: what is due stays due for the next pass.
+                log.exception("destroy-due pass failed; trying again later")
+            if every is None:
+                return 0
+            time.sleep(every)
+    finally:
+        db.close()
         embedded_pg.stop_if_started_here()
 
 

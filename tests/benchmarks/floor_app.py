@@ -74,7 +74,7 @@ def write(name):
         cur.execute("BEGIN; SET LOCAL synchronous_commit = on")
         secret = store.lock_secret(cur, "", name)
         version = secret["current_version"] + 1
-        row = store.add_version(cur, secret, version=version, ciphertext=os.urandom(96), created_by="floor",
+        row = store.add_version(cur, secret, version=version, ciphertext=os.urandom(96), created_by="floor", entry_keys=["password"],
                                 audit_event=_event("secret.write", f"secret:{name}"))
         conn.execute("COMMIT")
     return jsonify({"version": row["version"]})

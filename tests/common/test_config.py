@@ -116,6 +116,7 @@ def test_gunicorn_refuses_to_start_with_one_line(tmp_path):
     (["-m", "vault_service.cli", "migrate"], "vault-admin"),
     (["-m", "secrets_manager_service.worker", "migrate"], "secrets-manager-worker"),
     (["-m", "vault_service.cli", "rotate-master-key"], "vault-admin"),
+    (["-m", "vault_service.cli", "destroy-due"], "vault-admin"),
 ])
 def test_clis_refuse_bad_settings_with_one_line(tmp_path, argv, program):
     result = _run([sys.executable, *argv], {**PRODUCTION_VAULT, "LOG_LEVEL": "verbose"}, tmp_path)

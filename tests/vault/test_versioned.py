@@ -156,7 +156,9 @@ def test_metadata_document(client, svc, tokens):
     assert list(body["metadata"]) == ["created", "created_by", "updated", "updated_by", "current_version", "oldest_version",
                                       "max_versions", "delete_version_after", "cas_required", "custom_metadata"]
     assert body["metadata"]["custom_metadata"] == {"owner": "team-a"}
-    assert list(body["versions"][0]) == ["version", "created", "created_by", "deletion_time", "destroyed"]
+    assert list(body["versions"][0]) == ["version", "created", "created_by", "deletion_time", "destroyed", "status",
+                                         "destroy_at", "description", "payload_entry_keys",
+                                         "password_payload_specification"]
     # Metadata changes never make a version.
     assert body["metadata"]["current_version"] == 1
 

@@ -60,8 +60,13 @@ READ_CONFIG = Operation("config", None, MANAGE, "secret.config.read")
 WRITE_CONFIG = Operation("config", None, CONFIGURE, "secret.config.write")
 # The versioned API's version page reads what metadata GET reads.
 LIST_VERSIONS = READ_METADATA
+# Lockbox's scheduled destruction (the versioned API only): what destroy needs, scopes and
+# capability alike, since a schedule ends in a destruction and only its cancel undoes it.
+SCHEDULE_DESTROY_VERSIONS = Operation("destroy", "update", DESTROY, "secret.schedule_destroy_versions")
+CANCEL_DESTROY_VERSIONS = Operation("destroy", "update", DESTROY, "secret.cancel_destroy_versions")
 # POST {versions: [...]} by route (versioned.service.VERSION_ACTIONS).
-VERSION_OPERATIONS = {"delete": DELETE_VERSIONS, "undelete": UNDELETE_VERSIONS, "destroy": DESTROY_VERSIONS}
+VERSION_OPERATIONS = {"delete": DELETE_VERSIONS, "undelete": UNDELETE_VERSIONS, "destroy": DESTROY_VERSIONS,
+                      "schedule-destroy": SCHEDULE_DESTROY_VERSIONS, "cancel-destroy": CANCEL_DESTROY_VERSIONS}
 
 OPERATIONS = (READ_DATA, WRITE_DATA, PATCH_DATA, DELETE_DATA, READ_SUBKEYS, DELETE_VERSIONS, UNDELETE_VERSIONS,
               DESTROY_VERSIONS, READ_METADATA, WRITE_METADATA, PATCH_METADATA, DELETE_METADATA, LIST_METADATA,

@@ -164,7 +164,7 @@ def create(principal: Principal, owner: str, body: dict) -> str:
         secret = store.lock_secret(cur, owner, name)
         event = audit.new_event("secret.create", audit_target(owner, name), details={"version": 1})
         store.add_version(cur, secret, version=1, ciphertext=sealing.seal(data_key, secret, 1, body["data"]),
-                          created_by=principal.sub, audit_event=event)
+                          created_by=principal.sub, entry_keys=list(body["data"]), audit_event=event)
     audit.log_event(event)
     return name
 
@@ -210,7 +210,7 @@ def update(principal: Principal, owner: str, name: str, body: dict) -> None:
             version = locked["current_version"] + 1
             data_key = sealing.data_key_of(locked)
             store.add_version(cur, locked, version=version, ciphertext=sealing.seal(data_key, locked, version, body["data"]),
-                              created_by=principal.sub)
+                              created_by=principal.sub, entry_keys=list(body["data"]))
         audit.record("secret.update", audit_target(owner, locked["name"]), cur=cur, details={
             "version": locked["current_version"] + 1 if "data" in body else None, "roles_changed": changes_roles})
 

@@ -39,8 +39,12 @@ _SECRET_COLUMNS = (
     _BARE_COLUMNS + ", " + _NAMED_ROLES.format(col="read_roles") + ", " + _NAMED_ROLES.format(col="write_roles")
 )
 
-# A version is live while it is neither destroyed nor past its deletion time.
+# A version is live while it is neither destroyed nor past its deletion time (a version scheduled
+# for destruction has one: it is deleted until the schedule is cancelled).
 LIVE = "(v.destroyed = false AND (v.deletion_time IS NULL OR v.deletion_time > now()))"
+# A scheduled destruction whose time has come: destroyed when the secret is next touched, or by
+# `vault-admin destroy-due`, whichever comes first (destroy_due).
+DUE = "(v.destroy_at <= now())"
 
 # The newest live version, or live version %(version)s (PrivX v2 reads) ...
 _NEWEST_LIVE = f"""{LIVE} AND (%(version)s::int IS NULL OR v.version = %(version)s::int)
@@ -67,7 +71,7 @@ def _with_version(secret_columns: str, *, exact: bool = False) -> str:
     SELECT {secret_columns},
            v.version AS v_version, v.ciphertext AS v_ciphertext, v.created AS v_created,
            v.created_by AS v_created_by, v.deletion_time AS v_deletion_time, v.destroyed AS v_destroyed,
-           coalesce({LIVE}, false) AS v_live
+           coalesce({LIVE}, false) AS v_live, coalesce({DUE}, false) AS v_due
       FROM vault_secrets s
       LEFT JOIN LATERAL (
            SELECT * FROM vault_secret_versions v
@@ -145,7 +149,7 @@ V2_READ = _audited_read(
 KV_READ = _audited_read(
     secret_columns="s.id, s.dek_key_id, s.dek_wrapped, s.custom_metadata",
     outcome="CASE WHEN f.v_live THEN 'success' ELSE 'not_found' END",
-    returned=f"{_SEALING_COLUMNS}, v_created, v_deletion_time, v_destroyed, v_live, custom_metadata",
+    returned=f"{_SEALING_COLUMNS}, v_created, v_deletion_time, v_destroyed, v_live, v_due, custom_metadata",
     exact=True,
 )
 
@@ -216,10 +220,11 @@ def insert_secret(cur, *, secret_id: str, owner: str, name: str, read_roles: lis
     return cur.rowcount == 1
 
 
-def add_version(cur, secret: dict, *, version: int, ciphertext: bytes, created_by: str,
-                audit_event: dict | None = None) -> dict:
-    """Write `version`, make it current, drop versions past max_versions and, if given, record
-    `audit_event` — one statement, so one round trip; returns the version row."""
+def add_version(cur, secret: dict, *, version: int, ciphertext: bytes, created_by: str, entry_keys: list[str],
+                description: str = "", password_spec: dict | None = None, audit_event: dict | None = None) -> dict:
+    """Write `version` (its data's sorted `entry_keys`, never a value), make it current, drop
+    versions past max_versions and, if given, record `audit_event` — one statement, so one round
+    trip; returns the version row."""
     event = audit_event or {}
     with audit.failing_closed(event.get("action", "secret.write"), event.get("target", "")):
         cur.execute(
@@ -234,11 +239,15 @@ def add_version(cur, secret: dict, *, version: int, ciphertext: bytes, created_b
                    SELECT %(a_service)s, %(a_request_id)s, %(a_principal)s, %(a_action)s, %(a_target)s, 'success',
                           jsonb_build_object('version', %(version)s)
                     WHERE %(a_action)s::text IS NOT NULL)
-               INSERT INTO vault_secret_versions (secret_id, version, ciphertext, created_by, deletion_time)
+               INSERT INTO vault_secret_versions (secret_id, version, ciphertext, created_by, deletion_time,
+                                                  payload_entry_keys, description, password_spec)
                VALUES (%(id)s, %(version)s, %(ct)s, %(by)s,
-                       CASE WHEN %(dva)s > 0 THEN now() + make_interval(secs => %(dva)s) END)
+                       CASE WHEN %(dva)s > 0 THEN now() + make_interval(secs => %(dva)s) END,
+                       %(keys)s, %(description)s, %(spec)s)
                RETURNING version, created, created_by, deletion_time, destroyed""",
             {"id": secret["id"], "version": version, "ct": ciphertext, "by": created_by,
+             "keys": sorted(entry_keys), "description": description,
+             "spec": Jsonb(password_spec) if password_spec is not None else None,
              "dva": secret["effective_delete_after"], "max": secret["max_versions"],
              **{f"a_{key}": event.get(key) for key in ("service", "request_id", "principal", "action", "target")}},
         )
@@ -282,13 +291,30 @@ def delete_secret(cur, secret_id) -> None:
     cur.execute("DELETE FROM vault_secrets WHERE id = %(id)s", {"id": secret_id})
 
 
+# A version's status, as Lockbox names it. A due destruction counts as done: the transaction that
+# lists versions destroys due ones first (destroy_due), and this keeps any other reader truthful.
+_STATUS = f"""CASE WHEN v.destroyed OR {DUE} THEN 'DESTROYED'
+                   WHEN v.destroy_at IS NOT NULL THEN 'SCHEDULED_FOR_DESTRUCTION'
+                   WHEN NOT {LIVE} THEN 'DELETED'
+                   ELSE 'ACTIVE' END"""
+
+
 def versions(cur_or_db, secret_id, *, newest_first: bool = False, after: int | None = None,
              limit: int | None = None) -> list[dict]:
-    """Version rows (without ciphertext); `after` pages downwards when newest_first."""
+    """Version rows with their lifecycle (`status`, `destroy_at`, `description`,
+    `payload_entry_keys`, `password_spec`); `after` pages downwards when newest_first.
+
+    No ciphertext, except `unlisted_ciphertext` for a version written before its entry keys were
+    kept (migration 0006): the caller works them out once and stores them (set_entry_keys)."""
     order = "DESC" if newest_first else "ASC"
-    query = f"""SELECT version, created, created_by, deletion_time, destroyed FROM vault_secret_versions
-                 WHERE secret_id = %(id)s AND (%(after)s::int IS NULL OR version < %(after)s::int)
-                 ORDER BY version {order} {'LIMIT %(limit)s' if limit else ''}"""
+    query = f"""SELECT v.version, v.created, v.created_by, v.deletion_time, v.destroyed OR coalesce({DUE}, false) AS destroyed,
+                       {_STATUS} AS status, CASE WHEN NOT coalesce({DUE}, false) THEN v.destroy_at END AS destroy_at,
+                       v.description, v.password_spec,
+                       CASE WHEN v.destroyed OR coalesce({DUE}, false) THEN '{{}}' ELSE v.payload_entry_keys END AS payload_entry_keys,
+                       CASE WHEN v.payload_entry_keys IS NULL AND NOT v.destroyed THEN v.ciphertext END AS unlisted_ciphertext
+                  FROM vault_secret_versions v
+                 WHERE v.secret_id = %(id)s AND (%(after)s::int IS NULL OR v.version < %(after)s::int)
+                 ORDER BY v.version {order} {'LIMIT %(limit)s' if limit else ''}"""
     params = {"id": secret_id, "after": after, "limit": limit}
     if isinstance(cur_or_db, Database):
         with cur_or_db.cursor() as cur:
@@ -307,14 +333,25 @@ def soft_delete_versions(cur, secret_id, version_numbers: list[int]) -> None:
     )
 
 
+def set_entry_keys(cur, secret_id, version: int, entry_keys: list[str]) -> None:
+    """Keep the entry keys of a version written before they were kept (unless destroyed meanwhile)."""
+    cur.execute(
+        """UPDATE vault_secret_versions SET payload_entry_keys = %(keys)s
+            WHERE secret_id = %(id)s AND version = %(version)s AND payload_entry_keys IS NULL AND NOT destroyed""",
+        {"id": secret_id, "version": version, "keys": sorted(entry_keys)},
+    )
+
+
 def undelete_versions(cur, secret_id, version_numbers: list[int]) -> None:
-    """Restore versions (not destroyed ones); delete_version_after starts again from now."""
+    """Restore versions (not destroyed ones, nor ones scheduled for destruction: only
+    cancel-destroy, with destroy's scopes, brings those back); delete_version_after starts again
+    from now."""
     cur.execute(
         f"""UPDATE vault_secret_versions SET deletion_time =
                    CASE WHEN e.after > 0 THEN now() + make_interval(secs => e.after) END
               FROM (SELECT {_EFFECTIVE_DELETE_AFTER} AS after FROM vault_secrets s {_MOUNT_JOIN}
                      WHERE s.id = %(id)s) e
-            WHERE secret_id = %(id)s AND version = ANY (%(versions)s) AND destroyed = false""",
+            WHERE secret_id = %(id)s AND version = ANY (%(versions)s) AND destroyed = false AND destroy_at IS NULL""",
         {"id": secret_id, "versions": version_numbers},
     )
 
@@ -342,12 +379,77 @@ def update_mount_config(cur, *, by: str, max_versions: int | None, cas_required:
     )
 
 
+# What destroying a version leaves of it (migration 0006's checks hold the same).
+_DESTROYED = """ciphertext = NULL, destroyed = true, payload_entry_keys = '{}', destroy_at = NULL,
+                deletion_time_on_cancel = NULL"""
+
+
 def destroy_versions(cur, secret_id, version_numbers: list[int]) -> None:
     cur.execute(
-        """UPDATE vault_secret_versions SET ciphertext = NULL, destroyed = true
-            WHERE secret_id = %(id)s AND version = ANY (%(versions)s)""",
+        f"""UPDATE vault_secret_versions SET {_DESTROYED}
+            WHERE secret_id = %(id)s AND version = ANY (%(versions)s) AND NOT destroyed""",
         {"id": secret_id, "versions": version_numbers},
     )
+
+
+def schedule_destroy_versions(cur, secret_id, version_numbers: list[int], *, pending_period: int) -> None:
+    """Schedule live or deleted versions (not destroyed or already scheduled ones) for destruction
+    `pending_period` seconds from now. They count as deleted meanwhile: their deletion_time becomes now
+    unless it has passed already, and cancel_destroy_versions gives the old one back."""
+    cur.execute(
+        f"""UPDATE vault_secret_versions v
+               SET destroy_at = now() + make_interval(secs => %(pending)s),
+                   deletion_time_on_cancel = v.deletion_time,
+                   deletion_time = CASE WHEN {LIVE} THEN now() ELSE v.deletion_time END
+             WHERE v.secret_id = %(id)s AND v.version = ANY (%(versions)s) AND NOT v.destroyed AND v.destroy_at IS NULL""",
+        {"id": secret_id, "versions": version_numbers, "pending": pending_period},
+    )
+
+
+def cancel_destroy_versions(cur, secret_id, version_numbers: list[int]) -> None:
+    """Return scheduled versions to their state before (live or deleted). The caller destroys due
+    ones first (destroy_due, same transaction): their time has come, cancelling is too late."""
+    cur.execute(
+        """UPDATE vault_secret_versions
+              SET deletion_time = deletion_time_on_cancel, deletion_time_on_cancel = NULL, destroy_at = NULL
+            WHERE secret_id = %(id)s AND version = ANY (%(versions)s) AND destroy_at IS NOT NULL AND NOT destroyed""",
+        {"id": secret_id, "versions": version_numbers},
+    )
+
+
+def destroy_due(cur, *, audit_event: dict, secret_id=None, limit: int | None = None) -> list[dict]:
+    """Destroy versions whose destroy_at has come and record one audit event per secret, in one
+    statement; returns `[{secret_id, version, name}]` destroyed.
+
+    With `secret_id`: that secret's due versions (touched by a request, which holds its lock).
+    Without: up to `limit` due versions of any secret, skipping rows another transaction holds
+    (`vault-admin destroy-due`, any number of runs at once). `audit_event` gives the event's
+    service, request_id and principal; its action and target are set here."""
+    if secret_id is None and limit is None:
+        raise ValueError("destroy_due: a secret_id or a limit")
+    scope = "v.secret_id = %(id)s" if secret_id is not None else "true"
+    locking = "" if secret_id is not None else "ORDER BY v.destroy_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+    with audit.failing_closed("secret.destroy_versions", "secret:"):
+        cur.execute(
+            f"""WITH due AS (
+                    SELECT v.secret_id, v.version FROM vault_secret_versions v
+                     WHERE {scope} AND {DUE} AND NOT v.destroyed {locking}),
+                gone AS (
+                    UPDATE vault_secret_versions v SET {_DESTROYED}
+                      FROM due WHERE v.secret_id = due.secret_id AND v.version = due.version AND {DUE}
+                    RETURNING v.secret_id, v.version),
+                logged AS (
+                    INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
+                    SELECT %(a_service)s, %(a_request_id)s, %(a_principal)s, 'secret.destroy_versions',
+                           'secret:' || s.name, 'success',
+                           jsonb_build_object('versions', array_agg(g.version ORDER BY g.version), 'scheduled', true)
+                      FROM gone g JOIN vault_secrets s ON s.id = g.secret_id GROUP BY s.id, s.name)
+                SELECT g.secret_id, g.version, s.name FROM gone g JOIN vault_secrets s ON s.id = g.secret_id
+                 ORDER BY g.secret_id, g.version""",
+            {"id": secret_id, "limit": limit,
+             **{f"a_{key}": audit_event.get(key) for key in ("service", "request_id", "principal")}},
+        )
+        return cur.fetchall()
 
 
 def touch(cur, secret_id, by: str) -> None:

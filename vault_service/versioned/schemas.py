@@ -1,15 +1,21 @@
 """Request and response shapes of the versioned API."""
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from common.durations import Duration, go_format
 from common.schemas import BoundedList, Integer, RequestBody, StrictInteger
 from common.timefmt import Rfc3339
 from vault_service.secrets.schemas import SecretData
+from vault_service.versioned import password_spec
 
 MAX_CUSTOM_METADATA_KEYS = 64
 MAX_VERSIONS_LISTED = 1000  # version numbers one request may name (both protocols)
+MAX_DESCRIPTION_LENGTH = 1024
+HOUR, DAY = 3600, 86400
+# Lockbox-style pending periods of schedule-destroy: long enough to notice a mistake, bounded.
+MIN_PENDING_PERIOD, MAX_PENDING_PERIOD, DEFAULT_PENDING_PERIOD = HOUR, 30 * DAY, 7 * DAY
+VERSION_STATUSES = ("ACTIVE", "DELETED", "SCHEDULED_FOR_DESTRUCTION", "DESTROYED")
 
 
 class VersionArgs(Schema):
@@ -18,11 +24,63 @@ class VersionArgs(Schema):
 
 class WriteOptions(RequestBody):
     cas = StrictInteger(validate=validate.Range(min=0))
+    description = fields.String(load_default="", validate=validate.Length(max=MAX_DESCRIPTION_LENGTH))
+
+
+def _punctuation(most: int):
+    def check(value: str) -> None:
+        if len(value) > most:
+            raise ValidationError(f"VALUE_OUT_OF_BOUNDS: at most {most} characters")
+        if set(value) - set(password_spec.PUNCTUATION) or len(set(value)) != len(value):
+            raise ValidationError("VALUE_INCORRECT_FORMAT: distinct characters of the 32 punctuation characters "
+                                  + password_spec.PUNCTUATION)
+    return check
+
+
+class PasswordPayloadSpecification(RequestBody):
+    """Lockbox's: the server generates a password and stores it under password_key. Each
+    include_* true means at least one character of that class; false leaves the class out."""
+
+    password_key = fields.String(required=True, validate=validate.Regexp(password_spec.PASSWORD_KEY_PATTERN),
+                                 metadata={"pattern": password_spec.PASSWORD_KEY_PATTERN})
+    length = StrictInteger(load_default=password_spec.DEFAULT_LENGTH,
+                           validate=validate.Range(min=1, max=password_spec.MAX_LENGTH))
+    include_uppercase = fields.Boolean(load_default=True, truthy={True}, falsy={False})
+    include_lowercase = fields.Boolean(load_default=True, truthy={True}, falsy={False})
+    include_digits = fields.Boolean(load_default=True, truthy={True}, falsy={False})
+    include_punctuation = fields.Boolean(load_default=True, truthy={True}, falsy={False})
+    included_punctuation = fields.String(load_default="", validate=_punctuation(32),
+                                         metadata={"maxLength": 32, "pattern": r"^[!-/:-@\[-`{-~]*$"})
+    excluded_punctuation = fields.String(load_default="", validate=_punctuation(31),
+                                         metadata={"maxLength": 31, "pattern": r"^[!-/:-@\[-`{-~]*$"})
+
+    @validates_schema
+    def _possible(self, spec, **kwargs):
+        if {"password_key", "length", "included_punctuation", "excluded_punctuation"} - spec.keys():
+            return  # a field failed already: that is the error
+        found = password_spec.problem(spec)
+        if found:
+            prop, message = found
+            raise ValidationError(f"VALUE_OUT_OF_BOUNDS: {message}", field_name=prop)
 
 
 class WriteBody(RequestBody):
-    data = SecretData(required=True)
-    options = fields.Nested(WriteOptions, load_default=dict)
+    """`data`, or a password to generate, or both (the password beside the data's keys)."""
+
+    data = SecretData()
+    options = fields.Nested(WriteOptions, load_default=lambda: {"description": ""})
+    password_payload_specification = fields.Nested(PasswordPayloadSpecification)
+    REQUIRED_ONE_OF = ("data", "password_payload_specification")
+
+    @validates_schema
+    def _something_to_write(self, body, **kwargs):
+        if "data" not in body and "password_payload_specification" not in body:
+            raise ValidationError("REQUIRED_VALUE_MISSING: give data, password_payload_specification or both",
+                                  field_name="data")
+        key = body.get("password_payload_specification", {}).get("password_key")
+        if key is not None and key in body.get("data", {}):
+            raise ValidationError(f"VALUE_DUPLICATE: data already holds {key!r}, the password_key",
+                                  field_name="data")
 
 
 class VersionMeta(Schema):
@@ -38,6 +96,11 @@ class VersionDetail(Schema):
     created_by = fields.String()
     deletion_time = Rfc3339()
     destroyed = fields.Boolean()
+    status = fields.String(metadata={"enum": list(VERSION_STATUSES)})
+    destroy_at = Rfc3339(allow_none=True)
+    description = fields.String()
+    payload_entry_keys = fields.List(fields.String())
+    password_payload_specification = fields.Nested(PasswordPayloadSpecification, allow_none=True)
 
 
 class ReadResponse(Schema):
@@ -48,6 +111,13 @@ class ReadResponse(Schema):
 class VersionsBody(RequestBody):
     versions = BoundedList(StrictInteger(validate=validate.Range(min=1)), max_items=MAX_VERSIONS_LISTED, required=True,
                            validate=validate.Length(min=1, error=f"VALUE_OUT_OF_BOUNDS: versions must list 1 to {MAX_VERSIONS_LISTED} version numbers"))
+
+
+class ScheduleDestroyBody(VersionsBody):
+    pending_period = Duration(load_default=DEFAULT_PENDING_PERIOD,
+                              validate=validate.Range(min=MIN_PENDING_PERIOD, max=MAX_PENDING_PERIOD,
+                                                      error="VALUE_OUT_OF_BOUNDS: pending_period must be 1h to 30 days"),
+                              metadata={"description": "1h to 30 days (default 7 days); a zero duration means not set"})
 
 
 class MetadataBody(RequestBody):

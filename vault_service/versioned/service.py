@@ -14,10 +14,11 @@ from common.auth import Principal
 from common.web import database
 from vault_service import names
 from vault_service.secrets import sealing, store
+from vault_service.secrets.schemas import MAX_DATA_BYTES
 from vault_service.secrets.service import SERVICE_SCOPE, namespace
 from vault_service.secrets.store import SHARED
 from vault_service.versioned.schemas import PAGE_TOKEN_PATTERN
-from vault_service.versioned import schemas
+from vault_service.versioned import lifecycle, password_spec, schemas
 
 MAX_PAGE_SIZE = 1000
 
@@ -29,11 +30,14 @@ MANAGE = ("admin", "hostsManage", "service")
 DESTROY = ("admin", "service")
 CONFIGURE = ("admin",)
 
-# What POST {versions: [...]} does to each version, by route (who may: vault_service.acl.access).
+# What POST {versions: [...]} does to each version, by route (who may: vault_service.acl.access;
+# scheduling and cancelling a destruction take destroy's scopes, so undelete cannot undo a schedule).
 VERSION_ACTIONS = {
     "delete": store.soft_delete_versions,
     "undelete": store.undelete_versions,
     "destroy": store.destroy_versions,
+    "schedule-destroy": store.schedule_destroy_versions,
+    "cancel-destroy": store.cancel_destroy_versions,
 }
 
 
@@ -110,6 +114,10 @@ def read_exact(principal: Principal, path: str, version: int | None) -> dict:
     if secret["v_version"] is None:
         raise errors.NotFound("secret version not found")
     meta = {**_version_meta(secret, "v_"), "custom_metadata": secret["custom_metadata"]}
+    if secret["v_due"]:  # a scheduled destruction whose time has come: now, as this touches it
+        with database().transaction() as cur:
+            lifecycle.destroy_due_of(cur, {"id": secret["id"], "name": name})
+        meta["destroyed"] = True
     if not secret["v_live"]:
         raise VersionNotLive(meta)
     return {"data": sealing.unseal(secret, secret["v_version"], secret["v_ciphertext"]), "metadata": meta}
@@ -119,10 +127,19 @@ def _target(path: str) -> str:
     return f"secret:{path}"
 
 
-def write(principal: Principal, path: str, data: dict, cas: int | None) -> dict:
-    """Write a new version, creating the secret if new; `cas` guards against lost updates."""
+def write(principal: Principal, path: str, data: dict, cas: int | None, *, description: str = "",
+          spec: dict | None = None) -> dict:
+    """Write a new version, creating the secret if new; `cas` guards against lost updates.
+
+    With a password spec (password_spec; loaded, so possible), a generated password is stored
+    under its password_key beside `data`'s keys; only a data read ever shows it."""
     name = names.checked(path, "path")
     owner = _owner(principal, name, change=True, action="secret.write")
+    if spec is not None:
+        data = {**data, spec["password_key"]: password_spec.generate(spec)}
+        if len(sealing.serialize(data)) > MAX_DATA_BYTES:
+            raise errors.ApiError(f"data with the generated password must not exceed {MAX_DATA_BYTES} bytes serialised",
+                                  code="VALUE_OUT_OF_BOUNDS", property="data").with_status(400)
     with database().transaction() as cur:
         secret = store.lock_secret(cur, owner, name)
         if secret is None:
@@ -139,6 +156,7 @@ def write(principal: Principal, path: str, data: dict, cas: int | None) -> dict:
                 data_key = sealing.data_key_of(secret)
         else:
             data_key = sealing.data_key_of(secret)
+            lifecycle.destroy_due_of(cur, secret)
         if (secret["cas_required"] or secret["mount_cas_required"]) and cas is None:
             raise CasRequired(property="options.cas")
         if cas is not None and cas != secret["current_version"]:
@@ -146,7 +164,8 @@ def write(principal: Principal, path: str, data: dict, cas: int | None) -> dict:
         version = secret["current_version"] + 1
         event = audit.new_event("secret.write", _target(name), details={"version": version})
         row = store.add_version(cur, secret, version=version, created_by=principal.sub,
-                                ciphertext=sealing.seal(data_key, secret, version, data), audit_event=event)
+                                ciphertext=sealing.seal(data_key, secret, version, data), entry_keys=list(data),
+                                description=description, password_spec=spec, audit_event=event)
     audit.log_event(event)
     return {**_version_meta(row), "custom_metadata": secret["custom_metadata"]}
 
@@ -171,23 +190,27 @@ def _locked(cur, principal: Principal, path: str, action: str) -> dict:
     secret = store.lock_secret(cur, _owner(principal, name, change=True, action=action), name)
     if secret is None:
         raise errors.NotFound("secret not found")
+    lifecycle.destroy_due_of(cur, secret)
     return secret
 
 
-def change_versions(principal: Principal, path: str, versions: list[int], rule: str) -> None:
-    """Apply VERSION_ACTIONS[rule] to the listed versions; unknown versions are skipped."""
+def change_versions(principal: Principal, path: str, versions: list[int], rule: str, **options) -> None:
+    """Apply VERSION_ACTIONS[rule] (with `options`, e.g. a pending_period) to the listed versions;
+    unknown versions, and versions the rule does not apply to, are skipped."""
     action = VERSION_ACTIONS[rule]
-    audit_action = f"secret.{rule}_versions"
+    audit_action = f"secret.{rule.replace('-', '_')}_versions"
     with database().transaction() as cur:
         secret = _locked(cur, principal, path, audit_action)
-        action(cur, secret["id"], sorted(set(versions)))
+        action(cur, secret["id"], sorted(set(versions)), **options)
         store.touch(cur, secret["id"], principal.sub)
-        audit.record(audit_action, _target(path), cur=cur, details={"versions": sorted(set(versions))})
+        audit.record(audit_action, _target(path), cur=cur, details={"versions": sorted(set(versions)), **options})
 
 
 def metadata(principal: Principal, path: str) -> dict:
     _, secret = _existing(principal, path)
-    return _metadata_body(secret, store.versions(database(), secret["id"]))
+    with database().transaction() as cur:
+        lifecycle.destroy_due_of(cur, secret)
+        return _metadata_body(secret, lifecycle.shown(cur, secret, store.versions(cur, secret["id"])))
 
 
 def _metadata_body(secret: dict, versions: list[dict]) -> dict:
@@ -229,6 +252,7 @@ def set_metadata(principal: Principal, path: str, settings: dict, *, create: boo
                                 author=principal.sub, dek_key_id=wrapped.key_id, dek_wrapped=wrapped.wrapped,
                                 if_absent=True)
             secret = store.lock_secret(cur, owner, name)
+        lifecycle.destroy_due_of(cur, secret)
         store.update_settings(cur, secret["id"], by=principal.sub, **{
             key: settings.get(key) for key in ("max_versions", "delete_version_after", "cas_required", "custom_metadata")
         })
@@ -237,7 +261,7 @@ def set_metadata(principal: Principal, path: str, settings: dict, *, create: boo
         secret = store.lock_secret(cur, owner, name)
         audit.record("secret.metadata.write", _target(name), cur=cur,
                      details={k: v for k, v in settings.items() if k != "custom_metadata"})
-        return _metadata_body(secret, store.versions(cur, secret["id"]))
+        return _metadata_body(secret, lifecycle.shown(cur, secret, store.versions(cur, secret["id"])))
 
 
 def _merged_custom_metadata(stored: dict, patch: dict) -> dict:
@@ -283,9 +307,11 @@ def list_versions(principal: Principal, path: str, page_size: int, page_token: s
     """Versions newest first, a page at a time (after Lockbox's listVersions)."""
     _, secret = _existing(principal, path)
     after = _decode_page_token(page_token) if page_token else None
-    rows = store.versions(database(), secret["id"], newest_first=True, after=after, limit=page_size + 1)
-    more = len(rows) > page_size
-    rows = rows[:page_size]
+    with database().transaction() as cur:
+        lifecycle.destroy_due_of(cur, secret)
+        rows = store.versions(cur, secret["id"], newest_first=True, after=after, limit=page_size + 1)
+        more = len(rows) > page_size
+        rows = lifecycle.shown(cur, secret, rows[:page_size])
     next_token = _encode_page_token(rows[-1]["version"]) if more else None
     return {"versions": rows, "next_page_token": next_token}
 

@@ -34,9 +34,11 @@ class SecretData(MethodView):
     @blp.arguments(schemas.WriteBody)
     @blp.response(200, schemas.VersionMeta)
     def post(self, body, path):
-        """Write a new version (check-and-set with options.cas)"""
+        """Write a new version (check-and-set with options.cas), or generate a password into one"""
         principal = current_principal()
-        return service.write(principal, path, body["data"], body["options"].get("cas"))
+        options = body["options"]
+        return service.write(principal, path, body.get("data", {}), options.get("cas"),
+                             description=options["description"], spec=body.get("password_payload_specification"))
 
     @blp.response(200)
     def delete(self, path):
@@ -46,24 +48,28 @@ class SecretData(MethodView):
         return empty()
 
 
-def _versions_route(rule: str, summary: str):
-    """POST {versions: [...]} routes differ only in what they do to each version."""
+def _versions_route(rule: str, summary: str, body_schema=schemas.VersionsBody):
+    """POST {versions: [...], ...options} routes differ only in what they do to each version."""
     @scoped(acl.VERSION_OPERATIONS[rule])
-    @blp.arguments(schemas.VersionsBody)
+    @blp.arguments(body_schema)
     @blp.response(200)
     def post(self, body, path):
         principal = current_principal()
-        service.change_versions(principal, path, body["versions"], rule)
+        options = {key: value for key, value in body.items() if key != "versions"}
+        service.change_versions(principal, path, body["versions"], rule, **options)
         return empty()
 
     post.__doc__ = summary
-    view = type(f"Secret{rule.capitalize()}", (MethodView,), {"post": post})
+    view = type(f"Secret{rule.title().replace('-', '')}", (MethodView,), {"post": post})
     blp.route(f"/secret/{rule}/<secret_name:path>")(view)
 
 
 _versions_route("delete", "Soft-delete versions")
 _versions_route("undelete", "Restore soft-deleted versions")
 _versions_route("destroy", "Destroy versions for good")
+_versions_route("schedule-destroy", "Schedule versions for destruction after a pending period (unreadable at once)",
+                schemas.ScheduleDestroyBody)
+_versions_route("cancel-destroy", "Cancel scheduled destructions: the versions return to their state before")
 
 
 @blp.route("/secret/metadata/<secret_name:path>")
