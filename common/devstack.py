@@ -212,6 +212,9 @@ class Stack:
         self.wait_until_up("issuer", "/auth/api/v1/status")
         self.gunicorn("vault", "vault.conf.py", "", {**env, "DATABASE_URL": urls["vault"]})
         self.wait_until_up("vault", "/vault/api/v1/status")
+        # What a Kubernetes CronJob does in a cluster: destroy versions whose scheduled destruction is due.
+        self.start("destroy-due", [sys.executable, "-m", "vault_service.cli", "destroy-due", "--every", "60"],
+                   {**env, "DATABASE_URL": urls["vault"]})
         sm_env = {**env, "DATABASE_URL": urls["secrets-manager"], "VAULT_URL": self.url("vault"),
                   "SM_TOKEN_URL": self.url("issuer") + "/auth/api/v1/oauth/token",
                   "SM_CLIENT_ID": sm_client.client_id, "SM_CLIENT_SECRET": sm_client.client_secret}

@@ -3,6 +3,7 @@
     secrets login                      a token (password grant or client credentials), cached 0600
     secrets get/put/patch/list/search/delete   shared (or --personal) secrets
     secrets versions history|get|metadata|delete|undelete|destroy
+    secrets versions list|schedule-destroy|cancel-destroy, secrets put --generate   (versions.py)
     secrets accounts                   account secrets you may check out
     secrets checkouts list|create|show|release
 

@@ -11,6 +11,7 @@ from click.shell_completion import get_completion_class
 
 from common import programs
 from common.cli import acl_commands, output, session, values
+from common.cli import versions as version_commands
 from common.cli.session import CliError
 
 EPILOG = """\b
@@ -151,10 +152,16 @@ def get(ctx, name, version, field, personal, user_id):
 @WRITE_ROLE
 @PERSONAL
 @USER
+@version_commands.write_options
 @pass_ctx
-def put(ctx, name, pairs, data, read_roles, write_roles, personal, user_id):
+def put(ctx, name, pairs, data, read_roles, write_roles, personal, user_id, generate, description):
     """Create a secret, or store a new version of it, with exactly this data."""
     body = values.data_from(pairs, data)
+    if generate or description is not None:
+        version_commands.refuse_personal(personal, user_id)
+        ctx.emit(version_commands.put_versioned(ctx, name, body, generate=generate, description=description,
+                                                read_roles=read_roles, write_roles=write_roles))
+        return
     if not body:
         raise CliError("no data: give KEY=VALUE pairs or --data", session.EXIT_USAGE)
     ctx.emit(_write(ctx, name, body, read_roles, write_roles, ctx.secrets_path(personal, user_id)))
@@ -283,6 +290,8 @@ def _change_versions(action: str, summary: str):
 _change_versions("delete", "Soft-delete versions (undelete brings them back).")
 _change_versions("undelete", "Restore soft-deleted versions.")
 _change_versions("destroy", "Destroy versions for good.")
+for _command in version_commands.COMMANDS:
+    versions.add_command(_command)
 
 
 # --------------------------------------------------------------------------- account checkouts

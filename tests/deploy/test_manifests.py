@@ -40,7 +40,7 @@ K8S_VERSION = "1.30"
 SECRET_NAME = "secrets-suite"
 SECRET_KEYS = {"vault-database-url", "secrets-manager-database-url", "vault-master-keys", "sm-client-secret"}
 # Each service has its own database: which workloads read which URL.
-DATABASE_URL_KEYS = {"vault-database-url": {"vault", "vault-migrate"},
+DATABASE_URL_KEYS = {"vault-database-url": {"vault", "vault-migrate", "vault-destroy-due"},
                      "secrets-manager-database-url": {"secrets-manager", "worker", "secrets-manager-migrate"}}
 SECRET_ENV = {"DATABASE_URL", "VAULT_MASTER_KEYS", "SM_CLIENT_SECRET"}
 INGRESS_NAMESPACE = "ingress-nginx"
@@ -53,6 +53,7 @@ SERVING = {
     "secrets-manager": (8082, "/secrets-manager/api/v1/status"),
 }
 WORKER = "secrets-manager-worker"
+DESTROY_DUE = "vault-destroy-due"  # the CronJob that destroys versions whose scheduled destruction is due
 PRODUCTION_AUTOSCALING = {"vault": (3, 8), "secrets-manager": (3, 8)}  # (minReplicas, maxReplicas)
 PRODUCTION_NAMESPACE = "secrets-suite"
 
@@ -68,6 +69,7 @@ EXPECTED_OBJECTS = {
     ("HorizontalPodAutoscaler", "vault"),
     ("HorizontalPodAutoscaler", "secrets-manager"),
     ("Job", "secrets-suite-migrate"),
+    ("CronJob", DESTROY_DUE),
     ("NetworkPolicy", "vault"),
     ("NetworkPolicy", "secrets-manager"),
     ("NetworkPolicy", "secrets-suite-no-ingress"),
@@ -93,6 +95,8 @@ NAMESPACED_KINDS = {kind for kind, _ in PRODUCTION_OBJECTS}
 def _pod_templates(doc: dict):
     if doc["kind"] in ("Deployment", "Job"):
         yield doc["spec"]["template"]
+    elif doc["kind"] == "CronJob":
+        yield doc["spec"]["jobTemplate"]["spec"]["template"]
 
 
 def _containers(doc: dict):
@@ -279,11 +283,12 @@ def test_exactly_the_expected_objects_and_no_secret(request, docs):
 
 
 def test_workloads_run_unprivileged_on_a_read_only_root(docs):
-    workloads = [d for d in docs if d["kind"] in ("Deployment", "Job")]
-    assert len(workloads) == 4
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "Job", "CronJob")]
+    assert len(workloads) == 5
     for doc in workloads:
         name = doc["metadata"]["name"]
-        pod = doc["spec"]["template"]["spec"]
+        (template,) = _pod_templates(doc)
+        pod = template["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] == RUN_AS_USER, name
         assert pod.get("automountServiceAccountToken") is False, name
@@ -434,6 +439,19 @@ def test_migration_job_runs_both_migrations(docs):
     assert "ttlSecondsAfterFinished" in job["spec"]
 
 
+def test_the_destroy_due_cronjob_sweeps_the_vaults_database_one_run_at_a_time(docs):
+    (cronjob,) = by_kind(docs, "CronJob").values()
+    (template,) = _pod_templates(cronjob)
+    (container,) = template["spec"]["containers"]
+    assert container["command"] == ["vault-admin", "destroy-due"]
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    assert template["spec"]["restartPolicy"] == "Never"
+    # A run must end before the next is due: activeDeadlineSeconds below the schedule's period.
+    minutes = int(cronjob["spec"]["schedule"].split()[0].removeprefix("*/"))
+    assert cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] < minutes * 60
+    assert template["metadata"]["labels"]["app.kubernetes.io/name"] == "vault"
+
+
 def _ingress_peers(docs, pod_labels: dict) -> list[list[dict]] | None:
     """The `from` lists of every ingress rule that applies to pods with these labels,
     or None when no NetworkPolicy isolates them for ingress."""
@@ -449,6 +467,9 @@ def test_network_policies(docs):
     labels = {name: d["spec"]["template"]["metadata"]["labels"] for name, d in deployments.items()}
     (job,) = by_kind(docs, "Job").values()
     labels["migrate"] = job["spec"]["template"]["metadata"]["labels"]
+    (cronjob,) = by_kind(docs, "CronJob").values()
+    (template,) = _pod_templates(cronjob)
+    labels[DESTROY_DUE] = template["metadata"]["labels"]
     ingress_ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}}}
     monitoring_ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": MONITORING_NAMESPACE}}}
 
@@ -471,6 +492,7 @@ def test_network_policies(docs):
                          if selects(p["spec"]["podSelector"], labels[WORKER]) and p["spec"]["ingress"]]
     assert {p["port"] for p in metrics_policy["spec"]["ingress"][0]["ports"]} == {8081, 8082, 9102}
     assert _ingress_peers(docs, labels["migrate"]) == []
+    assert _ingress_peers(docs, labels[DESTROY_DUE]) == []
 
 
 def test_base_is_namespace_agnostic(base_docs):
@@ -500,7 +522,8 @@ def _pool_size(docs) -> int:
 def client_connections(docs) -> dict[str, int]:
     """The most database connections each workload can hold at once: every pod the autoscaler
     may run, plus the one a rolling update adds, times gunicorn workers times the pool size;
-    the worker (Recreate: never two) and the migration Job (one container at a time) likewise."""
+    the worker (Recreate: never two), the migration Job (one container at a time) and the
+    destroy-due CronJob (Forbid: one run at a time, its own pool size) likewise."""
     pool = _pool_size(docs)
     deployments = by_kind(docs, "Deployment")
     hpas = by_kind(docs, "HorizontalPodAutoscaler")
@@ -516,6 +539,11 @@ def client_connections(docs) -> dict[str, int]:
     (job,) = by_kind(docs, "Job").values()
     assert job["spec"].get("parallelism", 1) == 1
     budget["migrate"] = pool
+    (cronjob,) = by_kind(docs, "CronJob").values()
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    (template,) = _pod_templates(cronjob)
+    (container,) = template["spec"]["containers"]
+    budget[DESTROY_DUE] = int({e["name"]: e.get("value") for e in container["env"]}.get("DB_POOL_MAX_SIZE") or pool)
     return budget
 
 
@@ -623,7 +651,8 @@ def test_every_container_gets_the_settings_its_program_requires(docs):
     from common import config
 
     groups = {"vault": config.VAULT, "secrets-manager": config.SECRETS_MANAGER, "worker": config.SECRETS_MANAGER,
-              "vault-migrate": config.DATABASE, "secrets-manager-migrate": config.DATABASE}
+              "vault-migrate": config.DATABASE, "secrets-manager-migrate": config.DATABASE,
+              "vault-destroy-due": config.DATABASE}
     secret_values = {"vault-database-url": "postgresql://vault:pw@db:5432/vault",
                      "secrets-manager-database-url": "postgresql://secrets_manager:pw@db:5432/secrets_manager",
                      "vault-master-keys": "k1:" + "A" * 43, "sm-client-secret": "client-secret"}

@@ -6,6 +6,9 @@ state, and a request that breaks one is rightly 400 however schema-valid it is:
 - one field against another (`password_min_length <= password_max_length`, a host's
   `main_account` among its accounts, an AD endpoint over LDAPS or STARTTLS, ...);
 - a body field against the path (`metadata.host_id` and `accounts[].host_id` equal the URL's);
+- a password spec that can be met (a class on, length for each included class, included or
+  excluded punctuation, distinct characters) and a pending period of 1h to 30 days (a duration's
+  range has no JSON Schema keyword);
 - a reference to an object that must exist (a host's password policy and script template, a
   domain's auto-onboarding policy): 400 by the contract, so the hooks use ids of objects
   created before the run (FUZZ_FIXTURES), as Schemathesis' own guide does for existing ids;
@@ -25,7 +28,9 @@ import re
 
 import schemathesis
 
+from common.durations import parse_seconds
 from secrets_manager_service.target_domains.ldap_syntax import DN_PATTERN
+from vault_service.versioned import schemas as versioned_schemas
 
 FIXTURES: dict = json.loads(os.environ.get("FUZZ_FIXTURES") or "{}")
 CLASS_FLAGS = ("use_lower_case", "use_upper_case", "use_numbers", "use_special_characters")
@@ -63,7 +68,11 @@ def before_call(context, case, kwargs):
         handle = body.get("target_domain")
         if isinstance(handle, dict) and isinstance(handle.get("id"), str) and handle["id"]:
             handle["id"] = case.path_parameters["domain_id"]  # a body's target_domain is the URL's
-    if "/password-policy" in path:
+    if path.endswith("/secret/data/{path}"):
+        _possible_write(body)
+    elif path.endswith("/secret/schedule-destroy/{path}"):
+        _possible_schedule(body)
+    elif "/password-policy" in path:
         _possible_policy(body)
     elif "/host-secret/" in path:
         _consistent_host(body, case.path_parameters.get("host_id"))
@@ -98,6 +107,45 @@ def _possible_policy(body: dict) -> None:
     body["password_min_length"], body["password_max_length"] = low, high
     if not any(body.get(flag) is True for flag in CLASS_FLAGS):
         body["use_lower_case"] = True
+
+
+SPEC_CLASSES = ("include_uppercase", "include_lowercase", "include_digits", "include_punctuation")
+
+
+def _possible_write(body: dict) -> None:
+    """A password spec the server can meet (API.md: every class off, included with excluded,
+    punctuation lists without include_punctuation, or fewer characters than included classes are
+    400), and data that does not hold its password_key."""
+    spec = body.get("password_payload_specification")
+    if not isinstance(spec, dict):
+        return
+    if all(spec.get(flag) is False for flag in SPEC_CLASSES):  # null or absent means the default, true
+        spec["include_lowercase"] = True
+    for key in ("included_punctuation", "excluded_punctuation"):
+        if isinstance(spec.get(key), str):
+            spec[key] = "".join(dict.fromkeys(spec[key]))  # distinct characters
+    if spec.get("included_punctuation") and spec.get("excluded_punctuation"):
+        spec["excluded_punctuation"] = ""
+    if (spec.get("included_punctuation") or spec.get("excluded_punctuation")) and spec.get("include_punctuation") is False:
+        spec["include_punctuation"] = True
+    classes = sum(spec.get(flag) is not False for flag in SPEC_CLASSES)
+    if isinstance(_int(spec.get("length")), int) and 0 < spec["length"] < classes:
+        spec["length"] = classes
+    if isinstance(body.get("data"), dict) and isinstance(spec.get("password_key"), str):
+        body["data"].pop(spec["password_key"], None)
+
+
+def _possible_schedule(body: dict) -> None:
+    """A pending period of 1h to 30 days (a zero duration means the default)."""
+    period = body.get("pending_period")
+    if not isinstance(period, str) or not period:
+        return
+    try:
+        seconds = parse_seconds(period)
+    except ValueError:
+        return  # the pattern rules those out: not a positive case
+    if seconds and not versioned_schemas.MIN_PENDING_PERIOD <= seconds <= versioned_schemas.MAX_PENDING_PERIOD:
+        body["pending_period"] = "P7D"
 
 
 def _consistent_host(body: dict, host_id) -> None:
