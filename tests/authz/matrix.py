@@ -160,6 +160,8 @@ VAULT_ROWS = [
     Row("POST", V + "/secret/delete/{S}", expect(200, VERSIONED_MANAGE), body=VERSIONS),
     Row("POST", V + "/secret/undelete/{S}", expect(200, VERSIONED_MANAGE), body=VERSIONS),
     Row("POST", V + "/secret/destroy/{S}", expect(200, VERSIONED_DESTROY), body=VERSIONS),
+    Row("POST", V + "/secret/schedule-destroy/{S}", expect(200, VERSIONED_DESTROY), body=VERSIONS),
+    Row("POST", V + "/secret/cancel-destroy/{S}", expect(200, VERSIONED_DESTROY), body=VERSIONS),
     Row("GET", V + "/secret/metadata/{S}", expect(200, VERSIONED_MANAGE)),
     Row("POST", V + "/secret/metadata/{S}", expect(200, VERSIONED_MANAGE), body={"max_versions": 5}),
     Row("DELETE", V + "/secret/metadata/{S}", expect(200, VERSIONED_MANAGE)),
@@ -174,6 +176,7 @@ VAULT_ROWS = [
     Row("GET", V + "/secret/versions/{H}", expect(404, VERSIONED_MANAGE, service=200)),
     Row("POST", V + "/secret/delete/{H}", expect(403, VERSIONED_MANAGE, service=200), body=VERSIONS),
     Row("POST", V + "/secret/destroy/{H}", expect(403, VERSIONED_DESTROY, service=200), body=VERSIONS),
+    Row("POST", V + "/secret/schedule-destroy/{H}", expect(403, VERSIONED_DESTROY, service=200), body=VERSIONS),
     Row("DELETE", V + "/secret/metadata/{H}", expect(403, VERSIONED_MANAGE, service=200)),
 ]
 
