@@ -4,6 +4,8 @@ from __future__ import annotations
 import secrets
 import string
 
+from common.passwords import uniform_password
+
 LOWER = string.ascii_lowercase
 UPPER = string.ascii_uppercase
 NUMBERS = string.digits
@@ -19,9 +21,6 @@ CLASSES = (
     ("use_numbers", NUMBERS),
     ("use_special_characters", SPECIAL),
 )
-
-_random = secrets.SystemRandom()
-
 
 def enabled_alphabets(policy: dict) -> list[str]:
     """The alphabets of the character classes the policy enables."""
@@ -43,16 +42,11 @@ def check_policy(policy: dict) -> None:
 
 
 def generate_password(policy: dict) -> str:
-    """A random password of a uniformly chosen length in [min, max] with every enabled class at least once."""
+    """A random password of a uniformly chosen length in [min, max] with every enabled class at
+    least once, uniform over the passwords of that length that have them (common.passwords)."""
     check_policy(policy)
-    classes = enabled_alphabets(policy)
     low, high = _length_bounds(policy)
-    length = low + secrets.randbelow(high - low + 1)
-    everything = "".join(classes)
-    chars = [secrets.choice(alphabet) for alphabet in classes]
-    chars += [secrets.choice(everything) for _ in range(length - len(chars))]
-    _random.shuffle(chars)
-    return "".join(chars)
+    return uniform_password(enabled_alphabets(policy), low + secrets.randbelow(high - low + 1))
 
 
 def _length_bounds(policy: dict) -> tuple[int, int]:

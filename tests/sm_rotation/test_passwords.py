@@ -77,3 +77,16 @@ def test_special_characters_are_varied_but_free_of_quotes_and_whitespace():
 def test_impossible_policies_are_refused(rules, words):
     with pytest.raises(ValueError, match=words):
         generate_password(rules)
+
+
+@pytest.mark.parametrize("length", [4, 16])
+def test_rotation_passwords_pass_the_frequency_test(length):
+    """The same chi-squared test as the Vault's generated passwords (tests/vault/test_password_generation.py):
+    one generator (common.passwords), uniform over the passwords that hold each enabled class."""
+    from secrets_manager_service.passwords import enabled_alphabets
+    from tests.vault.test_password_generation import DRAWS, frequencies_pass
+
+    rules = policy(length, length, **dict.fromkeys(CLASSES, True))
+    passwords = [generate_password(rules) for _ in range(DRAWS)]
+    passed, statistic, critical = frequencies_pass(passwords, enabled_alphabets(rules), length)
+    assert passed, f"chi-squared {statistic:.1f} >= {critical:.1f}"
