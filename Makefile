@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Exact versions of every dependency (pip-tools; `make lock` renews it).
 CONSTRAINTS := deploy/constraints.txt
 
-.PHONY: install run test image-test bench bench-scale bench-audit-chain load fuzz lock lint clean
+.PHONY: install run test image-test bench bench-scale bench-audit-chain load fuzz failover-test lock lint clean
 
 install: $(STAMP)
 
@@ -53,6 +53,12 @@ load: install
 ## with many examples per operation (the test suite runs a few). FUZZ_MAX_EXAMPLES=N to change.
 fuzz: install
 	$(PY) -m tests.fuzz.run
+
+## A PostgreSQL primary and streaming standby (Debian's postgresql-15 binaries) behind both services,
+## the primary killed under load and the standby promoted: sync, async, each also with the standby
+## cut off first. Reports 503s, recovery time and acknowledged writes lost (sync must lose 0).
+failover-test: install
+	$(PY) -m tests.failover.run
 
 ## Renew deploy/constraints.txt: the newest versions setup.cfg allows, pinned (pip-tools).
 lock: install

@@ -135,7 +135,7 @@ class Database:
                     if not conn.broken:
                         conn.execute("ROLLBACK")
                     raise
-                conn.execute("COMMIT")
+                _commit_replicated(conn)
 
     @contextmanager
     def _connection(self):
@@ -342,6 +342,34 @@ class _OutageGate:
             log.warning("database reachable again")
         finally:
             self._probing.release()
+
+
+# What PostgreSQL says when a commit's wait for its synchronous standby is cancelled
+# (pg_cancel_backend, a pooler's query timeout; the statement timeout does not apply to a
+# commit): the commit stands locally but may not be on the standby.
+_SYNC_REPLICATION_CANCELLED = "canceling wait for synchronous replication"
+
+
+def _commit_replicated(conn: psycopg.Connection) -> None:
+    """COMMIT, acknowledged only if it is as durable as the server promises: with a synchronous
+    standby, PostgreSQL answers a COMMIT whose wait for the standby was cancelled (while the
+    standby is unreachable) with success and a WARNING. Acknowledging that
+    write could lose it in a failover, so it is a 503: its outcome is unknown to the client, as
+    after any commit whose answer was lost."""
+    warnings = []
+
+    def keep(diagnostic):
+        if (diagnostic.message_primary or "").startswith(_SYNC_REPLICATION_CANCELLED):
+            warnings.append(diagnostic)
+
+    conn.add_notice_handler(keep)
+    try:
+        conn.execute("COMMIT")
+    finally:
+        conn.remove_notice_handler(keep)
+    if warnings:
+        log.warning("commit not confirmed by the synchronous standby")
+        raise errors.DatabaseUnavailable("the database could not confirm the write")
 
 
 def _connection_lost(exc: psycopg.Error, conn: psycopg.Connection | None) -> bool:

@@ -275,3 +275,28 @@ class TcpLink:
         finally:
             with contextlib.suppress(OSError):
                 sink.shutdown(socket.SHUT_WR)
+
+
+class LoadThreads:
+    """Client threads (`self.thread(target, *args)`) that run from the `with` block's start until
+    its end; a target loops `while self.running()`."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def thread(self, target, *args) -> None:
+        self._threads.append(threading.Thread(target=target, args=args, daemon=True))
+
+    def running(self) -> bool:
+        return not self._stop.is_set()
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)

@@ -11,7 +11,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
@@ -34,30 +33,22 @@ def _command(module: str, *args, env: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-class _MixedLoad:
+class _MixedLoad(support.LoadThreads):
     """Three kinds of writers until stopped, each acknowledged write kept with its time:
     Vault versioned writes (a new secret each), Secrets Manager set-password (a new Vault version
     of an account, one thread per account so each account's order is known), checkouts."""
 
     def __init__(self, vault_url, sm_url, tokens, host_id, accounts, user_headers):
+        super().__init__()
         self.vault, self.sm = vault_url + VAULT, sm_url + SM
         self.service, self.admin, self.user = tokens.headers("service"), tokens.headers("admin"), user_headers
         self.host_id, self.accounts = host_id, accounts
         self.vault_writes, self.passwords, self.checkouts, self.failures = [], {a: [] for a in accounts}, [], []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._vault_writes, daemon=True),
-                         threading.Thread(target=self._checkouts, daemon=True)]
-        self._threads += [threading.Thread(target=self._set_passwords, args=(a,), daemon=True) for a in accounts]
+        self.thread(self._vault_writes)
+        self.thread(self._checkouts)
+        for account in accounts:
+            self.thread(self._set_passwords, account)
 
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
 
     def _keep(self, response, record):
         if response.status_code == 200:
@@ -67,7 +58,7 @@ class _MixedLoad:
 
     def _vault_writes(self):
         session = requests.Session()
-        while not self._stop.is_set():
+        while self.running():
             path, value = f"drill/{uuid.uuid4().hex}", secrets.token_hex(8)
             response = session.post(f"{self.vault}/secret/data/{path}", json={"data": {"value": value}},
                                     headers=self.service, timeout=30)
@@ -75,7 +66,7 @@ class _MixedLoad:
 
     def _set_passwords(self, account):
         session = requests.Session()
-        while not self._stop.is_set():
+        while self.running():
             password = "Drill-" + secrets.token_urlsafe(12)
             response = session.post(f"{self.sm}/set-password/{self.host_id}/{account}", json={"password": password},
                                     headers=self.admin, timeout=30)
@@ -83,7 +74,7 @@ class _MixedLoad:
 
     def _checkouts(self):
         session, n = requests.Session(), 0
-        while not self._stop.is_set():
+        while self.running():
             n += 1
             account = self.accounts[n % len(self.accounts)]
             response = session.post(f"{self.sm}/secrets/checkouts", json={"path": f"hosts/{self.host_id}/{account}"},

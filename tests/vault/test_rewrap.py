@@ -9,7 +9,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import psycopg
@@ -42,29 +41,21 @@ def _wait_for(condition, what: str, seconds: float = 60) -> None:
         time.sleep(0.1)
 
 
-class _Load:
+class _Load(support.LoadThreads):
     """Threads writing new versions, creating secrets and reading them back through HTTP until
     stopped; every answer that is not a 2xx is kept."""
 
     def __init__(self, base, headers, paths):
+        super().__init__()
         self.base, self.headers, self.paths = base, headers, paths
         self.failures, self.done, self.created = [], 0, []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(3)]
+        for worker in range(3):
+            self.thread(self._run, worker)
 
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
 
     def _run(self, worker: int):
         session, n = requests.Session(), 0
-        while not self._stop.is_set():
+        while self.running():
             n += 1
             path = self.paths[(worker * 7 + n) % len(self.paths)]
             if n % 3 == 0:
