@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -39,8 +40,8 @@ from typing import Callable
 import psycopg
 from psycopg import sql
 
-from common import programs
-from common.db import Database
+from common import config, embedded_pg, logs, programs
+from common.db import Database, migration_versions
 
 FORMAT = "privx-secrets-suite-backup"
 FORMAT_VERSION = 1
@@ -153,6 +154,7 @@ def restore(db: Database, kind: Kind, path: str) -> dict:
     """Restore the backup at `path` into the (empty) database of `db`, migrate it forward and
     verify it; returns a report whose "verified" says whether everything held."""
     manifest = read_manifest(path, kind)
+    _refuse_newer_schema(manifest, kind)
     kind.precheck(manifest)
     with tempfile.TemporaryDirectory() as tmp:
         dump = Path(tmp, DUMP)
@@ -184,6 +186,55 @@ def restore(db: Database, kind: Kind, path: str) -> dict:
     return {"restored": path, "service": kind.service, "backup_created": manifest["created"],
             "backup_suite_version": manifest["suite_version"], "counts": restored["counts"],
             "migrated": migrated, **checks, "verified": not checks["failed"]}
+
+
+def _refuse_newer_schema(manifest: dict, kind: Kind) -> None:
+    """Migrations only go forward: a backup whose schema has migrations this release does not
+    know was made by a newer release, and this one's code may not read it."""
+    known = {"common": migration_versions("common"), kind.service: migration_versions(kind.migrations_package)}
+    unknown = [f"{service}/{version:04d}" for service, versions in manifest["schema_versions"].items()
+               for version in versions if version not in known.get(service, set())]
+    if unknown:
+        raise RestoreRefused(f"the backup was made by a newer release (migrations {', '.join(unknown)} are not in "
+                             f"this one, {programs.version()}): restore it with that release or a later one")
+
+
+# --------------------------------------------------------------------------- the commands
+
+def run_backup(program: str, kind_from, path: str, *, group=None, overrides: dict | None = None) -> int:
+    """`PROGRAM backup FILE`: the service's database as one consistent snapshot (common.backup);
+    prints the manifest's summary; 1 with the reason on stderr when it cannot."""
+    return _backup_command(program, "backup", kind_from, path, group, overrides)
+
+
+def run_restore(program: str, kind_from, path: str, *, group=None, overrides: dict | None = None) -> int:
+    """`PROGRAM restore FILE` into DATABASE_URL, which must be empty; prints the report and exits
+    0 only when everything was verified."""
+    return _backup_command(program, "restore", kind_from, path, group, overrides)
+
+
+def _backup_command(program, command, kind_from, path, group, overrides) -> int:
+    with config.exit_on_error(program):
+        settings = config.load(group or config.DATABASE, overrides)
+        kind = kind_from(settings)
+    logs.configure(settings["LOG_LEVEL"], stream=sys.stderr)  # stdout is for the JSON result
+    config.announce(settings)
+    db = programs.database_from(settings, service=kind.service, migrations_package=kind.migrations_package)
+    try:
+        if command == "backup":
+            manifest = backup(db, kind, path)
+            result = {"backup": path, **{k: manifest[k] for k in ("created", "schema_versions", "counts", "dump")},
+                      **({"master_key_ids": manifest["master_key_ids"]} if "master_key_ids" in manifest else {})}
+        else:
+            result = restore(db, kind, path)
+    except BackupFailed as exc:
+        print(f"{program}: {command} failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+        embedded_pg.stop_if_started_here()
+    print(json.dumps(result), flush=True)
+    return 0 if result.get("verified", True) else 1
 
 
 # --------------------------------------------------------------------------- PostgreSQL client programs

@@ -404,6 +404,11 @@ def _refuse_if_closed_by_server(conn: psycopg.Connection) -> None:
         raise psycopg.OperationalError("connection was closed by the server")
 
 
+def migration_versions(package: str) -> set[int]:
+    """The migration numbers a package ships (what this release can migrate to)."""
+    return {version for version, _, _ in _migration_files(package)}
+
+
 def _migration_files(package: str):
     folder = resources.files(package) / "migrations"
     found = []

@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 
-from common import audit_chain, backup, config, embedded_pg, logs
+from common import audit_chain, config, embedded_pg, logs
 from common.db import Database
 
 DISTRIBUTION = "privx-secrets-suite"
@@ -57,42 +57,6 @@ def migrate(program: str, *, service: str, migrations_package: str, overrides: d
         embedded_pg.stop_if_started_here()
     print(json.dumps({"applied": applied}), flush=True)
     return 0
-
-
-def run_backup(program: str, kind_from, path: str, *, group=config.DATABASE, overrides: dict | None = None) -> int:
-    """`PROGRAM backup FILE`: the service's database as one consistent snapshot (common.backup);
-    prints the manifest's summary; 1 with the reason on stderr when it cannot."""
-    return _backup_command(program, "backup", kind_from, path, group, overrides)
-
-
-def run_restore(program: str, kind_from, path: str, *, group=config.DATABASE, overrides: dict | None = None) -> int:
-    """`PROGRAM restore FILE` into DATABASE_URL, which must be empty; prints the report and exits
-    0 only when everything was verified."""
-    return _backup_command(program, "restore", kind_from, path, group, overrides)
-
-
-def _backup_command(program, command, kind_from, path, group, overrides) -> int:
-    with config.exit_on_error(program):
-        settings = config.load(group, overrides)
-        kind = kind_from(settings)
-    logs.configure(settings["LOG_LEVEL"], stream=sys.stderr)  # stdout is for the JSON result
-    config.announce(settings)
-    db = database_from(settings, service=kind.service, migrations_package=kind.migrations_package)
-    try:
-        if command == "backup":
-            manifest = backup.backup(db, kind, path)
-            result = {"backup": path, **{k: manifest[k] for k in ("created", "schema_versions", "counts", "dump")},
-                      **({"master_key_ids": manifest["master_key_ids"]} if "master_key_ids" in manifest else {})}
-        else:
-            result = backup.restore(db, kind, path)
-    except backup.BackupFailed as exc:
-        print(f"{program}: {command} failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        db.close()
-        embedded_pg.stop_if_started_here()
-    print(json.dumps(result), flush=True)
-    return 0 if result.get("verified", True) else 1
 
 
 def add_audit_commands(parser: argparse.ArgumentParser) -> None:

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
     if args.command in ("backup", "restore"):
         if not args.file:
             _parser().error(f"{args.command} needs the backup FILE")
-        run_command = programs.run_backup if args.command == "backup" else programs.run_restore
+        run_command = backup.run_backup if args.command == "backup" else backup.run_restore
         return run_command(PROGRAM, lambda _: BACKUP_KIND, args.file, overrides=config)
     with settings.exit_on_error(PROGRAM):
         app = create_app(config)

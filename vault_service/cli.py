@@ -20,7 +20,7 @@ import logging
 import sys
 import time
 
-from common import config, crypto, embedded_pg, hsm, logs, programs
+from common import backup, config, crypto, embedded_pg, hsm, logs, programs
 from vault_service import backup as vault_backup
 from vault_service import rewrap
 from vault_service.app import create_app, keyring_from
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "hsm-create-key":
         return _hsm_create_key(args.label)
     if args.command == "backup":  # the database alone: the master keys are not needed to copy ciphertext
-        return programs.run_backup(PROGRAM, lambda settings: vault_backup.kind(), args.file)
+        return backup.run_backup(PROGRAM, lambda settings: vault_backup.kind(), args.file)
     if args.command == "restore":  # the keys the restored Vault will run with, to prove they open it
-        return programs.run_restore(PROGRAM, lambda settings: vault_backup.kind(keyring_from(settings)), args.file,
+        return backup.run_restore(PROGRAM, lambda settings: vault_backup.kind(keyring_from(settings)), args.file,
                                     group=config.DATABASE + config.KEYRING)
     if args.command == "audit":
         return programs.audit(PROGRAM, args, service="vault", migrations_package="vault_service")

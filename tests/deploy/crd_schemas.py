@@ -1,6 +1,6 @@
 """Strict JSON Schemas for the custom resources in deploy/k8s, which kubernetes-validate has no
-schema for: the Prometheus Operator's ServiceMonitor and CloudNativePG's Cluster, Database and
-Pooler. Each covers the fields these manifests use, with the types and values the upstream CRDs
+schema for: the Prometheus Operator's ServiceMonitor and CloudNativePG's Cluster, Database,
+Pooler and ScheduledBackup. Each covers the fields these manifests use, with the types and values the upstream CRDs
 give them (monitoring.coreos.com/v1, postgresql.cnpg.io/v1), and refuses every other field, so a
 typo or an unknown field fails as kubernetes-validate's strict mode fails it for built-in kinds.
 A field the manifests start to use must be added here from the upstream CRD.
@@ -56,8 +56,13 @@ SERVICE_MONITOR = _resource("monitoring.coreos.com/v1", "ServiceMonitor", _objec
     }, ("port",))},
 }, ("selector", "endpoints")))
 
+_SECRET_KEY_REF = _object({"name": _STRING, "key": _STRING}, ("name", "key"))
+_COMPRESSION = {"enum": ["gzip", "bzip2", "lz4", "snappy", "xz", "zstd"]}
+
 CLUSTER = _resource("postgresql.cnpg.io/v1", "Cluster", _object({
     "instances": {"type": "integer", "minimum": 1},
+    "minSyncReplicas": {"type": "integer", "minimum": 0},
+    "maxSyncReplicas": {"type": "integer", "minimum": 0},
     "primaryUpdateStrategy": {"enum": ["unsupervised", "supervised"]},
     "enableSuperuserAccess": {"type": "boolean"},
     "postgresql": _object({"parameters": _STRING_MAP}),
@@ -67,8 +72,30 @@ CLUSTER = _resource("postgresql.cnpg.io/v1", "Cluster", _object({
         "passwordSecret": _NAME_REF,
     }, ("name",))}}),
     "storage": _object({"size": _STRING, "storageClass": _STRING}),
+    "backup": _object({
+        "retentionPolicy": {"type": "string", "pattern": "^[1-9][0-9]*[dwm]$"},
+        "barmanObjectStore": _object({
+            "destinationPath": {"type": "string", "minLength": 1}, "endpointURL": _STRING, "serverName": _STRING,
+            "s3Credentials": _object({"accessKeyId": _SECRET_KEY_REF, "secretAccessKey": _SECRET_KEY_REF,
+                                      "region": _SECRET_KEY_REF, "sessionToken": _SECRET_KEY_REF,
+                                      "inheritFromIAMRole": {"type": "boolean"}}),
+            "wal": _object({"compression": _COMPRESSION, "maxParallel": {"type": "integer", "minimum": 1}}),
+            "data": _object({"compression": _COMPRESSION, "jobs": {"type": "integer", "minimum": 1}}),
+        }, ("destinationPath",)),
+    }),
     "resources": _RESOURCES,
 }, ("instances",)))
+
+SCHEDULED_BACKUP = _resource("postgresql.cnpg.io/v1", "ScheduledBackup", _object({
+    # CloudNativePG's cron has six fields, seconds first.
+    "schedule": {"type": "string", "pattern": r"^\S+( \S+){5}$"},
+    "cluster": _NAME_REF,
+    "immediate": {"type": "boolean"},
+    "suspend": {"type": "boolean"},
+    "backupOwnerReference": {"enum": ["none", "self", "cluster"]},
+    "method": {"enum": ["barmanObjectStore", "volumeSnapshot", "plugin"]},
+    "target": {"enum": ["primary", "prefer-standby"]},
+}, ("schedule", "cluster")))
 
 DATABASE = _resource("postgresql.cnpg.io/v1", "Database", _object({
     "name": _STRING, "owner": _STRING, "ensure": {"enum": ["present", "absent"]}, "cluster": _NAME_REF,
@@ -88,4 +115,5 @@ POOLER = _resource("postgresql.cnpg.io/v1", "Pooler", _object({
 SCHEMAS = {("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR,
            ("postgresql.cnpg.io/v1", "Cluster"): CLUSTER,
            ("postgresql.cnpg.io/v1", "Database"): DATABASE,
-           ("postgresql.cnpg.io/v1", "Pooler"): POOLER}
+           ("postgresql.cnpg.io/v1", "Pooler"): POOLER,
+           ("postgresql.cnpg.io/v1", "ScheduledBackup"): SCHEDULED_BACKUP}

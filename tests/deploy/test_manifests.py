@@ -82,6 +82,7 @@ PRODUCTION_OBJECTS = EXPECTED_OBJECTS | {
     ("Cluster", "secrets-suite-db"),
     ("Database", "secrets-manager"),
     ("Pooler", "secrets-suite-db-pooler"),
+    ("ScheduledBackup", "secrets-suite-db-daily"),
 }
 
 
@@ -592,6 +593,24 @@ def test_production_database_is_highly_available_behind_transaction_pooling(prod
     assert {r["name"] for r in cluster["spec"]["managed"]["roles"]} == {"secrets_manager"}
     assert all(d["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
                for d in by_kind(production_docs, "Database").values())
+
+
+def test_production_database_replicates_synchronously_and_is_backed_up_every_day(production_docs):
+    """docs/operations.md: a synchronous replica (no acknowledged write lost in a failover, as
+    make failover-test shows) with one more to spare; base backups and WAL in object storage,
+    kept 30 days, a base backup every night."""
+    (cluster,) = by_kind(production_docs, "Cluster").values()
+    spec = cluster["spec"]
+    assert spec["minSyncReplicas"] == spec["maxSyncReplicas"] == 1 and spec["instances"] >= 3
+    store = spec["backup"]["barmanObjectStore"]
+    assert spec["backup"]["retentionPolicy"] == "30d" and store["destinationPath"].startswith("s3://")
+    assert {ref["name"] for ref in store["s3Credentials"].values()} == {"secrets-suite-db-backup"}
+    assert store["wal"]["compression"] and store["data"]["compression"]
+    (scheduled,) = by_kind(production_docs, "ScheduledBackup").values()
+    assert scheduled["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+    assert scheduled["spec"]["method"] == "barmanObjectStore" and scheduled["spec"]["immediate"] is True
+    seconds, minutes, hours, day, month, weekday = scheduled["spec"]["schedule"].split()
+    assert (day, month, weekday) == ("*", "*", "*") and hours.isdigit(), "every day"
 
 
 # --------------------------------------------------------------------------- ingress and monitoring

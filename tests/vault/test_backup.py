@@ -160,3 +160,17 @@ def test_a_backup_of_an_older_release_is_migrated_forward_and_verified(databases
         assert read.status_code == 200 and read.json["data"] == {"from": "the old release"}
     finally:
         app.extensions["db"].close()
+
+
+def test_a_backup_of_a_newer_release_is_refused(databases, data_dir, master_keys, tmp_path):
+    """Migrations only go forward: this release cannot promise to read a schema it does not know."""
+    source, target = databases
+    assert vault_admin("migrate", env=_env(data_dir, source, master_keys)).returncode == 0
+    with psycopg.connect(source) as conn:
+        conn.execute("INSERT INTO schema_migrations (service, version, name) VALUES ('vault', 9999, '9999_future.sql')")
+    file = tmp_path / "future.backup"
+    assert vault_admin("backup", str(file), env=_env(data_dir, source, master_keys)).returncode == 0
+    refused = vault_admin("restore", str(file), env=_env(data_dir, target, master_keys))
+    assert refused.returncode == 1 and "newer release" in refused.stderr and "vault/9999" in refused.stderr
+    with psycopg.connect(target) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
