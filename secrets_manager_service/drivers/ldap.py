@@ -38,6 +38,7 @@ import ldap
 from ldap.controls import SimplePagedResultsControl
 
 from . import RotationFailed, TargetUnreachable, binding
+from .dn import canonical_dn
 
 PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"
 WHOAMI_OID = "1.3.6.1.4.1.4203.1.11.3"
@@ -181,6 +182,13 @@ class Directory:
             answer = answer.decode("utf-8", "replace")
         return answer[3:] if answer and answer.startswith("dn:") and len(answer) > 3 else None
 
+    def is_bound_as(self, dn: str) -> bool:
+        """Whether this connection is bound as the entry `dn`: by the server's WhoAmI answer where
+        it gives one, else by the endpoint's bind DN (both compared by identity, not spelling)."""
+        wanted = canonical_dn(dn)
+        said = self.who_am_i()
+        return canonical_dn(self.endpoint.bind_dn) == wanted or (said is not None and canonical_dn(said) == wanted)
+
     def only_match(self, base_dn: str, search_filter: str) -> str | None:
         """The DN of the one entry under `base_dn` that matches; None if none or several do."""
         try:
@@ -252,6 +260,9 @@ class DirectoryDriver:
                 # checks the bind password's own binding).
                 binding.require(endpoint.fingerprint, target.bound_to, where=endpoint.url, whose="account")
                 with connect(endpoint) as directory:
+                    if directory.is_bound_as(target.dn):  # (one managed before the onboarding guards knew it)
+                        raise DirectoryError("the account is the endpoint's bind account: resetting its password "
+                                             "would cut the domain off", unchanged=True)
                     self.used = endpoint
                     directory.set_password(target.dn, new_password)
                     return

@@ -15,6 +15,7 @@ import uuid
 from common import audit, errors
 from common.auth import Principal
 from common.web import database
+from secrets_manager_service.drivers.dn import canonical_dn
 from secrets_manager_service.policies import store as policies_store
 from secrets_manager_service.target_domains import account_store, accounts, bind_passwords, ldap_syntax
 from secrets_manager_service.target_domains import managed_passwords
@@ -106,14 +107,14 @@ def _policy(domain: dict, handle: dict | None, *, required: bool = True) -> dict
 def is_bind_account(domain: dict, account: dict) -> bool:
     """Whether an endpoint binds as this account, by identity, not spelling: the account's DN is
     the DN the directory said its bind account is (scans.bind_account_dn, at the last DONE scan)
-    or an endpoint's bind DN, compared in canonical form (ldap_syntax.canonical_dn); for AD's
+    or an endpoint's bind DN, compared in canonical form (drivers.dn); for AD's
     `user@domain` and `DOMAIN\\user`, also by the account name (sAMAccountName, else username)."""
-    account_dn = ldap_syntax.canonical_dn(account["dn"])
-    if any(ldap_syntax.canonical_dn(said) == account_dn for said in domain["bind_account_dns"]):
+    account_dn = canonical_dn(account["dn"])
+    if any(canonical_dn(said) == account_dn for said in domain["bind_account_dns"]):
         return True
     for endpoint in domain["endpoints"]:
         bind = endpoint["ldap_bind_dn"]
-        if ldap_syntax.canonical_dn(bind) == account_dn:
+        if canonical_dn(bind) == account_dn:
             return True
         if endpoint["type"] == "AD" and not ldap_syntax.is_dn(bind):
             name = bind.split("@", 1)[0] if "@" in bind else bind.rsplit("\\", 1)[-1]

@@ -285,6 +285,26 @@ def test_the_bind_account_is_never_onboarded_however_spelled(api, stack, directo
     assert response.status_code == 400 and "cut the domain off" in response.get_json()["error_message"]
 
 
+def test_a_bind_account_managed_before_the_guards_is_never_reset(api, stack, directory):
+    domain_id = _domain(api, [_endpoint("127.0.0.1", directory.port, ldap_bind_dn="2.5.4.3=binder,ou=service,"
+                                        "dc=example,dc=test", ldap_bind_password=directory.bind_password,
+                                        ldap_base_dn=slapd.SUFFIX, ldap_user_filter="(cn=binder)",
+                                        attribute_mapping={"username": "cn"})])
+    assert _scan(api, stack, domain_id)["scan_status"] == "DONE"
+    binder = _accounts(api, domain_id)["binder"]
+    # As an older version onboarded it (its DN spelled otherwise than the endpoint's bind DN).
+    managed_id, policy = str(uuid.uuid4()), api.policy(number_of_retries=0)
+    endpoints = api.get(f"{TD}/{domain_id}").get_json()["endpoints"]
+    db_execute(stack, """INSERT INTO sm_td_managed_accounts (id, domain_id, account_id, password_policy_id, author,
+                         updated_by, bound_endpoints) VALUES (%s, %s, %s, %s, 'older', 'older', %s)""",
+               managed_id, domain_id, binder["id"], policy, [binding.saved_endpoint_fingerprint(e) for e in endpoints])
+    assert api.post(f"{TD}/{domain_id}/managedaccounts/{managed_id}/rotate").status_code == 200
+    run_worker(stack)
+    account = api.get(f"{TD}/{domain_id}/managedaccounts/{managed_id}").get_json()
+    assert "the endpoint's bind account" in account["last_error_details"], account
+    assert _scan(api, stack, domain_id)["scan_status"] == "DONE"  # its bind password still works
+
+
 def test_an_entra_endpoint_gets_the_contracts_message(api):
     endpoint = {"type": "ENTRA", "entra_tenant_id": str(uuid.uuid4()), "entra_client_id": str(uuid.uuid4()),
                 "entra_client_secret": "s3cret", "entra_base_url": "https://graph.microsoft.com"}
@@ -323,12 +343,12 @@ BINDER = "cn=binder,ou=service,dc=example,dc=test"
     ("cn=binder+uid=x,ou=service,dc=example,dc=test", False),
 ])
 def test_dns_compare_by_identity_not_spelling(spelling, same):
-    from secrets_manager_service.target_domains.ldap_syntax import canonical_dn
+    from secrets_manager_service.drivers.dn import canonical_dn
 
     assert (canonical_dn(spelling) == canonical_dn(BINDER)) is same
 
 
 def test_multi_valued_rdns_compare_in_any_order():
-    from secrets_manager_service.target_domains.ldap_syntax import canonical_dn
+    from secrets_manager_service.drivers.dn import canonical_dn
 
     assert canonical_dn("cn=a+uid=b,dc=test") == canonical_dn("UID=b + commonName=A,dc=test")
