@@ -1,5 +1,6 @@
 # The few commands a newcomer needs. Everything runs from a private virtualenv (.venv)
-# that `make install` creates, so a machine with only Python 3.11 and pip is enough.
+# that `make install` creates, so a machine with Python 3.11 (pip, venv) and make is enough:
+# what python-ldap compiles against, `make install` installs as root with apt (deploy/build-deps.sh).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,6 +13,7 @@ CONSTRAINTS := deploy/constraints.txt
 install: $(STAMP)
 
 $(STAMP): setup.cfg setup.py $(CONSTRAINTS)
+	@sh deploy/build-deps.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,embedded,hsm]'
@@ -30,6 +32,12 @@ test: install
 ## against the machine's PostgreSQL through the wheel test's smoke (tests/deploy/images.py). As root.
 image-test: install
 	$(PY) -m tests.deploy.images
+
+## The README's quick start (make run, then its printed curl commands) in a container of a bare
+## Debian bookworm with only python3, pip, venv and make (tests/deploy/fresh_machine.py). As root.
+.PHONY: fresh-machine-test
+fresh-machine-test: install
+	$(PY) -m tests.deploy.fresh_machine
 
 ## Throughput and latency against a bare Flask app under the same gunicorn settings.
 bench: install

@@ -27,7 +27,7 @@ from pathlib import Path
 from common import slapd
 from tests import support
 from tests.deploy import installed_suite, smoke
-from tests.deploy.podman import Podman, base_image, require_tools, timed
+from tests.deploy.podman import Podman, base_image, failed, passed, require_tools, timed
 
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = ("vault", "secrets-manager", "worker")
@@ -114,15 +114,8 @@ def main() -> int:
                 if stopped:
                     raise RuntimeError(f"stopped during the smoke: {stopped}")
         except RuntimeError as failure:
-            print(f"image test FAILED: {failure}", file=sys.stderr)
-            print("image-test: 0 passed, 1 failed")
-            return 1
-    for step in done:
-        print(f"ok: {step}")
-    print("image test took " + f"{time.monotonic() - started:.0f} s (" +
-          ", ".join(f"{label} {seconds:.0f} s" for label, seconds in times.items()) + ")")
-    print(f"image-test: {len(done)} passed, 0 failed")  # the closing line CI reads
-    return 0
+            return failed("image-test", failure)
+    return passed("image-test", done, times, started)
 
 
 if __name__ == "__main__":

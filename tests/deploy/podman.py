@@ -164,3 +164,20 @@ def timed(label: str, times: dict[str, float]):
         yield
     finally:
         times[label] = time.monotonic() - started
+
+
+def passed(name: str, steps: list[str], times: dict[str, float], started: float) -> int:
+    """The end of a run that passed: each step, the time of each phase, and the closing line
+    that CI reads ('N passed, N failed'). Returns the exit code."""
+    for step in steps:
+        print(f"ok: {step[:120]}")
+    print(f"{name} took {time.monotonic() - started:.0f} s (" +
+          ", ".join(f"{label} {seconds:.0f} s" for label, seconds in times.items()) + ")")
+    print(f"{name}: {len(steps)} passed, 0 failed")
+    return 0
+
+
+def failed(name: str, failure: Exception) -> int:
+    print(f"{name} FAILED: {failure}", file=sys.stderr)
+    print(f"{name}: 0 passed, 1 failed")
+    return 1
