@@ -336,6 +336,19 @@ def test_every_touch_destroys_what_is_due(client, svc, sql, touch):
     assert_destroyed(rows(sql, path)[1])
 
 
+def test_a_write_through_v1_destroys_what_is_due(client, svc, sql, tokens):
+    name, role = unique("lockbox-v1-touch"), new_role()
+    assert client.post(f"{V1}/secrets", headers=tokens.headers("admin"),
+                       json={"name": name, "data": {"v": 1}, "write_roles": [role]}).status_code == 201
+    post(client, svc, "schedule-destroy", name, {"versions": [1]})
+    make_due(sql, name, 1)
+    assert_intact(rows(sql, name)[1])
+    assert client.put(f"{V1}/secrets/{name}", headers=tokens.headers("user", roles=[role]),
+                      json={"data": {"v": 2}}).status_code == 200
+    assert_destroyed(rows(sql, name)[1])
+    assert_intact(rows(sql, name)[2])
+
+
 def test_a_version_not_due_is_never_destroyed_early(client, svc, sql):
     path = unique("lockbox/early")
     write(client, svc, path, {"data": {"v": 1}})

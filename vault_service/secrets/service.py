@@ -10,6 +10,7 @@ from common.web import database
 from vault_service import names
 from vault_service.secrets import sealing, store
 from vault_service.secrets.store import SHARED
+from vault_service.versioned import lifecycle
 
 MANAGER_SCOPES = ("admin", "vaultManage")
 SERVICE_SCOPE = "service"  # the Secrets Manager: the only caller of the reserved part
@@ -202,6 +203,7 @@ def update(principal: Principal, owner: str, name: str, body: dict) -> None:
         locked = store.lock_secret(cur, owner, secret["name"])
         if locked is None:
             raise errors.NotFound("secret not found")
+        lifecycle.destroy_due_of(cur, locked)  # a write touches the secret: what is due goes first
         if changes_roles:
             store.remember_roles(cur, _role_names(body.get("read_roles"), body.get("write_roles")))
             store.update_roles(cur, locked["id"], read_roles=_role_ids(body.get("read_roles")),

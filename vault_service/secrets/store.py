@@ -191,10 +191,13 @@ def find_secret(db: Database, owner: str, name: str, *, version: int | None = No
 
 def lock_secret(cur, owner: str, name: str) -> dict | None:
     """The secret row (without role names: writers never render them), locked for the transaction,
-    with what the mount's settings make of it: `mount_cas_required`, `effective_delete_after`."""
+    with what the mount's settings make of it: `mount_cas_required`, `effective_delete_after`; and
+    `has_due_versions` (a scheduled destruction whose time has come), so that a write pays for
+    destroy_due only when there is something to destroy, not with a round trip of its own."""
     cur.execute(
         f"""SELECT {_BARE_COLUMNS}, coalesce(c.cas_required, false) AS mount_cas_required,
-                   {_EFFECTIVE_DELETE_AFTER} AS effective_delete_after
+                   {_EFFECTIVE_DELETE_AFTER} AS effective_delete_after,
+                   EXISTS (SELECT 1 FROM vault_secret_versions v WHERE v.secret_id = s.id AND {DUE}) AS has_due_versions
               FROM vault_secrets s {_MOUNT_JOIN}
              WHERE s.owner_id = %(owner)s AND s.name = %(name)s FOR UPDATE OF s""",
         {"owner": owner, "name": name},

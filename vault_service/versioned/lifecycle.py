@@ -21,7 +21,10 @@ SWEEPER = "vault-admin destroy-due"  # the principal of the sweep's audit events
 
 def destroy_due_of(cur, secret: dict) -> None:
     """Destroy the due versions of `secret` (locked by the caller, or not yet read) in `cur`'s
-    transaction, audited as the request that touched it."""
+    transaction, audited as the request that touched it. A row from store.lock_secret says
+    whether there are any (`has_due_versions`): none, no statement."""
+    if not secret.get("has_due_versions", True):
+        return
     event = audit.new_event("secret.destroy_versions", f"secret:{secret['name']}")
     destroyed = store.destroy_due(cur, secret_id=secret["id"], audit_event=event)
     if destroyed:
