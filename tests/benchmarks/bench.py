@@ -195,6 +195,22 @@ def kv_read(ctx: Context) -> Request:
                         {"X-Vault-Token": service, "X-Vault-Request": "true"})
 
 
+def kv_read_policy(ctx: Context) -> Request:
+    """The same KV read with a `user` token that only an ACL policy lets read (issue 20): the
+    least-privilege token a HashiCorp client should hold, beside the service token's read."""
+    path, _ = versioned_secret(ctx, "kv-read-policy")
+    role, policy = support.new_role("bench-kv"), support.unique("bench-read").lower()
+    admin = {"X-Vault-Token": ctx.tokens("admin", ttl=TOKEN_TTL)}
+    for url, body in ((f"sys/policies/acl/{policy}", {"policy": f'path "secret/data/{path}" {{ capabilities = ["read"] }}'}),
+                      (f"identity/group/name/{role['name']}", {"type": "external", "policies": [policy]})):
+        response = ctx.http.put(f"{ctx.vault_base}/v1/{url}", json=body, headers=admin, timeout=60)
+        if response.status_code not in (200, 204):
+            raise RuntimeError(f"setup: PUT /v1/{url} answered {response.status_code}: {response.text[:500]}")
+    reader = ctx.tokens("user", roles=[role], ttl=TOKEN_TTL)
+    return Request.make("GET", f"{ctx.vault_base}/v1/secret/data/{path}",
+                        {"X-Vault-Token": reader, "X-Vault-Request": "true"})
+
+
 def v2_write(ctx: Context) -> Request:
     """POST /secret/data/{path} without cas: every request writes a new version (10 kept)."""
     path = f"bench/{support.unique('v2-write')}"
@@ -214,6 +230,9 @@ def vault_section(ctx: Context) -> list[Scenario]:
         # Issue 13: the same read through HashiCorp's API, within 5% of the versioned one.
         Scenario("kv_read", "KV v2 read (GET /v1/secret/data/{path}, X-Vault-Token)", kv_read, goal=0.95,
                  goal_of="v2_read"),
+        # Issue 20: with a policy-bound token, within 5% of the service token's read.
+        Scenario("kv_read_policy", "KV v2 read, policy-bound user token", kv_read_policy, goal=0.95,
+                 goal_of="kv_read"),
         Scenario("v2_write", "v2 write (POST /secret/data/{path})", v2_write, goal=0.25),
     ]
 
