@@ -13,6 +13,7 @@ import pytest
 import requests
 from hvac import exceptions
 
+from tests import support
 from tests.kv.conftest import vault_under_gunicorn
 from tests.support import new_role, unique
 from vault_service.acl import cache as acl_cache
@@ -559,3 +560,30 @@ def test_another_process_sees_a_change_after_its_refresh(kv_env, tokens):
     finally:
         writer.extensions["db"].close()
         reader.extensions["db"].close()
+
+
+def test_a_database_outage_keeps_the_loaded_policies_for_token_questions(kv_db, kv_env, tokens):
+    """lookup-self and capabilities-self need no database once a process has loaded the policies;
+    the KV routes answer 503 as they always do."""
+    link, through_link = support.cuttable_database(kv_db)
+    app = create_app({**kv_env, "DATABASE_URL": through_link})
+    try:
+        client, role, policy = app.test_client(), new_role("outage"), unique("outage").lower()
+        admin, prefix = {"X-Vault-Token": tokens("admin")}, unique("outage")
+        assert client.put(f"/v1/sys/policies/acl/{policy}", headers=admin,
+                          json={"policy": rules(prefix, data=["read"])}).status_code == 204
+        assert client.put(f"/v1/identity/group/name/{role['name']}", headers=admin,
+                          json={"type": "external", "policies": [policy]}).status_code == 200
+        user = {"X-Vault-Token": tokens("user", roles=[role])}
+        caps = {"paths": [f"secret/data/{prefix}/x"]}
+        assert client.post("/v1/sys/capabilities-self", headers=user, json=caps).get_json()["capabilities"] == ["read"]
+        link.cut()
+        time.sleep(acl_cache.REFRESH_SECONDS + 0.1)  # the next decision tries to re-read the counter
+        assert client.post("/v1/sys/capabilities-self", headers=user, json=caps).get_json()["capabilities"] == ["read"]
+        assert client.get("/v1/auth/token/lookup-self", headers=user).get_json()["data"]["identity_policies"] == [
+            "default", policy]
+        read = client.get(f"/v1/secret/data/{prefix}/x", headers=user)
+        assert read.status_code == 503 and read.get_json() == {"errors": ["storage unavailable"]}
+    finally:
+        link.restore()
+        app.extensions["db"].close()

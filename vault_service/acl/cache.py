@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
+from common import errors
 from common.auth import Principal
 from common.db import Database
 from vault_service.acl import store
@@ -39,6 +40,8 @@ class PolicyCache:
 
     def acl_for(self, principal: Principal) -> Acl | None:
         """The caller's ACL, or None when no group applies to it (it then has no policies)."""
+        if not principal.roles:
+            return None  # groups are named after roles: nothing to look up
         if time.monotonic() - self._checked_at > REFRESH_SECONDS:
             self._refresh()
         snapshot, roles = self._snapshot, principal.roles
@@ -66,8 +69,14 @@ class PolicyCache:
             now = time.monotonic()
             if now - self._checked_at <= REFRESH_SECONDS:
                 return  # another thread just did
-            if store.generation(self._db) != self._snapshot.generation:
-                self._snapshot = _Snapshot(*store.snapshot(self._db))
+            try:
+                if store.generation(self._db) != self._snapshot.generation:
+                    self._snapshot = _Snapshot(*store.snapshot(self._db))
+            except errors.DatabaseUnavailable:
+                if self._snapshot.generation is None:
+                    raise  # nothing loaded yet: no decision without the policies
+                # Keep deciding with what was loaded: while the database is down nobody can
+                # change a policy, and every KV route answers 503 by itself anyway.
             self._checked_at = now
 
 
