@@ -220,6 +220,7 @@ def _backup_command(program, command, kind_from, path, group, overrides) -> int:
     logs.configure(settings["LOG_LEVEL"], stream=sys.stderr)  # stdout is for the JSON result
     config.announce(settings)
     db = programs.database_from(settings, service=kind.service, migrations_package=kind.migrations_package)
+    programs.require_database(program, db)
     try:
         if command == "backup":
             manifest = backup(db, kind, path)

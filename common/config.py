@@ -121,6 +121,15 @@ def postgres_url(raw: str) -> str:
     return raw
 
 
+def ip_address(raw: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        raise ValueError("is not an IP address") from None
+
+
 def redis_url(raw: str) -> str:
     if urlsplit(raw.strip()).scheme not in ("redis", "rediss", "unix"):
         raise ValueError("is not a Redis URL (redis://, rediss:// or unix://)")
@@ -307,6 +316,9 @@ SM_CLIENT_SECRET = Setting("SM_CLIENT_SECRET", text, "set it to the Secrets Mana
 SM_VAULT_TRIES = Setting("SM_VAULT_TRIES", whole_number(1, 20), "set it to a whole number of tries, e.g. 3", 3)
 SM_WORKER_INTERVAL_SECONDS = Setting("SM_WORKER_INTERVAL_SECONDS", number(above=0), "set it to seconds, e.g. 5", 5.0)
 SM_WORKER_METRICS_PORT = Setting("SM_WORKER_METRICS_PORT", whole_number(0, 65535), "set it to a TCP port (0: off)", 0)
+# Loopback unless told otherwise: a pod's scraper and probes need 0.0.0.0 (deploy/k8s sets it).
+SM_WORKER_METRICS_ADDRESS = Setting("SM_WORKER_METRICS_ADDRESS", ip_address, "set it to an IP address to listen on, "
+                                    "e.g. 127.0.0.1, or 0.0.0.0 for every interface", "127.0.0.1")
 # Tests only (off when unset): the worker stops once at this rotation step (rotation.service.checkpoint).
 SM_WORKER_PAUSE_AT = Setting("SM_WORKER_PAUSE_AT", text, "leave it unset (a test hook: a rotation step's name)")
 SM_WORKER_PAUSE_DIR = Setting("SM_WORKER_PAUSE_DIR", text, "leave it unset (a test hook: a folder)")
@@ -363,6 +375,10 @@ def master_key_ids(settings: "Settings") -> list[str]:
 
 def _active_master_key(settings: "Settings"):
     active, ids = settings["VAULT_ACTIVE_MASTER_KEY"], master_key_ids(settings)
+    if active and not ids:
+        # Checked in development mode too: its generated keyring would silently ignore the choice.
+        yield (f"VAULT_ACTIVE_MASTER_KEY={active!r} names a key of VAULT_MASTER_KEYS or VAULT_PKCS11_KEY_LABELS, "
+               "neither of which is set: set one of them too, or leave VAULT_ACTIVE_MASTER_KEY unset")
     if active and ids and active not in ids:
         yield (f"VAULT_ACTIVE_MASTER_KEY={active!r} is not a key id of VAULT_MASTER_KEYS or VAULT_PKCS11_KEY_LABELS "
                f"({', '.join(ids)}): set it to one of them, or leave it unset for the first")
@@ -399,7 +415,8 @@ KEYRING = Group((DEV_MODE, DATA_DIR, VAULT_PKCS11_MODULE, VAULT_PKCS11_TOKEN_LAB
                 (_pkcs11_complete, _active_master_key))
 VAULT = SERVICE + KEYRING + Group((VAULT_KV_MOUNT,))
 SECRETS_MANAGER = SERVICE + Group((VAULT_URL, SM_TOKEN_URL, SM_CLIENT_ID, SM_CLIENT_SECRET, SM_VAULT_TRIES,
-                                   SM_WORKER_INTERVAL_SECONDS, SM_WORKER_METRICS_PORT, SM_WORKER_PAUSE_AT,
+                                   SM_WORKER_INTERVAL_SECONDS, SM_WORKER_METRICS_PORT, SM_WORKER_METRICS_ADDRESS,
+                                   SM_WORKER_PAUSE_AT,
                                    SM_WORKER_PAUSE_DIR))
 # The development token issuer is a development tool: its own settings have plain defaults.
 ISSUER = Group((DATA_DIR, Setting("AUTH_ISSUER", text, AUTH_ISSUER.fix, "privx-dev-issuer"), AUTH_AUDIENCE,

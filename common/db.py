@@ -256,6 +256,42 @@ class Database:
         return result
 
 
+def connection_problem(url: str, timeout: int = 3) -> str | None:
+    """None when PostgreSQL at `url` lets us in; else one line that tells the usual mistakes
+    apart (nothing listening, unknown host, no answer, no such database, login refused) and
+    says what to fix. It names the host, port, database and user, never the password.
+
+    For programs at their start (`make run`, the CLIs), so a bad DATABASE_URL is said at once
+    instead of becoming a pool that retries quietly."""
+    params = psycopg.conninfo.conninfo_to_dict(url)
+    host, port = params.get("host") or "localhost", params.get("port") or "5432"
+    where = f"{host}:{port}" if not host.startswith("/") else f"the socket in {host}"
+    user, dbname = params.get("user") or "(the login name)", params.get("dbname") or params.get("user") or "postgres"
+    try:
+        with psycopg.connect(url, connect_timeout=timeout):
+            return None
+    except psycopg.Error as exc:
+        detail = str(exc)
+    lowered = detail.lower()
+    # libpq's own words (English, as psycopg gives them): there is no SQLSTATE before a session exists.
+    if "does not exist" in lowered and "database" in lowered:
+        return (f"PostgreSQL at {where} has no database {dbname!r}: create it (createdb -h {host} -p {port} {dbname}), "
+                "or fix the database name in DATABASE_URL")
+    if any(words in lowered for words in ("authentication failed", "role", "pg_hba.conf", "password")):
+        return (f"PostgreSQL at {where} refused the login of user {user!r} (wrong password, unknown user, or not "
+                "allowed by its pg_hba.conf): fix the user and password in DATABASE_URL")
+    if "connection refused" in lowered or "no such file or directory" in lowered:
+        return (f"nothing accepts connections at {where} (connection refused): start PostgreSQL there, or fix the "
+                "host and port in DATABASE_URL")
+    if "resolve host" in lowered or "translate host name" in lowered:
+        return f"the database host {host!r} is unknown: fix the host in DATABASE_URL"
+    if "timeout" in lowered or "timed out" in lowered:
+        return (f"no answer from {where} within {timeout} s: check the host and port in DATABASE_URL, and that a "
+                "firewall lets the connection through")
+    reason = detail.splitlines()[0].rpartition(" failed: ")[2].strip() if detail else "no reason given"
+    return f"cannot connect to PostgreSQL at {where}: {reason}"
+
+
 _audit_pump_scheduler = audit_partitions.Scheduler("audit-pump", AUDIT_PUMP_INTERVAL_SECONDS,
                                                   lambda db: db.audit_pump.tick())
 

@@ -31,6 +31,8 @@ import psycopg
 import requests
 
 from common import config
+from common.cli.session import URLS_FILE
+from common.db import connection_problem
 from common.issuer.clients import load_clients
 from common.issuer.keys import ensure_signing_key, mint_token
 
@@ -54,6 +56,22 @@ PORT_SETTINGS = {"issuer": ("ISSUER_PORT", 8080), "vault": ("VAULT_PORT", 8081),
 # What the printed admin token may do: everything the dev admin may, plus `service`, the one
 # scope the versioned API (/secret/...) accepts for data reads and writes.
 ADMIN_TOKEN_EXTRA_SCOPES = ("service",)
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on HOST:port now. The probe binds as servers do, with
+    SO_REUSEADDR (gunicorn, slapd and the worker's metrics all set it): the sockets of a suite
+    stopped a moment ago linger in TIME-WAIT for a minute, and they do not keep a server from
+    listening, so they must not make the port look taken."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            return False
+    return True
 
 
 def _port(name: str, default: int) -> int:
@@ -99,7 +117,7 @@ class Stack:
 
     def base_env(self) -> dict[str, str]:
         return {**os.environ, "DEV_MODE": "1", "DATA_DIR": str(self.data_dir), "AUTH_ISSUER": ISSUER,
-                "AUTH_AUDIENCE": AUDIENCE, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+                "AUTH_AUDIENCE": AUDIENCE, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
                 "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2")}
 
     def check_ports_free(self) -> None:
@@ -108,16 +126,11 @@ class Stack:
         for service, port in self.ports.items():
             if service == "directory":
                 continue  # optional: a busy demo directory port only means no demo directory
-            with socket.socket() as probe:
-                try:
-                    probe.bind((HOST, port))
-                except OSError as exc:
-                    if exc.errno != errno.EADDRINUSE:
-                        raise
-                    name = PORT_SETTINGS[service][0]
-                    raise SystemExit(f"port {port} ({name}, the {service}) is already in use, perhaps by another "
-                                     f"running suite: stop it, or choose another port, e.g. {name}={port + 10000} "
-                                     "make run") from None
+            if not port_is_free(port):
+                name = PORT_SETTINGS[service][0]
+                raise SystemExit(f"port {port} ({name}, the {service}) is already in use, perhaps by another "
+                                 f"running suite: stop it, or choose another port, e.g. {name}={port + 10000} "
+                                 "make run")
 
     def check_parent(self) -> None:
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
@@ -169,6 +182,7 @@ class Stack:
                 _signal_group(process, signal.SIGKILL)  # whatever of the group is left
                 process.wait()
                 _wait_until_group_gone(process)
+            (self.data_dir / URLS_FILE).unlink(missing_ok=True)
             if self.directory is not None:
                 self.directory.stop()
             if self.embedded is not None:
@@ -204,6 +218,10 @@ class Stack:
         self.announce_development_mode()
         ensure_signing_key(self.data_dir)
         urls = self.database_urls()
+        for url in dict.fromkeys(urls.values()):
+            problem = connection_problem(url)
+            if problem:  # said at once, rather than services that wait for it and a log to read
+                raise SystemExit(f"make run: DATABASE_URL: {problem}")
         env = self.base_env()
         clients = load_clients(os.environ.get("ISSUER_CLIENTS_FILE"))
         sm_client = clients.oauth_clients["secrets-manager"]
@@ -232,6 +250,7 @@ class Stack:
         self.ensure_demo_host(token, roles)
         directory_path = self.ensure_demo_directory(token, roles)
         self.kv_token = self.ensure_kv_policy(token, clients)
+        self.write_cli_urls()
         self.announce(token, roles, scopes, directory_path)
         while True:
             self.check_parent()
@@ -239,6 +258,14 @@ class Stack:
                 if process.poll() is not None:
                     raise self.exited(name, "stopped unexpectedly")
             time.sleep(1)
+
+    def cli_urls(self) -> dict[str, str]:
+        return {"auth": self.url("issuer"), "vault": self.url("vault"), "sm": self.url("secrets-manager")}
+
+    def write_cli_urls(self) -> None:
+        """Where the `secrets` command line, run from here (or with this DATA_DIR), finds this run's
+        URLs (common.cli.session.Endpoints); removed when the suite stops."""
+        (self.data_dir / URLS_FILE).write_text(json.dumps(self.cli_urls()))
 
     def ensure_demo_host(self, token: str, roles: list[dict]) -> None:
         """A managed account to check out, registered once (protocol NONE: only the Vault's copy rotates)."""
@@ -263,12 +290,9 @@ class Stack:
 
         self.directory_problem = slapd.available()
         if not self.directory_problem:
-            with socket.socket() as probe:
-                try:
-                    probe.bind((HOST, self.ports["directory"]))
-                except OSError:
-                    self.directory_problem = (f"port {self.ports['directory']} (DIRECTORY_PORT) is in use; "
-                                              "choose another to get one")
+            if not port_is_free(self.ports["directory"]):
+                self.directory_problem = (f"port {self.ports['directory']} (DIRECTORY_PORT) is in use; "
+                                          "choose another to get one")
         if self.directory_problem:
             return None
         settings_file = self.data_dir / "demo-directory.json"  # the bind password stays across runs
@@ -278,8 +302,10 @@ class Stack:
             bind_password = "bind-" + os.urandom(12).hex()
             settings_file.write_text(json.dumps({"bind_password": bind_password}))
             settings_file.chmod(0o600)
-        self.directory = slapd.Slapd(self.data_dir / "directory", users=3, tls=False,
-                                     port=self.ports["directory"], bind_password=bind_password).__enter__()
+        # Kept across runs, as a real directory is: a directory made anew would give its users new
+        # entryUUIDs, and the scan would mark the managed user1 REMOVED (no checkout).
+        self.directory = slapd.Slapd(self.data_dir / "directory", users=3, tls=False, port=self.ports["directory"],
+                                     bind_password=bind_password, keep_data=True).__enter__()
         base = f"{self.url('secrets-manager')}/secrets-manager/api/v1"
         headers = {"Authorization": f"Bearer {token}"}
         endpoint = {"type": "LDAP", "ldap_protocol": "LDAP", "ldap_address": HOST, "ldap_port": self.directory.port,
@@ -300,22 +326,26 @@ class Stack:
                 raise SystemExit(f"could not register the demo directory: {response.status_code} {response.text}")
             domain_id = response.json()["id"]
         self.wait_for_scan(base, headers, domain_id)
-        # The directory is new on every run: the Secrets Manager is told its demo user's password.
-        password = self.directory.password_of(DEMO_DIRECTORY_USER)
         managed = requests.post(f"{base}/targetdomains/{domain_id}/managedaccounts/search", headers=headers,
                                 json={"keywords": DEMO_DIRECTORY_USER}, timeout=10).json()["items"]
         managed = [m for m in managed if m["username"] == DEMO_DIRECTORY_USER]
-        if managed:
-            managed_id = managed[0]["id"]
-            requests.post(f"{base}/targetdomains/{domain_id}/managedaccounts/{managed_id}/password", headers=headers,
-                          json={"password": password}, timeout=10).raise_for_status()
-        else:
-            response = requests.post(f"{base}/targetdomains/{domain_id}/managedaccounts", headers=headers, timeout=10,
-                                     json={"username": DEMO_DIRECTORY_USER, "password": password,
-                                           "explicit_checkout": True, "access_roles": roles})
-            if response.status_code != 201:
-                raise SystemExit(f"could not onboard the demo directory user: {response.status_code} {response.text}")
-            managed_id = response.json()["id"]
+        for gone in (m for m in managed if m["state"] == "REMOVED"):
+            # An entry of a directory that was made anew (its folder deleted): nothing to check out.
+            requests.delete(f"{base}/targetdomains/{domain_id}/managedaccounts/{gone['id']}", headers=headers,
+                            timeout=10).raise_for_status()
+        live = [m for m in managed if m["state"] != "REMOVED"]
+        if live:
+            # The kept directory and the Secrets Manager agree on its password (rotations change both).
+            return f"targetdomains/{domain_id}/{live[0]['id']}"
+        # Onboarded with a password both sides are told now (the directory's own may be unknown here).
+        password = "demo-" + os.urandom(12).hex()
+        self.directory.set_password(DEMO_DIRECTORY_USER, password)
+        response = requests.post(f"{base}/targetdomains/{domain_id}/managedaccounts", headers=headers, timeout=10,
+                                 json={"username": DEMO_DIRECTORY_USER, "password": password,
+                                       "explicit_checkout": True, "access_roles": roles})
+        if response.status_code != 201:
+            raise SystemExit(f"could not onboard the demo directory user: {response.status_code} {response.text}")
+        managed_id = response.json()["id"]
         return f"targetdomains/{domain_id}/{managed_id}"
 
     def ensure_kv_policy(self, token: str, clients) -> str | None:
@@ -392,6 +422,10 @@ The suite is running (data in {self.data_dir}, logs in {self.data_dir / 'logs'})
 An admin token (8 hours; scopes {' '.join(scopes)}):
   export TOKEN={token}
 
+The command line (`secrets`) finds these URLs in {self.data_dir / URLS_FILE} (run from this folder, with the same
+DATA_DIR); elsewhere:
+  export {' '.join(f"SECRETS_{service.upper()}_URL={url}" for service, url in self.cli_urls().items())}
+
 Create a secret, read it, and check out a managed account:
   curl -s -X POST {vault}/vault/api/v1/secrets -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{secret}'
   curl -s {vault}/vault/api/v1/secrets/demo/db -H "Authorization: Bearer $TOKEN"
@@ -445,6 +479,9 @@ def _interrupt(signum, frame):
 
 
 def main() -> int:
+    # SIGINT (Ctrl-C) explicitly: a program started in the background by a script inherits SIGINT
+    # ignored, and Python then keeps it ignored, so `kill -INT` would not stop the suite.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # SIGTERM (kill, systemd, a test's teardown) stops the suite as Ctrl-C does, from the first moment.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)

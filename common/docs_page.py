@@ -32,6 +32,24 @@ def settings(url_prefix: str) -> dict:
     }
 
 
+def introduction(title: str) -> str:
+    """The top of the docs page (the OpenAPI document's info.description, Markdown): how to get
+    a token to try the routes with, which is what a newcomer needs first."""
+    return f"""The {title}'s HTTP API. The contract: `docs/API.md` in the repository.
+
+**A token first.** Every route but the status route needs an OAuth bearer token (a JWT) from the
+token issuer. With `make run`, copy the admin token it prints (`export TOKEN=...`), or ask the
+development issuer for one:
+
+    curl -s -u privx-external:dev-oauth-secret -d grant_type=password -d username=admin \\
+      -d password=dev-admin-secret http://127.0.0.1:8080/auth/api/v1/oauth/token
+
+(the `access_token` of the answer; `make run` moves the port with `ISSUER_PORT`). Elsewhere, your
+PrivX token issuer gives it, as the PrivX SDKs get theirs. Then press **Authorize** below, paste
+the token, and **Try it out** on any route. The scopes a route needs are in the contract; a 403
+names them."""
+
+
 def install(app: Flask, url_prefix: str) -> None:
     @app.get(f"{url_prefix}/docs/assets/<name>", endpoint="docs_page_asset")
     def asset(name: str):

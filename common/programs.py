@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 
 from common import audit_chain, config, embedded_pg, logs
-from common.db import Database
+from common.db import Database, connection_problem
 
 DISTRIBUTION = "privx-secrets-suite"
 
@@ -40,6 +40,21 @@ def database_from(settings, *, service: str, migrations_package: str | None) -> 
     )
 
 
+# What a program returns when its database cannot be reached or entered at start.
+DATABASE_ERROR = 1
+
+
+def require_database(program: str, db: Database) -> None:
+    """Stop with one line on stderr when the database refuses us (see common.db.connection_problem):
+    a traceback, or a pool retrying in silence, tells an operator nothing."""
+    problem = connection_problem(db.url)
+    if problem:
+        db.close()
+        embedded_pg.stop_if_started_here()
+        print(f"{program}: DATABASE_URL: {problem}", file=sys.stderr, flush=True)
+        raise SystemExit(DATABASE_ERROR)
+
+
 def migrate(program: str, *, service: str, migrations_package: str, overrides: dict | None = None) -> int:
     """Apply a service's migrations and print `{"applied": [...]}`; needs only the database settings.
 
@@ -50,6 +65,7 @@ def migrate(program: str, *, service: str, migrations_package: str, overrides: d
     logs.configure(settings["LOG_LEVEL"], stream=sys.stderr)  # stdout is for the JSON result
     config.announce(settings)
     db = database_from(settings, service=service, migrations_package=migrations_package)
+    require_database(program, db)
     try:
         applied = db.migrate()
     finally:
@@ -79,6 +95,7 @@ def audit(program: str, args: argparse.Namespace, *, service: str, migrations_pa
         settings = config.load(config.DATABASE, overrides)
     logs.configure(settings["LOG_LEVEL"], stream=sys.stderr)
     db = database_from(settings, service=service, migrations_package=migrations_package)
+    require_database(program, db)
     try:
         report = audit_chain.verify(db, service, since=args.since, until=args.until, expected_head=args.head)
     finally:

@@ -6,7 +6,7 @@ instance is configured) provides the binary and the schema files; everything
 else is generated here: a slapd.conf, an mdb database loaded with `slapadd`
 (fast enough for 20,000 users), a test CA with a server certificate for
 LDAPS/StartTLS, and a bind account that may reset `userPassword`. It listens
-on 127.0.0.1 (and 127.0.0.2, whose name the certificate does not carry) on
+on 127.0.0.1 (with TLS also on 127.0.0.2, whose name the certificate does not carry) on
 free ports and is stopped afterwards, even when the test fails.
 
     with Slapd(tmp_path, users=5) as directory:
@@ -108,8 +108,14 @@ class Slapd:
     """A running slapd; `users` uid=user1..userN under ou=people, with random passwords (see password_of)."""
 
     def __init__(self, folder, *, users: int = 0, passwords_for: int | None = None, tls: bool = True,
-                 port: int | None = None, bind_password: str | None = None):
+                 port: int | None = None, bind_password: str | None = None, keep_data: bool = False):
         self.folder = Path(folder)
+        # keep_data: a database loaded by an earlier run in `folder` is served again, as a real
+        # directory keeps its entries (and their entryUUIDs) across restarts; `bind_password` must
+        # then be the one it was loaded with. `reused` says whether that happened; the users'
+        # passwords are then not known here (password_of), only whatever set them knows them.
+        self.keep_data = keep_data
+        self.reused = False
         self.users = users
         self.passwords_for = users if passwords_for is None else passwords_for
         self.tls = tls
@@ -136,16 +142,22 @@ class Slapd:
     # --- lifecycle --------------------------------------------------------
 
     def __enter__(self) -> "Slapd":
-        shutil.rmtree(self.folder, ignore_errors=True)  # slapadd loads into an empty database only
-        self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "db").mkdir(exist_ok=True)
+        loaded_marker = self.folder / "loaded"  # written once the users and their passwords are in
+        self.reused = self.keep_data and loaded_marker.exists()
+        if not self.reused:
+            shutil.rmtree(self.folder, ignore_errors=True)  # slapadd loads into an empty database only
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / "db").mkdir(exist_ok=True)
         if self.tls:
             self.ca = CertificateAuthority(self.folder / "tls")
         (self.folder / "slapd.conf").write_text(self._config())
-        self._load()
+        if not self.reused:
+            self._load()
         try:
             self.start()
-            self._set_passwords()
+            if not self.reused:
+                self._set_passwords()
+                loaded_marker.touch()
         except BaseException:
             self.stop()
             raise
@@ -155,9 +167,11 @@ class Slapd:
         self.stop()
 
     def start(self) -> None:
-        urls = [f"ldap://127.0.0.1:{self.port}/", f"ldap://127.0.0.2:{self.port}/"]
+        urls = [f"ldap://127.0.0.1:{self.port}/"]
         if self.tls:
-            urls += [f"ldaps://127.0.0.1:{self.tls_port}/", f"ldaps://127.0.0.2:{self.tls_port}/"]
+            # 127.0.0.2 too, a name the certificate does not carry (the TLS tests' wrong name)
+            urls += [f"ldap://127.0.0.2:{self.port}/", f"ldaps://127.0.0.1:{self.tls_port}/",
+                     f"ldaps://127.0.0.2:{self.tls_port}/"]
         # -d 0: stay in the foreground (so we own the process) without debug output.
         self.process = subprocess.Popen([SLAPD, "-f", str(self.folder / "slapd.conf"), "-h", " ".join(urls), "-d", "0"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)

@@ -49,6 +49,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
     config.announce(settings)
 
     api = _Api(app, spec_kwargs={
+        "info": {"description": docs_page.introduction(title)},  # the docs page opens with it
         "marshmallow_plugin": openapi.GoZeroPlugin(),  # bodies' optional fields take Go's zero values
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
         "security": [{"bearer": []}],
@@ -91,6 +92,30 @@ def add_converter(app: Flask, api: Api, name: str, base: type, schema: dict) -> 
 class _Api(Api):
     # The documented error body is the contract's envelope, not flask-smorest's default.
     ERROR_SCHEMA = ErrorEnvelope
+    # Tags the docs page lists after every other (the service's own resources come first).
+    LAST_TAGS = ("Audit trail",)
+
+    def register_blueprint(self, blp, *, parameters=None, tag: str | None = None, **options):
+        """flask-smorest's, but the routes are documented under `tag`, a name for the docs page's
+        readers (default: the blueprint's description, e.g. "Shared secrets"), not under the
+        blueprint's name, which is internal (`vault_secrets`) and stays the endpoints' prefix."""
+        blp_name = options.get("name", blp.name)
+        tag = tag or blp.description or blp_name
+        super().register_blueprint(blp, parameters=parameters, **options)
+        # flask-smorest tags with the blueprint's name (it also finds the endpoints by it): renamed
+        # in apispec's lists of tags and paths, which it keeps in the order they came.
+        self.spec._tags[:] = [entry for entry in self.spec._tags if entry["name"] != blp_name]
+        for operations in self.spec._paths.values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and operation.get("tags") == [blp_name]:
+                    operation["tags"] = [tag]
+        self.add_tag(tag)
+
+    def add_tag(self, name: str) -> None:
+        """A tag of the docs page, in the order of coming, but the LAST_TAGS after every other."""
+        if not any(entry["name"] == name for entry in self.spec._tags):
+            self.spec.tag({"name": name})
+        self.spec._tags.sort(key=lambda entry: entry["name"] in self.LAST_TAGS)  # stable: the rest keep their order
 
 
 def _jwks_source(settings: dict) -> auth.JwksSource:

@@ -30,6 +30,7 @@ def create_app(settings: dict | None = None) -> Flask:
     for blueprint in (status_blp, policies_blp, templates_blp, hosts_blp, account_secrets_blp):
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
     api.register_blueprint(target_domains_blp, url_prefix=URL_PREFIX)
-    api.register_blueprint(account_secrets_blp, url_prefix=AUTHORIZER_PREFIX, name="sm_authorizer_secrets")
+    api.register_blueprint(account_secrets_blp, url_prefix=AUTHORIZER_PREFIX, name="sm_authorizer_secrets",
+                           tag="Account secrets and checkouts (PrivX authorizer paths)")
     ratelimit.exempt(app, f"{status_blp.name}.Status")  # no token needed
     return app

@@ -54,12 +54,14 @@ def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
         return run_command(PROGRAM, lambda _: BACKUP_KIND, args.file, overrides=config)
     with settings.exit_on_error(PROGRAM):
         app = create_app(config)
+    programs.require_database(PROGRAM, app.extensions["db"])
     try:
         with app.app_context():
             interval = args.interval if args.interval is not None else app.config["SM_WORKER_INTERVAL_SECONDS"]
             if not args.once and app.config["SM_WORKER_METRICS_PORT"]:
                 # Rotation and expiry counters live in this process: serve them for scraping.
-                prometheus_client.start_http_server(app.config["SM_WORKER_METRICS_PORT"])
+                prometheus_client.start_http_server(app.config["SM_WORKER_METRICS_PORT"],
+                                                    addr=app.config["SM_WORKER_METRICS_ADDRESS"])
             return run(once=args.once, interval=interval)
     finally:
         app.extensions["db"].close()

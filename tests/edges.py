@@ -70,6 +70,20 @@ def check_openapi(spec: dict, *, prefix: str) -> None:
                 expected = bool(schema.get("required") or schema.get("anyOf")) or schema.get("type", "object") != "object"
                 assert body.get("required", False) is expected, (method, path)
     _no_text_holds_nul(spec)
+    _opens_for_a_newcomer(spec)
+
+
+def _opens_for_a_newcomer(spec: dict) -> None:
+    """The docs page opens with how to get a token, and groups routes under names for users
+    (not blueprint names such as `vault_audit`), the service's own first, the audit trail last."""
+    introduction = spec["info"]["description"]
+    assert "/auth/api/v1/oauth/token" in introduction and "make run" in introduction and "Authorize" in introduction
+    tags = [tag["name"] for tag in spec["tags"]]
+    assert tags[0] == "Service status" and tags[-1] == "Audit trail", tags
+    assert not [tag for tag in tags if "_" in tag or tag.islower()], tags
+    used = {tag for operations in spec["paths"].values() for operation in operations.values()
+            if isinstance(operation, dict) for tag in operation.get("tags", [])}
+    assert used == set(tags), (used, tags)
 
 
 def _no_text_holds_nul(spec: dict) -> None:

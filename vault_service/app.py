@@ -7,6 +7,7 @@ from werkzeug.routing import PathConverter
 from common import config, crypto, hsm, ratelimit
 from common.web import add_converter, create_base_app
 from vault_service import names
+from vault_service.roles.views import blp as roles_blp
 from vault_service.schemas_catalog.views import blp as schemas_blp
 from vault_service.secrets import service as secrets_service
 from vault_service.secrets.service import URL_PREFIX
@@ -34,7 +35,7 @@ def create_app(settings: dict | None = None) -> Flask:
     app.extensions["keyring"] = keyring_from(app.config)
     app.extensions["acl_cache"] = PolicyCache(app.extensions["db"])  # the callers' compiled ACL policies
     add_converter(app, api, "secret_name", PathConverter, NAME_SCHEMA)
-    for blueprint in (status_blp, shared, personal, search, versioned_blp, schemas_blp):
+    for blueprint in (status_blp, shared, personal, search, versioned_blp, schemas_blp, roles_blp):
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
     ratelimit.exempt(app, f"{status_blp.name}.Status")  # no token needed
     kv.install(app)  # HashiCorp Vault's KV v2 API at /v1/

@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return programs.audit(PROGRAM, args, service="vault", migrations_package="vault_service")
     with config.exit_on_error(PROGRAM):
         app = create_app()
+    programs.require_database(PROGRAM, app.extensions["db"])
     keyring: crypto.Keyring = app.extensions["keyring"]
     try:
         result = rewrap.rewrap(app.extensions["db"], keyring, batch=max(1, args.batch_size))

@@ -21,7 +21,7 @@ def _call(ctx, method: str, path: str, body: dict | None = None):
     try:
         response = client.http.request(method, url, json=body, timeout=session.TIMEOUT)
     except requests.RequestException as exc:
-        raise CliError(f"cannot reach {client.endpoints.vault}: {type(exc).__name__}", session.EXIT_UNAVAILABLE) from None
+        raise CliError(session.unreachable("vault", client.endpoints.vault, exc), session.EXIT_UNAVAILABLE) from None
     if response.status_code >= 400:
         code = session.EXIT_UNAVAILABLE if response.status_code >= 500 else session._BY_STATUS.get(
             response.status_code, session.EXIT_ERROR)
@@ -77,9 +77,12 @@ def policy_list(ctx):
 
 @policy.command("delete")
 @click.argument("name")
+@values.YES
 @click.pass_obj
-def policy_delete(ctx, name):
-    """Delete a policy (groups that name it keep the name; it grants nothing until written again)."""
+def policy_delete(ctx, name, yes):
+    """Delete a policy (groups that name it keep the name; it grants nothing until written again).
+    Asks first, unless --yes."""
+    values.confirm(f"Delete the policy {name!r}?", yes)
     _call(ctx, "DELETE", f"/sys/policies/acl/{_segment(name)}")
     ctx.emit({"name": name.strip().lower(), "deleted": True})
 
@@ -130,8 +133,10 @@ def group_list(ctx):
 
 @group.command("delete")
 @click.argument("name")
+@values.YES
 @click.pass_obj
-def group_delete(ctx, name):
-    """Delete a group: its role loses the group's policies."""
+def group_delete(ctx, name, yes):
+    """Delete a group: its role loses the group's policies (asks first, unless --yes)."""
+    values.confirm(f"Delete the group {name!r}?", yes)
     _call(ctx, "DELETE", f"/identity/group/name/{_segment(name)}")
     ctx.emit({"name": name, "deleted": True})

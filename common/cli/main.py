@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 import click
@@ -22,9 +23,13 @@ SECRETS_SM_URL, SECRETS_TOKEN (a token instead of the cached login), SECRETS_OUT
 Exit codes: 0 ok, 1 other error, 2 bad usage or request (400), 3 not logged in or token
 refused (401), 4 forbidden (403), 5 not found (404), 6 conflict (409), 7 service unavailable
 (connection, 429, 5xx: retry later)."""
-ROLE = click.option("--read-role", "read_roles", multiple=True, metavar="ROLE_ID", help="role that may read (repeatable)")
-WRITE_ROLE = click.option("--write-role", "write_roles", multiple=True, metavar="ROLE_ID",
-                          help="role that may write (repeatable)")
+ROLE = click.option("--read-role", "read_roles", multiple=True, metavar="ROLE",
+                    help="role that may read: its id or name (`secrets roles`; repeatable)")
+WRITE_ROLE = click.option("--write-role", "write_roles", multiple=True, metavar="ROLE",
+                          help="role that may write: its id or name (repeatable)")
+UNKNOWN_ROLE = click.option("--allow-unknown-role", is_flag=True,
+                            help="take a role id the Vault has not seen yet (no token holding it came by)")
+YES = values.YES
 PERSONAL = click.option("--personal", is_flag=True, help="your own personal secret (the token's user)")
 USER = click.option("--user", "user_id", metavar="USER_ID", help="the personal secrets of this user")
 SECRET_COLUMNS = ("name", "updated", "updated_by", "author")
@@ -33,7 +38,8 @@ SECRET_COLUMNS = ("name", "updated", "updated_by", "author")
 class Context:
     def __init__(self, fmt: str, base: str | None, urls: dict):
         self.format = fmt
-        self.endpoints = session.Endpoints.resolve(base, urls, (session.cached() or {}).get("urls"))
+        self.endpoints = session.Endpoints.resolve(base, urls, (session.cached() or {}).get("urls"),
+                                                   session.running_suite_urls())
         self._client = None
 
     @property
@@ -52,13 +58,31 @@ class Context:
         return f"/user/{quote(user_id, safe='')}/secrets" if user_id else "/secrets"
 
 
-def _token_subject(token: str) -> str:
-    """The `sub` of our own token (read, not verified: the server verifies it)."""
+def _token_claims(token: str) -> dict:
+    """The claims of our own token (read, not verified: the services verify it)."""
     try:
         payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
-    except (IndexError, ValueError, KeyError):
-        raise CliError("the token is not a JWT with a sub: give --user USER_ID", session.EXIT_USAGE) from None
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        claims = None
+    if not isinstance(claims, dict):
+        raise CliError("the token is not a JWT (SECRETS_TOKEN or the cached login)", session.EXIT_USAGE)
+    return claims
+
+
+def _token_subject(token: str) -> str:
+    subject = _token_claims(token).get("sub")
+    if not isinstance(subject, str):
+        raise CliError("the token is not a JWT with a sub: give --user USER_ID", session.EXIT_USAGE)
+    return subject
+
+
+def _time(epoch: float) -> str:
+    """A moment as the services write times: RFC 3339 in UTC."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+
 
 
 def _name(name: str) -> str:
@@ -98,15 +122,42 @@ def cli(ctx, fmt, url, auth_url, vault_url, sm_url):
 @pass_ctx
 def login(ctx, client_id, client_secret, username, password, scope):
     """Get a token and cache it (mode 0600) in the user's config folder."""
-    client_secret = values.read_value(client_secret)
+    client_secret = values.read_value(client_secret, "Client secret")
     if username and password is None:
         password = click.prompt("Password", hide_input=True, err=True)
     elif password is not None:
-        password = values.read_value(password)
+        password = values.read_value(password, "Password")
     token = session.login(ctx.endpoints, client_id=client_id, client_secret=client_secret, username=username,
                           password=password, scope=scope)
     path = session.save(token)
-    ctx.emit({"token_file": str(path), "scope": token["scope"], "expires_at": token["expires_at"]})
+    ctx.emit({"token_file": str(path), "scope": token["scope"], "expires_at": _time(token["expires_at"])})
+
+
+@cli.command()
+@pass_ctx
+def whoami(ctx):
+    """Who the token says you are: your id, scopes and roles (from the token; the services check it)."""
+    claims = _token_claims(session.bearer_token())
+    roles = [{"id": r.get("id"), "name": r.get("name")} for r in claims.get("roles") or [] if isinstance(r, dict)]
+    result = {"id": claims.get("sub"), "name": claims.get("name"), "email": claims.get("email"),
+              "scopes": (claims.get("scope") or "").split(), "roles": roles,
+              "expires_at": _time(claims["exp"]) if isinstance(claims.get("exp"), (int, float)) else None}
+    if ctx.format == "table":  # one line a field, for people
+        result = {**result, "scopes": " ".join(result["scopes"]),
+                  "roles": ", ".join(f"{r['name']} ({r['id']})" for r in roles) or "(none)"}
+    ctx.emit(result)
+
+
+@cli.command()
+@click.argument("keywords", nargs=-1)
+@click.option("--offset", type=click.IntRange(min=0), default=0)
+@click.option("--limit", type=click.IntRange(1, 100), default=100, show_default=True)
+@pass_ctx
+def roles(ctx, keywords, offset, limit):
+    """The roles the Vault knows (ids and names), by name; KEYWORDS narrow them (id or name)."""
+    result = ctx.client.call("vault", "GET", "/roles", params={"keywords": " ".join(keywords), "offset": offset,
+                                                                "limit": limit})
+    ctx.emit(result, ("name", "id"))
 
 
 @cli.command()
@@ -144,27 +195,77 @@ def get(ctx, name, version, field, personal, user_id):
     ctx.emit(result)
 
 
+def _access_options(command):
+    """The options of a command that sets a secret's roles: --read-role, --write-role,
+    --allow-unknown-role, --personal, --user."""
+    for option in reversed((ROLE, WRITE_ROLE, UNKNOWN_ROLE, PERSONAL, USER)):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @click.argument("name")
 @click.argument("pairs", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option("--data", help="the whole data as a JSON object: JSON, @FILE or -")
-@ROLE
-@WRITE_ROLE
-@PERSONAL
-@USER
+@_access_options
 @version_commands.write_options
 @pass_ctx
-def put(ctx, name, pairs, data, read_roles, write_roles, personal, user_id, generate, description):
+def put(ctx, name, pairs, data, read_roles, write_roles, allow_unknown_role, personal, user_id, generate, description):
     """Create a secret, or store a new version of it, with exactly this data."""
     body = values.data_from(pairs, data)
+    roles = _roles_body(ctx, read_roles, write_roles, allow_unknown_role)
     if generate or description is not None:
         version_commands.refuse_personal(personal, user_id)
         ctx.emit(version_commands.put_versioned(ctx, name, body, generate=generate, description=description,
-                                                read_roles=read_roles, write_roles=write_roles))
+                                                roles=roles))
         return
     if not body:
         raise CliError("no data: give KEY=VALUE pairs or --data", session.EXIT_USAGE)
-    ctx.emit(_write(ctx, name, body, read_roles, write_roles, ctx.secrets_path(personal, user_id)))
+    ctx.emit(_write(ctx, name, body, roles, ctx.secrets_path(personal, user_id)))
+
+
+@cli.command("set-roles")
+@click.argument("name")
+@_access_options
+@pass_ctx
+def set_roles(ctx, name, read_roles, write_roles, allow_unknown_role, personal, user_id):
+    """Give a secret exactly these read and write roles, its data unchanged (no new version).
+
+    An admin (or vaultManage) may do this to any secret without holding its roles: so a secret
+    whose roles nobody holds can always be repaired."""
+    if not read_roles and not write_roles:
+        raise CliError("no roles: give --read-role and/or --write-role", session.EXIT_USAGE)
+    body = _roles_body(ctx, read_roles, write_roles, allow_unknown_role)
+    ctx.client.call("vault", "PUT", f"{ctx.secrets_path(personal, user_id)}/{_name(name)}", body=body)
+    ctx.emit({"name": name, **{key: [r["id"] for r in roles] for key, roles in body.items()}})
+
+
+def _roles_body(ctx, read_roles, write_roles, allow_unknown: bool) -> dict:
+    """`read_roles` and `write_roles` as a request sends them, for those given."""
+    body = {}
+    for key, given in (("read_roles", read_roles), ("write_roles", write_roles)):
+        if given:
+            body[key] = [{"id": _role_id(ctx, role, allow_unknown)} for role in given]
+    return body
+
+
+def _role_id(ctx, given: str, allow_unknown: bool) -> str:
+    """The id of the role `given` names (its id, else its name, as the Vault knows them).
+
+    The API takes any role id (the contract: roles come from the identity provider), so a typo
+    would make the secret unreadable to everyone; the command line asks the Vault first."""
+    known = ctx.client.call("vault", "GET", "/roles", params={"keywords": given, "limit": 100})["items"]
+    for match in ([r for r in known if r["id"] == given], [r for r in known if r["name"] == given],
+                  [r for r in known if r["name"].lower() == given.lower()]):
+        if len(match) == 1:
+            return match[0]["id"]
+        if len(match) > 1:
+            ids = ", ".join(r["id"] for r in match)
+            raise CliError(f"{given!r} names several roles ({ids}): give the id", session.EXIT_USAGE)
+    if allow_unknown:
+        return given
+    raise CliError(f"the Vault knows no role {given!r} (neither id nor name; `secrets roles` lists them): give "
+                   "--allow-unknown-role to use the id anyway", session.EXIT_USAGE)
 
 
 @cli.command()
@@ -185,12 +286,7 @@ def patch(ctx, name, pairs, remove, personal, user_id):
     ctx.emit({"name": name, "keys": sorted(data)})
 
 
-def _write(ctx, name, body, read_roles, write_roles, base) -> dict:
-    roles = {}
-    if read_roles:
-        roles["read_roles"] = [{"id": role} for role in read_roles]
-    if write_roles:
-        roles["write_roles"] = [{"id": role} for role in write_roles]
+def _write(ctx, name, body, roles: dict, base) -> dict:
     try:
         ctx.client.call("vault", "POST", base, body={"name": name, "data": body, **roles})
         return {"name": name, "created": True}
@@ -233,9 +329,11 @@ def search(ctx, keywords, filter_, offset, limit):
 @click.argument("name")
 @PERSONAL
 @USER
+@YES
 @pass_ctx
-def delete(ctx, name, personal, user_id):
-    """Delete a secret with every version."""
+def delete(ctx, name, personal, user_id, yes):
+    """Delete a secret with every version (asks first, unless --yes)."""
+    values.confirm(f"Delete the secret {name!r} and every version of it?", yes)
     ctx.client.call("vault", "DELETE", f"{ctx.secrets_path(personal, user_id)}/{_name(name)}")
     ctx.emit({"name": name, "deleted": True})
 
@@ -275,21 +373,24 @@ def versions_metadata(ctx, name):
     ctx.emit(ctx.client.call("vault", "GET", f"/secret/metadata/{_path(name)}")["metadata"])
 
 
-def _change_versions(action: str, summary: str):
+def _change_versions(action: str, summary: str, *, confirm: bool = False):
     @click.argument("name")
     @click.argument("numbers", nargs=-1, required=True, type=click.IntRange(min=1), metavar="VERSION...")
     @pass_ctx
-    def command(ctx, name, numbers):
+    def command(ctx, name, numbers, yes=True):
+        values.confirm(f"Destroy version(s) {', '.join(map(str, numbers))} of {name!r} for good?", yes)
         ctx.client.call("vault", "POST", f"/secret/{action}/{_path(name)}", body={"versions": list(numbers)})
         ctx.emit({"name": name, action: list(numbers)})
 
     command.__doc__ = summary
+    if confirm:
+        command = YES(command)
     versions.command(action)(command)
 
 
 _change_versions("delete", "Soft-delete versions (undelete brings them back).")
 _change_versions("undelete", "Restore soft-deleted versions.")
-_change_versions("destroy", "Destroy versions for good.")
+_change_versions("destroy", "Destroy versions for good (asks first, unless --yes).", confirm=True)
 for _command in version_commands.COMMANDS:
     versions.add_command(_command)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -33,6 +33,11 @@ _BY_STATUS = {400: EXIT_USAGE, 413: EXIT_USAGE, 401: EXIT_AUTH, 403: EXIT_DENIED
 # What `make run` serves when nothing else is configured.
 DEFAULT_URLS = {"auth": "http://127.0.0.1:8080", "vault": "http://127.0.0.1:8081", "sm": "http://127.0.0.1:8082"}
 API = {"auth": "/auth/api/v1", "vault": "/vault/api/v1", "sm": "/secrets-manager/api/v1"}
+# Where a running `make run` leaves the URLs it chose (in its DATA_DIR, `.data` by default; common.devstack).
+URLS_FILE = "urls.json"
+# What moves each service's URL, for the message when one cannot be reached.
+URL_SETTINGS = {"auth": "SECRETS_AUTH_URL (--auth-url)", "vault": "SECRETS_VAULT_URL (--vault-url)",
+                "sm": "SECRETS_SM_URL (--sm-url)"}
 
 
 class CliError(click.ClickException):
@@ -49,15 +54,40 @@ class Endpoints:
     auth: str
     vault: str
     sm: str
+    # The URLs someone chose (options, SECRETS_*, a login's): what a login caches, so that the
+    # commands after it go where it went. Those of `make run` and the defaults are not cached.
+    chosen: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def resolve(cls, base: str | None, given: dict[str, str | None], cached: dict | None) -> "Endpoints":
-        """Per-service URL, else the common base URL (one origin behind a proxy), else the
-        cached login's, else `make run`'s."""
-        urls = {}
+    def resolve(cls, base: str | None, given: dict[str, str | None], cached: dict | None,
+                running_suite: dict | None = None) -> "Endpoints":
+        """Per-service URL, else the common base URL (one origin behind a proxy), else the cached
+        login's, else those of the `make run` running here (its URLS_FILE), else `make run`'s defaults."""
+        urls, chosen = {}, {}
         for service in ("auth", "vault", "sm"):
-            urls[service] = (given.get(service) or base or (cached or {}).get(service) or DEFAULT_URLS[service]).rstrip("/")
-        return cls(**urls)
+            url = given.get(service) or base or (cached or {}).get(service)
+            if url:
+                chosen[service] = url.rstrip("/")
+            urls[service] = (url or (running_suite or {}).get(service) or DEFAULT_URLS[service]).rstrip("/")
+        return cls(**urls, chosen=chosen)
+
+
+def running_suite_urls() -> dict | None:
+    """The URLs of the `make run` whose DATA_DIR (default `.data`) is here, while it runs."""
+    path = Path(os.environ.get("DATA_DIR") or ".data") / URLS_FILE
+    try:
+        urls = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(urls, dict):
+        return None
+    return {k: v for k, v in urls.items() if k in DEFAULT_URLS and isinstance(v, str)}
+
+
+def unreachable(service: str, url: str, exc: Exception) -> str:
+    """The message for a URL nothing answers at, with how to point the command line elsewhere."""
+    return (f"cannot reach {url}: {type(exc).__name__}; is the service running there? Set {URL_SETTINGS[service]}, "
+            "or SECRETS_URL (--url) for one origin behind a proxy (`make run` prints its URLs)")
 
 
 def token_file() -> Path:
@@ -74,14 +104,14 @@ def login(endpoints: Endpoints, *, client_id: str, client_secret: str, username:
     try:
         response = requests.post(url, data=form, auth=(client_id, client_secret), timeout=TIMEOUT)
     except requests.RequestException as exc:
-        raise CliError(f"cannot reach the token endpoint {url}: {type(exc).__name__}", EXIT_UNAVAILABLE) from None
+        raise CliError(unreachable("auth", f"the token endpoint {url}", exc), EXIT_UNAVAILABLE) from None
     body = _json_or_none(response)
     if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:
         reason = (body or {}).get("error_description") or (body or {}).get("error") if isinstance(body, dict) else None
         code = EXIT_UNAVAILABLE if response.status_code >= 500 else EXIT_AUTH
         raise CliError(f"login refused ({response.status_code}): {reason or 'no token in the answer'}", code)
     return {"access_token": body["access_token"], "scope": body.get("scope", ""),
-            "expires_at": int(time.time()) + int(body.get("expires_in") or 0), "urls": asdict(endpoints)}
+            "expires_at": int(time.time()) + int(body.get("expires_in") or 0), "urls": endpoints.chosen}
 
 
 def save(token: dict) -> Path:
@@ -136,7 +166,7 @@ class Client:
         try:
             response = self.http.request(method, url, params=params, json=body, timeout=TIMEOUT)
         except requests.RequestException as exc:
-            raise CliError(f"cannot reach {url.split('/api/')[0]}: {type(exc).__name__}", EXIT_UNAVAILABLE) from None
+            raise CliError(unreachable(service, url.split('/api/')[0], exc), EXIT_UNAVAILABLE) from None
         if response.status_code >= 400:
             raise _error(response)
         return _json_or_none(response)

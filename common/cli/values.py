@@ -2,16 +2,20 @@
 never have to sit in a shell's history."""
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 
 import click
 
 
-def read_value(text: str) -> str:
+def read_value(text: str, label: str = "Value") -> str:
     """`-`: standard input; `@path`: the file's content; anything else: itself. One trailing
-    newline (what `echo` and editors add) is dropped from stdin and files."""
+    newline (what `echo` and editors add) is dropped from stdin and files. Standard input that
+    is a terminal is asked for one line without echo (`label` is the prompt), as passwords are."""
     if text == "-":
+        if sys.stdin.isatty():
+            return getpass.getpass(f"{label}: ")
         return _strip_newline(sys.stdin.read())
     if text.startswith("@"):
         try:
@@ -43,5 +47,19 @@ def data_from(pairs: tuple[str, ...], data: str | None) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{pair!r} is not key=value (value may be @file or -)")
-        body[key] = read_value(value)
+        body[key] = read_value(value, key)
     return body
+
+
+YES = click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
+
+
+def confirm(question: str, yes: bool) -> None:
+    """A destructive command goes ahead with --yes, or when the user at the terminal says so;
+    never on input that is not a terminal (a pipe, a script): that takes --yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.UsageError(f"{question} Not asked (standard input is not a terminal): give --yes")
+    if not click.confirm(question, err=True):
+        raise click.Abort()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant, ResourceOwnerPasswordCredentialsGrant
 from flask import Flask, current_app, jsonify
 
@@ -23,6 +23,21 @@ def issuer_settings(overrides: dict | None = None) -> dict:
     # Absolute, so a later chdir (gunicorn --chdir, tests) cannot move the key.
     settings["DATA_DIR"] = os.path.abspath(os.fspath(settings["DATA_DIR"]))
     return settings
+
+
+class _AuthorizationServer(AuthorizationServer):
+    """authlib's, with its refusal of the client's credentials in our words: authlib's names its
+    own authentication methods ("cannot authenticate with methods: [...]"), which tells a user
+    nothing about what to fix."""
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as exc:
+            if exc.description and exc.description.startswith("The client cannot authenticate"):
+                exc.description = ("Wrong client secret, or no client credentials: send the OAuth client's id and "
+                                   "secret in HTTP Basic (or as client_id and client_secret in the form).")
+            raise
 
 
 class _NarrowingScope:
@@ -87,7 +102,7 @@ def create_issuer_app(config: dict | None = None) -> Flask:
     app.extensions[EXTENSION] = {"clients": clients}
 
     # Tokens are self-contained JWTs, so there is nothing to store.
-    server = AuthorizationServer(app, query_client=clients.query_client, save_token=lambda token, request: None)
+    server = _AuthorizationServer(app, query_client=clients.query_client, save_token=lambda token, request: None)
     server.register_token_generator("default", _token_generator(settings))
     server.register_grant(PasswordGrant)
     server.register_grant(ClientCredentials)

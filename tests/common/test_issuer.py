@@ -143,6 +143,11 @@ def test_bad_client_secret_is_invalid_client(client, client_id):
                        headers=basic(client_id, "wrong"))
     assert resp.status_code == 401
     assert resp.get_json()["error"] == "invalid_client"
+    # Words a user can act on, never authlib's internals ("cannot authenticate with methods: [...]").
+    description = resp.get_json()["error_description"]
+    assert "client_secret_basic" not in description and "methods" not in description
+    if client_id == "privx-external":
+        assert description.startswith("Wrong client secret")
 
 
 @pytest.mark.parametrize("username,password", [("admin", "wrong"), ("nobody", "dev-admin-secret")])

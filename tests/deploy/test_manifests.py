@@ -343,7 +343,7 @@ def test_the_worker_is_probed_on_its_metrics_port_only(docs):
     (worker,) = deployments[WORKER]["spec"]["template"]["spec"]["containers"]
     assert [p["containerPort"] for p in worker["ports"]] == [9102]
     env = {e["name"]: e.get("value") for e in worker["env"]}
-    assert env["SM_WORKER_METRICS_PORT"] == "9102"
+    assert env["SM_WORKER_METRICS_PORT"] == "9102" and env["SM_WORKER_METRICS_ADDRESS"] == "0.0.0.0"
     assert worker["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
     assert "readinessProbe" not in worker
     assert deployments[WORKER]["spec"]["strategy"]["type"] == "Recreate"

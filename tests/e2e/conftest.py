@@ -22,7 +22,7 @@ def suite_data():
 
 @pytest.fixture(scope="package")
 def suite(suite_data):
-    running = start_suite(suite_data)
+    running = start_suite(suite_data)  # with SIGINT ignored, as a script's background job
     yield running
-    assert stop_suite(running) == 0
+    assert stop_suite(running) == 0  # SIGINT: the launcher handles it whatever it inherited
     assert not any(listening(port) for port in running.ports.values()), "a service outlived Ctrl-C"

@@ -24,19 +24,29 @@ class RunningSuite:
         self.kv_token = re.search(r"VAULT_TOKEN=(\S+)", output).group(1)  # the least-privilege KV client's
         self.curls = [line.strip() for line in output.splitlines() if line.strip().startswith("curl ")]
         self.demo_path = re.search(r'"path": "(hosts/[^"]+)"', output).group(1)
+        directory = re.search(r'"path": "(targetdomains/[^"]+)"', output)
+        self.directory_path = directory.group(1) if directory else None  # None without slapd
 
 
-def start_suite(data_dir: Path) -> RunningSuite:
-    ports = {"ISSUER_PORT": free_port(), "VAULT_PORT": free_port(), "SM_PORT": free_port()}
-    ports["SM_WORKER_METRICS_PORT"] = free_port()
-    ports["DIRECTORY_PORT"] = free_port()  # the demo directory, where slapd is installed
+def _as_a_scripts_background_job() -> None:
+    """A shell script's `make run &` starts it with SIGINT ignored: the launcher must still stop on it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start_suite(data_dir: Path, ports: dict | None = None) -> RunningSuite:
+    """The launcher on free ports (or on `ports`: a restart on the same ones)."""
+    if ports is None:
+        ports = {"ISSUER_PORT": free_port(), "VAULT_PORT": free_port(), "SM_PORT": free_port()}
+        ports["SM_WORKER_METRICS_PORT"] = free_port()
+        ports["DIRECTORY_PORT"] = free_port()  # the demo directory, where slapd is installed
     # DEVSTACK_EXIT_WITH_PARENT: should this test process die without its teardown, the launcher stops too.
     env = {**os.environ, "DATA_DIR": str(data_dir), "WEB_CONCURRENCY": "1", "DEVSTACK_EXIT_WITH_PARENT": "1",
            **{k: str(v) for k, v in ports.items()}}
     for unset in ("DATABASE_URL", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "VAULT_MASTER_KEYS", "ISSUER_CLIENTS_FILE"):
         env.pop(unset, None)
     process = subprocess.Popen([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                               preexec_fn=_as_a_scripts_background_job)
     lines, deadline = [], time.monotonic() + 120
     while time.monotonic() < deadline:
         line = process.stdout.readline()

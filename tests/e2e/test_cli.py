@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from tests.support import free_port, unique
 
 pytestmark = pytest.mark.slow
 ADMIN_ROLE = "00000000-0000-4000-8000-000000000001"  # the dev admin's role (common/issuer/default_clients.json)
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,8 @@ def shell(suite, tmp_path_factory):
                SECRETS_SM_URL=f"http://127.0.0.1:{suite.ports['SM_PORT']}")
 
     def run(*args: str, stdin: str | None = None, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "common.cli.main", *args], input=stdin, text=True,
+        # Standard input is never the terminal pytest may have been started from (a pipe, as in a script).
+        return subprocess.run([sys.executable, "-m", "common.cli.main", *args], input=stdin or "", text=True,
                               capture_output=True, env={**env, **(extra_env or {})}, cwd=home, timeout=60)
 
     run.home = home
@@ -105,7 +108,10 @@ def test_shared_secret_lifecycle(logged_in):
     found = json.loads(ok(cli("-o", "json", "search", name.split("-")[-1])))
     assert [item["name"] for item in found["items"]] == [name]
 
-    ok(cli("delete", name))
+    # A delete asks first; without a terminal to ask at (a pipe, a script) it needs --yes.
+    assert "give --yes" in one_line_error(cli("delete", name, stdin=""), 2)
+    assert ok(cli("get", name, "--field", "password")) == "from-stdin\n"
+    ok(cli("delete", name, "--yes"))
     assert "404 " in one_line_error(cli("get", name), 5)
 
 
@@ -127,10 +133,11 @@ def test_versions(logged_in, suite):
     assert "404 " in one_line_error(cli("versions", "get", name, "2", extra_env=as_admin), 5)
     ok(cli("versions", "undelete", name, "2"))
     assert json.loads(ok(cli("-o", "json", "versions", "get", name, "2", extra_env=as_admin)))["data"] == {"v": "two"}
-    ok(cli("versions", "destroy", name, "1", extra_env=as_admin))
+    assert "give --yes" in one_line_error(cli("versions", "destroy", name, "1", extra_env=as_admin), 2)
+    ok(cli("versions", "destroy", name, "1", "--yes", extra_env=as_admin))
     assert [v["destroyed"] for v in json.loads(ok(cli("-o", "json", "versions", "history", name)))["items"]] == [
         False, False, True]
-    ok(cli("delete", name))
+    ok(cli("delete", name, "--yes"))
 
 
 def test_personal_secrets(logged_in):
@@ -139,7 +146,7 @@ def test_personal_secrets(logged_in):
     ok(cli("put", "--personal", name, "token=-", stdin="personal-value"))
     assert ok(cli("get", "--personal", name, "--field", "token")) == "personal-value\n"
     assert name in [i["name"] for i in json.loads(ok(cli("-o", "json", "list", "--personal")))["items"]]
-    ok(cli("delete", "--personal", name))
+    ok(cli("delete", "--personal", name, "--yes"))
     one_line_error(cli("get", "--personal", name), 5)
 
 
@@ -161,10 +168,93 @@ def test_errors_are_one_line_with_an_exit_code_a_script_can_use(logged_in):
     cli = logged_in
     assert "409 " not in one_line_error(cli("get", unique("absent")), 5)
     unreachable = {"SECRETS_VAULT_URL": f"http://127.0.0.1:{free_port()}"}
-    assert "cannot reach" in one_line_error(cli("get", "x", extra_env=unreachable), 7)
+    line = one_line_error(cli("get", "x", extra_env=unreachable), 7)
+    assert "cannot reach" in line and "Set SECRETS_VAULT_URL" in line  # what to change
     assert "not key=value" in one_line_error(cli("put", "x", "novalue"), 2)
     assert "No such command" in one_line_error(cli("nonsense"), 2)
     assert "400 " in one_line_error(cli("put", "bad//name", "a=b"), 2)
+
+
+def test_whoami_shows_the_callers_id_scopes_and_roles(logged_in):
+    me = json.loads(ok(logged_in("-o", "json", "whoami")))
+    assert me["id"] and "vaultManage" in me["scopes"]
+    assert {"id": ADMIN_ROLE, "name": "privx-admin"} in me["roles"]
+    assert RFC3339.match(me["expires_at"])
+    table = ok(logged_in("whoami"))
+    assert f"privx-admin ({ADMIN_ROLE})" in table
+
+
+def test_roles_lists_what_the_vault_knows_and_put_refuses_an_unknown_role(logged_in):
+    cli = logged_in
+    listing = json.loads(ok(cli("-o", "json", "roles", "privx")))
+    assert {"id": ADMIN_ROLE, "name": "privx-admin"} in listing["items"]
+    assert "privx-admin" in ok(cli("roles"))
+    name = unique("cli/roles")
+    # A role nobody was seen holding (a typo, or a literal placeholder) would make the secret
+    # unreadable to everyone: refused, and nothing is written.
+    line = one_line_error(cli("put", name, "a=b", "--read-role", "ROLE_ID"), 2)
+    assert "the Vault knows no role 'ROLE_ID'" in line and "--allow-unknown-role" in line
+    one_line_error(cli("get", name), 5)
+    # By name, the role's id is what the Vault stores.
+    ok(cli("put", name, "a=b", "--read-role", "privx-admin", "--write-role", "PRIVX-ADMIN"))
+    secret = json.loads(ok(cli("-o", "json", "get", name)))
+    assert [r["id"] for r in secret["read_roles"]] == [ADMIN_ROLE] == [r["id"] for r in secret["write_roles"]]
+    # On purpose: an id the Vault has not seen yet; then the admin puts the right role back.
+    unseen = "11111111-2222-4333-8444-000000000abc"
+    ok(cli("put", name, "a=c", "--read-role", unseen, "--write-role", unseen, "--allow-unknown-role"))
+    assert "403 " in one_line_error(cli("get", name), 4)  # no one holds it: not even its creator, an admin, reads it
+    assert json.loads(ok(cli("-o", "json", "set-roles", name, "--read-role", "privx-admin", "--write-role",
+                             "privx-admin"))) == {"name": name, "read_roles": [ADMIN_ROLE], "write_roles": [ADMIN_ROLE]}
+    assert ok(cli("get", name, "--field", "a")) == "c\n"
+    ok(cli("delete", name, "--yes"))
+
+
+def test_login_prints_rfc3339_times(shell, tmp_path):
+    out = ok(shell("-o", "json", "login", "--client-id", "privx-external", "--client-secret", "dev-oauth-secret",
+                   extra_env={"XDG_CONFIG_HOME": str(tmp_path)}))
+    assert RFC3339.match(json.loads(out)["expires_at"])
+
+
+def test_a_wrong_client_secret_says_so_in_plain_words(shell, tmp_path):
+    result = shell("login", "--client-id", "privx-external", "--client-secret", "wrong",
+                   extra_env={"XDG_CONFIG_HOME": str(tmp_path)})
+    line = one_line_error(result, 3)
+    assert "Wrong client secret" in line and "client_secret_basic" not in line
+
+
+def test_a_password_from_a_terminal_is_not_echoed(shell, suite, tmp_path):
+    """`--password -` on a terminal asks without echo (getpass), as `--password` left out does."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETS_")}
+    env.update(XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path),
+               SECRETS_AUTH_URL=f"http://127.0.0.1:{suite.ports['ISSUER_PORT']}")
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "common.cli.main", "-o", "json", "login", "--client-id",
+                                "privx-external", "--client-secret", "dev-oauth-secret", "--username", "admin",
+                                "--password", "-"], stdin=terminal, stdout=terminal, stderr=terminal, env=env,
+                               cwd=tmp_path, start_new_session=True)
+    os.close(terminal)
+    seen = b""
+    try:
+        while b"Password:" not in seen:
+            seen += os.read(controller, 1024)
+        os.write(controller, b"dev-admin-secret\n")
+        while True:
+            try:
+                chunk = os.read(controller, 1024)
+            except OSError:  # EIO: the command exited and closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert process.wait(timeout=30) == 0, seen
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+    assert b"dev-admin-secret" not in seen and b"expires_at" in seen
+    assert list(tmp_path.rglob("token.json"))
 
 
 def test_client_credentials_login_and_logout(shell, tmp_path):
@@ -196,12 +286,12 @@ def test_policies_and_groups(logged_in, suite):
     group = json.loads(ok(shell("-o", "json", "group", "read", role)))
     assert group["policies"] == [name, "app-read"] and group["metadata"] == {"team": "cli"}
     assert role in json.loads(ok(shell("-o", "json", "group", "list")))
-    ok(shell("group", "delete", role))
+    ok(shell("group", "delete", role, "--yes"))
     assert "404" in one_line_error(shell("group", "read", role), 5)
-    ok(shell("policy", "delete", name))
+    ok(shell("policy", "delete", name, "--yes"))
     assert name not in json.loads(ok(shell("-o", "json", "policy", "list")))
 
     # Mistakes: one line, the server's reason, the exit code of a bad request.
     bad = one_line_error(shell("policy", "write", name, 'path "secret/data/hosts/*" { capabilities = ["read"] }'), 2)
     assert "reserved" in bad
-    assert "cannot delete \"default\" policy" in one_line_error(shell("policy", "delete", "default"), 2)
+    assert "cannot delete \"default\" policy" in one_line_error(shell("policy", "delete", "default", "--yes"), 2)

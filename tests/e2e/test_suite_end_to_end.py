@@ -16,6 +16,7 @@ import time
 from urllib.parse import quote
 
 import hvac
+import psycopg
 import pytest
 import requests
 
@@ -27,7 +28,7 @@ from tests.support import free_port, unique
 pytestmark = pytest.mark.slow
 
 
-def test_printed_curl_commands_work(suite):
+def test_printed_curl_commands_work(suite, suite_data):
     from common import slapd
 
     with_directory = slapd.available() is None
@@ -66,6 +67,36 @@ def test_printed_curl_commands_work(suite):
                             f"{checkout['items'][0]['id']}/release",
                             headers={"Authorization": f"Bearer {suite.token}"}, timeout=10)
     assert release.status_code == 200
+    # At make run's INFO, as the README says: the audit events are in the services' logs too.
+    vault_log = (suite_data / "logs" / "vault.log").read_text()
+    assert '"audit event"' in vault_log and '"secret.create"' in vault_log
+    sm_log = (suite_data / "logs" / "secrets-manager.log").read_text()
+    assert '"audit event"' in sm_log and "checkout" in sm_log
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses of the sockets listening on `port` (IPv4 and IPv6), from /proc/net."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_every_listener_is_on_loopback(suite):
+    """Nothing `make run` starts listens on the machine's other addresses (the worker's metrics did, on 0.0.0.0)."""
+    loopback = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
+    for name, port in suite.ports.items():
+        if name == "DIRECTORY_PORT" and suite.directory_path is None:
+            continue
+        assert _listening_addresses(port) == {loopback}, (name, port, _listening_addresses(port))
 
 
 @pytest.fixture(scope="module")
@@ -227,12 +258,29 @@ def test_second_run_keeps_the_data(suite, suite_data):
     assert requests.post(f"{vault}/secrets", headers=headers, timeout=10,
                          json={"name": name, "data": {"kept": True}, "read_roles": roles}).status_code == 201
     assert stop_suite(suite) == 0
-    again = start_suite(suite_data)
+    # At once, on the same ports: the closed connections' TIME-WAIT must not count as "in use".
+    again = start_suite(suite_data, ports=suite.ports)
     tree = descendants(again.process.pid)
     try:
         vault = f"http://127.0.0.1:{again.ports['VAULT_PORT']}/vault/api/v1"
         read = requests.get(f"{vault}/secrets/{name}", headers={"Authorization": f"Bearer {again.token}"}, timeout=10)
         assert read.status_code == 200 and read.json()["data"] == {"kept": True}
+        if again.directory_path:
+            # The demo directory survived the restart with its entries: its managed account is the
+            # same and still checks out (a directory made anew had it REMOVED: 404).
+            assert again.directory_path == suite.directory_path
+            (curl,) = [c for c in again.curls if "targetdomains/" in c]
+            result = subprocess.run(["bash", "-c", curl], env={**os.environ, "TOKEN": again.token},
+                                    capture_output=True, text=True, timeout=30)
+            checkout = json.loads(result.stdout)
+            assert checkout.get("count") == 1, checkout
+            from common import slapd
+            import ldap
+
+            item = checkout["items"][0]
+            conn = ldap.initialize(f"ldap://127.0.0.1:{again.ports['DIRECTORY_PORT']}")
+            conn.simple_bind_s(f"uid={item['username']},{slapd.PEOPLE}", item["secrets"][0]["secret"])
+            conn.unbind_s()
         metrics = requests.get(f"http://127.0.0.1:{again.ports['SM_WORKER_METRICS_PORT']}/metrics", timeout=10)
         assert metrics.status_code == 200 and "secrets_manager_rotations_total" in metrics.text
     finally:
@@ -254,6 +302,21 @@ def test_a_port_taken_by_another_suite_is_reported_as_such(tmp_path):
     assert result.returncode != 0
     assert f"port {port} (VAULT_PORT, the vault) is already in use, perhaps by another running suite" in result.stderr
     assert not (tmp_path / "postgres").exists()  # nothing was started
+
+
+def test_a_bad_database_stops_make_run_at_once_with_one_line_saying_which(tmp_path, db_server):
+    server = psycopg.conninfo.conninfo_to_dict(db_server)
+    if server.get("host", "").startswith("/") or "host" not in server:
+        pytest.skip("the database server is the embedded one (a socket): this URL needs TCP")
+    url = psycopg.conninfo.make_conninfo(db_server, dbname="no_such_database_here")
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "DATABASE_URL": url,
+           **{name: str(free_port()) for name in ("ISSUER_PORT", "VAULT_PORT", "SM_PORT", "SM_WORKER_METRICS_PORT")}}
+    result = subprocess.run([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.splitlines()[-1].startswith(
+        "make run: DATABASE_URL: PostgreSQL at ") and "has no database 'no_such_database_here'" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "logs" / "vault.log").exists()  # nothing started
 
 
 def test_a_bad_setting_stops_make_run_with_its_one_line(tmp_path):

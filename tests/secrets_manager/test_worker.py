@@ -177,10 +177,13 @@ def test_main_migrate_and_once_read_the_environment(sm_config, monkeypatch):
     assert worker.main(["--once"], config={"VAULT_URL": sm_config["VAULT_URL"]}) == 0
 
 
-def test_once_fails_when_the_database_is_down(sm_config):
+def test_the_worker_stops_at_start_when_the_database_is_down(sm_config, capsys):
     config = {**sm_config, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{support.free_port()}/none",
               "DB_POOL_TIMEOUT_SECONDS": 1.0}
-    assert worker.main(["--once"], config=config) == 1
+    with pytest.raises(SystemExit) as stopped:
+        worker.main(["--once"], config=config)
+    assert stopped.value.code == 1
+    assert "(connection refused)" in capsys.readouterr().err
 
 
 def test_sigterm_stops_the_loop_cleanly(sm_config):

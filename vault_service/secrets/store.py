@@ -10,7 +10,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from common import audit
-from common.db import Database, fetch_counted_page, like_escaped
+from common.db import Database, fetch_counted_page, fetch_page, like_escaped
 from vault_service.names import RESERVED_OWNER
 
 SHARED = ""  # owner_id of the shared namespace
@@ -579,6 +579,18 @@ def learn_roles(db: Database, roles: list[tuple[str, str]]) -> None:
                WHERE vault_roles.name IS DISTINCT FROM excluded.name OR vault_roles.deleted""",
             {"ids": [r[0] for r in roles], "names": [r[1] for r in roles]},
         )
+
+
+def known_roles(db: Database, *, keywords: list[str], offset: int, limit: int) -> tuple[int, list[dict]]:
+    """(count, page of {id, name}) of the registry's roles, by name; each keyword (lower case) a
+    substring of the id or the name."""
+    where, params = ["NOT deleted"], {}
+    for i, keyword in enumerate(keywords):
+        where.append(f"(lower(id) LIKE %(k{i})s OR lower(name) LIKE %(k{i})s)")
+        params[f"k{i}"] = f"%{like_escaped(keyword)}%"
+    count, rows = fetch_page(db, columns="id, name", source="vault_roles", where=" AND ".join(where),
+                             order="name, id", params=params, offset=offset, limit=limit)
+    return count, [{"id": row["id"], "name": row["name"]} for row in rows]
 
 
 def remember_roles(cur, roles: list[tuple[str, str]]) -> None:
