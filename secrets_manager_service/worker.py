@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
             _parser().error(f"{args.command} needs the backup FILE")
         run_command = backup.run_backup if args.command == "backup" else backup.run_restore
         return run_command(PROGRAM, lambda _: BACKUP_KIND, args.file, overrides=config)
+    stop = threading.Event()
+    if not args.once:
+        # From the start: a SIGTERM while the app and its database are being set up (an orchestrator
+        # stopping a pod that just started) ends the worker cleanly, before its first pass.
+        _stop_on_signals(stop)
     with settings.exit_on_error(PROGRAM):
         app = create_app(config)
     programs.require_database(PROGRAM, app.extensions["db"])
@@ -62,18 +67,19 @@ def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
                 # Rotation and expiry counters live in this process: serve them for scraping.
                 prometheus_client.start_http_server(app.config["SM_WORKER_METRICS_PORT"],
                                                     addr=app.config["SM_WORKER_METRICS_ADDRESS"])
-            return run(once=args.once, interval=interval)
+            return run(once=args.once, interval=interval, stop=stop)
     finally:
         app.extensions["db"].close()
         embedded_pg.stop_if_started_here()
 
 
-def run(*, once: bool, interval: float) -> int:
-    """Passes until stopped (or just one); needs an app context."""
-    stop = threading.Event()
-    if not once:
-        _stop_on_signals(stop)
-    while True:
+def run(*, once: bool, interval: float, stop: threading.Event | None = None) -> int:
+    """Passes until `stop` is set (by SIGTERM or SIGINT; or just one pass); needs an app context."""
+    if stop is None:
+        stop = threading.Event()
+        if not once:
+            _stop_on_signals(stop)
+    while not stop.is_set():  # (set already: stopped while starting)
         try:
             result = service.run_pass()
             if result.expired or result.scheduled or result.rotated or result.failed:
@@ -88,6 +94,7 @@ def run(*, once: bool, interval: float) -> int:
                 return 1
         if once or stop.wait(interval):
             return 0
+    return 0
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

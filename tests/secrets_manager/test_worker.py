@@ -187,12 +187,14 @@ def test_the_worker_stops_at_start_when_the_database_is_down(sm_config, capsys):
 
 
 def test_sigterm_stops_the_loop_cleanly(sm_config):
-    env = {**os.environ, **{key: str(value) for key, value in sm_config.items()}}
+    # Its metrics listener opens just before the loop: once it listens, the worker is running
+    # (a fixed sleep was too short on a loaded machine, where the imports alone take seconds).
+    port = support.free_port()
+    env = {**os.environ, **{key: str(value) for key, value in sm_config.items()}, "SM_WORKER_METRICS_PORT": str(port)}
     process = subprocess.Popen([sys.executable, "-m", "secrets_manager_service.worker", "run", "--interval", "0.2"],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(2)
-        assert process.poll() is None, process.stderr.read().decode()
+        support.wait_until_listening(port, process, timeout=120)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
