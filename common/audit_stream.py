@@ -170,7 +170,6 @@ class SyslogSink:
         self.facility, self.format, self.version = facility, message_format, version
         self.hostname = hostname or socket.getfqdn()
         self._conn: ssl.SSLSocket | None = None
-        self._last_send = 0.0
 
     def frame(self, body: dict) -> bytes:
         head = body["type"] == "audit_chain_head"
@@ -191,20 +190,15 @@ class SyslogSink:
                 raw.close()
                 raise
         self._conn.sendall(b"".join(self.frame(body) for body in bodies))
-        self._last_send = time.monotonic()
 
-    def settled(self) -> bool | None:
-        """True: all sent so far has been with the receiver long enough; False: not yet;
-        None: the connection broke, so what was sent may be lost."""
+    # What was sent is the receiver's once the connection stayed up this long after the send.
+    settle_seconds = SETTLE_SECONDS
+
+    def alive(self) -> bool:
+        """Whether what was sent on this connection can still arrive. A receiver that went away
+        closed or reset it: a read says so at once."""
         if self._conn is None:
-            return None
-        if not self._alive():
-            self.close()
-            return None
-        return time.monotonic() - self._last_send >= SETTLE_SECONDS
-
-    def _alive(self) -> bool:
-        """A receiver that went away closed or reset the connection: a read says so at once."""
+            return False
         try:
             self._conn.setblocking(False)
             try:
@@ -245,7 +239,9 @@ class JsonLinesSink:
             out.flush()
             os.fsync(out.fileno())
 
-    def settled(self) -> bool:
+    settle_seconds = 0.0  # fsynced: the file has it
+
+    def alive(self) -> bool:
         return True
 
     def close(self) -> None:
@@ -282,7 +278,7 @@ class Delivery:
     def __init__(self, db: Database, service: str, sink, redactor: Redactor, owner):
         """`owner()` names this process in the lease."""
         self.db, self.service, self.sink, self.redactor, self.owner = db, service, sink, redactor, owner
-        self._sent_upto: int | None = None  # sent, not yet confirmed (None: nothing in flight)
+        self._in_flight: list[tuple[int, float]] = []  # (last seq of a send, when), not yet confirmed
         self._failing = False
 
     def tick(self) -> None:
@@ -290,19 +286,13 @@ class Delivery:
         if cursor is None:  # another process feeds this sink
             self._forget_in_flight()
             return
-        delivered, head_sent_at_due = cursor
+        delivered, head_due = cursor
         try:
-            if self._sent_upto is not None:
-                state = self.sink.settled()
-                if state is None:  # the connection broke: send again from the cursor
-                    self._sent_upto = None
-                elif state:
-                    self._confirm(self._sent_upto)
-                    delivered, self._sent_upto = self._sent_upto, None
-            start = self._sent_upto if self._sent_upto is not None else delivered
+            self._confirm_settled()
+            start = self._in_flight[-1][0] if self._in_flight else delivered
             events = self._events_after(start)
             bodies = [event_body(event, self.redactor) for event in events]
-            if head_sent_at_due:  # at least every HEAD_EVERY_SECONDS, busy or not
+            if head_due:  # at least every HEAD_EVERY_SECONDS, busy or not
                 head = audit_chain.head(self.db, self.service)
                 if head is not None and head["chained_at"] is not None:
                     bodies.append(head_body(audit_chain.head_record(self.service, head["seq"],
@@ -310,22 +300,32 @@ class Delivery:
             if bodies:
                 self.sink.send(bodies)
                 if events:
-                    self._sent_upto = events[-1]["seq"]
+                    self._in_flight.append((events[-1]["seq"], time.monotonic()))
                 if len(bodies) > len(events):
                     self._mark_head_sent()
-                if self._sent_upto is not None and self.sink.settled():
-                    self._confirm(self._sent_upto)
-                    self._sent_upto = None
+                self._confirm_settled()
             if self._failing:
                 log.warning("audit sink delivering again", extra={"audit_sink": self.sink.name})
                 self._failing = False
         except (OSError, ssl.SSLError) as exc:
-            self.sink.close()
-            self._sent_upto = None
+            self._forget_in_flight()
             if not self._failing:
                 log.warning("audit sink unreachable: its events wait in the table",
                             extra={"audit_sink": self.sink.name, "exception_type": type(exc).__name__})
                 self._failing = True
+
+    def _confirm_settled(self) -> None:
+        """Move the cursor past the sends that have settled; a broken connection sends them again."""
+        if not self._in_flight:
+            return
+        if not self.sink.alive():
+            self._forget_in_flight()
+            return
+        settled_before = time.monotonic() - self.sink.settle_seconds
+        settled = [seq for seq, sent in self._in_flight if sent <= settled_before]
+        if settled:
+            self._confirm(settled[-1])
+            self._in_flight = [(seq, sent) for seq, sent in self._in_flight if seq > settled[-1]]
 
     def _take_lease(self):
         """(delivered_seq, head due) if this process feeds the sink now. A new sink starts at the
@@ -348,9 +348,9 @@ class Delivery:
         return None if row is None else (row["delivered_seq"], row["head_due"])
 
     def _forget_in_flight(self) -> None:
-        if self._sent_upto is not None:
-            self._sent_upto = None
-            self.sink.close()
+        """What was sent and not confirmed is sent again (from the cursor), on a new connection."""
+        self._in_flight = []
+        self.sink.close()
 
     def _events_after(self, seq: int) -> list[dict]:
         with self.db.cursor() as cur:

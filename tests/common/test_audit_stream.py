@@ -198,6 +198,17 @@ def test_cef_records_through_rsyslog(rsyslog, audit_db):
         assert ext["suser"] == "p1" and ext["outcome"] == "denied" and json.loads(ext["cs3"]) == {"reason": "x=y\nz"}
         assert records[1]["raw"].startswith(f"<{13 * 8 + 4}>1 ")  # denied: warning
         assert _cef_fields(records[2]["msg"])[0][4] == "secret.write"
+        # Under steady traffic (an event every pass, never a pause) the cursor still moves.
+        deadline = time.monotonic() + 60
+        while True:
+            audit.record("secret.read", "secret:busy", db=db, principal="p", service="vault")
+            pump.tick()
+            with db.cursor() as cur:
+                cur.execute("SELECT delivered_seq FROM audit_sink_cursors WHERE sink = 'syslog'")
+                if cur.fetchone()["delivered_seq"] >= 6:
+                    break
+            assert time.monotonic() < deadline, "the cursor stood still while events kept coming"
+            time.sleep(0.3)
     finally:
         sink.close()
         db.close()
