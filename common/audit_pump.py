@@ -79,3 +79,9 @@ def install(app, db: Database) -> AuditPump:
     if pump.max_lag_seconds and pump.deliveries:
         app.before_request(pump.refuse_if_behind)
     return pump
+
+
+def leave_to_the_services(app) -> None:
+    """A command-line run of the app (vault-admin rewrap) does no audit background work: the
+    services' processes do it, and its log lines would mix into the command's output."""
+    app.extensions["db"].audit_pump = None

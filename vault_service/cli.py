@@ -20,7 +20,7 @@ import logging
 import sys
 import time
 
-from common import backup, config, crypto, embedded_pg, hsm, logs, programs
+from common import audit_pump, backup, config, crypto, embedded_pg, hsm, logs, programs
 from vault_service import backup as vault_backup
 from vault_service import rewrap
 from vault_service.app import create_app, keyring_from
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return programs.audit(PROGRAM, args, service="vault", migrations_package="vault_service")
     with config.exit_on_error(PROGRAM):
         app = create_app()
+    audit_pump.leave_to_the_services(app)
     programs.require_database(PROGRAM, app.extensions["db"])
     keyring: crypto.Keyring = app.extensions["keyring"]
     try:

@@ -133,9 +133,12 @@ def test_events_reach_rsyslog_over_tls_framed_and_hashed_and_survive_its_outage(
         messages = rsyslog.wait_for(lambda ms: any(m["msgid"] == "chain-head" for m in ms))
         head = json.loads(next(m["msg"] for m in messages if m["msgid"] == "chain-head"))
         assert head["type"] == "audit_chain_head" and bytes(by_seq[head["seq"]]["chain_hash"]).hex() == head["hash"]
-        # The JSON lines file has every event as well.
-        lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
-        assert {b["seq"] for b in lines if b["type"] == "audit_event"} >= set(by_seq)
+        # The JSON lines file gets every event as well (its own cursor, fed in the same passes).
+        deadline = time.monotonic() + 60
+        while not (jsonl.exists() and {b["seq"] for b in map(json.loads, jsonl.read_text().splitlines())
+                                       if b["type"] == "audit_event"} >= set(by_seq)):
+            assert time.monotonic() < deadline, "the JSON lines sink did not get every event"
+            time.sleep(0.2)
 
         # The receiver goes away; events keep coming; it is back: every event arrives, in order.
         rsyslog.stop()
