@@ -10,7 +10,7 @@ import json
 import re
 import socket
 import time
-from datetime import timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -329,3 +329,17 @@ def test_one_process_feeds_a_sink_and_another_takes_over_when_it_stops(audit_db,
         assert event["principal"] == audit_stream.Redactor("k").hash("alice") and event["target"] == "hosts/h/root"
     finally:
         db.close()
+
+
+def test_identifying_values_leave_hashed_and_numbers_as_they_are():
+    redactor = audit_stream.Redactor(SALT, ("target", "details"))
+    event = {"service": "secrets-manager", "seq": 7, "id": 70, "occurred": datetime.now(timezone.utc),
+             "request_id": "r1", "principal": "alice", "action": "host.save", "target": "hosts/h1",
+             "outcome": "success", "chain_hash": bytes(32),
+             "details": {"name": "db-01", "accounts": ["root", "app"], "version": 3, "nested": {"dn": "cn=x"}}}
+    body = audit_stream.event_body(event, redactor)
+    assert body["target"] == _hmac("hosts/h1") and body["principal"] == "alice" and body["request_id"] == "r1"
+    assert body["details"] == {"name": _hmac("db-01"), "accounts": [_hmac("root"), _hmac("app")], "version": 3,
+                               "nested": {"dn": _hmac("cn=x")}}
+    assert event["details"]["name"] == "db-01"  # the event itself is untouched
+    assert audit_stream.event_body(event, audit_stream.Redactor(None, ("target",)))["target"] == "hosts/h1"
