@@ -5,7 +5,7 @@ from flask import Flask
 from werkzeug.routing import UnicodeConverter
 
 from common import config, ratelimit
-from common.web import add_converter, create_base_app
+from common.app_factory import add_converter, create_base_app
 from secrets_manager_service import names, vault_client
 from secrets_manager_service.account_secrets.views import blp as account_secrets_blp
 from secrets_manager_service.hosts.views import blp as hosts_blp

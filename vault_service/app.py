@@ -5,7 +5,7 @@ from flask import Flask
 from werkzeug.routing import PathConverter
 
 from common import config, crypto, hsm, ratelimit
-from common.web import add_converter, create_base_app
+from common.app_factory import add_converter, create_base_app
 from vault_service import names
 from vault_service.roles.views import blp as roles_blp
 from vault_service.schemas_catalog.views import blp as schemas_blp
@@ -14,7 +14,7 @@ from vault_service.secrets.service import URL_PREFIX
 from vault_service.secrets.views import personal, search, shared
 from vault_service.status.views import blp as status_blp
 from vault_service.versioned.views import blp as versioned_blp
-from vault_service import kv
+from vault_service.kv import views as kv
 from vault_service.acl.cache import PolicyCache
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 from typing import Collection
 
-from . import RotationFailed
+from .base import RotationFailed
 
 VERSION = "v1"
 

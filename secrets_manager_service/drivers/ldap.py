@@ -37,7 +37,8 @@ from typing import Iterator
 import ldap
 from ldap.controls import SimplePagedResultsControl
 
-from . import RotationFailed, TargetUnreachable, binding
+from . import binding
+from .base import RotationFailed, TargetUnreachable
 from .dn import canonical_dn
 
 PASSWORD_MODIFY_OID = "1.3.6.1.4.1.4203.1.11.1"

@@ -1,7 +1,7 @@
 """The driver for accounts whose password is only stored, never changed on a host."""
 from __future__ import annotations
 
-from . import Target
+from .base import Target
 
 
 class NoneDriver:

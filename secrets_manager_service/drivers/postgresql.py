@@ -17,7 +17,8 @@ import logging
 import psycopg
 from psycopg import sql
 
-from . import RotationFailed, Target, TargetUnreachable, binding
+from . import binding
+from .base import RotationFailed, Target, TargetUnreachable
 
 log = logging.getLogger(__name__)
 

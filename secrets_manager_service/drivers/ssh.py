@@ -17,7 +17,8 @@ import time
 import paramiko
 
 from .. import templates
-from . import RotationFailed, Target, TargetUnreachable, binding
+from . import binding
+from .base import RotationFailed, Target, TargetUnreachable
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from typing import Callable
 from common.web import database
 from secrets_manager_service import account_passwords, drivers, names
 from secrets_manager_service.drivers import binding
+from secrets_manager_service.drivers.registry import driver_for
 from secrets_manager_service.rotation import store
 
 
@@ -83,7 +84,7 @@ HOSTS = Kind(
     record_failure=_host_failure,
     states=store.HOST_STATES,
     path=lambda subject: names.secret_path(subject["host_id"], subject["account"]),
-    driver=lambda subject: drivers.driver_for(subject["protocol"]),
+    driver=lambda subject: driver_for(subject["protocol"]),
     target=_host_target,
     main_password=_host_main_password,
     adopt_endpoint=_host_adopt_endpoint,

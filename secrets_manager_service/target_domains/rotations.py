@@ -24,7 +24,7 @@ from secrets_manager_service.rotation.kinds import Kind
 from secrets_manager_service.rotation.store import LIVE_CHECKOUT, RotationStates
 from secrets_manager_service.target_domains import bind_passwords, managed_passwords
 from secrets_manager_service.target_domains import managed_store as store
-from secrets_manager_service.target_domains.scans import endpoint_of, endpoints_in_order
+from secrets_manager_service.target_domains.endpoints import endpoint_of, endpoints_in_order
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ pages of 500 (RFC 2696), maps each entry's attributes, and stages each page in
 the database, so it holds one page in memory at a time. Only when the directory
 has been read to the end is the scan merged (new, changed, REMOVED); any failure
 ends it as FAILED with a safe `scan_message` and changes no account. After a
-`DONE` scan, auto-onboarding takes the new accounts.
+`DONE` scan, the worker's flow (worker_steps) lets auto-onboarding take the new accounts.
 
 An endpoint is used only with the bind password stored under its own fingerprint
 (drivers.binding): one changed since its password was set is skipped without a connection,
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import ldap.filter
 
@@ -26,11 +27,11 @@ from common.web import database
 from secrets_manager_service.drivers import binding
 from secrets_manager_service.drivers import ldap as ldap_driver
 from secrets_manager_service.target_domains import bind_passwords, ldap_syntax, scan_store, store
+from secrets_manager_service.target_domains.endpoints import endpoint_of, endpoints_in_order
 
 log = logging.getLogger(__name__)
 
 WORKER = "secrets-manager-worker"
-MAX_SCANS_PER_PASS = 10
 # The fields a mapping fills; anything else it names goes to additional_data.
 MAPPED = ("username", "email", "full_name", "source_id", "security_id", "sam_account_name")
 
@@ -41,20 +42,6 @@ class ScanFailed(Exception):
 
 class _Gone(Exception):
     """The domain was deleted while it was being scanned."""
-
-
-def endpoints_in_order(domain: dict, priority: str) -> list[dict]:
-    return [e for _, e in sorted(enumerate(domain["endpoints"]), key=lambda pair: (pair[1][priority], pair[0]))]
-
-
-def endpoint_of(saved: dict, passwords: dict[str, str]) -> ldap_driver.Endpoint:
-    """The driver's endpoint, with the bind password stored under its fingerprint (bind_passwords.read)."""
-    key = bind_passwords.key(saved)
-    return ldap_driver.Endpoint(
-        type=saved["type"], protocol=saved["ldap_protocol"], address=saved["ldap_address"], port=saved["ldap_port"],
-        bind_dn=saved["ldap_bind_dn"], bind_password=passwords.get(key, ""),
-        root_certificates=saved["ldap_root_certificates"], skip_strict_cert_check=saved["ldap_skip_strict_cert_check"],
-        bound_to=key if key in passwords else None)
 
 
 def map_entry(dn: str, attributes: dict[str, list[bytes]], mapping: dict[str, str]) -> dict | None:
@@ -74,19 +61,19 @@ def map_entry(dn: str, attributes: dict[str, list[bytes]], mapping: dict[str, st
     return entry
 
 
-def run_pass() -> int:
-    """Queue the periodic scans that are due, then run queued scans; returns how many ran."""
+@dataclass(frozen=True)
+class ScanRun:
+    status: str  # "DONE", "FAILED", "GONE"
+    domain: dict | None  # as it was when the scan started; None when it was gone
+
+
+def queue_periodic() -> None:
+    """Queue the periodic scans that are due."""
     store.queue_periodic_scans(database())
-    ran = 0
-    for _ in range(MAX_SCANS_PER_PASS):
-        if run_one_queued() is None:
-            break
-        ran += 1
-    return ran
 
 
-def run_one_queued() -> str | None:
-    """Claim and run one queued scan: its final status ("DONE", "FAILED", "GONE"); None if none is queued."""
+def run_one_queued() -> ScanRun | None:
+    """Claim and run one queued scan; None if none is queued. Onboarding is the caller's next step."""
     db = database()
     with db.transaction() as cur:
         job = scan_store.claim(cur)
@@ -94,19 +81,19 @@ def run_one_queued() -> str | None:
         return None
     domain = store.find_domain(db, job["domain_id"])
     if domain is None:
-        return "GONE"
+        return ScanRun("GONE", None)
     started = time.monotonic()
     try:
         counts = _read_directory(job["id"], domain)
     except _Gone:
-        return "GONE"
+        return ScanRun("GONE", domain)
     except ScanFailed as failure:
         _end(job, domain, "FAILED", str(failure))
-        return "FAILED"
+        return ScanRun("FAILED", domain)
     status = "DONE"
     with db.transaction() as cur:
         if not scan_store.renew(cur, job["id"]):
-            return "GONE"
+            return ScanRun("GONE", domain)
         merged = scan_store.merge(cur, job["id"], domain["id"])
         message = f"{merged['found']} accounts: {merged['new']} new, {merged['removed']} removed"
         if counts["skipped"]:
@@ -118,11 +105,7 @@ def run_one_queued() -> str | None:
                               "bind_account_dns": counts["bind_account_dns"],
                               "seconds": round(time.monotonic() - started, 2)})
     log.info("scan done", extra={"target_domain_id": str(domain["id"]), **merged})
-    if domain["auto_onboarding"]:
-        from secrets_manager_service.target_domains import managed
-
-        managed.auto_onboard(domain["id"])
-    return status
+    return ScanRun(status, domain)
 
 
 def _end(job: dict, domain: dict, status: str, message: str) -> None:

@@ -1,10 +1,13 @@
-"""The worker's pass over target domains: queued and periodic scans, then the directory accounts'
-checkout expiries and rotations (queued, scheduled, after release), under rotation.service's rules."""
+"""The worker's pass over target domains: queued and periodic scans, each followed by the
+auto-onboarding of what it found, then the directory accounts' checkout expiries and rotations
+(queued, scheduled, after release), under rotation.service's rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from secrets_manager_service.target_domains import rotations, scans
+from secrets_manager_service.target_domains import checkouts, managed, rotations, scans
+
+MAX_SCANS_PER_PASS = 10
 
 
 @dataclass
@@ -16,10 +19,30 @@ class DirectoryPass:
     failed: int = 0
 
 
-def run_pass() -> DirectoryPass:
-    from secrets_manager_service.target_domains import checkouts
+def scan_one() -> str | None:
+    """Run one queued scan and, after a DONE scan of a domain that auto-onboards, onboard the new
+    accounts: its final status ("DONE", "FAILED", "GONE"); None if none is queued."""
+    run = scans.run_one_queued()
+    if run is None:
+        return None
+    if run.status == "DONE" and run.domain["auto_onboarding"]:
+        managed.auto_onboard(run.domain["id"])
+    return run.status
 
-    result = DirectoryPass(scans=scans.run_pass(), expired=checkouts.expire())
+
+def scan_pass() -> int:
+    """Queue the periodic scans that are due, then run queued scans; returns how many ran."""
+    scans.queue_periodic()
+    ran = 0
+    for _ in range(MAX_SCANS_PER_PASS):
+        if scan_one() is None:
+            break
+        ran += 1
+    return ran
+
+
+def run_pass() -> DirectoryPass:
+    result = DirectoryPass(scans=scan_pass(), expired=checkouts.expire())
     result.scheduled = rotations.enqueue_scheduled()
     result.rotated, result.failed = rotations.run_due()
     return result

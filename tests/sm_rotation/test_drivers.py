@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from secrets_manager_service.drivers import Driver, Target, driver_for
+from secrets_manager_service.drivers import Driver, Target
+from secrets_manager_service.drivers.registry import driver_for
 
 
 def make_target(**overrides) -> Target:

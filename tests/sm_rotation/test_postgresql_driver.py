@@ -6,7 +6,8 @@ import uuid
 import pytest
 from psycopg import sql
 
-from secrets_manager_service.drivers import RotationFailed, Target, TargetUnreachable, binding, driver_for
+from secrets_manager_service.drivers import RotationFailed, Target, TargetUnreachable, binding
+from secrets_manager_service.drivers.registry import driver_for
 from tests.sm_rotation.pg_target import can_login, connect
 
 HOSTILE_PASSWORD = "it's \"quoted\" \\back\\slash\\ $$ $tag$ '; DROP ROLE postgres; -- ✓"

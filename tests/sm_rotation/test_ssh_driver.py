@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from secrets_manager_service.drivers import RotationFailed, Target, TargetUnreachable, binding, driver_for
+from secrets_manager_service.drivers import RotationFailed, Target, TargetUnreachable, binding
+from secrets_manager_service.drivers.registry import driver_for
 from secrets_manager_service.drivers.ssh import SSHDriver
 from tests.sm_rotation.ssh_server import fake_ssh_host
 

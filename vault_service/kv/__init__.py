@@ -5,8 +5,7 @@ deletion times, access, audit) is vault_service.versioned.service's. This packag
 HashiCorp's wire protocol to those calls and back: paths and methods (views), bodies and
 parameters (inputs), envelopes, errors and times (wire), and answers the sys/ and auth/token/
 paths clients probe (system).
+
+The package's one entry point is vault_service.kv.views.install; this file imports nothing, so
+the modules here can import one another through the package without a cycle.
 """
-
-from vault_service.kv.views import install  # noqa: E402  (the package's one entry point)
-
-__all__ = ["install"]

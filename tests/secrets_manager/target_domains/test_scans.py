@@ -171,7 +171,7 @@ def test_scanned_account_edits_search_and_batches(sm, directory):
 
 
 def test_periodic_scans_and_one_queued_at_most(sm, directory):
-    from secrets_manager_service.target_domains import scans, store
+    from secrets_manager_service.target_domains import store, worker_steps
 
     domain_id = create_domain(sm, directory, periodic_scan=True, periodic_scan_interval=60)
     scan(sm, domain_id)
@@ -191,6 +191,6 @@ def test_periodic_scans_and_one_queued_at_most(sm, directory):
         with db.cursor() as cur:
             cur.execute("SELECT count(*) AS n FROM sm_td_scans WHERE domain_id = %s", (domain_id,))
             assert cur.fetchone()["n"] == 1
-        while scans.run_one_queued() is not None:
+        while worker_steps.scan_one() is not None:
             pass
     assert sm.get(f"{TD}/{domain_id}").get_json()["scan_status"] == "DONE"
