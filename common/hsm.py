@@ -107,7 +107,12 @@ class Pkcs11Keys(crypto.KeyProvider):
                 # C_Initialize makes the library forget a token that went away and find it back.
                 self._lib.reinitialize()
             token = self._lib.get_token(token_label=self.token_label)
-            session = token.open(user_pin=read_pin(self.pin_file))
+            try:
+                session = token.open(user_pin=read_pin(self.pin_file))
+            except pkcs11.UserAlreadyLoggedIn:
+                # Login is per process in PKCS#11: another session of this process (a second
+                # keyring, as in a test or a command beside an app) has logged in already.
+                session = token.open()
             keys = {}
             for label in self.labels:
                 try:

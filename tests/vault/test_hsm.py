@@ -128,3 +128,51 @@ def test_pkcs11_settings_are_checked_at_start(softhsm_token):
         "VAULT_PKCS11_TOKEN_LABEL", "VAULT_PKCS11_PIN_FILE", "VAULT_PKCS11_KEY_LABELS"]
     settings = config.load(config.KEYRING, softhsm_token.settings("a", "b"), environ={})  # no VAULT_MASTER_KEYS needed
     assert config.master_key_ids(settings) == ["pkcs11:a", "pkcs11:b"]
+
+
+def test_rewrap_from_one_hsm_key_to_the_next_then_a_backup_restores_with_the_new_key_alone(
+        db_server, data_dir, tokens, softhsm_token, vault_config, tmp_path):
+    """Rotation inside the HSM (pkcs11:old -> pkcs11:new), then the restore check of a backup
+    whose data keys the HSM wraps: it refuses without the key, and decrypts everything with it."""
+    import io
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from vault_service.app import create_app
+    from vault_service.rewrap import rewrap
+
+    base_env = {k: str(v) for k, v in vault_config.items()}
+    old, new = unique("old"), unique("new")
+    for label in (old, new):
+        softhsm_token.create_key(label, base_env)
+    svc = tokens.headers("service")
+    with _vault(db_server, data_dir, softhsm_token, old) as (app, url):
+        for i in range(5):
+            assert _write(app.test_client(), svc, f"rot/{i}", {"i": i}).status_code == 200
+        both = create_app(support.service_settings(data_dir, url, LOG_LEVEL="WARNING", **softhsm_token.settings(new, old)))
+        try:
+            moved = rewrap(both.extensions["db"], both.extensions["keyring"], stream=io.StringIO())
+        finally:
+            both.extensions["keyring"].close()
+            both.extensions["db"].close()
+        assert moved["remaining"] == 0 and moved["by_master_key"] == {hsm.key_id(new): 5}
+
+        def admin(*args, target, labels):
+            env = {**os.environ, **softhsm_token.env(), **support.service_settings(data_dir, target, LOG_LEVEL="WARNING"),
+                   **softhsm_token.settings(*labels)}
+            return subprocess.run([sys.executable, "-m", "vault_service.cli", *args], env=env, capture_output=True,
+                                  text=True, timeout=120)
+
+        file = tmp_path / "hsm.backup"
+        made = admin("backup", str(file), target=url, labels=[new])
+        assert made.returncode == 0, made.stderr
+        assert json.loads(made.stdout)["master_key_ids"] == {hsm.key_id(new): 5}
+        with support.fresh_database(db_server, "vault_hsm_restore") as target:
+            refused = admin("restore", str(file), target=target, labels=[old])
+            assert refused.returncode == 1 and hsm.key_id(new) in refused.stderr
+            restored = admin("restore", str(file), target=target, labels=[new])
+            assert restored.returncode == 0, restored.stderr
+            report = json.loads(restored.stdout)
+            assert report["verified"] and report["versions_decrypted"] == 5
