@@ -22,7 +22,7 @@ $(STAMP): setup.cfg setup.py $(CONSTRAINTS)
 ## Start the whole suite: embedded PostgreSQL (unless DATABASE_URL is set), token issuer, Vault,
 ## Secrets Manager and worker. Ctrl-C stops everything; data stays under .data/.
 run: install
-	$(PY) -m common.devstack
+	$(PY) -m common.devtools.devstack
 
 ## The whole test suite (the same command CI runs).
 test: install

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
-from pathlib import Path
 
 from flask import Flask, g, request
 from flask_smorest import Api
@@ -117,11 +116,9 @@ class _Api(Api):
 def _jwks_source(settings: dict) -> auth.JwksSource:
     if settings["AUTH_JWKS_URL"] or settings["AUTH_JWKS_FILE"]:
         return auth.JwksSource(file=settings["AUTH_JWKS_FILE"], url=settings["AUTH_JWKS_URL"])
-    # Development: trust the local token issuer, whose key lives in the same data folder.
-    from common.issuer import keys
-
-    keys.ensure_signing_key(settings["DATA_DIR"])
-    return auth.JwksSource(file=str(Path(settings["DATA_DIR"], "issuer", "jwks.json")))
+    # Development: trust the key set the development issuer publishes where the settings say
+    # (read on the first token, so the issuer may start after this service).
+    return auth.JwksSource(file=config.development_jwks_file(settings["DATA_DIR"]))
 
 
 def _install_request_id(app: Flask) -> None:

@@ -40,8 +40,8 @@ from typing import Callable
 import psycopg
 from psycopg import sql
 
-from common import config, embedded_pg, logs, programs
-from common.db import Database, migration_versions
+from common import config, logs, programs
+from common.db import Database, migration_versions, stop_embedded_if_started_here
 
 FORMAT = "privx-secrets-suite-backup"
 FORMAT_VERSION = 1
@@ -233,7 +233,7 @@ def _backup_command(program, command, kind_from, path, group, overrides) -> int:
         return 1
     finally:
         db.close()
-        embedded_pg.stop_if_started_here()
+        stop_embedded_if_started_here()
     print(json.dumps(result), flush=True)
     return 0 if result.get("verified", True) else 1
 

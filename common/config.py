@@ -176,6 +176,18 @@ class Setting:
 
 DEV_MODE = Setting("DEV_MODE", flag, "set DEV_MODE=1 on a developer machine only, or leave it unset", False)
 DATA_DIR = Setting("DATA_DIR", text, "set it to a writable folder", ".data")
+DEVELOPMENT_JWKS_NAME = "jwks.json"
+
+
+def development_issuer_dir(data_dir: str | os.PathLike) -> Path:
+    """The development token issuer's folder under DATA_DIR: its signing key and the key set it publishes."""
+    return Path(data_dir).absolute() / "issuer"
+
+
+def development_jwks_file(data_dir: str | os.PathLike) -> str:
+    """The JSON Web Key Set a service trusts when neither AUTH_JWKS_FILE nor AUTH_JWKS_URL is set
+    (DEV_MODE): the one the development issuer publishes, which it writes here and nowhere else."""
+    return str(development_issuer_dir(data_dir) / DEVELOPMENT_JWKS_NAME)
 DATABASE_URL = Setting(
     "DATABASE_URL", postgres_url, "set it to this service's database, e.g. postgresql://user:password@host:5432/vault",
     secret=True,
@@ -324,7 +336,7 @@ SM_WORKER_PAUSE_AT = Setting("SM_WORKER_PAUSE_AT", text, "leave it unset (a test
 SM_WORKER_PAUSE_DIR = Setting("SM_WORKER_PAUSE_DIR", text, "leave it unset (a test hook: a folder)")
 
 ISSUER_CLIENTS_FILE = Setting("ISSUER_CLIENTS_FILE", existing_file, "set it to a clients JSON file "
-                              "(see common/issuer/default_clients.json), or leave it unset for the packaged ones")
+                              "(see common/devtools/issuer/default_clients.json), or leave it unset for the packaged ones")
 ISSUER_TOKEN_TTL = Setting("ISSUER_TOKEN_TTL", whole_number(1), "set it to a positive number of seconds, e.g. 3600", 3600)
 
 
@@ -359,7 +371,7 @@ def _token_keys(settings: "Settings"):
     if settings["AUTH_JWKS_FILE"] or settings["AUTH_JWKS_URL"]:
         return
     if settings.dev_mode:
-        settings.announce("AUTH_JWKS_URL", "the development token issuer's key in DATA_DIR/issuer (created if missing)")
+        settings.announce("AUTH_JWKS_URL", "the development token issuer's key set, DATA_DIR/issuer/jwks.json")
     else:
         yield ("AUTH_JWKS_URL is not set: set it (or AUTH_JWKS_FILE) to your token issuer's JSON Web Key Set, or "
                "DEV_MODE=1 to trust the development token issuer")
@@ -392,7 +404,7 @@ def _pkcs11_complete(settings: "Settings"):
 
 
 def _embedded_installed() -> bool:
-    from common import embedded_pg
+    from common.devtools import embedded_pg
 
     try:
         embedded_pg.pgserver()

@@ -56,7 +56,7 @@ class Database:
     @property
     def url(self) -> str:
         if not self._url:
-            from common import embedded_pg  # optional dependency, only without DATABASE_URL
+            from common.devtools import embedded_pg  # development only: no DATABASE_URL
 
             self._url = embedded_pg.database_url(self.data_dir, self.service.replace("-", "_"))
         return self._url
@@ -254,6 +254,15 @@ class Database:
             # (`created` is a LogRecord attribute: the names get a prefix)
             log.info("audit partitions", extra={f"partitions_{key}": n for key, n in result.items()})
         return result
+
+
+def stop_embedded_if_started_here() -> None:
+    """Stop the embedded PostgreSQL if this process started it (a one-shot command such as
+    `vault-admin migrate` without DATABASE_URL); a server it joined (`make run`'s) stays up.
+    The programs call this on exit; the development module is imported only here and in url."""
+    from common.devtools import embedded_pg
+
+    embedded_pg.stop_if_started_here()
 
 
 def connection_problem(url: str, timeout: int = 3) -> str | None:

@@ -7,8 +7,8 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 
-from common import audit_chain, config, embedded_pg, logs
-from common.db import Database, connection_problem
+from common import audit_chain, config, logs
+from common.db import Database, connection_problem, stop_embedded_if_started_here
 
 DISTRIBUTION = "privx-secrets-suite"
 
@@ -50,7 +50,7 @@ def require_database(program: str, db: Database) -> None:
     problem = connection_problem(db.url)
     if problem:
         db.close()
-        embedded_pg.stop_if_started_here()
+        stop_embedded_if_started_here()
         print(f"{program}: DATABASE_URL: {problem}", file=sys.stderr, flush=True)
         raise SystemExit(DATABASE_ERROR)
 
@@ -70,7 +70,7 @@ def migrate(program: str, *, service: str, migrations_package: str, overrides: d
         applied = db.migrate()
     finally:
         db.close()
-        embedded_pg.stop_if_started_here()
+        stop_embedded_if_started_here()
     print(json.dumps({"applied": applied}), flush=True)
     return 0
 
@@ -100,7 +100,7 @@ def audit(program: str, args: argparse.Namespace, *, service: str, migrations_pa
         report = audit_chain.verify(db, service, since=args.since, until=args.until, expected_head=args.head)
     finally:
         db.close()
-        embedded_pg.stop_if_started_here()
+        stop_embedded_if_started_here()
     print(json.dumps(report.as_dict()), flush=True)
     return 0 if report.ok else 1
 

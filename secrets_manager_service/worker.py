@@ -24,7 +24,8 @@ import threading
 import prometheus_client
 
 from common import config as settings
-from common import backup, embedded_pg, errors, programs
+from common import backup, errors, programs
+from common.db import stop_embedded_if_started_here
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service
 from secrets_manager_service.target_domains import worker_steps
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None, *, config: dict | None = None) -> int:
             return run(once=args.once, interval=interval, stop=stop)
     finally:
         app.extensions["db"].close()
-        embedded_pg.stop_if_started_here()
+        stop_embedded_if_started_here()
 
 
 def run(*, once: bool, interval: float, stop: threading.Event | None = None) -> int:

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from common.issuer.keys import ensure_signing_key
+from common.devtools.issuer.keys import ensure_signing_key
 from tests import support
 
 

@@ -15,7 +15,7 @@ import psycopg
 import requests
 from psycopg import sql
 
-from common.issuer.keys import mint_token
+from common.devtools.issuer.keys import mint_token
 
 ISSUER = "test-issuer"
 AUDIENCE = "test-audience"
@@ -50,7 +50,7 @@ def database_server_url(data_dir: str) -> str:
         with psycopg.connect(LOCAL_SERVER, connect_timeout=2):
             return LOCAL_SERVER
     except psycopg.OperationalError:
-        from common import embedded_pg
+        from common.devtools import embedded_pg
 
         return embedded_pg.server_url(data_dir, cleanup_mode="stop")  # stopped when the test run exits
 

@@ -20,7 +20,8 @@ import logging
 import sys
 import time
 
-from common import audit_pump, backup, config, crypto, embedded_pg, hsm, logs, programs
+from common import audit_pump, backup, config, crypto, hsm, logs, programs
+from common.db import stop_embedded_if_started_here
 from vault_service import backup as vault_backup
 from vault_service import rewrap
 from vault_service.app import create_app, keyring_from
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         keyring.close()
         app.extensions["db"].close()
-        embedded_pg.stop_if_started_here()
+        stop_embedded_if_started_here()
 
 
 def destroy_due(every: float | None) -> int:
@@ -105,7 +106,7 @@ def destroy_due(every: float | None) -> int:
             time.sleep(every)
     finally:
         db.close()
-        embedded_pg.stop_if_started_here()
+        stop_embedded_if_started_here()
 
 
 def _hsm_create_key(label: str) -> int:

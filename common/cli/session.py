@@ -33,7 +33,7 @@ _BY_STATUS = {400: EXIT_USAGE, 413: EXIT_USAGE, 401: EXIT_AUTH, 403: EXIT_DENIED
 # What `make run` serves when nothing else is configured.
 DEFAULT_URLS = {"auth": "http://127.0.0.1:8080", "vault": "http://127.0.0.1:8081", "sm": "http://127.0.0.1:8082"}
 API = {"auth": "/auth/api/v1", "vault": "/vault/api/v1", "sm": "/secrets-manager/api/v1"}
-# Where a running `make run` leaves the URLs it chose (in its DATA_DIR, `.data` by default; common.devstack).
+# Where a running `make run` leaves the URLs it chose (in its DATA_DIR, `.data` by default; common.devtools.devstack).
 URLS_FILE = "urls.json"
 # What moves each service's URL, for the message when one cannot be reached.
 URL_SETTINGS = {"auth": "SECRETS_AUTH_URL (--auth-url)", "vault": "SECRETS_VAULT_URL (--vault-url)",

@@ -16,7 +16,7 @@ import uuid
 import pytest
 from joserfc.jwk import OctKey
 
-from common.issuer.keys import ensure_signing_key
+from common.devtools.issuer.keys import ensure_signing_key
 from common.jose import OKPKey, jws
 from tests.support import AUDIENCE, ISSUER
 from tests.vault.helpers import V1, assert_error

@@ -62,7 +62,7 @@ from pathlib import Path
 import psycopg
 import requests
 
-from common.issuer.keys import ensure_signing_key
+from common.devtools.issuer.keys import ensure_signing_key
 from tests import support
 from tests.benchmarks import loadgen
 from tests.benchmarks.loadgen import Request
@@ -659,7 +659,7 @@ def database_server(data_dir: str):
         yield server
     finally:
         if not local:
-            from common import embedded_pg
+            from common.devtools import embedded_pg
 
             for handle in list(embedded_pg._servers.values()):
                 handle.cleanup()  # before the data folder is removed

@@ -29,7 +29,7 @@ POLICY = 'path "secret/data/bench/*" {\n  capabilities = ["read"]\n}\n'
 def bound_vault():
     """A Vault app on a fresh database, with a policy that lets `bench/db` be read bound to a
     role; yields (app, service token, that role's user token)."""
-    from common.issuer.keys import ensure_signing_key
+    from common.devtools.issuer.keys import ensure_signing_key
     from tests import support
     from vault_service.app import create_app
 

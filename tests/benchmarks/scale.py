@@ -41,7 +41,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from common.issuer.keys import ensure_signing_key
+from common.devtools.issuer.keys import ensure_signing_key
 from tests import support
 from tests.benchmarks import loadgen, scale_data
 from tests.benchmarks.bench import SM, VAULT, WORKERS, database_server, migrate, write_results

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common.issuer.keys import ensure_signing_key
+from common.devtools.issuer.keys import ensure_signing_key
 from tests import support
 from tests.benchmarks import bench
 
@@ -33,7 +33,7 @@ def start_secrets_manager(ctx: bench.Context, *, workers: int = bench.WORKERS, *
     client_secret = secrets.token_urlsafe(24)
     clients_file = support.write_issuer_clients(Path(ctx.data_dir, "bench-issuer-clients.json"),
                                                 sm_client_secret=client_secret, name="Secrets Manager (bench)")
-    issuer = ctx.serve("common.issuer.wsgi:app", support.service_settings(ctx.data_dir, ISSUER_CLIENTS_FILE=clients_file),
+    issuer = ctx.serve("common.devtools.issuer.wsgi:app", support.service_settings(ctx.data_dir, ISSUER_CLIENTS_FILE=clients_file),
                        "/auth/api/v1/status", workers=1)
     env = {**ctx.service_env(ctx.database("sm_bench")), "VAULT_URL": ctx.vault_base,
            "SM_TOKEN_URL": issuer + "/auth/api/v1/oauth/token", "SM_CLIENT_SECRET": client_secret, **settings}

@@ -225,14 +225,14 @@ def _migrate_in_dev_mode(tmp_path, PostmasterInfo):
 
 
 @pytest.mark.parametrize("argv", [["-m", "vault_service.cli"], ["-m", "secrets_manager_service.worker"],
-                                  ["-m", "common.issuer.cli"]])
+                                  ["-m", "common.devtools.issuer.cli"]])
 def test_every_cli_has_version(argv, tmp_path):
     result = _run([sys.executable, *argv, "--version"], {}, tmp_path)
     assert result.returncode == 0 and result.stdout.split()[1][0].isdigit(), result.stdout + result.stderr
 
 
 def test_issuer_refuses_a_bad_ttl(tmp_path):
-    from common.issuer.app import create_issuer_app
+    from common.devtools.issuer.app import create_issuer_app
 
     with pytest.raises(config.ConfigError, match=r"^ISSUER_TOKEN_TTL='0' must be at least 1"):
         create_issuer_app({"DATA_DIR": str(tmp_path), "ISSUER_TOKEN_TTL": "0"})

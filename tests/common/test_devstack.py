@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from common import devstack
+from common.devtools import devstack
 
 
 def test_a_port_in_time_wait_is_free_and_a_listening_one_is_not():

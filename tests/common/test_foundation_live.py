@@ -17,7 +17,7 @@ from tests import support
 
 @pytest.mark.slow
 def test_keys_from_a_jwks_url(data_dir, tokens):
-    with support.gunicorn("common.issuer.wsgi:app", support.service_settings(data_dir), health_path="/auth/api/v1/status") as base:
+    with support.gunicorn("common.devtools.issuer.wsgi:app", support.service_settings(data_dir), health_path="/auth/api/v1/status") as base:
         source = auth.JwksSource(url=f"{base}/auth/api/v1/oauth/jwks")
         validator = auth.TokenValidator(source, issuer=support.ISSUER, audience=support.AUDIENCE)
         assert validator.validate(tokens("user", sub="from-url")).sub == "from-url"

@@ -19,9 +19,9 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet, OKPKey
 
-from common.issuer import ensure_signing_key, mint_token, public_jwks
-from common.issuer.app import create_issuer_app
-from common.issuer.cli import main as cli_main
+from common.devtools.issuer import ensure_signing_key, mint_token, public_jwks
+from common.devtools.issuer.app import create_issuer_app
+from common.devtools.issuer.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN_URL = "/auth/api/v1/oauth/token"
@@ -251,7 +251,7 @@ def test_key_survives_restart(tmp_path, app):
     again = create_issuer_app({"DATA_DIR": str(tmp_path)})
     assert again.test_client().get("/auth/api/v1/oauth/jwks").get_json()["keys"][0]["kid"] == kid
     # A fresh process has no in-memory cache: it must read the same key from disk.
-    out = subprocess.run([sys.executable, "-m", "common.issuer.cli", "jwks"], cwd=REPO, check=True,
+    out = subprocess.run([sys.executable, "-m", "common.devtools.issuer.cli", "jwks"], cwd=REPO, check=True,
                          capture_output=True, text=True, env={**os.environ, "DATA_DIR": str(tmp_path)}).stdout
     assert json.loads(out)["keys"][0]["kid"] == kid
 
@@ -298,7 +298,7 @@ def test_serve_runs_gunicorn(tmp_path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATA_DIR": str(tmp_path), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "common.issuer.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "common.devtools.issuer.cli", "serve", "--port", str(port)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import slapd
+from common.devtools import slapd
 from tests import support
 from tests.deploy import installed_suite, smoke
 from tests.deploy.podman import Podman, base_image, failed, passed, require_tools, timed

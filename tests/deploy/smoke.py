@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import hvac
 import requests
 
-from common import slapd
+from common.devtools import slapd
 from tests import support
 from tests.secrets_manager.helpers import host_body, policy_body
 from tests.secrets_manager.target_domains.helpers import endpoint_body
 
-# The development issuer's packaged clients (common/issuer/default_clients.json).
+# The development issuer's packaged clients (common/devtools/issuer/default_clients.json).
 OAUTH_CLIENT = ("privx-external", "dev-oauth-secret")
 ADMIN = ("admin", "dev-admin-secret")
 ADMIN_ROLE = {"id": "00000000-0000-4000-8000-000000000001", "name": "privx-admin"}

@@ -86,7 +86,7 @@ def test_the_package_builds_without_warnings_and_carries_its_data(built_wheel):
                 if "Warning" in line and "is ignored" not in line]  # pip's notes on this machine's index paths
     assert not warnings, "\n".join(warnings)
     names = set(zipfile.ZipFile(built_wheel.path).namelist())
-    data = {str(p.relative_to(REPO)) for p in REPO.glob("*/migrations/*.sql")} | {"common/issuer/default_clients.json"}
+    data = {str(p.relative_to(REPO)) for p in REPO.glob("*/migrations/*.sql")} | {"common/devtools/issuer/default_clients.json"}
     assert data <= names, f"missing from the wheel: {data - names}"
 
 

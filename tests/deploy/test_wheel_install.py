@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from common import slapd
+from common.devtools import slapd
 from tests import support
 from tests.deploy import installed_suite, smoke
 from tests.deploy.conftest import PACKAGES, REPO, package_files

@@ -44,7 +44,7 @@ def start_suite(data_dir: Path, ports: dict | None = None) -> RunningSuite:
            **{k: str(v) for k, v in ports.items()}}
     for unset in ("DATABASE_URL", "AUTH_JWKS_FILE", "AUTH_JWKS_URL", "VAULT_MASTER_KEYS", "ISSUER_CLIENTS_FILE"):
         env.pop(unset, None)
-    process = subprocess.Popen([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, text=True,
+    process = subprocess.Popen([sys.executable, "-m", "common.devtools.devstack"], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                                preexec_fn=_as_a_scripts_background_job)
     lines, deadline = [], time.monotonic() + 120

@@ -16,7 +16,7 @@ import yaml
 from tests.support import free_port, unique
 
 pytestmark = pytest.mark.slow
-ADMIN_ROLE = "00000000-0000-4000-8000-000000000001"  # the dev admin's role (common/issuer/default_clients.json)
+ADMIN_ROLE = "00000000-0000-4000-8000-000000000001"  # the dev admin's role (common/devtools/issuer/default_clients.json)
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 

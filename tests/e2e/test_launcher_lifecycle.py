@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 # A stand-in for the test process: starts the launcher as the suite fixture does, says its pid.
 PARENT = """
 import subprocess, sys
-launcher = subprocess.Popen([sys.executable, "-m", "common.devstack"], cwd=sys.argv[1], stdout=open(sys.argv[2], "w"),
+launcher = subprocess.Popen([sys.executable, "-m", "common.devtools.devstack"], cwd=sys.argv[1], stdout=open(sys.argv[2], "w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
 print(launcher.pid, flush=True)
 launcher.wait()

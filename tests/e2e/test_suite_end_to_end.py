@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_printed_curl_commands_work(suite, suite_data):
-    from common import slapd
+    from common.devtools import slapd
 
     with_directory = slapd.available() is None
     assert len(suite.curls) == (5 if with_directory else 4), suite.output
@@ -274,7 +274,7 @@ def test_second_run_keeps_the_data(suite, suite_data):
                                     capture_output=True, text=True, timeout=30)
             checkout = json.loads(result.stdout)
             assert checkout.get("count") == 1, checkout
-            from common import slapd
+            from common.devtools import slapd
             import ldap
 
             item = checkout["items"][0]
@@ -297,7 +297,7 @@ def test_a_port_taken_by_another_suite_is_reported_as_such(tmp_path):
         port = taken.getsockname()[1]
         env = {**os.environ, "DATA_DIR": str(tmp_path), "ISSUER_PORT": str(free_port()), "VAULT_PORT": str(port),
                "SM_PORT": str(free_port()), "SM_WORKER_METRICS_PORT": str(free_port())}
-        result = subprocess.run([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "common.devtools.devstack"], cwd=ROOT, env=env, capture_output=True,
                                 text=True, timeout=60)
     assert result.returncode != 0
     assert f"port {port} (VAULT_PORT, the vault) is already in use, perhaps by another running suite" in result.stderr
@@ -311,7 +311,7 @@ def test_a_bad_database_stops_make_run_at_once_with_one_line_saying_which(tmp_pa
     url = psycopg.conninfo.make_conninfo(db_server, dbname="no_such_database_here")
     env = {**os.environ, "DATA_DIR": str(tmp_path), "DATABASE_URL": url,
            **{name: str(free_port()) for name in ("ISSUER_PORT", "VAULT_PORT", "SM_PORT", "SM_WORKER_METRICS_PORT")}}
-    result = subprocess.run([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "common.devtools.devstack"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode != 0
     assert result.stderr.splitlines()[-1].startswith(
@@ -321,7 +321,7 @@ def test_a_bad_database_stops_make_run_at_once_with_one_line_saying_which(tmp_pa
 
 def test_a_bad_setting_stops_make_run_with_its_one_line(tmp_path):
     env = {**os.environ, "DATA_DIR": str(tmp_path), "DB_POOL_MAX_SIZE": "abc"}
-    result = subprocess.run([sys.executable, "-m", "common.devstack"], cwd=ROOT, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "common.devtools.devstack"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["make run: DB_POOL_MAX_SIZE='abc' is not a whole number: set it to a whole "

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import requests
 
-from common.issuer.keys import ensure_signing_key
+from common.devtools.issuer.keys import ensure_signing_key
 from tests import support
 from tests.failover import cluster
 
@@ -126,7 +126,7 @@ def run_mode(synchronous: bool, load_seconds: float, *, cut_seconds: float = 0) 
                                              VAULT_MASTER_KEYS="k1:" + secrets.token_urlsafe(32))
         with contextlib.ExitStack() as stack:
             issuer = stack.enter_context(support.gunicorn(
-                "common.issuer.wsgi:app", support.service_settings(str(data_dir), ISSUER_CLIENTS_FILE=str(clients)),
+                "common.devtools.issuer.wsgi:app", support.service_settings(str(data_dir), ISSUER_CLIENTS_FILE=str(clients)),
                 health_path="/auth/api/v1/status"))
             vault_url = stack.enter_context(support.gunicorn("vault_service.wsgi:app", vault_env, workers=2,
                                                              health_path=f"{VAULT}/status"))

@@ -33,7 +33,7 @@ from tests import support
 from tests.benchmarks import bench
 
 TOKEN_TTL = 4 * 3600
-# The dev issuer's administrator holds these (common/issuer/default_clients.json).
+# The dev issuer's administrator holds these (common/devtools/issuer/default_clients.json).
 ADMIN_SCOPES = "admin user vaultManage hostsManage"
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ def create_fixtures(ctx: bench.Context, admin_token: str, workdir: str) -> dict:
     template, a CA certificate for `ldap_root_certificates`, and a target domain over a real
     slapd, scanned, with its accounts (the contract makes a body naming an account the domain
     does not have a 400, so a positive case must name one it has)."""
-    from common.slapd import BIND_DN, PEOPLE, CertificateAuthority, Slapd
+    from common.devtools.slapd import BIND_DN, PEOPLE, CertificateAuthority, Slapd
 
     call = functools.partial(ctx.call, token=admin_token)
     policy = call("POST", f"{ctx.sm_url}/password-policy", body={"name": support.unique("fuzz-policy"), "max_versions": 3},

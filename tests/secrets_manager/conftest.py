@@ -23,7 +23,7 @@ def issuer_url(tmp_path_factory, data_dir, sm_client_secret):
     clients_file = support.write_issuer_clients(tmp_path_factory.mktemp("issuer") / "clients.json",
                                                 sm_client_secret=sm_client_secret, name="Secrets Manager (tests)")
     env = support.service_settings(data_dir, ISSUER_CLIENTS_FILE=clients_file)
-    with support.gunicorn("common.issuer.wsgi:app", env, health_path="/auth/api/v1/status") as base:
+    with support.gunicorn("common.devtools.issuer.wsgi:app", env, health_path="/auth/api/v1/status") as base:
         yield base
 
 

@@ -23,7 +23,7 @@ import uuid
 import psycopg
 import pytest
 
-from common import slapd
+from common.devtools import slapd
 from secrets_manager_service.drivers import binding
 from tests import support
 from tests.secrets_manager.helpers import SM, LiveSmApi

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from tests.secrets_manager.helpers import VaultReader
-from common import slapd
+from common.devtools import slapd
 
 
 class DirectVault(VaultReader):

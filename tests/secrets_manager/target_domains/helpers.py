@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tests import support
-from common import slapd
+from common.devtools import slapd
 
 TD = "/targetdomains"
 

@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 
 from secrets_manager_service.drivers import ldap as driver
-from common import slapd
-from common.slapd import CertificateAuthority
+from common.devtools import slapd
+from common.devtools.slapd import CertificateAuthority
 
 
 def endpoint(directory, *, protocol="LDAP", address="127.0.0.1", password=None, ca=None, skip=False, type="LDAP"):

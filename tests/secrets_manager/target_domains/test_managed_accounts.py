@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from common import slapd
+from common.devtools import slapd
 from tests.secrets_manager.target_domains.helpers import TD, create_domain, endpoint_body, scan
 
 

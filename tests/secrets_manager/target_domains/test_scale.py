@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from common import slapd
+from common.devtools import slapd
 from tests.secrets_manager.target_domains.helpers import TD, create_domain
 
 USERS = 20_000

@@ -1,4 +1,4 @@
-"""WSGI entry point: ``gunicorn common.issuer.wsgi:app`` (settings from the environment)."""
+"""WSGI entry point: ``gunicorn common.devtools.issuer.wsgi:app`` (settings from the environment)."""
 from common import config
 
 from .app import create_issuer_app

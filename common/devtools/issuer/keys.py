@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+from common import config
 from common.jose import OKPKey, jwt
 
 ALG = "EdDSA"
@@ -27,7 +28,7 @@ _cache_lock = threading.Lock()
 
 
 def _issuer_dir(data_dir: str | os.PathLike) -> Path:
-    return Path(data_dir).absolute() / "issuer"
+    return config.development_issuer_dir(data_dir)  # the settings say where; services read it there
 
 
 def _write_temp(directory: Path, text: str, mode: int) -> str:
@@ -76,7 +77,7 @@ def _public_jwk(key: OKPKey) -> dict:
 
 
 def _publish_jwks(directory: Path, key: OKPKey) -> None:
-    path = directory / "jwks.json"
+    path = directory / config.DEVELOPMENT_JWKS_NAME
     text = json.dumps({"keys": [_public_jwk(key)]}, indent=2) + "\n"
     try:
         if path.read_text(encoding="utf-8") == text:

