@@ -148,6 +148,8 @@ def test_disaster_drill_backup_under_load_restore_and_serve(db_server, data_dir,
                                                              vault_backup_started)
                 _the_restored_suite_serves(vault_url, sm_url, tokens, user, host_id, accounts,
                                            sm_env(sm_restored, vault_url))
+                _a_privx_client_works_on_the_restored_suite(vault_url, sm_url, tokens, role, host_id, accounts,
+                                                            load, vault_backup_started)
 
 
 def _every_acknowledged_write_is_there(load, vault_url, sm_db, tokens, vault_started, sm_started):
@@ -210,3 +212,23 @@ def _the_restored_suite_serves(vault_url, sm_url, tokens, user, host_id, account
     assert rotated["last_rotated"] and not rotated["last_error"], rotated
     newest = requests.get(f"{vault_url}{VAULT}/secret/data/hosts/{host_id}/rotated", headers=service, timeout=10)
     assert newest.json()["data"]["password"] != "Initial-rotated"
+
+
+def _a_privx_client_works_on_the_restored_suite(vault_url, sm_url, tokens, role, host_id, accounts, load, vault_started):
+    """The `secrets` command line (it speaks the API as the PrivX SDKs do) on the restored suite."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SECRETS_")}
+    env.update(SECRETS_VAULT_URL=vault_url, SECRETS_SM_URL=sm_url,
+               SECRETS_TOKEN=tokens("admin service user", roles=[role]))
+
+    def secrets_cli(*args):
+        done = subprocess.run([sys.executable, "-m", "common.cli.main", *args], env=env, capture_output=True, text=True,
+                              timeout=60, input="")
+        assert done.returncode == 0, (args, done.stderr)
+        return done.stdout.strip()
+
+    path, value = next((path, value) for at, path, value in load.vault_writes if at < vault_started)
+    assert json.loads(secrets_cli("-o", "json", "versions", "get", path, "1"))["data"] == {"value": value}
+    name = f"after-restore/cli-{uuid.uuid4().hex[:8]}"
+    secrets_cli("put", name, "password=from-the-cli", "--read-role", role["id"], "--write-role", role["id"])
+    assert secrets_cli("get", name, "--field", "password") == "from-the-cli"
+    assert secrets_cli("checkout", f"hosts/{host_id}/{accounts[1]}", "--field", "password")
