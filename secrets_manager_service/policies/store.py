@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from common.db import Database
-from secrets_manager_service.named_objects import NamedObjects
+from secrets_manager_service.named_object_store import NamedObjects
 
 SETTINGS = (
     "name", "rotation_interval", "password_min_length", "password_max_length", "use_special_characters",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from common.db import Database
-from secrets_manager_service.named_objects import NamedObjects
+from secrets_manager_service.named_object_store import NamedObjects
 
 TEMPLATES = NamedObjects("sm_script_templates", ("name", "operating_system", "script"), kind="script template")
 

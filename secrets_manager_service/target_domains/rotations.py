@@ -21,49 +21,25 @@ from secrets_manager_service import account_passwords
 from secrets_manager_service.drivers import ldap as ldap_driver
 from secrets_manager_service.rotation import service as rotation
 from secrets_manager_service.rotation.kinds import Kind
-from secrets_manager_service.rotation.store import LIVE_CHECKOUT, RotationStates
+from secrets_manager_service.rotation.store import RotationStates
 from secrets_manager_service.target_domains import bind_passwords, managed_passwords
 from secrets_manager_service.target_domains import managed_store as store
+from secrets_manager_service.target_domains import rotation_store
 from secrets_manager_service.target_domains.endpoints import endpoint_of, endpoints_in_order
 
 log = logging.getLogger(__name__)
 
 MAX_ROTATIONS_PER_PASS = 100
 CHECKOUT_RELEASE = "CHECKOUT_RELEASE"
-# Rotations the queue may run: of enabled accounts still in the directory, in enabled domains.
-_ROTATABLE = """m.enabled AND NOT a.removed AND d.enabled"""
-_JOINS = """sm_td_managed_accounts m JOIN sm_td_accounts a ON a.id = m.account_id
-            JOIN sm_target_domains d ON d.id = m.domain_id JOIN sm_password_policies p ON p.id = m.password_policy_id"""
-
-
-def claim_due(cur) -> dict | None:
-    cur.execute(
-        f"""SELECT r.managed_account_id AS account_id, r.trigger AS reason, r.attempts FROM sm_td_rotations r
-              JOIN {_JOINS} ON m.id = r.managed_account_id
-             WHERE r.due <= now() AND {_ROTATABLE}
-             ORDER BY r.due LIMIT 1 FOR UPDATE OF r SKIP LOCKED""")
-    return cur.fetchone()
 
 
 def subject(cur, managed_id) -> dict | None:
-    cur.execute(
-        f"""SELECT m.id AS account_id, m.domain_id, a.dn, a.username, d.endpoints, m.bound_endpoints,
-                   p.password_min_length,
-                   p.password_max_length, p.use_special_characters, p.use_lower_case, p.use_upper_case,
-                   p.use_numbers, p.max_versions, p.number_of_retries, p.retry_interval, p.verify_after_rotation,
-                   EXISTS (SELECT 1 FROM sm_td_checkouts c WHERE c.managed_account_id = m.id AND {LIVE_CHECKOUT})
-                       AS checked_out
-              FROM {_JOINS} WHERE m.id = %(id)s""", {"id": managed_id})
-    found = cur.fetchone()
+    found = rotation_store.subject(cur, managed_id)
     if found is not None:
         ordered = endpoints_in_order({"endpoints": found["endpoints"]}, "rotation_priority")
         found["ordered_endpoints"] = ordered
         found["protocol"] = ordered[0]["type"] if ordered else "LDAP"  # the metrics' label
     return found
-
-
-def drop(cur, managed_id) -> None:
-    cur.execute("DELETE FROM sm_td_rotations WHERE managed_account_id = %(id)s", {"id": managed_id})
 
 
 def _current_version(subject: dict) -> int:
@@ -75,37 +51,21 @@ def _current_version(subject: dict) -> int:
 
 
 def record_success(cur, managed_id, *, subject, interrupted, interrupted_at) -> None:
-    cur.execute(
-        """UPDATE sm_td_managed_accounts SET state = 'ACTIVE', last_rotated = now(), updated = now(),
-                  last_error = CASE WHEN %(details)s::text IS NULL THEN NULL
-                               ELSE greatest(last_error, coalesce(%(at)s::timestamptz, now())) END,
-                  last_error_details = %(details)s, rotation_given_up = NULL
-            WHERE id = %(id)s""", {"id": managed_id, "details": interrupted, "at": interrupted_at})
-    store.add_history(cur, managed_id, version=_current_version(subject), trigger=_trigger(cur, managed_id),
+    rotation_store.mark_rotated(cur, managed_id, interrupted=interrupted, interrupted_at=interrupted_at)
+    store.add_history(cur, managed_id, version=_current_version(subject), trigger=rotation_store.trigger(cur, managed_id),
                       status="SUCCESS")
-    drop(cur, managed_id)
+    rotation_store.drop(cur, managed_id)
 
 
 def record_failure(cur, managed_id, *, subject, details, retry_in) -> None:
     """The error (dated now) on the account; FAILED once the retries ran out; retried after `retry_in`."""
-    cur.execute(
-        """UPDATE sm_td_managed_accounts SET last_error = now(), last_error_details = %(details)s,
-                  state = CASE WHEN %(retry)s::bigint IS NULL THEN 'FAILED' ELSE state END,
-                  rotation_given_up = CASE WHEN %(retry)s::bigint IS NULL THEN now() END
-            WHERE id = %(id)s""", {"id": managed_id, "details": details, "retry": retry_in})
-    store.add_history(cur, managed_id, version=_current_version(subject), trigger=_trigger(cur, managed_id),
+    rotation_store.mark_failed(cur, managed_id, details=details, retry_in=retry_in)
+    store.add_history(cur, managed_id, version=_current_version(subject), trigger=rotation_store.trigger(cur, managed_id),
                       status="FAILED")
     if retry_in is None:
-        drop(cur, managed_id)
+        rotation_store.drop(cur, managed_id)
     else:
-        cur.execute("""UPDATE sm_td_rotations SET attempts = attempts + 1, due = now() + make_interval(secs => %(retry)s)
-                        WHERE managed_account_id = %(id)s""", {"id": managed_id, "retry": retry_in})
-
-
-def _trigger(cur, managed_id) -> str:
-    cur.execute("SELECT trigger FROM sm_td_rotations WHERE managed_account_id = %(id)s", {"id": managed_id})
-    row = cur.fetchone()
-    return row["trigger"] if row else "MANUAL"
+        rotation_store.retry_later(cur, managed_id, retry_in)
 
 
 def path(subject: dict) -> str:
@@ -140,9 +100,9 @@ def adopt_endpoints(subject: dict, credentials: dict[str, str]) -> dict:
 
 DIRECTORY = Kind(
     name="directory",
-    claim_due=claim_due,
+    claim_due=rotation_store.claim_due,
     subject=subject,
-    drop=drop,
+    drop=rotation_store.drop,
     record_success=record_success,
     record_failure=record_failure,
     states=RotationStates("sm_td_rotation_states", "managed_account_id"),
@@ -158,14 +118,7 @@ DIRECTORY = Kind(
 def enqueue_scheduled() -> int:
     """Queue SCHEDULED rotations of accounts whose password is older than their policy's interval."""
     with database().transaction() as cur:
-        cur.execute(
-            f"""INSERT INTO sm_td_rotations (managed_account_id, trigger)
-                SELECT m.id, 'SCHEDULED' FROM {_JOINS}
-                 WHERE {_ROTATABLE} AND m.rotation_enabled AND p.rotation_interval > 0
-                   AND greatest(coalesce(m.last_rotated, m.created), coalesce(m.rotation_given_up, m.created))
-                       + make_interval(secs => p.rotation_interval) <= now()
-                ON CONFLICT (managed_account_id) DO NOTHING""")
-        return cur.rowcount
+        return rotation_store.enqueue_scheduled(cur)
 
 
 def run_due() -> tuple[int, int]:

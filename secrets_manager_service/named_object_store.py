@@ -1,4 +1,4 @@
-"""Password policies and script templates are stored alike: a table of objects with a unique
+"""The store of password policies and script templates, which are kept alike: a table of objects with a unique
 name, replaced whole by PUT, that cannot be deleted while a host refers to them."""
 from __future__ import annotations
 
