@@ -21,8 +21,7 @@ def list_acl(path: str):
     if path:
         raise KvError(405, "unsupported operation")
     require(access.POLICY_READERS)
-    names = service.list_policies()
-    return ok({"keys": names, "policies": names}, mount_type="system")
+    return ok({"keys": service.list_policies()}, mount_type="system")
 
 
 def read_acl(path: str):
