@@ -15,6 +15,7 @@ from vault_service.secrets.views import personal, search, shared
 from vault_service.status.views import blp as status_blp
 from vault_service.versioned.views import blp as versioned_blp
 from vault_service.kv import views as kv
+from vault_service.kv import openapi as kv_openapi
 from vault_service.acl.cache import PolicyCache
 
 
@@ -39,6 +40,7 @@ def create_app(settings: dict | None = None) -> Flask:
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
     ratelimit.exempt(app, f"{status_blp.name}.Status")  # no token needed
     kv.install(app)  # HashiCorp Vault's KV v2 API at /v1/
+    kv_openapi.document(api, app.config["VAULT_KV_MOUNT"], NAME_SCHEMA)  # ... in the docs too
     return app
 
 

@@ -13,7 +13,8 @@ state, and a request that breaks one is rightly 400 however schema-valid it is:
   domain's auto-onboarding policy): 400 by the contract, so the hooks use ids of objects
   created before the run (FUZZ_FIXTURES), as Schemathesis' own guide does for existing ids;
 - a grammar that nests (LDAP filters, RFC 4515) and the contents of a PEM certificate;
-- no NUL in a free-form object's keys (OpenAPI 3.0 has no `propertyNames`).
+- no NUL in a free-form object's keys (OpenAPI 3.0 has no `propertyNames`), and the length and
+  printable characters of HashiCorp's `custom_metadata` keys (the values: Python's printable).
 
 The hook maps a *positive* case (one Schemathesis says the server must accept) onto the
 nearest request the contract accepts, keeping every field schema-valid; a negative case is
@@ -68,6 +69,8 @@ def before_call(context, case, kwargs):
         handle = body.get("target_domain")
         if isinstance(handle, dict) and isinstance(handle.get("id"), str) and handle["id"]:
             handle["id"] = case.path_parameters["domain_id"]  # a body's target_domain is the URL's
+    if path.startswith("/v1/") and isinstance(body.get("custom_metadata"), dict):
+        body["custom_metadata"] = _printable_labels(body["custom_metadata"])
     if path.endswith("/secret/data/{path}"):
         _possible_write(body)
     elif path.endswith("/secret/schedule-destroy/{path}"):
@@ -88,6 +91,17 @@ def _without_nul_keys(value):
     if isinstance(value, list):
         return [_without_nul_keys(child) for child in value]
     return value
+
+
+def _printable(text: str, limit: int) -> str:
+    return ("".join(c if c.isprintable() else "_" for c in text) or "k")[:limit]
+
+
+def _printable_labels(labels: dict) -> dict:
+    """HashiCorp's custom_metadata: keys 1 to 128 printable characters (no propertyNames in
+    OpenAPI 3.0 to say so), values 1 to 512 (Python's printable is wider than a pattern can say)."""
+    return {_printable(key, 128): _printable(value, 512) if isinstance(value, str) else value
+            for key, value in labels.items()}
 
 
 def _int(value):

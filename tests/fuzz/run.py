@@ -2,9 +2,9 @@
 
     .venv/bin/python -m tests.fuzz.run [--max-examples N] [--seed S]     (`make fuzz`: N = 100)
 
-Starts the suite on 127.0.0.1 (tests/benchmarks/suite.py), then runs the Schemathesis CLI four
-times: the Vault and the Secrets Manager, each with an admin token and with a plain user token
-(scope `user`, one role). Every check is on and no check is loosened; all four phases run
+Starts the suite on 127.0.0.1 (tests/benchmarks/suite.py), then runs the Schemathesis CLI six
+times: the Vault, the Vault's HashiCorp routes (/v1/, with X-Vault-Token) and the Secrets
+Manager, each with an admin token and with a plain user token (scope `user`, one role). Every check is on and no check is loosened; all four phases run
 (examples, coverage, fuzzing, stateful). Prints, for each run, the operations, the generated
 cases and the failures by code and operation (with what was answered), and exits 1 if any
 run found a failure or an error.
@@ -106,11 +106,22 @@ def create_fixtures(ctx: bench.Context, admin_token: str, workdir: str) -> dict:
             "sm_url": ctx.sm_url, "admin_token": admin_token}
 
 
+# What each run covers: the document, which of its operations, and the header that carries the
+# token. The Vault's HashiCorp routes (/v1/) are a run of their own, with Vault's X-Vault-Token as
+# its clients send it: their document states that header (a missing token is 403 there, never 401).
+RUNS = {
+    "vault": ("vault", ["--exclude-path-regex", "^/v1/"], "Authorization: Bearer {token}"),
+    "vault /v1": ("vault", ["--include-path-regex", "^/v1/"], "X-Vault-Token: {token}"),
+    "secrets-manager": ("secrets-manager", [], "Authorization: Bearer {token}"),
+}
+
+
 def run_schemathesis(document_url: str, token: str, *, service: str, caller: str, max_examples: int,
-                     seed: int | None, workdir: str, fixtures: dict) -> Report:
-    report_path = Path(workdir, f"{service}-{caller}.json".replace(" ", "-"))
+                     seed: int | None, workdir: str, fixtures: dict, operations: tuple[str, ...] = (),
+                     token_header: str = "Authorization: Bearer {token}") -> Report:
+    report_path = Path(workdir, f"{service}-{caller}.json".replace(" ", "-").replace("/", ""))
     command = [*SCHEMATHESIS, "run", document_url, "--checks", "all", "--max-examples", str(max_examples),
-               "--header", f"Authorization: Bearer {token}", "--report", "json",
+               *operations, "--header", token_header.format(token=token), "--report", "json",
                "--report-json-path", str(report_path), "--request-timeout", "30", "--workers", "1",
                "--no-color"]
     if seed is not None:
@@ -154,11 +165,12 @@ def fuzz_suite(ctx: bench.Context, *, max_examples: int, seed: int | None) -> li
     reports = []
     with tempfile.TemporaryDirectory(prefix="fuzz-") as workdir:
         fixtures = create_fixtures(ctx, tokens["admin"], workdir)
-        for service, document in documents.items():
+        for label, (service, operations, token_header) in RUNS.items():
             for caller, token in tokens.items():
-                reports.append(run_schemathesis(document, token, service=service, caller=caller,
+                reports.append(run_schemathesis(documents[service], token, service=label, caller=caller,
                                                 max_examples=max_examples, seed=seed, workdir=workdir,
-                                                fixtures=fixtures))
+                                                fixtures=fixtures, operations=tuple(operations),
+                                                token_header=token_header))
     return reports
 
 

@@ -28,8 +28,8 @@ def reports():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("label", ["vault as admin", "vault as user", "secrets-manager as admin",
-                                   "secrets-manager as user"])
+@pytest.mark.parametrize("label", ["vault as admin", "vault as user", "vault /v1 as admin", "vault /v1 as user",
+                                   "secrets-manager as admin", "secrets-manager as user"])
 def test_no_schemathesis_failures(reports, label):
     report = reports[label]
     print(report.summary())

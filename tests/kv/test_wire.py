@@ -282,6 +282,11 @@ def test_refusals_and_unknown_paths(http, svc):
     assert _errors(http("PATCH", "/v1/secret/delete/x", token=svc, headers=MERGE_PATCH, data="{}"), 405) == [
         "unsupported operation"]
     assert _errors(http("BREW", "/v1/secret/data/x", token=svc), 405) == []
+    # A 405 says what the path takes (RFC 9110's Allow).
+    assert http("PATCH", "/v1/secret/delete/x", token=svc, headers=MERGE_PATCH, data="{}").headers["Allow"] == "POST, PUT"
+    assert http("BREW", "/v1/secret/data/x", token=svc).headers["Allow"] == "DELETE, GET, HEAD, PATCH, POST, PUT"
+    assert http("TRACE", "/v1/sys/health").headers["Allow"] == "GET, HEAD"
+    assert http("TRACE", "/v1/secret/metadata/x").headers["Allow"] == "DELETE, GET, HEAD, PATCH, POST, PUT"  # LIST: GET ?list=true
 
 
 def test_the_secrets_managers_reserved_part(http, svc, tokens):

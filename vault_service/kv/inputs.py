@@ -89,11 +89,16 @@ def boolean(value, field: str) -> bool:
     raise KvError(400, f"error converting input {value!r} for field {field!r}")
 
 
+# Go's strconv.ParseBool's words (also what the OpenAPI document lists, kv.openapi).
+TRUE_WORDS = ("1", "t", "T", "TRUE", "true", "True")
+FALSE_WORDS = ("0", "f", "F", "FALSE", "false", "False")
+
+
 def parse_bool(text: str) -> bool | None:
     """Go's strconv.ParseBool; None if unparsable."""
-    if text in ("1", "t", "T", "TRUE", "true", "True"):
+    if text in TRUE_WORDS:
         return True
-    if text in ("0", "f", "F", "FALSE", "false", "False"):
+    if text in FALSE_WORDS:
         return False
     return None
 

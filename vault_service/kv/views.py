@@ -67,7 +67,7 @@ def dispatch(rest: str = ""):
         raise KvError(404, f'no handler for route "{rest}". route entry not found.')
     endpoint = endpoints.get(operation)
     if endpoint is None:
-        raise KvError(405, "unsupported operation")
+        raise _not_allowed(endpoints, operation)
     return endpoint(path)
 
 
@@ -81,10 +81,21 @@ def _refuse_help() -> None:
         raise KvError(400, "help is not supported")
 
 
-def _operation() -> str:
+def _not_allowed(endpoints: dict, operation: str | None) -> KvError:
+    """405 with the methods the path takes (RFC 9110 wants them in Allow; Vault omits them). As
+    Vault: an operation it knows is "unsupported" here; a method it does not know, no message."""
+    # HTTP's methods: Vault's own LIST is left out (in HTTP terms it is GET with ?list=true).
+    methods = sorted({method for method, known in _OPERATION.items() if known in endpoints and method != "LIST"})
+    messages = ("unsupported operation",) if operation else ()
+    return KvError(405, *messages, headers={"Allow": ", ".join(methods)})
+
+
+def _operation() -> str | None:
+    """Vault's operation for the request's method; None for a method Vault does not know (a 405,
+    once the path says which methods it takes)."""
     method = request.method.upper()
     if method not in _OPERATION:
-        raise KvError(405)
+        return None
     operation = _OPERATION[method]
     listing = request.args.get("list")
     if operation == "GET" and listing not in (None, ""):
@@ -109,13 +120,13 @@ def _mount_endpoint(sub: str, operation: str):
     if endpoints is None or (family == "config" and path):
         raise KvError(404, body=envelope(None, warnings=[
             "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to "
-            f"use. If using the Vault CLI, use 'vault kv {_VERB[operation]}' for this operation."]))
+            f"use. If using the Vault CLI, use 'vault kv {_VERB.get(operation, 'get')}' for this operation."]))
     endpoint = endpoints.get(operation)
     if family in _ROOTLESS and not path.strip("/") and operation != "LIST":
         raise KvError(404, body=envelope(None, warnings=[
             "Non-listing operations on the root of a K/V v2 mount are not supported."]))
     if endpoint is None:
-        raise KvError(405, "unsupported operation")
+        raise _not_allowed(endpoints, operation)
     return endpoint(path)
 
 

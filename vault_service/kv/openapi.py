@@ -1,0 +1,195 @@
+"""The /v1/ routes (HashiCorp Vault's KV v2 API, docs/API-hashicorp-kv.md) in the Vault's OpenAPI
+document, so that the docs page lists them and generated clients and Schemathesis see them.
+
+They are not flask-smorest views (one catch-all rule dispatches them, vault_service.kv.views),
+so their operations are written here, for the configured mount only. The request schemas state
+what the endpoints accept, Vault's weak decoding included: a number may come as a numeric
+string, a boolean as one of Go's ParseBool words, `versions` as one comma-separated string;
+fields an endpoint does not know are ignored (answered with a warning), so bodies are open.
+Answers are Vault's: an envelope, or `{"errors": [...]}` (`default`), never the suite's error
+envelope.
+"""
+from __future__ import annotations
+
+from werkzeug.routing import Rule
+
+from common.durations import PATTERN as DURATION_PATTERN
+from common.openapi import JSON_VALUE_REF, TEXT_PATTERN
+from vault_service.kv.inputs import FALSE_WORDS, MAX_INT, MERGE_PATCH, TRUE_WORDS
+from vault_service.kv.views import PREFIX
+
+TAG = "HashiCorp Vault KV v2 API (/v1)"
+# The same token as every route, in Vault's header, as Vault's clients send it. (A bearer token
+# is taken too, X-Vault-Token winning when both come; a missing or bad token is 403, as Vault
+# answers it and hvac needs it, never 401: so the document states Vault's header alone.)
+TOKEN_SCHEME = "vaultToken"
+_TOKEN = [{TOKEN_SCHEME: []}]
+_NONE = []
+
+_OPEN_OBJECT = {"type": "object", "additionalProperties": JSON_VALUE_REF}
+# A number as Vault decodes it: a JSON integer, or its decimal text.
+_COUNT_TEXT = {"type": "string", "pattern": r"^[0-9]{1,9}$"}
+_POSITIVE_TEXT = {"type": "string", "pattern": r"^[1-9][0-9]{0,8}$"}
+
+
+def _integer(minimum: int = 0) -> dict:
+    text = _COUNT_TEXT if minimum == 0 else _POSITIVE_TEXT
+    return {"anyOf": [{"type": "integer", "minimum": minimum, "maximum": MAX_INT}, text]}
+
+
+# null: a field left unset (as if not sent); "" too, for durations (no time).
+_NULL = {"type": "string", "enum": [None], "nullable": True}
+_EMPTY = {"type": "string", "enum": [""]}
+
+
+def _or_unset(schema: dict, *unset: dict) -> dict:
+    return {"anyOf": [*(schema["anyOf"] if set(schema) == {"anyOf"} else [schema]), *unset]}
+
+
+_BOOLEAN = {"anyOf": [{"type": "boolean"}, {"type": "string", "enum": [*TRUE_WORDS, *FALSE_WORDS]}]}
+_DURATION = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_INT},
+                       {"type": "string", "pattern": DURATION_PATTERN}]}
+# Keys 1 to 128 and values 1 to 512 printable characters (what OpenAPI 3.0 can say of keys is
+# in the description: it has no propertyNames).
+_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
+_LABEL = {"type": "string", "minLength": 1, "maxLength": 512, "pattern": _PRINTABLE}
+_CUSTOM_METADATA = {"type": "object", "maxProperties": 64, "additionalProperties": _LABEL,
+                    "description": "at most 64 keys of 1 to 128 printable characters"}
+# A merge-patch's: null removes a key.
+_CUSTOM_METADATA_PATCH = {**_CUSTOM_METADATA, "additionalProperties": {**_LABEL, "nullable": True}}
+
+
+def _metadata(custom_metadata: dict) -> dict:
+    return {"type": "object", "additionalProperties": JSON_VALUE_REF, "properties": {
+        "max_versions": _or_unset(_integer(), _NULL), "cas_required": _or_unset(_BOOLEAN, _NULL),
+        "delete_version_after": _or_unset(_DURATION, _NULL, _EMPTY),
+        "custom_metadata": _or_unset(custom_metadata, _NULL)}}
+
+
+SCHEMAS = {
+    "KvEnvelope": {**_OPEN_OBJECT, "description": "Vault's envelope: request_id, lease_id, renewable, lease_duration, "
+                                                 "data, wrap_info, warnings, auth, mount_type"},
+    "KvAnswer": {**_OPEN_OBJECT, "description": "Vault's errors, `{\"errors\": [...]}`, or for a deleted or destroyed "
+                                               "version the envelope with that version's metadata"},
+    "KvConfig": {"type": "object", "additionalProperties": JSON_VALUE_REF, "properties": {
+        "max_versions": _or_unset(_integer(), _NULL), "cas_required": _or_unset(_BOOLEAN, _NULL),
+        "delete_version_after": {"anyOf": [{"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT},
+                                           {"type": "string", "pattern": DURATION_PATTERN}, _NULL, _EMPTY]}}},
+    "KvWrite": {"type": "object", "required": ["data"], "additionalProperties": JSON_VALUE_REF, "properties": {
+        "data": {"type": "object", "additionalProperties": JSON_VALUE_REF},
+        "options": {"type": "object", "additionalProperties": JSON_VALUE_REF, "nullable": True,
+                    "properties": {"cas": _or_unset(_integer(), _NULL)}}}},
+    "KvMetadata": _metadata(_CUSTOM_METADATA),
+    "KvMetadataPatch": _metadata(_CUSTOM_METADATA_PATCH),
+    "KvVersions": {"type": "object", "required": ["versions"], "additionalProperties": JSON_VALUE_REF, "properties": {
+        "versions": {"anyOf": [{"type": "array", "minItems": 1, "items": _integer(1)},
+                               {"type": "string", "pattern": r"^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*$"}]}}},
+    "KvToken": {"type": "object", "additionalProperties": JSON_VALUE_REF, "properties": {
+        "token": {"type": "string", "pattern": TEXT_PATTERN}}},
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str) -> dict:
+    return {"application/json": {"schema": _ref(name)}}
+
+
+def _answers(status: int = 200, *, description: str = "done") -> dict:
+    ok = {"description": description}
+    if status != 204:
+        ok["content"] = _json("KvEnvelope")
+    return {str(status): ok, "default": {"description": "an error, in Vault's shape", "content": _json("KvAnswer")}}
+
+
+def _operation(summary: str, *, security=_TOKEN, status: int = 200, body: str | None = None,
+               content_type: str = "application/json", query: tuple[dict, ...] = ()) -> dict:
+    operation = {"tags": [TAG], "summary": summary, "security": security, "responses": _answers(status)}
+    if body:
+        # Required when something in it is (an empty body is {} to these endpoints), and for a
+        # merge-patch, whose media type must come (a PATCH without it is 415).
+        operation["requestBody"] = {"required": bool(SCHEMAS[body].get("required")) or content_type == MERGE_PATCH,
+                                    "content": {content_type: {"schema": _ref(body)}}}
+    if query:
+        operation["parameters"] = list(query)
+    return operation
+
+
+def _write(summary: str, body: str, status: int = 204) -> dict:
+    """POST and PUT are one write in Vault."""
+    return {method: _operation(summary, status=status, body=body) for method in ("post", "put")}
+
+
+_VERSION = {"name": "version", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0,
+                                                                              "maximum": MAX_INT},
+            "description": "a version (0 or none: the current one)"}
+_DEPTH = {"name": "depth", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0,
+                                                                          "maximum": MAX_INT},
+          "description": "levels of the data to show (0: all)"}
+_LIST = {"name": "list", "in": "query", "required": False, "schema": {"type": "boolean"},
+         "description": "true: the keys under this path (Vault's LIST)"}
+
+
+def paths(mount: str) -> dict:
+    """path -> operations, for the mount `mount`."""
+    m = f"{PREFIX}/{mount}"
+    return {
+        f"{m}/config": {
+            "get": _operation("Read the mount's settings (max_versions, cas_required, delete_version_after)"),
+            **_write("Change the mount's settings", "KvConfig"),
+        },
+        f"{m}/data/{{path}}": {
+            "get": _operation("Read a version of a secret's data", query=(_VERSION,)),
+            **_write("Write a new version (cas: check-and-set)", "KvWrite", status=200),
+            "patch": _operation("Merge a patch (RFC 7386) into a new version", body="KvWrite", content_type=MERGE_PATCH),
+            "delete": _operation("Soft-delete the current version", status=204),
+        },
+        f"{m}/metadata/{{path}}": {
+            "get": _operation("Read a secret's settings and versions (list=true: the keys under the path, as LIST)",
+                              query=(_LIST,)),
+            **_write("Change a secret's settings (creates it if new)", "KvMetadata"),
+            "patch": _operation("Merge settings into a secret's", status=204, body="KvMetadataPatch",
+                                content_type=MERGE_PATCH),
+            "delete": _operation("Delete a secret and every version", status=204),
+        },
+        **{f"{m}/{action}/{{path}}": _write(summary, "KvVersions") for action, summary in (
+            ("delete", "Soft-delete versions"), ("undelete", "Restore soft-deleted versions"),
+            ("destroy", "Destroy versions for good"))},
+        f"{m}/subkeys/{{path}}": {"get": _operation("A version's keys, every value null", query=(_VERSION, _DEPTH))},
+        f"{PREFIX}/sys/health": {"get": _operation("Health (no token)", security=_NONE)},
+        f"{PREFIX}/sys/seal-status": {"get": _operation("Seal status (no token): `vault status`", security=_NONE)},
+        f"{PREFIX}/sys/internal/ui/mounts": {"get": _operation("The mounts (no token)", security=_NONE)},
+        f"{PREFIX}/sys/internal/ui/mounts/{{path}}": {
+            "get": _operation("The mount of a path: the KV version preflight of the vault CLI")},
+        f"{PREFIX}/sys/mounts-all/{{path}}": {"get": _operation("The same preflight, as other CLI versions ask it")},
+        f"{PREFIX}/sys/mounts": {"get": _operation("The mounts")},
+        f"{PREFIX}/auth/token/lookup-self": {
+            "get": _operation("The calling token's details"), "post": _operation("The calling token's details"),
+            "put": _operation("The calling token's details")},
+        f"{PREFIX}/auth/token/lookup": {method: _operation("A token's details (only the caller's own)", body="KvToken")
+                                        for method in ("post", "put")},
+        # auth/token/renew-self and revoke-self are served (clients call them) but not documented:
+        # they refuse every request (400: the suite's tokens are JWTs, neither renewable nor revocable).
+    }
+
+
+def document(api, mount: str, name_schema: dict) -> None:
+    """Add the /v1/ operations of `mount` (none when it is "", /v1 being off) to `api`'s document."""
+    if not mount:
+        return
+    spec = api.spec
+    spec.components.security_scheme(TOKEN_SCHEME, {"type": "apiKey", "in": "header", "name": "X-Vault-Token"})
+    for name, schema in SCHEMAS.items():
+        spec.components.schema(name, schema)
+    path_parameter = {"name": "path", "in": "path", "required": True, "schema": dict(name_schema),
+                      "description": "a shared secret's name (for the preflight: the mount, then any path)"}
+    for path, operations in paths(mount).items():
+        # flask-smorest's apispec plugin documents a path from a werkzeug rule: one like the
+        # catch-all's, bound to the app's converters but never added to its routing map.
+        rule = Rule(path.replace("{path}", "<path:path>"), defaults={})
+        rule.bind(api._app.url_map)
+        parameters = [path_parameter] if "{path}" in path else []
+        spec.path(rule=rule, operations=operations, parameters=parameters)
+    api.add_tag(TAG)
