@@ -170,7 +170,10 @@ def _cef_fields(record: str) -> tuple[list[str], dict]:
     header = re.findall(r"((?:[^|\\]|\\.)*)\|", record)[:7]
     extension = record[sum(len(h) + 1 for h in header):]
     pairs = re.findall(r"(\w+)=((?:[^=\\]|\\.)*?)(?=\s\w+=|$)", extension)
-    unescape = lambda text: re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), text)
+
+    def unescape(text: str) -> str:
+        return re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), text)
+
     return [unescape(h) for h in header], {key: unescape(value) for key, value in pairs}
 
 

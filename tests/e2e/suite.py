@@ -102,3 +102,16 @@ def listening(port: int) -> bool:
         return True
     except requests.ConnectionError:
         return False
+
+
+# What a `secrets` run printed, checked as a user would read it.
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def one_line_error(result: subprocess.CompletedProcess, code: int) -> str:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("secrets: error: ") and "Traceback" not in result.stderr
+    return line

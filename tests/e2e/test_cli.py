@@ -13,53 +13,12 @@ import sys
 import pytest
 import yaml
 
+from tests.e2e.suite import ok, one_line_error
 from tests.support import free_port, unique
 
 pytestmark = pytest.mark.slow
 ADMIN_ROLE = "00000000-0000-4000-8000-000000000001"  # the dev admin's role (common/devtools/issuer/default_clients.json)
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-@pytest.fixture(scope="module")
-def shell(suite, tmp_path_factory):
-    """`secrets ...` with a private config folder (where the token is cached) and the suite's URLs."""
-    home = tmp_path_factory.mktemp("cli-home")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SECRETS_")}
-    env.update(XDG_CONFIG_HOME=str(home / "config"), HOME=str(home),
-               SECRETS_AUTH_URL=f"http://127.0.0.1:{suite.ports['ISSUER_PORT']}",
-               SECRETS_VAULT_URL=f"http://127.0.0.1:{suite.ports['VAULT_PORT']}",
-               SECRETS_SM_URL=f"http://127.0.0.1:{suite.ports['SM_PORT']}")
-
-    def run(*args: str, stdin: str | None = None, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-        # Standard input is never the terminal pytest may have been started from (a pipe, as in a script).
-        return subprocess.run([sys.executable, "-m", "common.cli.main", *args], input=stdin or "", text=True,
-                              capture_output=True, env={**env, **(extra_env or {})}, cwd=home, timeout=60)
-
-    run.home = home
-    return run
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def one_line_error(result: subprocess.CompletedProcess, code: int) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("secrets: error: ") and "Traceback" not in result.stderr
-    return line
-
-
-@pytest.fixture(scope="module")
-def logged_in(shell):
-    (shell.home / "oauth-secret").write_text("dev-oauth-secret\n")
-    # A PrivX SDK's login: the OAuth client in Basic auth, the API client by the password grant;
-    # the password comes from standard input, never the command line.
-    out = ok(shell("-o", "json", "login", "--client-id", "privx-external", "--client-secret", "@oauth-secret",
-                   "--username", "admin", "--password", "-", stdin="dev-admin-secret\n"))
-    assert "vaultManage" in json.loads(out)["scope"]
-    return shell
 
 
 def test_version_help_and_completion(shell):

@@ -7,7 +7,7 @@ import string
 
 import pytest
 
-from tests.e2e.test_cli import logged_in, ok, one_line_error, shell  # noqa: F401 (fixtures)
+from tests.e2e.suite import ok, one_line_error
 from tests.support import unique
 
 pytestmark = pytest.mark.slow

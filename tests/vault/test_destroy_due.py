@@ -16,8 +16,7 @@ import time
 import pytest
 
 from tests.vault.helpers import V1, unique
-from tests.vault.test_version_lifecycle import (assert_destroyed, assert_intact, listed, post, rows, sql, svc,  # noqa: F401 (fixtures)
-                                                 write)
+from tests.vault.test_version_lifecycle import assert_destroyed, assert_intact, listed, post, rows, write
 
 BLOCK_KEY = 7_220_022  # the advisory lock the crash test parks destroy-due on
 

@@ -16,17 +16,6 @@ import pytest
 from tests.vault.helpers import V1, assert_error, new_role, unique
 
 
-@pytest.fixture()
-def svc(tokens):
-    return tokens.headers("service")
-
-
-@pytest.fixture()
-def sql(vault_db):
-    with psycopg.connect(vault_db, autocommit=True) as conn:
-        yield conn
-
-
 def write(client, headers, path, body, status=200):
     response = client.post(f"{V1}/secret/data/{path}", headers=headers, json=body)
     assert response.status_code == status, response.get_data(as_text=True)
