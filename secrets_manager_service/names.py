@@ -1,4 +1,4 @@
-"""Host ids, account names and the Vault path of an account's password."""
+"""Host ids, account names and the Vault paths of accounts' passwords (host and directory accounts)."""
 from __future__ import annotations
 
 import re
@@ -59,6 +59,12 @@ def account_name(account: str) -> str:
 def secret_path(host_id, account: str) -> str:
     """Where the Vault keeps the account's password, and the `path` clients check out."""
     return f"hosts/{host_id}/{account}"
+
+
+def directory_secret_path(domain_id, managed_id) -> str:
+    """Where the Vault keeps a managed directory account's password (`targetdomains/{domain_id}/{id}`),
+    kept by account_passwords under the same rules as a host account's."""
+    return f"targetdomains/{domain_id}/{managed_id}"
 
 
 def parse_secret_path(path: str) -> tuple[uuid.UUID, str] | None:

@@ -20,9 +20,10 @@ from common import audit, errors, metrics
 from common.auth import Principal
 from common.db import fetch_page
 from common.web import database
+from secrets_manager_service import account_passwords, names
 from secrets_manager_service.account_secrets.kinds import Kind
 from secrets_manager_service.target_domains import checkout_store
-from secrets_manager_service.target_domains import managed_passwords, rotations
+from secrets_manager_service.target_domains import rotations
 from secrets_manager_service.target_domains import managed_store as managed
 
 TYPE = "TARGET_DOMAIN_SECRET"
@@ -60,7 +61,7 @@ def _usable(row: dict) -> bool:
 
 def view(row: dict) -> dict:
     """The account-secret fields of a managed account (no `host`: it has a `target_domain`)."""
-    return {"path": managed_passwords.path(row["domain_id"], row["managed_id"]), "type": TYPE,
+    return {"path": names.directory_secret_path(row["domain_id"], row["managed_id"]), "type": TYPE,
             "username": row["username"], "email": row["email"], "full_name": row["full_name"],
             "target_domain": {"id": row["domain_id"], "name": row["domain_name"], "deleted": False}}
 
@@ -97,7 +98,7 @@ def list_accounts(principal: Principal, *, keywords: list[str] = (), username: s
 def _passwords(row: dict) -> list[dict]:
     """The current password and its history, and a rotation's pending one once the directory accepts it."""
     pending = rotations.accepted_pending(row["id"])
-    return managed_passwords.live_versions(row["domain_id"], row["id"], also=pending)
+    return account_passwords.live_versions(names.directory_secret_path(row["domain_id"], row["id"]), also=pending)
 
 
 def _parse(path: str) -> tuple[uuid.UUID, uuid.UUID]:
@@ -143,7 +144,7 @@ DIRECTORY = Kind(
     find_account=lambda db, key: managed.find_managed(db, *key),
     usable=_usable,
     account_id=lambda account: account["id"],
-    path=lambda account: managed_passwords.path(account["domain_id"], account["id"]),
+    path=lambda account: names.directory_secret_path(account["domain_id"], account["id"]),
     view=lambda account: view({**account, "managed_id": account["id"]}),
     passwords=_passwords,
     no_password_hint="rotate it or set its password",
@@ -169,7 +170,7 @@ def expire() -> int:
                                          rotations.CHECKOUT_RELEASE)
         domains = checkout_store.domains_of(cur, [row["managed_account_id"] for row in ended])
         for row in ended:
-            audit.record("checkout.expire", managed_passwords.path(domains.get(row["managed_account_id"]),
+            audit.record("checkout.expire", names.directory_secret_path(domains.get(row["managed_account_id"]),
                                                                    row["managed_account_id"]),
                          cur=cur, principal=WORKER, details={"checkout_id": str(row["id"]), "holder": row["user_id"]})
     metrics.CHECKOUTS.labels("expire", "success").inc(len(ended))

@@ -1,7 +1,7 @@
 """Managed directory accounts: onboard scanned accounts, change, delete, rotate, set passwords.
 
 A managed account is a scanned account the Secrets Manager keeps the password of,
-in the Vault (`targetdomains/{domain_id}/{id}`, see managed_passwords); its
+in the Vault (`targetdomains/{domain_id}/{id}`, see names.directory_secret_path); its
 directory fields are always its scanned account's. Passwords go to the Vault
 before the rows that refer to them commit, and leave it before the rows go, so a
 Vault failure is a 503 that changes nothing. Every change is audited without a password.
@@ -16,9 +16,9 @@ from common import audit, errors
 from common.auth import Principal
 from common.web import database
 from secrets_manager_service.drivers.dn import canonical_dn
+from secrets_manager_service import account_passwords, names
 from secrets_manager_service.policies import store as policies_store
 from secrets_manager_service.target_domains import account_store, accounts, bind_passwords, ldap_syntax
-from secrets_manager_service.target_domains import managed_passwords
 from secrets_manager_service.target_domains import managed_store as store
 from secrets_manager_service.target_domains import service as domains
 
@@ -31,7 +31,7 @@ DEFAULTS = {"enabled": True, "rotation_enabled": True, "explicit_checkout": Fals
 
 
 def secret_name(row: dict) -> str:
-    return managed_passwords.path(row["domain_id"], row["id"])
+    return names.directory_secret_path(row["domain_id"], row["id"])
 
 
 def _checkout_item(row: dict, checkout: dict) -> dict:
@@ -168,18 +168,18 @@ def create(principal: Principal, domain_id, body: dict) -> uuid.UUID:
     managed_id = uuid.uuid4()
     version = None
     if body.get("password"):
-        version = managed_passwords.store(domain["id"], managed_id, body["password"],
+        version = account_passwords.store(names.directory_secret_path(domain["id"], managed_id), body["password"],
                                           max_versions=policy["max_versions"])
     try:
         with database().transaction() as cur:
             _onboard(cur, principal.sub, domain, account, body, policy, password_version=version,
                      managed_id=managed_id)
-            audit.record("managed_account.create", managed_passwords.path(domain["id"], managed_id), cur=cur,
+            audit.record("managed_account.create", names.directory_secret_path(domain["id"], managed_id), cur=cur,
                          details={"username": account["username"], "password": version is not None,
                                   "rotate": bool(body.get("rotate"))})
     except BaseException:
         if version is not None:
-            managed_passwords.forget(domain["id"], managed_id)
+            account_passwords.forget(names.directory_secret_path(domain["id"], managed_id))
         raise
     return managed_id
 
@@ -270,7 +270,7 @@ def batch_delete(domain_id, ids: list) -> None:
 def _delete(domain: dict, ids: list) -> None:
     """Passwords out of the Vault first, then the rows (their checkouts and queued rotations go too)."""
     for managed_id in ids:
-        managed_passwords.forget(domain["id"], managed_id)
+        account_passwords.forget(names.directory_secret_path(domain["id"], managed_id))
     with database().transaction() as cur:
         store.delete_managed(cur, domain["id"], ids)
         audit.record("managed_account.delete", f"targetdomains/{domain['id']}", cur=cur,
@@ -306,7 +306,7 @@ def set_password(domain_id, managed_id, password: str) -> None:
     from secrets_manager_service.rotation import service as rotation
     from secrets_manager_service.target_domains.rotations import DIRECTORY
 
-    version = rotation.store_set_password(DIRECTORY, row["id"], managed_passwords.path(domain["id"], row["id"]),
+    version = rotation.store_set_password(DIRECTORY, row["id"], names.directory_secret_path(domain["id"], row["id"]),
                                           password, max_versions=row["max_versions"])
     with database().transaction() as cur:
         DIRECTORY.states.clear(cur, row["id"])

@@ -17,12 +17,12 @@ import logging
 
 from common import errors
 from common.web import database
-from secrets_manager_service import account_passwords
+from secrets_manager_service import account_passwords, names
 from secrets_manager_service.drivers import ldap as ldap_driver
 from secrets_manager_service.rotation import service as rotation
 from secrets_manager_service.rotation.kinds import Kind
 from secrets_manager_service.rotation.store import RotationStates
-from secrets_manager_service.target_domains import bind_passwords, managed_passwords
+from secrets_manager_service.target_domains import bind_passwords
 from secrets_manager_service.target_domains import managed_store as store
 from secrets_manager_service.target_domains import rotation_store
 from secrets_manager_service.target_domains.endpoints import endpoint_of, endpoints_in_order
@@ -69,7 +69,7 @@ def record_failure(cur, managed_id, *, subject, details, retry_in) -> None:
 
 
 def path(subject: dict) -> str:
-    return managed_passwords.path(subject["domain_id"], subject["account_id"])
+    return names.directory_secret_path(subject["domain_id"], subject["account_id"])
 
 
 def bind_credentials(subject: dict) -> dict[str, str]:

@@ -11,6 +11,8 @@ import uuid
 from common import audit, errors
 from common.auth import Principal
 from common.web import database
+from secrets_manager_service import account_passwords
+from secrets_manager_service.names import directory_secret_path
 from secrets_manager_service.policies import store as policies_store
 from secrets_manager_service.target_domains import bind_passwords, ldap_syntax, store
 
@@ -187,11 +189,9 @@ def update(principal: Principal, domain_id, body: dict) -> None:
 def delete(domain_id) -> None:
     """Remove the domain: its Vault secrets first, then its rows (a retry finishes a failed delete)."""
     row = get_row(domain_id)
-    from secrets_manager_service.target_domains import managed_passwords
-
     db = database()
     for managed_id in store.managed_ids(db, row["id"]):
-        managed_passwords.forget(row["id"], managed_id)
+        account_passwords.forget(directory_secret_path(row["id"], managed_id))
     bind_passwords.forget(row["id"])
     with db.transaction() as cur:
         store.delete_domain(cur, row["id"])
