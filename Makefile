@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Exact versions of every dependency (pip-tools; `make lock` renews it).
 CONSTRAINTS := deploy/constraints.txt
 
-.PHONY: install run test image-test bench bench-scale bench-audit-chain load fuzz failover-test lock lint clean
+.PHONY: install run test image-test bench bench-cpu bench-scale bench-audit-chain load fuzz failover-test lock lint clean
 
 install: $(STAMP)
 
@@ -42,6 +42,10 @@ fresh-machine-test: install
 ## Throughput and latency against a bare Flask app under the same gunicorn settings.
 bench: install
 	$(PY) -m tests.benchmarks.bench
+
+## Instructions per request (callgrind, in-process WSGI calls) beside floors and budgets; exit 1 on a miss.
+bench-cpu: install
+	$(PY) -m tests.benchmarks.cpu
 
 ## p50/p99 of lists, searches, keys, versions and audit queries at 10,000 and at 1,000,000
 ## secrets in the same run (data sets built by COPY in a few minutes; about 6 GB, dropped after).

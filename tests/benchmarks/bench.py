@@ -381,17 +381,22 @@ class CheckoutRelease(loadgen.Flow):
         return cycle
 
 
-def _register_accounts(ctx: Context) -> dict:
-    """10,000 accounts on 100 hosts the benchmark user may use; the first few with passwords."""
-    admin = ctx.tokens("admin", ttl=TOKEN_TTL)
-    role = support.new_role("bench-operators")
-    policy_id = ctx.call("POST", f"{ctx.sm_url}/password-policy", admin, {
+def password_policy(ctx: Context, admin: str) -> str:
+    """A new password policy for benchmark accounts (no concurrent checkout limit, no rotation on release); its id."""
+    return ctx.call("POST", f"{ctx.sm_url}/password-policy", admin, {
         "name": support.unique("bench-policy"), "rotation_interval": "P30D", "password_min_length": 20,
         "password_max_length": 24, "use_special_characters": True, "use_lower_case": True,
         "use_upper_case": True, "use_numbers": True, "max_versions": 5, "number_of_retries": 1,
         "retry_interval": "PT5M", "max_concurrent_checkouts": 0, "max_checkout_duration": "PT1H",
         "rotate_on_release": False, "verify_after_rotation": False,
     }, expect=(201,)).json()["id"]
+
+
+def _register_accounts(ctx: Context) -> dict:
+    """10,000 accounts on 100 hosts the benchmark user may use; the first few with passwords."""
+    admin = ctx.tokens("admin", ttl=TOKEN_TTL)
+    role = support.new_role("bench-operators")
+    policy_id = password_policy(ctx, admin)
     hosts = [str(uuid.uuid4()) for _ in range(SM_HOSTS)]
 
     def register(index: int) -> None:

@@ -1,0 +1,380 @@
+"""`make bench-cpu`: instructions per request, counted by callgrind, beside floors and budgets (issue 25).
+
+    .venv/bin/python -m tests.benchmarks.cpu          # exit status 1 when a budget is missed
+
+Wall-clock figures on the shared machines move by 80% between runs; instruction counts agree
+within about 1%. Each service's Python is counted in its own process, in-process WSGI calls
+(`app(environ, start_response)` with prebuilt environs) on a real PostgreSQL:
+
+- the parent (not under valgrind) starts the Vault under gunicorn, the dev token issuer and the
+  Secrets Manager under gunicorn (tests/benchmarks/suite.py's settings, LOG_LEVEL=WARNING), and
+  seeds them over HTTP: 1,000 shared secrets, a versioned secret, an ACL policy bound to a role,
+  5,000 managed accounts on 50 hosts (a few with passwords);
+- then one child per process to count runs under `valgrind --tool=callgrind`: the Vault app (and
+  the floors: bare Flask, bare Flask + the v1 read's or the v2 write's SQL) on the Vault's
+  database, then the Secrets Manager app (and its checkout floor) on its database, calling the
+  Vault under gunicorn over real HTTP: only the Secrets Manager's own instructions are counted;
+- in a child, each route is warmed up, then run SHORT times and LONG times; `os.getppid()`
+  between the loops makes callgrind dump its counters (`--dump-before=getppid`), so each loop's
+  instructions are one dump, and (LONG - SHORT loops) / (LONG - SHORT) is one request's cost
+  without the start-up's and the loop's own.
+
+The Vault's share of a checkout cycle is counted in the Vault's child by replaying the calls the
+Secrets Manager makes for it (account_passwords.live_versions, twice per cycle: a metadata read
+and one versioned read per live version, with the service token).
+
+PostgreSQL's own work is not counted (another process). The table goes to stdout and
+`.data/bench-cpu.json`.
+"""
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import contextlib
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from tests import support
+from tests.benchmarks import bench
+
+SHORT, LONG, WARMUP = 5, 20, 5
+RESULTS_FILE = bench.ROOT / ".data" / "bench-cpu.json"
+V = bench.VAULT
+SM = bench.SM
+LIST_SECRETS = 1000  # shared secrets the v1 list and search reader sees (a page is 100)
+SM_HOSTS, SM_PER_HOST, SM_WITH_PASSWORD = 50, 100, 4  # 5,000 managed accounts
+
+# Budgets, instructions per request (issue 25, point 2).
+SINGLE_READ = 1.10e6
+BUDGETS = {
+    "v1_read": SINGLE_READ, "v2_read": SINGLE_READ, "kv_read": SINGLE_READ, "kv_read_policy": SINGLE_READ,
+    "v2_write": 1.45e6, "v1_list": 20e6, "sm_list": 8e6, "sm_cycle": 7e6, "vault_cycle_share": 2e6,
+}
+
+
+# --------------------------------------------------------------------------------------
+# What is measured: (key, title, floor key or None, request(s)) per process. A request is
+# (method, path, headers, json body or None, query string); a route of several requests (the
+# checkout cycle) is a function of the app that makes them.
+
+def vault_routes(seed: dict) -> list[tuple]:
+    user = {"Authorization": f"Bearer {seed['reader']}"}
+    service = {"Authorization": f"Bearer {seed['service']}"}
+    kv = {"X-Vault-Token": seed["service"], "X-Vault-Request": "true"}
+    kv_user = {"X-Vault-Token": seed["policy_user"], "X-Vault-Request": "true"}
+    path, account = seed["v2_path"], seed["account_path"]
+    write_body = {"data": {"username": "svc-bench", "password": "p" * 24}}
+    share = [("GET", f"{V}/secret/metadata/{account}", service, None, ""),
+             ("GET", f"{V}/secret/data/{account}", service, None, "version=1")] * 2
+    return [
+        ("bare_json", "floor: bare Flask JSON", None, "bare", [("GET", "/", {}, None, "")]),
+        ("floor_read", "floor: bare Flask + v1 read's SQL", None, "floor",
+         [("GET", f"/read/{seed['v1_name']}", {"X-Role": seed["role_id"]}, None, "")]),
+        ("floor_write", "floor: bare Flask + v2 write's SQL", None, "floor",
+         [("POST", f"/write/{seed['write_path']}", {}, None, "")]),
+        ("v1_read", "v1 read GET /secrets/{name}", "floor_read", "vault",
+         [("GET", f"{V}/secrets/{seed['v1_name']}", user, None, "")]),
+        ("v2_read", "v2 read GET /secret/data/{path}", "floor_read", "vault",
+         [("GET", f"{V}/secret/data/{path}", service, None, "")]),
+        ("kv_read", "KV v2 read GET /v1/secret/data/{path}", "floor_read", "vault",
+         [("GET", f"/v1/secret/data/{path}", kv, None, "")]),
+        ("kv_read_policy", "KV v2 read, ACL policy-bound user token", "floor_read", "vault",
+         [("GET", f"/v1/secret/data/{path}", kv_user, None, "")]),
+        ("v2_write", "v2 write POST /secret/data/{path}", "floor_write", "vault",
+         [("POST", f"{V}/secret/data/{seed['write_path']}", service, write_body, "")]),
+        ("v1_list", f"v1 list GET /secrets, 100 of {LIST_SECRETS} with data", None, "vault",
+         [("GET", f"{V}/secrets", user, None, "limit=100")]),
+        ("v1_search", "v1 search POST /search/secrets (a name keyword)", None, "vault",
+         [("POST", f"{V}/search/secrets", user, {"keywords": "bench-list-0042"}, "")]),
+        ("v2_keys", "keys GET /secret/keys/{folder}", None, "vault",
+         [("GET", f"{V}/secret/keys/{seed['folder']}", service, None, "")]),
+        ("kv_list", "KV list LIST /v1/secret/metadata/{folder}", None, "vault",
+         [("GET", f"/v1/secret/metadata/{seed['folder']}", kv, None, "list=true")]),
+        ("vault_cycle_share", "Vault's share of a checkout cycle (2 metadata + 2 reads)", None, "vault", share),
+    ]
+
+
+def sm_routes(seed: dict) -> list[tuple]:
+    user = {"Authorization": f"Bearer {seed['sm_user']}"}
+    return [
+        ("sm_floor_cycle", "floor: bare Flask + the checkout's Vault call, release", None, "floor",
+         [("POST", f"/checkout/{seed['account_path']}", {}, None, ""), ("POST", "/release", {}, None, "")]),
+        ("sm_list", f"SM account list GET /secrets, 100 of {SM_HOSTS * SM_PER_HOST}", None, "sm",
+         [("GET", f"{SM}/secrets", user, None, "limit=100")]),
+        ("sm_search", "SM account search POST /secrets/search", None, "sm",
+         [("POST", f"{SM}/secrets/search", user, {"keywords": "acct042"}, "")]),
+        ("sm_cycle", "SM checkout create + read + release (SM process only)", "sm_floor_cycle", "sm",
+         ("cycle", seed["checkout_path"], user)),
+        ("sm_checkouts", "SM checkout list GET /secrets/checkouts", None, "sm",
+         [("GET", f"{SM}/secrets/checkouts", user, None, "")]),
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# The measured child
+
+def environ(method: str, path: str, headers: dict, body, query: str) -> tuple[dict, bytes]:
+    from werkzeug.test import EnvironBuilder
+
+    builder = EnvironBuilder(path=path, method=method, headers=headers, json=body, query_string=query or None,
+                             base_url="http://127.0.0.1:8080")
+    env = builder.get_environ()
+    data = env["wsgi.input"].read()
+    return env, data
+
+
+class Caller:
+    """Calls a WSGI app with prebuilt environs; checks each answer's status."""
+
+    def __init__(self, app):
+        self.app = app
+        self.status = ""
+
+    def _start(self, status, headers, exc_info=None):
+        self.status = status
+
+    def call(self, env: dict, data: bytes) -> bytes:
+        env = dict(env)
+        env["wsgi.input"] = io.BytesIO(data)
+        result = self.app(env, self._start)
+        try:
+            return b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+
+
+def _checkout_cycle(caller: Caller, path: str, headers: dict):
+    """POST /secrets/checkouts, GET it, POST its release: one call of the route."""
+    create = environ("POST", f"{SM}/secrets/checkouts", headers, {"path": path}, "")
+
+    def run():
+        body = caller.call(*create)
+        if not caller.status.startswith("200"):
+            raise RuntimeError(f"checkout answered {caller.status}: {body[:300]!r}")
+        checkout_id = json.loads(body)["items"][0]["id"]
+        for method, suffix in (("GET", ""), ("POST", "/release")):
+            answer = caller.call(*environ(method, f"{SM}/secrets/checkouts/{checkout_id}{suffix}", headers, None, ""))
+            if not caller.status.startswith("200"):
+                raise RuntimeError(f"{method} checkout{suffix} answered {caller.status}: {answer[:300]!r}")
+    return run
+
+
+def measured_child(which: str, seed_file: str) -> None:
+    """Runs under callgrind: every route of `which` (vault or sm), each one warm-up loop, then a
+    SHORT and a LONG loop, os.getppid() around each loop (a callgrind dump)."""
+    seed = json.loads(Path(seed_file).read_text())
+    os.environ.update(seed[f"{which}_env"])
+    from tests.benchmarks import bare_app, floor_app
+
+    if which == "vault":
+        from vault_service.app import create_app
+    else:
+        from secrets_manager_service.app import create_app
+    apps = {"bare": Caller(bare_app.app), "floor": Caller(floor_app.app), which: Caller(create_app())}
+    routes = vault_routes(seed) if which == "vault" else sm_routes(seed)
+    order = []
+    for key, _title, _floor, app_key, requests_ in routes:
+        caller = apps[app_key]
+        if isinstance(requests_, tuple):  # a function of the app
+            runs = [_checkout_cycle(caller, requests_[1], requests_[2])]
+        else:
+            runs = []
+            for request in requests_:
+                built = environ(*request)
+                runs.append(lambda built=built, caller=caller: caller.call(*built))
+
+        def one():
+            for run in runs:
+                answer = run()
+                if caller.status and caller.status[:1] not in "2":
+                    raise RuntimeError(f"{key} answered {caller.status}: {answer[:300]!r}")
+        for _ in range(WARMUP):
+            one()
+        for count in (SHORT, LONG):
+            os.getppid()  # dump: what came before
+            for _ in range(count):
+                one()
+        os.getppid()
+        order.append(key)
+    Path(seed_file + f".{which}.order").write_text(json.dumps(order))
+
+
+def count(which: str, seed_file: str, out_dir: str) -> dict[str, float]:
+    """Runs the child of `which` under callgrind; instructions per request by route key."""
+    out = os.path.join(out_dir, f"callgrind.{which}")
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--dump-before=getppid", f"--callgrind-out-file={out}",
+                           sys.executable, "-m", "tests.benchmarks.cpu", "--child", which, seed_file],
+                          cwd=bench.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {which} child failed:\n{done.stdout[-3000:]}")
+    order = json.loads(Path(seed_file + f".{which}.order").read_text())
+    totals = {}
+    for name in os.listdir(out_dir):
+        match = re.fullmatch(rf"callgrind\.{which}\.(\d+)", name)
+        if match:
+            text = Path(out_dir, name).read_text(errors="replace")
+            totals[int(match.group(1))] = int(re.search(r"^summary: (\d+)", text, re.M).group(1))
+    if len(totals) != 3 * len(order):  # os.getppid() three times a route; the exit's dump has no number
+        raise RuntimeError(f"the {which} child made {len(totals)} dumps, not {3 * len(order)}")
+    # Dump 1 is the start-up and route 0's warm-up; then per route: SHORT loop, LONG loop,
+    # the next route's warm-up + SHORT loop ... (a warm-up falls in the dump before a SHORT loop).
+    result = {}
+    for index, key in enumerate(order):
+        short, long_ = totals[2 + 3 * index], totals[3 + 3 * index]
+        result[key] = (long_ - short) / (LONG - SHORT)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Set-up over HTTP (not counted)
+
+def seed_vault(ctx: bench.Context) -> dict:
+    role = support.new_role("cpu-reader")
+    admin = ctx.tokens("admin", roles=[role], ttl=bench.TOKEN_TTL)
+    service = ctx.tokens("service", ttl=bench.TOKEN_TTL)
+
+    def create(index: int) -> None:
+        ctx.call("POST", f"{ctx.vault_url}/secrets", admin, {
+            "name": f"bench-list-{index:04d}", "data": {"username": f"svc-{index}", "password": secrets.token_urlsafe(24)},
+            "read_roles": [role], "write_roles": [role]}, expect=(201,))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(create, range(LIST_SECRETS)))
+    folder = "bench/cpu"
+    for index in range(20):
+        ctx.call("POST", f"{ctx.vault_url}/secret/data/{folder}/s{index:02d}", service,
+                 {"data": {"username": "svc-bench", "password": secrets.token_urlsafe(24)}})
+    write_path = f"{folder}/written"
+    ctx.call("POST", f"{ctx.vault_url}/secret/metadata/{write_path}", service, {"max_versions": 10})
+    policy_role, policy = support.new_role("cpu-kv"), "cpu-read"
+    head = {"X-Vault-Token": ctx.tokens("admin", ttl=bench.TOKEN_TTL)}
+    for url, body in ((f"sys/policies/acl/{policy}", {"policy": f'path "secret/data/{folder}/*" {{ capabilities = ["read"] }}'}),
+                      (f"identity/group/name/{policy_role['name']}", {"type": "external", "policies": [policy]})):
+        response = ctx.http.put(f"{ctx.vault_base}/v1/{url}", json=body, headers=head, timeout=60)
+        if response.status_code not in (200, 204):
+            raise RuntimeError(f"setup: PUT /v1/{url} answered {response.status_code}: {response.text[:500]}")
+    return {"reader": ctx.tokens("user", roles=[role], ttl=bench.TOKEN_TTL), "role_id": role["id"],
+            "service": service, "policy_user": ctx.tokens("user", roles=[policy_role], ttl=bench.TOKEN_TTL),
+            "v1_name": "bench-list-0007", "v2_path": f"{folder}/s07", "write_path": write_path, "folder": folder}
+
+
+def seed_secrets_manager(ctx: bench.Context) -> dict:
+    admin = ctx.tokens("admin", ttl=bench.TOKEN_TTL)
+    role = support.new_role("cpu-operators")
+    policy_id = bench.password_policy(ctx, admin)
+    hosts = [str(uuid.uuid4()) for _ in range(SM_HOSTS)]
+
+    def register(index: int) -> None:
+        accounts = [{"account": f"acct{n:03d}"} for n in range(SM_PER_HOST)]
+        if index == 0:
+            for account in accounts[:SM_WITH_PASSWORD]:
+                account["initial_password"] = secrets.token_urlsafe(18)
+        ctx.call("POST", f"{ctx.sm_url}/host-secret/{hosts[index]}", admin, {
+            "metadata": {"address": f"10.1.{index}.1", "protocol": "NONE", "password_policy_id": policy_id,
+                         "access_roles": [role]},
+            "accounts": accounts})
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(register, range(SM_HOSTS)))
+    return {"sm_user": ctx.tokens("user", roles=[role], ttl=bench.TOKEN_TTL),
+            "checkout_path": f"hosts/{hosts[0]}/acct000", "account_path": f"hosts/{hosts[0]}/acct000"}
+
+
+def vault_account_path(ctx: bench.Context, sm_path: str) -> str:
+    """The Vault path the Secrets Manager keeps the account's password at (found by listing)."""
+    service = ctx.tokens("service", ttl=bench.TOKEN_TTL)
+    host = sm_path.split("/")[1]
+    folder = ctx.http.get(f"{ctx.vault_base}/v1/secret/metadata/?list=true",
+                          headers={"X-Vault-Token": service}, timeout=60).json()["data"]["keys"]
+    for top in folder:
+        keys = ctx.http.get(f"{ctx.vault_base}/v1/secret/metadata/{top}?list=true",
+                            headers={"X-Vault-Token": service}, timeout=60)
+        if keys.status_code == 200 and any(host in key for key in keys.json()["data"]["keys"]):
+            return f"{top}{host}/acct000"
+    raise RuntimeError("setup: the account's password is not found in the Vault")
+
+
+# --------------------------------------------------------------------------------------
+# Report
+
+def report(counts: dict[str, float], titles: dict[str, tuple[str, str | None]]) -> tuple[list[dict], bool]:
+    rows, missed = [], False
+    print(f"{'route':<62} {'instructions':>12} {'floor':>9} {'budget':>9}  result")
+    print("-" * 104)
+    for key, (title, floor) in titles.items():
+        if key not in counts:
+            continue
+        value, budget = counts[key], BUDGETS.get(key)
+        floor_value = counts.get(floor) if floor else None
+        result = "" if budget is None else ("PASS" if value <= budget else "MISS")
+        missed = missed or result == "MISS"
+        print(f"{title:<62} {value / 1e6:>11.2f}M {'' if floor_value is None else f'{floor_value / 1e6:.2f}M':>9} "
+              f"{'' if budget is None else f'{budget / 1e6:.2f}M':>9}  {result}")
+        rows.append({"key": key, "title": title, "instructions": round(value), "floor": floor,
+                     "budget": budget, "result": result or None})
+    return rows, missed
+
+
+def run() -> int:
+    started = time.monotonic()
+    os.chdir(bench.ROOT)
+    with contextlib.ExitStack() as stack:
+        data_dir = tempfile.mkdtemp(prefix="bench-cpu-")
+        stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
+        from common.devtools.issuer.keys import ensure_signing_key
+
+        ensure_signing_key(data_dir)
+        db_server = stack.enter_context(bench.database_server(data_dir))
+        ctx = bench.Context(stack=stack, data_dir=data_dir, db_server=db_server, tokens=support.TokenFactory(data_dir))
+        stack.callback(ctx.http.close)
+        vault_db = ctx.extras["vault_database_url"] = ctx.database("vault_cpu")
+        vault_env = {**ctx.service_env(vault_db),
+                     "VAULT_MASTER_KEYS": f"k1:{base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}"}
+        ctx.vault_base = ctx.serve("vault_service.wsgi:app", vault_env, f"{V}/status", migrations_of="vault_service.app")
+        from tests.benchmarks import suite
+
+        suite.start_secrets_manager(ctx)
+        seed = {**seed_vault(ctx), **seed_secrets_manager(ctx)}
+        seed["account_path"] = vault_account_path(ctx, seed["checkout_path"])
+        seed["vault_env"] = {**vault_env, "DATABASE_URL": vault_db}
+        seed["sm_env"] = {**ctx.extras["sm_env"], "VAULT_TOKEN": seed["service"]}
+        print(f"set up in {time.monotonic() - started:.0f} s; counting (callgrind, {SHORT} and {LONG} requests "
+              "per route) ...", flush=True)
+        seed_file = os.path.join(data_dir, "seed.json")
+        Path(seed_file).write_text(json.dumps(seed))
+        counts = {}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:  # the two children at once
+            for result in pool.map(lambda which: count(which, seed_file, data_dir), ("vault", "sm")):
+                counts.update(result)
+        titles = {key: (title, floor) for key, title, floor, _app, _r in vault_routes(seed) + sm_routes(seed)}
+        rows, missed = report(counts, titles)
+        print(f"\nLOG_LEVEL=WARNING; PostgreSQL's work not counted; {time.monotonic() - started:.0f} s in all")
+        RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS_FILE.write_text(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                            "rows": rows}, indent=2) + "\n")
+        return 1 if missed else 0
+
+
+def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        measured_child(sys.argv[2], sys.argv[3])
+        return 0
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt-get install valgrind)")
+        return 2
+    return run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
