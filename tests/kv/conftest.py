@@ -38,7 +38,7 @@ def service_token(tokens):
 
 
 @pytest.fixture()
-def vault(kv_base, service_token):
+def hvac_client(kv_base, service_token):
     """An hvac client with a `service` token, as a HashiCorp user would make it."""
     import hvac
 

@@ -14,100 +14,100 @@ from tests.support import unique
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:The raise_on_deleted_version parameter")]
 
 
-def test_write_read_versions_and_metadata(vault):
+def test_write_read_versions_and_metadata(hvac_client):
     path = unique("hvac/app")
-    first = vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"password": "one"})
+    first = hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"password": "one"})
     assert first["data"]["version"] == 1 and first["data"]["deletion_time"] == ""
     assert first["mount_type"] == "kv" and first["lease_id"] == "" and first["auth"] is None
-    vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"password": "two"}, cas=1)
+    hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"password": "two"}, cas=1)
 
-    current = vault.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)
+    current = hvac_client.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)
     assert current["data"]["data"] == {"password": "two"}
     assert current["data"]["metadata"]["version"] == 2
     assert current["data"]["metadata"]["created_time"].endswith("Z")
-    assert vault.secrets.kv.v2.read_secret_version(path=path, version=1, raise_on_deleted_version=True)[
+    assert hvac_client.secrets.kv.v2.read_secret_version(path=path, version=1, raise_on_deleted_version=True)[
         "data"]["data"] == {"password": "one"}
-    assert vault.secrets.kv.v2.read_secret(path=path, raise_on_deleted_version=True)["data"]["data"] == {"password": "two"}
+    assert hvac_client.secrets.kv.v2.read_secret(path=path, raise_on_deleted_version=True)["data"]["data"] == {"password": "two"}
 
-    metadata = vault.secrets.kv.v2.read_secret_metadata(path=path)["data"]
+    metadata = hvac_client.secrets.kv.v2.read_secret_metadata(path=path)["data"]
     assert metadata["current_version"] == 2 and metadata["max_versions"] == 10
     assert set(metadata["versions"]) == {"1", "2"}  # keyed by strings
     assert metadata["versions"]["1"]["deletion_time"] == "" and metadata["custom_metadata"] is None
 
 
-def test_check_and_set(vault):
+def test_check_and_set(hvac_client):
     path = unique("hvac/cas")
-    vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 1}, cas=0)
+    hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 1}, cas=0)
     with pytest.raises(exceptions.InvalidRequest) as mismatch:
-        vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 2}, cas=0)
+        hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 2}, cas=0)
     assert mismatch.value.errors == ["check-and-set parameter did not match the current version"]
     with pytest.raises(exceptions.InvalidRequest):
-        vault.secrets.kv.v2.create_or_update_secret(path=unique("hvac/cas"), secret={"v": 1}, cas=3)
+        hvac_client.secrets.kv.v2.create_or_update_secret(path=unique("hvac/cas"), secret={"v": 1}, cas=3)
 
-    vault.secrets.kv.v2.update_metadata(path=path, cas_required=True)
+    hvac_client.secrets.kv.v2.update_metadata(path=path, cas_required=True)
     with pytest.raises(exceptions.InvalidRequest) as required:
-        vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 2})
+        hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 2})
     assert required.value.errors == ["check-and-set parameter required for this call"]
-    assert vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 2}, cas=1)["data"]["version"] == 2
+    assert hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 2}, cas=1)["data"]["version"] == 2
 
 
-def test_patch_is_a_read_then_a_cas_write(vault):
+def test_patch_is_a_read_then_a_cas_write(hvac_client):
     path = unique("hvac/patch")
-    vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"user": "app", "password": "old"})
-    patched = vault.secrets.kv.v2.patch(path=path, secret={"password": "new"})
+    hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"user": "app", "password": "old"})
+    patched = hvac_client.secrets.kv.v2.patch(path=path, secret={"password": "new"})
     assert patched["data"]["version"] == 2
-    assert vault.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)["data"]["data"] == {
+    assert hvac_client.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)["data"]["data"] == {
         "user": "app", "password": "new"}
     with pytest.raises(exceptions.InvalidPath):
-        vault.secrets.kv.v2.patch(path=unique("hvac/missing"), secret={"a": 1})
+        hvac_client.secrets.kv.v2.patch(path=unique("hvac/missing"), secret={"a": 1})
 
 
-def test_delete_undelete_destroy(vault):
+def test_delete_undelete_destroy(hvac_client):
     path = unique("hvac/lifecycle")
     for value in ("a", "b", "c"):
-        vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": value})
+        hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": value})
 
-    assert vault.secrets.kv.v2.delete_latest_version_of_secret(path=path).status_code == 204
+    assert hvac_client.secrets.kv.v2.delete_latest_version_of_secret(path=path).status_code == 204
     with pytest.raises(exceptions.InvalidPath):
-        vault.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)
+        hvac_client.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)
     # raise_on_deleted_version=False hands back the 404's body: data null, metadata with the time
-    deleted = vault.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=False)
+    deleted = hvac_client.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=False)
     assert deleted["data"]["data"] is None and deleted["data"]["metadata"]["deletion_time"] != ""
     assert deleted["data"]["metadata"]["version"] == 3
 
-    assert vault.secrets.kv.v2.undelete_secret_versions(path=path, versions=[3]).status_code == 204
-    assert vault.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)["data"]["data"] == {"v": "c"}
+    assert hvac_client.secrets.kv.v2.undelete_secret_versions(path=path, versions=[3]).status_code == 204
+    assert hvac_client.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)["data"]["data"] == {"v": "c"}
 
-    assert vault.secrets.kv.v2.delete_secret_versions(path=path, versions=[1, 2]).status_code == 204
-    assert vault.secrets.kv.v2.destroy_secret_versions(path=path, versions=[1]).status_code == 204
-    versions = vault.secrets.kv.v2.read_secret_metadata(path=path)["data"]["versions"]
+    assert hvac_client.secrets.kv.v2.delete_secret_versions(path=path, versions=[1, 2]).status_code == 204
+    assert hvac_client.secrets.kv.v2.destroy_secret_versions(path=path, versions=[1]).status_code == 204
+    versions = hvac_client.secrets.kv.v2.read_secret_metadata(path=path)["data"]["versions"]
     assert versions["1"]["destroyed"] is True and versions["2"]["deletion_time"] != ""
-    assert vault.secrets.kv.v2.undelete_secret_versions(path=path, versions=[1, 2]).status_code == 204
+    assert hvac_client.secrets.kv.v2.undelete_secret_versions(path=path, versions=[1, 2]).status_code == 204
     # Destroyed stays destroyed. It was deleted first, so it keeps its deletion_time and hvac
     # hands back the body; a version destroyed without a delete has "" and hvac raises.
-    destroyed = vault.secrets.kv.v2.read_secret_version(path=path, version=1, raise_on_deleted_version=False)
+    destroyed = hvac_client.secrets.kv.v2.read_secret_version(path=path, version=1, raise_on_deleted_version=False)
     assert destroyed["data"]["data"] is None and destroyed["data"]["metadata"]["destroyed"] is True
-    vault.secrets.kv.v2.destroy_secret_versions(path=path, versions=[3])
+    hvac_client.secrets.kv.v2.destroy_secret_versions(path=path, versions=[3])
     with pytest.raises(exceptions.InvalidPath):
-        vault.secrets.kv.v2.read_secret_version(path=path, version=3, raise_on_deleted_version=False)
-    assert vault.secrets.kv.v2.read_secret_version(path=path, version=2, raise_on_deleted_version=True)[
+        hvac_client.secrets.kv.v2.read_secret_version(path=path, version=3, raise_on_deleted_version=False)
+    assert hvac_client.secrets.kv.v2.read_secret_version(path=path, version=2, raise_on_deleted_version=True)[
         "data"]["data"] == {"v": "b"}
 
     # Deleting what is missing is not an error in Vault.
     missing = unique("hvac/missing")
-    assert vault.secrets.kv.v2.delete_latest_version_of_secret(path=missing).status_code == 204
-    assert vault.secrets.kv.v2.destroy_secret_versions(path=missing, versions=[1]).status_code == 204
+    assert hvac_client.secrets.kv.v2.delete_latest_version_of_secret(path=missing).status_code == 204
+    assert hvac_client.secrets.kv.v2.destroy_secret_versions(path=missing, versions=[1]).status_code == 204
 
 
-def test_list_secrets(vault):
+def test_list_secrets(hvac_client):
     root = unique("hvac-list")
     for name in ("b", "a", "dir/x", "dir/y/z"):
-        vault.secrets.kv.v2.create_or_update_secret(path=f"{root}/{name}", secret={"n": name})
-    assert vault.secrets.kv.v2.list_secrets(path=root)["data"]["keys"] == ["a", "b", "dir/"]
-    assert vault.secrets.kv.v2.list_secrets(path=f"{root}/dir/")["data"]["keys"] == ["x", "y/"]
-    assert f"{root}/" in vault.secrets.kv.v2.list_secrets(path="")["data"]["keys"]
+        hvac_client.secrets.kv.v2.create_or_update_secret(path=f"{root}/{name}", secret={"n": name})
+    assert hvac_client.secrets.kv.v2.list_secrets(path=root)["data"]["keys"] == ["a", "b", "dir/"]
+    assert hvac_client.secrets.kv.v2.list_secrets(path=f"{root}/dir/")["data"]["keys"] == ["x", "y/"]
+    assert f"{root}/" in hvac_client.secrets.kv.v2.list_secrets(path="")["data"]["keys"]
     with pytest.raises(exceptions.InvalidPath):
-        vault.secrets.kv.v2.list_secrets(path=unique("hvac-list-none"))
+        hvac_client.secrets.kv.v2.list_secrets(path=unique("hvac-list-none"))
 
 
 def test_list_secrets_with_strict_http(kv_base, service_token):
@@ -118,38 +118,38 @@ def test_list_secrets_with_strict_http(kv_base, service_token):
     assert client.secrets.kv.v2.list_secrets(path=path)["data"]["keys"] == ["one"]
 
 
-def test_update_metadata_and_delete_everything(vault):
+def test_update_metadata_and_delete_everything(hvac_client):
     path = unique("hvac/meta")
-    vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 1})
-    response = vault.secrets.kv.v2.update_metadata(path=path, max_versions=3, custom_metadata={"owner": "team-a"},
+    hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 1})
+    response = hvac_client.secrets.kv.v2.update_metadata(path=path, max_versions=3, custom_metadata={"owner": "team-a"},
                                                     delete_version_after="1h")
     assert response.status_code == 204
-    metadata = vault.secrets.kv.v2.read_secret_metadata(path=path)["data"]
+    metadata = hvac_client.secrets.kv.v2.read_secret_metadata(path=path)["data"]
     assert metadata["max_versions"] == 3 and metadata["custom_metadata"] == {"owner": "team-a"}
     assert metadata["delete_version_after"] == "1h0m0s"
-    written = vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 2})["data"]
+    written = hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 2})["data"]
     assert written["custom_metadata"] == {"owner": "team-a"} and written["deletion_time"] != ""
 
     for value in range(3, 6):
-        vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": value})
-    assert sorted(vault.secrets.kv.v2.read_secret_metadata(path=path)["data"]["versions"], key=int) == ["3", "4", "5"]
+        hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": value})
+    assert sorted(hvac_client.secrets.kv.v2.read_secret_metadata(path=path)["data"]["versions"], key=int) == ["3", "4", "5"]
     with pytest.raises(exceptions.InvalidPath):  # pruned
-        vault.secrets.kv.v2.read_secret_version(path=path, version=1, raise_on_deleted_version=False)
+        hvac_client.secrets.kv.v2.read_secret_version(path=path, version=1, raise_on_deleted_version=False)
 
     with pytest.raises(exceptions.InvalidRequest):
-        vault.secrets.kv.v2.update_metadata(path=path, custom_metadata={"k": "x" * 513})
+        hvac_client.secrets.kv.v2.update_metadata(path=path, custom_metadata={"k": "x" * 513})
 
-    assert vault.secrets.kv.v2.delete_metadata_and_all_versions(path=path).status_code == 204
+    assert hvac_client.secrets.kv.v2.delete_metadata_and_all_versions(path=path).status_code == 204
     with pytest.raises(exceptions.InvalidPath):
-        vault.secrets.kv.v2.read_secret_metadata(path=path)
-    assert vault.secrets.kv.v2.delete_metadata_and_all_versions(path=path).status_code == 204
+        hvac_client.secrets.kv.v2.read_secret_metadata(path=path)
+    assert hvac_client.secrets.kv.v2.delete_metadata_and_all_versions(path=path).status_code == 204
 
 
-def test_configure_and_read_configuration(vault, tokens, kv_base, mount_defaults):
-    assert vault.secrets.kv.v2.read_configuration()["data"] == {
+def test_configure_and_read_configuration(hvac_client, tokens, kv_base, mount_defaults):
+    assert hvac_client.secrets.kv.v2.read_configuration()["data"] == {
         "cas_required": False, "delete_version_after": "0s", "max_versions": 0}
     with pytest.raises(exceptions.Forbidden):  # config writes are admin's
-        vault.secrets.kv.v2.configure(max_versions=5)
+        hvac_client.secrets.kv.v2.configure(max_versions=5)
 
     admin = hvac.Client(url=kv_base, token=tokens("admin"))
     assert admin.secrets.kv.v2.configure(max_versions=5, cas_required=True, delete_version_after="2h").status_code == 204
@@ -158,20 +158,20 @@ def test_configure_and_read_configuration(vault, tokens, kv_base, mount_defaults
 
     path = unique("hvac/configured")
     with pytest.raises(exceptions.InvalidRequest):  # the mount requires cas now
-        vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 1})
-    written = vault.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 1}, cas=0)["data"]
+        hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 1})
+    written = hvac_client.secrets.kv.v2.create_or_update_secret(path=path, secret={"v": 1}, cas=0)["data"]
     assert written["deletion_time"] != ""  # the mount's delete_version_after
-    assert vault.secrets.kv.v2.read_secret_metadata(path=path)["data"]["max_versions"] == 5  # the mount's default
+    assert hvac_client.secrets.kv.v2.read_secret_metadata(path=path)["data"]["max_versions"] == 5  # the mount's default
     admin.adapter.close()
 
 
-def test_health_status(vault):
-    head = vault.sys.read_health_status()  # HEAD, hvac's default
+def test_health_status(hvac_client):
+    head = hvac_client.sys.read_health_status()  # HEAD, hvac's default
     assert head.status_code == 200 and head.content == b""
-    body = vault.sys.read_health_status(method="GET")
+    body = hvac_client.sys.read_health_status(method="GET")
     assert body["initialized"] is True and body["sealed"] is False and body["cluster_name"] == "privx-vault"
     assert body == {**body, "standby": False, "enterprise": False}
-    assert vault.sys.read_health_status(method="GET", active_code=299).status_code == 299
+    assert hvac_client.sys.read_health_status(method="GET", active_code=299).status_code == 299
 
 
 def test_is_authenticated(kv_base, tokens, service_token):
@@ -183,8 +183,8 @@ def test_is_authenticated(kv_base, tokens, service_token):
     assert hvac.Client(url=kv_base, token=tokens("service", ttl=10 * 86400)).is_authenticated() is False  # lifetime cap
 
 
-def test_lookup_self(vault, service_token):
-    info = vault.auth.token.lookup_self()
+def test_lookup_self(hvac_client, service_token):
+    info = hvac_client.auth.token.lookup_self()
     assert info["mount_type"] == "token"
     data = info["data"]
     assert data["id"] == service_token and data["policies"] == ["service"]

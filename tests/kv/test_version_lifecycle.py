@@ -33,10 +33,10 @@ def sql(kv_db):
         yield conn
 
 
-def test_scheduled_reads_as_deleted_and_due_as_destroyed(vault, http, privx, service_token, sql):
+def test_scheduled_reads_as_deleted_and_due_as_destroyed(hvac_client, http, privx, service_token, sql):
     path = unique("kv-lockbox/app")
-    vault.secrets.kv.v2.create_or_update_secret(path, secret={"pw": "one"})
-    vault.secrets.kv.v2.create_or_update_secret(path, secret={"pw": "two"})
+    hvac_client.secrets.kv.v2.create_or_update_secret(path, secret={"pw": "one"})
+    hvac_client.secrets.kv.v2.create_or_update_secret(path, secret={"pw": "two"})
     assert privx("POST", f"/secret/schedule-destroy/{path}", json={"versions": [2], "pending_period": "1h"}).status_code == 200
 
     # Scheduled: deleted as far as a HashiCorp client can tell, and undelete does not bring it back.
@@ -45,10 +45,10 @@ def test_scheduled_reads_as_deleted_and_due_as_destroyed(vault, http, privx, ser
     meta = gone.json()["data"]["metadata"]
     assert meta["version"] == 2 and meta["deletion_time"] != "" and meta["destroyed"] is False
     with pytest.raises(hvac.exceptions.InvalidPath):
-        vault.secrets.kv.v2.read_secret_version(path, raise_on_deleted_version=True)
-    vault.secrets.kv.v2.undelete_secret_versions(path, versions=[2])
+        hvac_client.secrets.kv.v2.read_secret_version(path, raise_on_deleted_version=True)
+    hvac_client.secrets.kv.v2.undelete_secret_versions(path, versions=[2])
     assert http("GET", f"/v1/secret/data/{path}?version=2", token=service_token).status_code == 404
-    listing = vault.secrets.kv.v2.read_secret_metadata(path)["data"]["versions"]
+    listing = hvac_client.secrets.kv.v2.read_secret_metadata(path)["data"]["versions"]
     assert listing["2"]["deletion_time"] != "" and listing["2"]["destroyed"] is False
 
     # Its time comes: the next read of it destroys it, and says so.
@@ -60,16 +60,16 @@ def test_scheduled_reads_as_deleted_and_due_as_destroyed(vault, http, privx, ser
                                             JOIN vault_secrets s ON s.id = v.secret_id
                                            WHERE s.name = %s AND v.version = 2""", (path,)).fetchone()
     assert ciphertext is None and destroyed is True
-    assert vault.secrets.kv.v2.read_secret_metadata(path)["data"]["versions"]["2"]["destroyed"] is True
-    assert vault.secrets.kv.v2.read_secret_version(path, version=1, raise_on_deleted_version=True)["data"]["data"] == {
+    assert hvac_client.secrets.kv.v2.read_secret_metadata(path)["data"]["versions"]["2"]["destroyed"] is True
+    assert hvac_client.secrets.kv.v2.read_secret_version(path, version=1, raise_on_deleted_version=True)["data"]["data"] == {
         "pw": "one"}
 
 
-def test_cancel_makes_it_readable_through_kv_again(vault, http, privx, service_token):
+def test_cancel_makes_it_readable_through_kv_again(hvac_client, http, privx, service_token):
     path = unique("kv-lockbox/cancel")
-    vault.secrets.kv.v2.create_or_update_secret(path, secret={"pw": "kept"})
+    hvac_client.secrets.kv.v2.create_or_update_secret(path, secret={"pw": "kept"})
     assert privx("POST", f"/secret/schedule-destroy/{path}", json={"versions": [1]}).status_code == 200
     assert http("GET", f"/v1/secret/data/{path}", token=service_token).status_code == 404
     assert privx("POST", f"/secret/cancel-destroy/{path}", json={"versions": [1]}).status_code == 200
-    found = vault.secrets.kv.v2.read_secret_version(path, raise_on_deleted_version=True)["data"]
+    found = hvac_client.secrets.kv.v2.read_secret_version(path, raise_on_deleted_version=True)["data"]
     assert found["data"] == {"pw": "kept"} and found["metadata"]["deletion_time"] == ""

@@ -139,12 +139,17 @@ class VaultReader:
         self.base = base + VAULT
         self.headers = tokens.headers("service")
 
-    def newest(self, path: str) -> str | None:
+    def raw(self, path: str) -> dict | None:
+        """The newest data of a Vault secret, read with a service token; None if there is none."""
         response = requests.get(f"{self.base}/secret/data/{path}", headers=self.headers, timeout=10)
         if response.status_code == 404:
             return None
         response.raise_for_status()
-        return response.json()["data"]["password"]
+        return response.json()["data"]
+
+    def newest(self, path: str) -> str | None:
+        data = self.raw(path)
+        return None if data is None else data["password"]
 
     def versions(self, path: str) -> list[dict]:
         response = requests.get(f"{self.base}/secret/metadata/{path}", headers=self.headers, timeout=10)

@@ -29,7 +29,7 @@ def _revoke_role(sm, policy: str, host_id: str) -> None:
 
 
 @pytest.mark.parametrize("rotate_on_release", [False, True])
-def test_revoked_access_ends_a_live_checkout(sm, vault, tokens, sm_config, rotate_on_release):
+def test_revoked_access_ends_a_live_checkout(sm, vault_reader, tokens, sm_config, rotate_on_release):
     role = support.new_role()
     holder = tokens.headers("user", roles=[role])
     policy = sm.policy(rotate_on_release=rotate_on_release)
@@ -55,9 +55,9 @@ def test_revoked_access_ends_a_live_checkout(sm, vault, tokens, sm_config, rotat
     # It counted as released: with rotate_on_release the password the holder saw is rotated away.
     sm.run_worker()
     if rotate_on_release:
-        assert vault.newest(path) not in (None, "before-revocation", "after-revocation")
+        assert vault_reader.newest(path) not in (None, "before-revocation", "after-revocation")
     else:
-        assert vault.newest(path) == "after-revocation"
+        assert vault_reader.newest(path) == "after-revocation"
 
 
 def test_an_admin_reading_anothers_checkout_ends_it_once_the_holder_lost_access(sm, tokens, sm_config):
@@ -116,13 +116,13 @@ def test_a_checkouts_request_id_is_in_both_audit_trails(sm, tokens, sm_config, s
             ("vault", "secret.read", f"secret:{path}", "success")}
 
 
-def test_a_checkout_whose_password_left_the_vault_is_never_shown_empty(sm, vault, tokens):
+def test_a_checkout_whose_password_left_the_vault_is_never_shown_empty(sm, vault_reader, tokens):
     role = support.new_role()
     user = tokens.headers("user", roles=[role])
     host_id = sm.host(sm.policy(), accounts={"root": "pw"}, roles=[role])
     checkout = sm.checkout(f"hosts/{host_id}/root", user)
     # Only the service scope can do this (the reserved part): as the Secrets Manager itself would.
-    gone = requests.delete(f"{vault.base}/secret/metadata/hosts/{host_id}/root", headers=vault.headers, timeout=10)
+    gone = requests.delete(f"{vault_reader.base}/secret/metadata/hosts/{host_id}/root", headers=vault_reader.headers, timeout=10)
     assert gone.status_code == 200
     response = sm.get(f"/secrets/checkouts/{checkout['id']}", headers=user)
     assert response.status_code == 409 and response.get_json()["error_code"] == "CONFIGURATION_ERROR"

@@ -86,7 +86,7 @@ def _rotate(api, stack, host_id, account) -> dict:
     return api.account(host_id, account)
 
 
-def test_a_repointed_host_gets_no_stored_password(api, stack, target, vault):
+def test_a_repointed_host_gets_no_stored_password(api, stack, target, vault_reader):
     initial = "initial-" + uuid.uuid4().hex
     role = target["new_role"](initial)
     policy = api.policy(number_of_retries=0)
@@ -95,10 +95,10 @@ def test_a_repointed_host_gets_no_stored_password(api, stack, target, vault):
     # Where it was set for, the password works: a rotation goes through.
     account = _rotate(api, stack, host_id, role)
     assert account["last_error_details"] is None, account
-    current = vault.newest(path)
+    current = vault_reader.newest(path)
     assert current != initial and pg_target.can_login(target["host"], target["port"], role, current)
 
-    versions = len(vault.versions(path))
+    versions = len(vault_reader.versions(path))
     with PasswordPhishingPostgres() as hostile:
         # Seen 1: a caller with hostsManage points the host at its own server, without a password.
         _pg_host(api, policy, address=hostile.address, port=hostile.port, account=role, host_id=host_id)
@@ -106,7 +106,7 @@ def test_a_repointed_host_gets_no_stored_password(api, stack, target, vault):
         assert hostile.connections == 0  # nothing even connected there
         assert account["last_error_details"].startswith(NOT_BOUND), account
         assert str(hostile.port) in account["last_error_details"]
-        assert vault.newest(path) == current and len(vault.versions(path)) == versions  # nor was anything written
+        assert vault_reader.newest(path) == current and len(vault_reader.versions(path)) == versions  # nor was anything written
 
         # The caller gives a password for the new endpoint: now it may be sent there, but never
         # in clear text (the server asks for it in clear; the driver refuses).
@@ -184,7 +184,7 @@ def _accounts(api, domain_id: str) -> dict:
     return {a["username"]: a for a in api.get(f"{TD}/{domain_id}/accounts").get_json()["items"]}
 
 
-def test_an_added_endpoint_never_gets_an_accounts_password(api, stack, directory, vault):
+def test_an_added_endpoint_never_gets_an_accounts_password(api, stack, directory, vault_reader):
     real = _endpoint("127.0.0.1", directory.port, ldap_bind_password=directory.bind_password)
     domain_id = _domain(api, [real])
     assert _scan(api, stack, domain_id)["scan_status"] == "DONE"
@@ -211,7 +211,7 @@ def test_an_added_endpoint_never_gets_an_accounts_password(api, stack, directory
         assert hostile.connections == 0
         account = api.get(f"{TD}/{domain_id}/managedaccounts/{managed_id}").get_json()
         assert account["state"] == "ACTIVE" and account["last_error_details"] is None, account
-        new_password = vault.newest(path)
+        new_password = vault_reader.newest(path)
         assert new_password != "Known-password-2!" and directory.binds("user2", new_password)
 
 

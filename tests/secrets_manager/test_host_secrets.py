@@ -10,7 +10,7 @@ from tests import support
 from tests.secrets_manager.helpers import host_body
 
 
-def test_register_stores_passwords_only_in_the_vault(sm, vault, sm_config):
+def test_register_stores_passwords_only_in_the_vault(sm, vault_reader, sm_config):
     role = support.new_role()
     policy_id = sm.policy(max_versions=4)
     host_id = str(uuid.uuid4())
@@ -28,16 +28,16 @@ def test_register_stores_passwords_only_in_the_vault(sm, vault, sm_config):
     assert "root-secret-1" not in saved.get_data(as_text=True)
     assert all("initial_password" not in a for a in stored["accounts"])
 
-    assert vault.newest(f"hosts/{host_id}/root") == "root-secret-1"
-    assert vault.max_versions(f"hosts/{host_id}/root") == 4
-    assert vault.newest(f"hosts/{host_id}/backup") is None
+    assert vault_reader.newest(f"hosts/{host_id}/root") == "root-secret-1"
+    assert vault_reader.max_versions(f"hosts/{host_id}/root") == 4
+    assert vault_reader.newest(f"hosts/{host_id}/backup") is None
     # The Secrets Manager's database never holds a password.
     with psycopg.connect(sm_config["DATABASE_URL"]) as conn:
         dump = str(conn.execute("SELECT h.*, a.* FROM sm_hosts h JOIN sm_accounts a ON a.host_id = h.id").fetchall())
     assert "root-secret-1" not in dump
 
 
-def test_replace_keeps_accounts_and_drops_removed_ones(sm, vault):
+def test_replace_keeps_accounts_and_drops_removed_ones(sm, vault_reader):
     policy_id = sm.policy()
     host_id = sm.host(policy_id, accounts={"a": "pw-a", "b": "pw-b"})
     before = sm.get(f"/host-secret/{host_id}").get_json()
@@ -51,43 +51,43 @@ def test_replace_keeps_accounts_and_drops_removed_ones(sm, vault):
     assert after["metadata"]["created"] == before["metadata"]["created"]
     assert [x["account"] for x in after["accounts"]] == ["a", "c"]
     assert next(x for x in after["accounts"] if x["account"] == "a")["created"] == created_a
-    assert vault.newest(f"hosts/{host_id}/a") == "pw-a"
-    assert vault.newest(f"hosts/{host_id}/b") is None
-    assert vault.newest(f"hosts/{host_id}/c") == "pw-c"
+    assert vault_reader.newest(f"hosts/{host_id}/a") == "pw-a"
+    assert vault_reader.newest(f"hosts/{host_id}/b") is None
+    assert vault_reader.newest(f"hosts/{host_id}/c") == "pw-c"
 
 
-def test_delete_removes_passwords(sm, vault):
+def test_delete_removes_passwords(sm, vault_reader):
     host_id = sm.host(accounts={"root": "gone-soon"})
     assert sm.delete(f"/host-secret/{host_id}").status_code == 200
     assert sm.get(f"/host-secret/{host_id}").status_code == 404
-    assert vault.newest(f"hosts/{host_id}/root") is None
+    assert vault_reader.newest(f"hosts/{host_id}/root") is None
     assert sm.delete(f"/host-secret/{host_id}").status_code == 404
 
 
-def test_set_password_adds_a_version(sm, vault):
+def test_set_password_adds_a_version(sm, vault_reader):
     host_id = sm.host(accounts={"root": "v1"})
     response = sm.post(f"/set-password/{host_id}/root", json={"password": "x"})
     assert response.status_code == 200 and response.data == b""
-    assert vault.newest(f"hosts/{host_id}/root") == "x"
-    assert [v["version"] for v in vault.versions(f"hosts/{host_id}/root")] == [1, 2]
+    assert vault_reader.newest(f"hosts/{host_id}/root") == "x"
+    assert [v["version"] for v in vault_reader.versions(f"hosts/{host_id}/root")] == [1, 2]
     assert sm.post(f"/set-password/{host_id}/nobody", json={"password": "x"}).status_code == 404
     assert sm.post(f"/set-password/{host_id}/root", json={"password": 12}).status_code == 400
     assert sm.post(f"/set-password/{host_id}/root", json={}).get_json()["error_code"] == "REQUIRED_VALUE_MISSING"
 
 
-def test_max_versions_caps_the_history(sm, vault):
+def test_max_versions_caps_the_history(sm, vault_reader):
     host_id = sm.host(sm.policy(max_versions=2), accounts={"root": "p1"})
     for password in ("p2", "p3"):
         sm.post(f"/set-password/{host_id}/root", json={"password": password})
-    assert [v["version"] for v in vault.versions(f"hosts/{host_id}/root")] == [2, 3]
+    assert [v["version"] for v in vault_reader.versions(f"hosts/{host_id}/root")] == [2, 3]
 
 
-def test_rotate_queues_a_rotation(sm, vault):
+def test_rotate_queues_a_rotation(sm, vault_reader):
     host_id = sm.host(accounts={"root": "before"})
     response = sm.post(f"/rotate/{host_id}/root")
     assert response.status_code == 200 and response.data == b""
     sm.run_worker()
-    assert vault.newest(f"hosts/{host_id}/root") not in (None, "before")
+    assert vault_reader.newest(f"hosts/{host_id}/root") not in (None, "before")
     assert sm.post(f"/rotate/{host_id}/nobody").status_code == 404
     assert sm.post(f"/rotate/{uuid.uuid4()}/root").status_code == 404
 
@@ -123,7 +123,7 @@ def test_bad_metadata_is_400(sm, change, prop):
     ([{"account": "root"}, {"account": "root"}], "accounts"),
     ("root", "accounts"),
 ])
-def test_bad_accounts_are_400(sm, vault, accounts, prop):
+def test_bad_accounts_are_400(sm, vault_reader, accounts, prop):
     host_id = str(uuid.uuid4())
     body = host_body(sm.policy())
     body["accounts"] = accounts
@@ -138,7 +138,7 @@ def test_bad_host_ids(sm):
     assert sm.post("/host-secret/x", json=host_body(sm.policy())).status_code == 400
 
 
-def test_policy_id_alias_and_main_account(sm, vault):
+def test_policy_id_alias_and_main_account(sm, vault_reader):
     policy_id = sm.policy()
     body = host_body(policy_id, accounts={"admin": "admin-pw", "app": "app-pw"}, use_main_account=True,
                      main_account="admin")

@@ -12,13 +12,13 @@ from tests.sm_rotation import pg_target
 pytestmark = pytest.mark.slow
 
 
-def test_register_checkout_release_rotate(sm, vault, tokens):
+def test_register_checkout_release_rotate(sm, vault_reader, tokens):
     role = support.new_role("operators")
     user = tokens.headers("user", roles=[role])
     policy = sm.policy(rotate_on_release=True, max_concurrent_checkouts=1)
     host_id = sm.host(policy, accounts={"dbadmin": "first-password"}, roles=[role])
     path = f"hosts/{host_id}/dbadmin"
-    assert vault.newest(path) == "first-password"
+    assert vault_reader.newest(path) == "first-password"
 
     listed = sm.get("/secrets", headers=user).get_json()
     assert [item["path"] for item in listed["items"]] == [path]
@@ -30,7 +30,7 @@ def test_register_checkout_release_rotate(sm, vault, tokens):
     checkout = sm.checkout(path, user)
     assert checkout["path"] == path
     assert checkout["explicit_checkout"] is True
-    assert [s["secret"] for s in checkout["secrets"]] == [vault.newest(path)] == ["first-password"]
+    assert [s["secret"] for s in checkout["secrets"]] == [vault_reader.newest(path)] == ["first-password"]
     assert checkout["secrets"][0]["version"] == 1
     assert checkout["expires"] > checkout["created"]
 
@@ -44,7 +44,7 @@ def test_register_checkout_release_rotate(sm, vault, tokens):
 
     result = sm.run_worker()
     assert result.rotated >= 1
-    new_password = vault.newest(path)
+    new_password = vault_reader.newest(path)
     assert new_password not in (None, "first-password")
     assert 20 <= len(new_password) <= 24
     account = sm.account(host_id, "dbadmin")
@@ -55,7 +55,7 @@ def test_register_checkout_release_rotate(sm, vault, tokens):
     assert [s["version"] for s in again["secrets"]] == [2, 1]
 
 
-def test_postgresql_account_lifecycle(sm, vault, tokens, target):
+def test_postgresql_account_lifecycle(sm, vault_reader, tokens, target):
     """Register a real PostgreSQL role, check it out, release it: the worker rotates the role
     itself, the Vault's newest version logs in and the old password no longer does."""
     initial = "initial-" + secrets.token_urlsafe(12)
@@ -69,12 +69,12 @@ def test_postgresql_account_lifecycle(sm, vault, tokens, target):
 
     assert [item["path"] for item in sm.get("/secrets", headers=user).get_json()["items"]] == [path]
     checkout = sm.checkout(path, user)
-    assert checkout["secrets"][0]["secret"] == vault.newest(path) == initial
+    assert checkout["secrets"][0]["secret"] == vault_reader.newest(path) == initial
     assert pg_target.can_login(target["host"], target["port"], account, checkout["secrets"][0]["secret"])
     assert sm.post(f"/secrets/checkouts/{checkout['id']}/release", headers=user).status_code == 200
 
     assert sm.run_worker().rotated >= 1
-    new_password = vault.newest(path)
+    new_password = vault_reader.newest(path)
     assert new_password != initial
     assert pg_target.can_login(target["host"], target["port"], account, new_password)
     assert not pg_target.can_login(target["host"], target["port"], account, initial)

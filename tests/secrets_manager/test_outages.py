@@ -33,7 +33,7 @@ def _is_intra_service_error(response) -> bool:
     return response.status_code == 503 and body["error_code"] == "INTRA_SERVICE_COMMUNICATION_ERROR"
 
 
-def test_vault_cut_mid_flow(linked, vault, tokens, sm_config):
+def test_vault_cut_mid_flow(linked, vault_reader, tokens, sm_config):
     sm, link = linked
     role = support.new_role()
     user = tokens.headers("user", roles=[role])
@@ -76,7 +76,7 @@ def test_vault_cut_mid_flow(linked, vault, tokens, sm_config):
     account = sm.account(host_id, "root")
     assert account["last_error"].endswith("Z")  # when (RFC 3339); what is in the details
     assert account["last_error_details"].startswith("the Vault is unreachable; the password was not changed")
-    assert vault.newest(path) == "before-the-cut"
+    assert vault_reader.newest(path) == "before-the-cut"
 
     link.restore()
 
@@ -85,10 +85,10 @@ def test_vault_cut_mid_flow(linked, vault, tokens, sm_config):
     assert checkout["secrets"][0]["secret"] == "before-the-cut"
     sm.post(f"/secrets/checkouts/{checkout['id']}/release", headers=user)
     sm.run_worker()
-    assert vault.newest(path) not in (None, "before-the-cut")
+    assert vault_reader.newest(path) not in (None, "before-the-cut")
     assert sm.account(host_id, "root")["last_error"] is None
     assert sm.post(f"/host-secret/{new_host}", json=host_body(policy, accounts={"root": "stored"})).status_code == 200
-    assert vault.newest(f"hosts/{new_host}/root") == "stored"
+    assert vault_reader.newest(f"hosts/{new_host}/root") == "stored"
 
 
 def test_database_down(sm_config, tokens):

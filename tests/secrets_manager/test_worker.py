@@ -41,7 +41,7 @@ def test_an_expired_checkout_ends_without_the_worker(sm, tokens):
     assert sm.post("/secrets/checkouts", headers=second_user, json={"path": f"hosts/{host_id}/root"}).status_code == 200
 
 
-def test_worker_marks_expiry_and_rotates_after_the_last_checkout(sm, vault, tokens, sm_config):
+def test_worker_marks_expiry_and_rotates_after_the_last_checkout(sm, vault_reader, tokens, sm_config):
     role = support.new_role()
     policy = sm.policy(max_checkout_duration="PT1S", rotate_on_release=True)
     host_id = sm.host(policy, accounts={"root": "expiring"}, roles=[role])
@@ -50,11 +50,11 @@ def test_worker_marks_expiry_and_rotates_after_the_last_checkout(sm, vault, toke
     result = sm.run_worker()
     assert result.expired >= 1 and result.rotated >= 1
     assert _db_row(sm_config, "SELECT ended FROM sm_checkouts WHERE id = %s", checkout["id"])[0] is not None
-    assert vault.newest(f"hosts/{host_id}/root") not in (None, "expiring")
+    assert vault_reader.newest(f"hosts/{host_id}/root") not in (None, "expiring")
     assert sm.account(host_id, "root")["last_rotated"] is not None
 
 
-def test_release_rotation_waits_while_someone_else_holds_it(sm, vault, tokens):
+def test_release_rotation_waits_while_someone_else_holds_it(sm, vault_reader, tokens):
     role = support.new_role()
     host_id = sm.host(sm.policy(rotate_on_release=True), accounts={"root": "shared"}, roles=[role])
     path = f"hosts/{host_id}/root"
@@ -63,20 +63,20 @@ def test_release_rotation_waits_while_someone_else_holds_it(sm, vault, tokens):
     bobs = sm.checkout(path, bob)
     sm.post(f"/secrets/checkouts/{alices['id']}/release", headers=alice)
     sm.run_worker()
-    assert vault.newest(path) == "shared"  # Bob still holds it
+    assert vault_reader.newest(path) == "shared"  # Bob still holds it
     sm.post(f"/secrets/checkouts/{bobs['id']}/release", headers=bob)
     # Released, then checked out again before the worker came by: the rotation is dropped.
     carols = sm.checkout(path, tokens.headers("user", roles=[role]))
     sm.run_worker()
-    assert vault.newest(path) == "shared"
+    assert vault_reader.newest(path) == "shared"
     assert sm.get(f"/secrets/checkouts/{carols['id']}").get_json()["secrets"][0]["secret"] == "shared"
 
 
-def test_scheduled_rotation(sm, vault):
+def test_scheduled_rotation(sm, vault_reader):
     host_id = sm.host(sm.policy(rotation_interval="PT1S"), accounts={"root": "stale"})
     time.sleep(1.2)
     sm.run_worker()
-    assert vault.newest(f"hosts/{host_id}/root") not in (None, "stale")
+    assert vault_reader.newest(f"hosts/{host_id}/root") not in (None, "stale")
     sm.delete(f"/host-secret/{host_id}")  # so later passes do not keep rotating it
 
 
@@ -85,7 +85,7 @@ def _pg_host(sm, policy_id, target, role, *, port, host_id=None, accounts=None, 
                    accounts=accounts if accounts is not None else {role: None}, **metadata)
 
 
-def test_failed_rotation_is_recorded_and_retried_until_the_target_takes_it(sm, vault, target, sm_config):
+def test_failed_rotation_is_recorded_and_retried_until_the_target_takes_it(sm, vault_reader, target, sm_config):
     initial = "initial-" + secrets.token_urlsafe(12)
     role = target["new_role"](initial)
     policy = sm.policy(number_of_retries=3, retry_interval="PT1S", verify_after_rotation=True)
@@ -102,8 +102,8 @@ def test_failed_rotation_is_recorded_and_retried_until_the_target_takes_it(sm, v
     assert account["last_rotated"] is None
     assert initial not in str(account)
     # Written ahead, then destroyed once the target was known not to have it.
-    assert vault.newest(path) == initial
-    assert [(v["version"], v["destroyed"]) for v in vault.versions(path)] == [(1, False), (2, True)]
+    assert vault_reader.newest(path) == initial
+    assert [(v["version"], v["destroyed"]) for v in vault_reader.versions(path)] == [(1, False), (2, True)]
     assert _queued(sm_config, host_id, role)
 
     # Fix the host's port: the stored password was set for the old endpoint, so the retry sends
@@ -120,14 +120,14 @@ def test_failed_rotation_is_recorded_and_retried_until_the_target_takes_it(sm, v
     account = sm.account(host_id, role)
     assert account["last_error"] is None and account["last_error_details"] is None
     assert account["last_rotated"] is not None
-    new_password = vault.newest(path)
+    new_password = vault_reader.newest(path)
     assert new_password != initial
     assert pg_target.can_login(target["host"], target["port"], role, new_password)
     assert not pg_target.can_login(target["host"], target["port"], role, initial)
     assert not _queued(sm_config, host_id, role)
 
 
-def test_retries_run_out(sm, vault, target, sm_config):
+def test_retries_run_out(sm, vault_reader, target, sm_config):
     role = target["new_role"]("never-changed")
     policy = sm.policy(number_of_retries=1, retry_interval="PT0S")
     host_id = _pg_host(sm, policy, target, role, port=support.free_port(), accounts={role: "wrong-password"})
@@ -144,20 +144,20 @@ def test_retries_run_out(sm, vault, target, sm_config):
     sm.delete(f"/host-secret/{host_id}")
 
 
-def test_rotation_through_the_main_account(sm, vault, target):
+def test_rotation_through_the_main_account(sm, vault_reader, target):
     role = target["new_role"]("unknown-to-us")
     accounts = {target["superuser"]: target["superpassword"], role: None}
     host_id = _pg_host(sm, sm.policy(verify_after_rotation=True), target, role, port=target["port"],
                        accounts=accounts, use_main_account=True, main_account=target["superuser"])
     sm.post(f"/rotate/{host_id}/{role}")
     sm.run_worker()
-    new_password = vault.newest(f"hosts/{host_id}/{role}")
+    new_password = vault_reader.newest(f"hosts/{host_id}/{role}")
     assert new_password and pg_target.can_login(target["host"], target["port"], role, new_password)
-    assert vault.newest(f"hosts/{host_id}/{target['superuser']}") == target["superpassword"]
+    assert vault_reader.newest(f"hosts/{host_id}/{target['superuser']}") == target["superpassword"]
     assert sm.account(host_id, role)["last_error"] is None
 
 
-def test_wrong_old_password_is_an_authentication_failure(sm, vault, target):
+def test_wrong_old_password_is_an_authentication_failure(sm, vault_reader, target):
     role = target["new_role"]("the-real-one")
     host_id = _pg_host(sm, sm.policy(number_of_retries=0), target, role, port=target["port"],
                        accounts={role: "a-stale-one"})
@@ -165,7 +165,7 @@ def test_wrong_old_password_is_an_authentication_failure(sm, vault, target):
     sm.run_worker()
     account = sm.account(host_id, role)
     assert account["last_error_details"] == "the target refused the new password; the password was not changed (authentication failed)"
-    assert vault.newest(f"hosts/{host_id}/{role}") == "a-stale-one"
+    assert vault_reader.newest(f"hosts/{host_id}/{role}") == "a-stale-one"
     assert "a-stale-one" not in str(account) and "the-real-one" not in str(account)
 
 
@@ -202,7 +202,7 @@ def test_sigterm_stops_the_loop_cleanly(sm_config):
             process.kill()
 
 
-def test_ssh_rotation_runs_the_hosts_script_template(sm, vault, tmp_path):
+def test_ssh_rotation_runs_the_hosts_script_template(sm, vault_reader, tmp_path):
     from tests.sm_rotation.ssh_server import fake_ssh_host
 
     template = sm.post("/script-template", json={"name": support.unique("chpasswd"), "operating_system": "LINUX",
@@ -213,6 +213,6 @@ def test_ssh_rotation_runs_the_hosts_script_template(sm, vault, tmp_path):
                           accounts={"alice": "alice-old"})
         sm.post(f"/rotate/{host_id}/alice")
         sm.run_worker()
-        new_password = vault.newest(f"hosts/{host_id}/alice")
+        new_password = vault_reader.newest(f"hosts/{host_id}/alice")
         assert new_password != "alice-old" and ssh.passwords["alice"] == new_password
         assert sm.account(host_id, "alice")["last_error"] is None

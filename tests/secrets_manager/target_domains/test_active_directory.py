@@ -76,7 +76,7 @@ def test_scan_an_ad_domain(sm, ad):
     assert got["sam_account_name"] == "svc-ad1" and got["security_id"] == svc["security_id"]
 
 
-def test_rotate_and_check_out_an_ad_account(sm, ad, vault):
+def test_rotate_and_check_out_an_ad_account(sm, ad, vault_reader):
     from secrets_manager_service.target_domains import worker_steps
 
     policy_id = sm.policy(verify_after_rotation=True)
@@ -90,7 +90,7 @@ def test_rotate_and_check_out_an_ad_account(sm, ad, vault):
         assert worker_steps.run_pass().rotated == 1
     account = sm.get(f"{TD}/{domain_id}/managedaccounts/{managed_id}").get_json()
     assert account["state"] == "ACTIVE", account["last_error_details"]
-    new = vault.newest(account["secret_name"])
+    new = vault_reader.newest(account["secret_name"])
     dn = f"CN=svc-ad2,{samba_ad.USERS_DN}"
     bound = {ad.endpoint().fingerprint}
     assert driver.check_password(ad.endpoint(), dn, new, bound)

@@ -8,7 +8,7 @@ import pytest
 from tests.secrets_manager.target_domains.helpers import TD, create_domain, domain_body, endpoint_body
 
 
-def test_create_read_and_defaults(sm, vault):
+def test_create_read_and_defaults(sm, vault_reader):
     body = domain_body(domain_name="example.test", comment="lab")
     response = sm.post(TD, json=body)
     assert response.status_code == 201
@@ -27,7 +27,7 @@ def test_create_read_and_defaults(sm, vault):
     assert endpoint["attribute_mapping"] == {"username": "uid", "email": "mail", "full_name": "cn",
                                              "source_id": "entryUUID"}
     assert "bind-secret" not in got.get_data(as_text=True)
-    stored = vault.raw(f"targetdomains/{domain_id}/bind")
+    stored = vault_reader.raw(f"targetdomains/{domain_id}/bind")
     assert list(stored["passwords"].values()) == ["bind-secret"]
 
 
@@ -85,7 +85,7 @@ def test_auto_onboarding_needs_a_policy(sm):
     assert sm.delete(f"/password-policy/{policy_id}").status_code == 409
 
 
-def test_put_keeps_what_it_leaves_out_and_the_bind_password(sm, vault):
+def test_put_keeps_what_it_leaves_out_and_the_bind_password(sm, vault_reader):
     domain_id = create_domain(sm, comment="before")
     read = sm.get(f"{TD}/{domain_id}").get_json()
     # Go SDK style: GET, modify, PUT everything back (without the write-only password).
@@ -95,7 +95,7 @@ def test_put_keeps_what_it_leaves_out_and_the_bind_password(sm, vault):
     assert sm.put(f"{TD}/{domain_id}", json={"periodic_scan": True}).status_code == 200
     domain = sm.get(f"{TD}/{domain_id}").get_json()
     assert domain["comment"] == "after" and domain["periodic_scan"] is True and domain["name"] == read["name"]
-    assert list(vault.raw(f"targetdomains/{domain_id}/bind")["passwords"].values()) == ["bind-secret"]
+    assert list(vault_reader.raw(f"targetdomains/{domain_id}/bind")["passwords"].values()) == ["bind-secret"]
     # A new endpoint without a password has none to keep.
     moved = sm.put(f"{TD}/{domain_id}", json={"endpoints": [endpoint_body(ldap_address="10.1.1.1",
                                                                            ldap_bind_password="")]})
@@ -135,14 +135,14 @@ def test_list_search_resolve(sm):
     assert sm.post(f"{TD}/resolve", json=[""]).status_code == 400
 
 
-def test_refresh_of_a_disabled_domain_is_409_and_delete_removes_the_bind_secret(sm, vault):
+def test_refresh_of_a_disabled_domain_is_409_and_delete_removes_the_bind_secret(sm, vault_reader):
     domain_id = create_domain(sm, enabled=False)
     assert sm.get(f"{TD}/{domain_id}").get_json()["scan_status"] == "NOT_SCANNED"
     assert sm.post(f"{TD}/{domain_id}/refresh").status_code == 409
     assert sm.post(f"{TD}/{domain_id}").status_code == 409
     assert sm.delete(f"{TD}/{domain_id}").status_code == 200
     assert sm.get(f"{TD}/{domain_id}").status_code == 404
-    assert vault.raw(f"targetdomains/{domain_id}/bind") is None
+    assert vault_reader.raw(f"targetdomains/{domain_id}/bind") is None
 
 
 def test_scopes(sm, tokens):

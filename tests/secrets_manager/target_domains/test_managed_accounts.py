@@ -23,7 +23,7 @@ def managed_path(domain_id):
     return f"{TD}/{domain_id}/managedaccounts"
 
 
-def test_onboard_with_a_password(sm, scanned, vault):
+def test_onboard_with_a_password(sm, scanned, vault_reader):
     domain_id, accounts = scanned
     response = sm.post(managed_path(domain_id), json={"username": "USER1", "password": "Known-pw-1",
                                                       "explicit_checkout": True})
@@ -39,7 +39,7 @@ def test_onboard_with_a_password(sm, scanned, vault):
     assert got["locked"] is False and got["locked_timestamp"] is None and got["checkouts"] == []
     assert [e["trigger"] for e in got["rotation_history"]] == ["PASSWORD_SET"]
     assert "Known-pw-1" not in sm.get(f"{managed_path(domain_id)}/{managed_id}").get_data(as_text=True)
-    assert vault.newest(got["secret_name"]) == "Known-pw-1"
+    assert vault_reader.newest(got["secret_name"]) == "Known-pw-1"
     scanned_state = sm.get(f"{TD}/{domain_id}/accounts/{accounts['user1']['id']}").get_json()["state"]
     assert scanned_state == "MANAGED"
     again = sm.post(managed_path(domain_id), json={"source_id": accounts["user1"]["source_id"]})
@@ -81,7 +81,7 @@ def test_a_bind_account_cannot_be_onboarded(sm, directory):
     assert response.status_code == 400 and "cut the domain off" in response.get_json()["error_message"]
 
 
-def test_put_batches_and_delete(sm, scanned, vault):
+def test_put_batches_and_delete(sm, scanned, vault_reader):
     domain_id, accounts = scanned
     ids = [accounts[f"user{i}"]["id"] for i in (3, 4, 5)]
     response = sm.post(f"{managed_path(domain_id)}/batch/create",
@@ -123,7 +123,7 @@ def test_put_batches_and_delete(sm, scanned, vault):
     assert response.status_code == 200
     got = sm.get(f"{managed_path(domain_id)}/{managed_ids[2]}").get_json()
     assert got["state"] == "ACTIVE" and got["rotation_history"][0]["trigger"] == "PASSWORD_SET"
-    assert vault.newest(got["secret_name"]) == "Directory-truth-1"
+    assert vault_reader.newest(got["secret_name"]) == "Directory-truth-1"
     assert sm.post(f"{managed_path(domain_id)}/{managed_ids[2]}/password", json={"password": ""}).status_code == 400
     # Rotation requests of disabled accounts are refused; of enabled ones queued.
     assert sm.post(f"{managed_path(domain_id)}/{managed_ids[0]}/rotate").status_code == 409
@@ -131,7 +131,7 @@ def test_put_batches_and_delete(sm, scanned, vault):
     assert sm.post(f"{managed_path(domain_id)}/batch/rotate", json={"ids": [managed_ids[2]]}).status_code == 200
     # Delete: the Vault secret goes, the scanned account is UNMANAGED again.
     assert sm.delete(f"{managed_path(domain_id)}/{managed_ids[2]}").status_code == 200
-    assert vault.newest(got["secret_name"]) is None
+    assert vault_reader.newest(got["secret_name"]) is None
     assert sm.get(f"{TD}/{domain_id}/accounts/{ids[2]}").get_json()["state"] == "UNMANAGED"
     assert sm.post(f"{managed_path(domain_id)}/batch/delete", json={"ids": managed_ids[:2]}).status_code == 200
     assert sm.get(managed_path(domain_id)).get_json()["count"] == 0

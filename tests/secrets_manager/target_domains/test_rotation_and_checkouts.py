@@ -38,7 +38,7 @@ def managed(sm, domain_id, managed_id) -> dict:
     return sm.get(f"{TD}/{domain_id}/managedaccounts/{managed_id}").get_json()
 
 
-def test_onboard_rotate_check_out_and_rotate_on_release(sm, tokens, vault, own_directory, domain):
+def test_onboard_rotate_check_out_and_rotate_on_release(sm, tokens, vault_reader, own_directory, domain):
     role = {"id": str(uuid.uuid4()), "name": "directory-admins"}
     original = own_directory.password_of("user1")
     managed_id = onboard(sm, domain, "user1", role)
@@ -48,7 +48,7 @@ def test_onboard_rotate_check_out_and_rotate_on_release(sm, tokens, vault, own_d
     account = managed(sm, domain, managed_id)
     assert account["state"] == "ACTIVE" and account["last_error"] is None
     assert [(e["trigger"], e["status"]) for e in account["rotation_history"]] == [("ONBOARDING", "SUCCESS"),]
-    first = vault.newest(account["secret_name"])
+    first = vault_reader.newest(account["secret_name"])
     assert own_directory.binds("user1", first) and not own_directory.binds("user1", original)
 
     # The account is listed for a holder of the role, and for nobody else.
@@ -89,7 +89,7 @@ def test_onboard_rotate_check_out_and_rotate_on_release(sm, tokens, vault, own_d
     assert run_worker(sm).rotated == 1
     account = managed(sm, domain, managed_id)
     assert account["rotation_history"][0]["trigger"] == "CHECKOUT_RELEASE"
-    second = vault.newest(account["secret_name"])
+    second = vault_reader.newest(account["secret_name"])
     assert second != first and own_directory.binds("user1", second) and not own_directory.binds("user1", first)
     again = sm.checkout(path, user)
     assert again["secrets"][0]["secret"] == second
@@ -102,7 +102,7 @@ def test_onboard_rotate_check_out_and_rotate_on_release(sm, tokens, vault, own_d
     assert not own_directory.binds("user1", second)
 
 
-def test_manual_rotation_and_set_password(sm, vault, own_directory, domain):
+def test_manual_rotation_and_set_password(sm, vault_reader, own_directory, domain):
     role = {"id": str(uuid.uuid4()), "name": "r"}
     managed_id = onboard(sm, domain, "user2", role)
     run_worker(sm)
@@ -111,21 +111,21 @@ def test_manual_rotation_and_set_password(sm, vault, own_directory, domain):
     assert run_worker(sm).rotated == 1  # one queued rotation, however often it was asked for
     account = managed(sm, domain, managed_id)
     assert [e["trigger"] for e in account["rotation_history"]] == ["MANUAL", "ONBOARDING"]
-    assert own_directory.binds("user2", vault.newest(account["secret_name"]))
+    assert own_directory.binds("user2", vault_reader.newest(account["secret_name"]))
     # The directory's truth, told by hand: stored as is, no directory change.
     own_directory.set_password("user2", "Changed-by-hand-1!")
     assert sm.post(f"{TD}/{domain}/managedaccounts/{managed_id}/password",
                    json={"password": "Changed-by-hand-1!"}).status_code == 200
-    assert vault.newest(account["secret_name"]) == "Changed-by-hand-1!"
+    assert vault_reader.newest(account["secret_name"]) == "Changed-by-hand-1!"
     assert managed(sm, domain, managed_id)["rotation_history"][0]["trigger"] == "PASSWORD_SET"
 
 
-def test_a_refused_rotation_keeps_the_previous_password(sm, vault, own_directory, domain):
+def test_a_refused_rotation_keeps_the_previous_password(sm, vault_reader, own_directory, domain):
     role = {"id": str(uuid.uuid4()), "name": "r"}
     managed_id = onboard(sm, domain, "user3", role)
     run_worker(sm)
     account = managed(sm, domain, managed_id)
-    current = vault.newest(account["secret_name"])
+    current = vault_reader.newest(account["secret_name"])
     # The bind password stops working: every try is refused; after the retries the account is FAILED.
     sm.put(f"{TD}/{domain}", json={"endpoints": [endpoint_body(own_directory, ldap_bind_password="not-any-more")]})
     sm.post(f"{TD}/{domain}/managedaccounts/{managed_id}/rotate")
@@ -136,7 +136,7 @@ def test_a_refused_rotation_keeps_the_previous_password(sm, vault, own_directory
     assert "not-any-more" not in account["last_error_details"]
     assert [e["status"] for e in account["rotation_history"][:3]] == ["FAILED"] * 3
     assert own_directory.binds("user3", current)
-    assert vault.newest(account["secret_name"]) == current  # the pending version never became current
+    assert vault_reader.newest(account["secret_name"]) == current  # the pending version never became current
     # A FAILED account can still be checked out, with the password the directory accepts.
     assert sm.checkout(f"targetdomains/{domain}/{managed_id}", sm.admin)["secrets"][0]["secret"] == current
     # The next success makes it ACTIVE.
@@ -147,10 +147,10 @@ def test_a_refused_rotation_keeps_the_previous_password(sm, vault, own_directory
     assert account["state"] == "ACTIVE", (account["last_error_details"], account["rotation_history"][:2])
 
 
-def test_an_unreachable_directory(sm, vault, own_directory, domain):
+def test_an_unreachable_directory(sm, vault_reader, own_directory, domain):
     managed_id = onboard(sm, domain, "user4", {"id": str(uuid.uuid4()), "name": "r"})
     run_worker(sm)
-    current = vault.newest(managed(sm, domain, managed_id)["secret_name"])
+    current = vault_reader.newest(managed(sm, domain, managed_id)["secret_name"])
     own_directory.stop()
     sm.post(f"{TD}/{domain}/managedaccounts/{managed_id}/rotate")
     run_worker(sm)
@@ -162,7 +162,7 @@ def test_an_unreachable_directory(sm, vault, own_directory, domain):
     sm.post(f"{TD}/{domain}/managedaccounts/{managed_id}/rotate")
     run_worker(sm)
     account = managed(sm, domain, managed_id)
-    assert account["state"] == "ACTIVE" and own_directory.binds("user4", vault.newest(account["secret_name"]))
+    assert account["state"] == "ACTIVE" and own_directory.binds("user4", vault_reader.newest(account["secret_name"]))
 
 
 def test_checkout_refusals(sm, tokens, domain):
@@ -181,7 +181,7 @@ def test_checkout_refusals(sm, tokens, domain):
     assert slapd.PEOPLE  # the directory of the fixture is the test's own
 
 
-def test_no_password_in_the_audit_trail_or_the_logs(sm, vault, own_directory, domain, caplog):
+def test_no_password_in_the_audit_trail_or_the_logs(sm, vault_reader, own_directory, domain, caplog):
     managed_id = onboard(sm, domain, "user5", {"id": str(uuid.uuid4()), "name": "r"})
     with caplog.at_level("DEBUG"):
         run_worker(sm)
@@ -190,7 +190,7 @@ def test_no_password_in_the_audit_trail_or_the_logs(sm, vault, own_directory, do
         sm.post(f"{TD}/{domain}/managedaccounts/{managed_id}/rotate")
         run_worker(sm)
     secret = managed(sm, domain, managed_id)["secret_name"]
-    passwords = {own_directory.bind_password, "Wrong-bind-9", vault.newest(secret)}
+    passwords = {own_directory.bind_password, "Wrong-bind-9", vault_reader.newest(secret)}
     with sm.app.app_context(), sm.app.extensions["db"].cursor() as cur:
         cur.execute("SELECT details::text AS d FROM audit_events WHERE target LIKE %s", (f"targetdomains/{domain}%",))
         trail = " ".join(row["d"] for row in cur.fetchall())

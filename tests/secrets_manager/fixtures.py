@@ -1,5 +1,9 @@
 """Fixtures of the Secrets Manager tests: a real token issuer and a real Vault under gunicorn,
-a Secrets Manager app on its own database, and helpers to look into the Vault directly."""
+a Secrets Manager app on its own database, and helpers to look into the Vault directly.
+
+A plugin (tests/conftest.py names it in pytest_plugins), not a conftest: tests/authz and
+tests/secrets_manager/target_domains use the same session's servers without importing a
+conftest, and each fixture has a name no other fixture has."""
 from __future__ import annotations
 
 import secrets
@@ -72,7 +76,7 @@ def sm(sm_app, tokens):
 
 
 @pytest.fixture(scope="session")
-def vault(vault_url, tokens):
+def vault_reader(vault_url, tokens):
     return VaultReader(vault_url, tokens)
 
 
