@@ -1,6 +1,7 @@
-"""Who may read and see a secret is said twice: in SQL (store.MAY_READ, MAY_SEE: reads decide
-before they fetch anything) and in Python (service.can_read, can_write: lists and writes).
-Every combination of owner, roles and scopes gets the same answer from both."""
+"""Who may read and see a secret is stated once (vault_service.secrets.rights) and used twice: in
+SQL (store.MAY_READ, MAY_SEE: reads decide before they fetch anything) and in Python
+(service.can_read, can_write: lists and writes). Every combination of owner, roles and scopes
+gets the same answer from both, and the answer the rule says."""
 from __future__ import annotations
 
 import itertools
@@ -33,5 +34,10 @@ def test_sql_and_python_agree_on_who_reads_and_who_sees(vault_app):
             reads = service.can_read(principal, secret)
             sees = manager or reads or service.can_write(principal, secret)
             assert (row["reads"], row["sees"]) == (reads, sees), (secret, sub, roles, manager)
+            # and both say the rule as the contract puts it (not only each other's answer)
+            shared = not secret["owner_id"]
+            expected_reads = bool(set(roles) & set(secret["read_roles"])) if shared else sub == secret["owner_id"]
+            expected_sees = manager or expected_reads or (shared and bool(set(roles) & set(secret["write_roles"])))
+            assert (reads, sees) == (expected_reads, expected_sees), (secret, sub, roles, manager)
             if secret["owner_id"] and sub != OWNER:
                 assert not reads  # a personal secret's data is its owner's alone, whatever the roles

@@ -8,7 +8,7 @@ from common import audit, errors
 from common.auth import Principal
 from common.web import database
 from vault_service import names
-from vault_service.secrets import sealing, store
+from vault_service.secrets import rights, sealing, store
 from vault_service.secrets.store import SHARED
 from vault_service.versioned import lifecycle
 
@@ -24,19 +24,14 @@ def is_owner(principal: Principal, secret: dict) -> bool:
     return secret["owner_id"] != SHARED and secret["owner_id"] == principal.sub
 
 
-# A personal secret is its owner's alone: its roles grant no one else anything, whatever scopes or
-# roles the caller holds (managers see it, without data, by their scope). Reads and the check of
-# who may see a secret are decided in SQL (store.MAY_READ, store.MAY_SEE: the same rules).
+# The rule is vault_service.secrets.rights' (a personal secret is its owner's alone; a shared one's
+# roles grant); reads and the check of who may see a secret use its SQL (store.MAY_READ, MAY_SEE).
 def can_read(principal: Principal, secret: dict) -> bool:
-    if secret["owner_id"] != SHARED:
-        return is_owner(principal, secret)
-    return principal.holds_any_role(secret["read_roles"])
+    return rights.holds("read", principal, secret)
 
 
 def can_write(principal: Principal, secret: dict) -> bool:
-    if secret["owner_id"] != SHARED:
-        return is_owner(principal, secret)
-    return principal.holds_any_role(secret["write_roles"])
+    return rights.holds("write", principal, secret)
 
 
 def audit_target(owner: str, name: str) -> str:

@@ -12,8 +12,9 @@ from psycopg.types.json import Jsonb
 from common import audit
 from common.db import Database, fetch_counted_page, fetch_page, like_escaped
 from vault_service.names import RESERVED_OWNER
+from vault_service.secrets import rights
+from vault_service.secrets.rights import SHARED  # noqa: F401  (owner_id of the shared namespace; callers name it here)
 
-SHARED = ""  # owner_id of the shared namespace
 
 # A role list with its registry entries, in the secret's order, as [[id, name, 'true'|'false'], ...]
 # (roles not in the registry left out). A text array costs the database and psycopg far less
@@ -101,12 +102,10 @@ def _audited_read(*, secret_columns: str, outcome: str, returned: str, exact: bo
 
 _SEALING_COLUMNS = "id, dek_key_id, dek_wrapped, v_version, v_ciphertext"  # what unseal() needs
 
-# Who may do what with the secret `s`, for the caller's %(a_roles)s, %(a_principal)s (its sub) and
-# %(a_manager)s (admin or vaultManage); service.can_read and can_write say the same in Python, for
-# the rows of lists and the checks of writes (tests/vault/test_access_rules.py pins both). A
-# personal secret is its owner's alone: no role reaches it, and managers see it without data.
-MAY_READ = "CASE WHEN s.owner_id = '' THEN s.read_roles && %(a_roles)s::text[] ELSE s.owner_id = %(a_principal)s END"
-MAY_SEE = f"(({MAY_READ}) OR %(a_manager)s OR (s.owner_id = '' AND s.write_roles && %(a_roles)s::text[]))"
+# Who may read and who sees the secret `s`, for the caller's %(a_roles)s, %(a_principal)s (its sub)
+# and %(a_manager)s (admin or vaultManage): the rule of vault_service.secrets.rights, in SQL.
+MAY_READ = rights.sql("read")
+MAY_SEE = rights.sql_sees()
 
 # A v1 read, one statement with its audit event (failing closed, like every read). Access is
 # decided first, from the secret's row alone; only a read that will succeed goes on to the role
