@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from common.auth import current_principal, require_scopes, scoped
+from common.auth import current_principal, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, empty
 from secrets_manager_service.account_secrets import schemas, service
@@ -68,21 +68,23 @@ class Checkouts(MethodView):
 
 @blp.route("/secrets/checkouts/<uuid:checkout_id>")
 class Checkout(MethodView):
+    @scoped(*USERS)
     @blp.response(200, schemas.Checkout)
     @blp.alt_response(404, schema=ErrorEnvelope, description="No such live checkout of the caller's, or its holder "
                       "lost access to the account (the checkout is then over)")
     @blp.alt_response(409, schema=ErrorEnvelope, description="The Vault no longer has a password for the account")
     def get(self, checkout_id):
         """Read one of the caller's live checkouts (admin: anyone's)"""
-        principal = require_scopes(*USERS)
+        principal = current_principal()
         return service.get_checkout(principal, checkout_id)
 
 
 @blp.route("/secrets/checkouts/<uuid:checkout_id>/release")
 class ReleaseCheckout(MethodView):
+    @scoped(*USERS)
     @blp.response(200)
     def post(self, checkout_id):
         """Release a checkout before it expires"""
-        principal = require_scopes(*USERS)
+        principal = current_principal()
         service.release(principal, checkout_id)
         return empty()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from common.auth import current_principal, require_scopes, scoped
+from common.auth import current_principal, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, empty
 from secrets_manager_service.hosts import schemas, service
@@ -15,10 +15,10 @@ MANAGE = ("admin", "hostsManage", "service")
 
 @blp.route("/host-secret/<uuid_text:host_id>")
 class HostSecret(MethodView):
+    @scoped(*MANAGE)
     @blp.response(200, schemas.HostSecret)
     def get(self, host_id):
         """Read a host's settings and accounts (never a password)"""
-        require_scopes(*MANAGE)
         return service.get(host_id)
 
     @scoped(*MANAGE)
@@ -30,20 +30,20 @@ class HostSecret(MethodView):
         principal = current_principal()
         return service.save(principal, host_id, body)
 
+    @scoped(*MANAGE)
     @blp.response(200)
     def delete(self, host_id):
         """Remove a host, its accounts and their passwords"""
-        require_scopes(*MANAGE)
         service.delete(host_id)
         return empty()
 
 
 @blp.route("/rotate/<uuid_text:host_id>/<account:account>")
 class Rotate(MethodView):
+    @scoped(*MANAGE)
     @blp.response(200)
     def post(self, host_id, account):
         """Queue a rotation of the account's password"""
-        require_scopes(*MANAGE)
         service.queue_rotation(host_id, account)
         return empty()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import url_for
 from flask.views import MethodView
 
-from common.auth import current_principal, require_scopes, scoped
+from common.auth import current_principal, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, created, empty
 from secrets_manager_service.fields import PolicyCreated
@@ -41,10 +41,10 @@ class NewPasswordPolicy(MethodView):
 
 @blp.route("/password-policy/<uuid:policy_id>")
 class PasswordPolicy(MethodView):
+    @scoped(*READ)
     @blp.response(200, schemas.PasswordPolicy)
     def get(self, policy_id):
         """Read a password policy"""
-        require_scopes(*READ)
         return service.get(policy_id)
 
     @scoped(*MANAGE)
@@ -56,10 +56,10 @@ class PasswordPolicy(MethodView):
         service.replace(principal.sub, policy_id, body)
         return empty()
 
+    @scoped(*MANAGE)
     @blp.response(200)
     @blp.alt_response(409, schema=ErrorEnvelope)
     def delete(self, policy_id):
         """Delete a password policy no host uses"""
-        require_scopes(*MANAGE)
         service.delete(policy_id)
         return empty()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import url_for
 from flask.views import MethodView
 
-from common.auth import current_principal, require_scopes, scoped
+from common.auth import current_principal, scoped
 from common.schemas import ErrorEnvelope
 from common.web import Blueprint, created, empty
 from secrets_manager_service.fields import TemplateCreated
@@ -50,10 +50,10 @@ class CompileScript(MethodView):
 
 @blp.route("/script-template/<uuid:template_id>")
 class ScriptTemplate(MethodView):
+    @scoped(*MANAGE)
     @blp.response(200, schemas.ScriptTemplate)
     def get(self, template_id):
         """Read a script template"""
-        require_scopes(*MANAGE)
         return service.get(template_id)
 
     @scoped(*MANAGE)
@@ -65,10 +65,10 @@ class ScriptTemplate(MethodView):
         service.replace(principal.sub, template_id, body)
         return empty()
 
+    @scoped(*MANAGE)
     @blp.response(200)
     @blp.alt_response(409, schema=ErrorEnvelope)
     def delete(self, template_id):
         """Delete a script template no host uses"""
-        require_scopes(*MANAGE)
         service.delete(template_id)
         return empty()

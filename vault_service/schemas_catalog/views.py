@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from common.auth import require_scopes
+from common.auth import scoped
 from common.web import Blueprint
 
 blp = Blueprint("vault_schemas", __name__, description="Secret shapes")
@@ -40,8 +40,8 @@ SECRET_SHAPES = {
 
 @blp.route("/schemas")
 class Schemas(MethodView):
+    @scoped("user", "admin")
     @blp.response(200)
     def get(self):
         """JSON Schemas of common secret shapes, keyed by name"""
-        require_scopes("user", "admin")
         return SECRET_SHAPES

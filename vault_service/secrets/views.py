@@ -7,7 +7,7 @@ from flask import request
 from flask.views import MethodView
 
 from common import errors
-from common.auth import current_principal, require_scopes, scoped
+from common.auth import current_principal, scoped
 from common.schemas import ErrorEnvelope, merged_paging, split_keywords
 from common.web import Blueprint, created, empty
 from vault_service.secrets import schemas, service
@@ -41,10 +41,11 @@ class Secrets(MethodView):
 
 @shared.route("/secrets/<secret_name:name>")
 class Secret(MethodView):
+    @scoped("user", "admin")
     @shared.response(200, schemas.Secret)
     def get(self, name):
         """Read a shared secret with its data"""
-        principal = require_scopes("user", "admin")
+        principal = current_principal()
         return service.read(principal, SHARED, name)
 
     @scoped("user", "admin", "vaultManage")
@@ -56,20 +57,22 @@ class Secret(MethodView):
         service.update(principal, SHARED, name, body)
         return empty()
 
+    @scoped("admin", "vaultManage", "user")
     @shared.response(200)
     def delete(self, name):
         """Delete a shared secret and all its versions"""
-        principal = require_scopes("admin", "vaultManage", "user")
+        principal = current_principal()
         service.delete(principal, SHARED, name)
         return empty()
 
 
 @shared.route("/metadata/secrets/<secret_name:name>")
 class SecretMetadata(MethodView):
+    @scoped("user", "admin", "vaultManage")
     @shared.response(200, schemas.Secret)
     def get(self, name):
         """Read a shared secret without its data"""
-        principal = require_scopes("user", "admin", "vaultManage")
+        principal = current_principal()
         return service.metadata(principal, SHARED, name)
 
 
@@ -96,10 +99,11 @@ class PersonalSecrets(MethodView):
 
 @personal.route("/user/<uuid_text:user_id>/secrets/<secret_name:name>")
 class PersonalSecret(MethodView):
+    @scoped("admin", owner="user_id")
     @personal.response(200, schemas.Secret)
     def get(self, user_id, name):
         """Read a personal secret (the owner gets data, an admin metadata only)"""
-        principal = require_scopes("admin", allow_owner_of=user_id)
+        principal = current_principal()
         if principal.sub == user_id:
             return service.read(principal, user_id, name)
         return service.metadata(principal, user_id, name)
@@ -113,20 +117,22 @@ class PersonalSecret(MethodView):
         service.update(principal, user_id, name, body)
         return empty()
 
+    @scoped("admin", "vaultManage", owner="user_id")
     @personal.response(200)
     def delete(self, user_id, name):
         """Delete a personal secret"""
-        principal = require_scopes("admin", "vaultManage", allow_owner_of=user_id)
+        principal = current_principal()
         service.delete(principal, user_id, name)
         return empty()
 
 
 @personal.route("/user/<uuid_text:user_id>/metadata/secrets/<secret_name:name>")
 class PersonalSecretMetadata(MethodView):
+    @scoped("admin", "vaultManage", owner="user_id")
     @personal.response(200, schemas.Secret)
     def get(self, user_id, name):
         """Read a personal secret without its data"""
-        principal = require_scopes("admin", "vaultManage", allow_owner_of=user_id)
+        principal = current_principal()
         return service.metadata(principal, user_id, name)
 
 
