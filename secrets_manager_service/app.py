@@ -13,8 +13,10 @@ from secrets_manager_service.policies.views import blp as policies_blp
 from secrets_manager_service.script_templates.views import blp as templates_blp
 from secrets_manager_service.status.views import blp as status_blp
 from secrets_manager_service.target_domains.routes import blp as target_domains_blp
+from secrets_manager_service.workflows.views import blp as workflows_blp
 
 URL_PREFIX = "/secrets-manager/api/v1"
+WORKFLOW_PREFIX = "/workflow-engine/api/v1"
 # PrivX clients look for the account-secret and checkout routes under the authorizer's prefix.
 AUTHORIZER_PREFIX = "/authorizer/api/v1"
 
@@ -32,5 +34,6 @@ def create_app(settings: dict | None = None) -> Flask:
     api.register_blueprint(target_domains_blp, url_prefix=URL_PREFIX)
     api.register_blueprint(account_secrets_blp, url_prefix=AUTHORIZER_PREFIX, name="sm_authorizer_secrets",
                            tag="Account secrets and checkouts (PrivX authorizer paths)")
-    ratelimit.exempt(app, f"{status_blp.name}.Status")  # no token needed
+    api.register_blueprint(workflows_blp, url_prefix=WORKFLOW_PREFIX)
+    ratelimit.exempt(app, f"{status_blp.name}.Status", f"{workflows_blp.name}.Status")  # no token needed
     return app

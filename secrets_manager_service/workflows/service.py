@@ -1,0 +1,380 @@
+"""The workflow engine's rules (docs/API.md "Workflow engine"): who may ask for which role, who
+decides which step, and when a request's grant is live. Every change runs in one transaction
+with its audit events; a request's row is locked (store.lock_request) by every decision, revoke
+and deletion, so concurrent ones happen one after the other and each sees the one before."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from common import audit, errors
+from common.auth import Principal
+from common.db import Database
+from common.timefmt import rfc3339
+from secrets_manager_service.workflows import schemas, store
+
+WAITING, APPROVED, DENIED = "WAITING", "APPROVED", "DENIED"
+# A FLOATING grant not used within this long lapses (API.md).
+FLOATING_UNUSED_LAPSE = timedelta(days=7)
+SETTINGS_DEFAULTS = schemas.WorkflowSettingsBody().load({})
+
+
+def _not_found(what: str = "request") -> errors.NotFound:
+    return errors.NotFound(f"{what} not found")
+
+
+def _bad(prop: str, message: str, code: str = "VALUE_OUT_OF_BOUNDS") -> errors.ApiError:
+    detail = {"error_code": code, "error_message": message, "property": prop}
+    return errors.ApiError(message, code=code, property=prop, details=[detail]).with_status(400)
+
+
+def learn(db: Database, principal: Principal) -> None:
+    """Remember who called and their roles' names (display names, approvers' mail)."""
+    with db.cursor() as cur:
+        store.learn_principal(cur, principal)
+
+
+# --- workflows --------------------------------------------------------------------------------
+
+def _named_roles(cur, refs: list[dict]) -> list[dict]:
+    """Roles with their names from the registry (else the client's name, else the id), once each."""
+    known = store.role_names(cur, {ref["id"] for ref in refs})
+    seen, roles = set(), []
+    for ref in refs:
+        if ref["id"] not in seen:
+            seen.add(ref["id"])
+            roles.append({"id": ref["id"], "name": known.get(ref["id"]) or ref.get("name") or ref["id"]})
+    return roles
+
+
+def _workflow_doc(cur, body: dict) -> dict:
+    settings = _settings(cur)
+    steps = []
+    for index, step in enumerate(body["steps"]):
+        approvers = _named_roles(cur, [a["role"] for a in step["approvers"]])
+        if len(approvers) > settings["request_role_max_approvers"]:
+            raise _bad(f"steps.{index}.approvers",
+                       f"at most {settings['request_role_max_approvers']} approvers in a step (request_role_max_approvers)")
+        steps.append({"id": str(index), "name": step.get("name") or f"step {index + 1}", "match": step["match"],
+                      "approvers": [{"id": f"{index}.{n}", "role": role} for n, role in enumerate(approvers)]})
+    return {
+        "grant_types": sorted(set(body["grant_types"]), key=schemas.GRANT_TYPES.index),
+        "max_time_restricted_duration": body["max_time_restricted_duration"],
+        "max_floating_duration": body["max_floating_duration"],
+        "max_active_requests": body["max_active_requests"],
+        "target_roles": _named_roles(cur, body["target_roles"]),
+        "requester_roles": _named_roles(cur, body["requester_roles"]),
+        "action": "GRANT",
+        "can_bypass_revoke_workflow": body["can_bypass_revoke_workflow"],
+        "requires_justification": body["requires_justification"],
+        "comment": body["comment"],
+        "steps": steps,
+    }
+
+
+def workflow_view(row: dict) -> dict:
+    return {"id": row["id"], "author": row["created_by"], "created": row["created"], "updated": row["updated"],
+            "updated_by": row["updated_by"], "name": row["name"], **row["doc"]}
+
+
+def create_workflow(db: Database, principal: Principal, body: dict):
+    with db.transaction() as cur:
+        workflow_id = store.insert_workflow(cur, principal.sub, body["name"], _workflow_doc(cur, body))
+        audit.record("workflow.create", str(workflow_id), cur=cur, details={"name": body["name"]})
+    return workflow_id
+
+
+def replace_workflow(db: Database, principal: Principal, workflow_id, body: dict) -> None:
+    with db.transaction() as cur:
+        if store.lock_workflow(cur, workflow_id, exclusive=True) is None:
+            raise _not_found("workflow")
+        store.update_workflow(cur, principal.sub, workflow_id, body["name"], _workflow_doc(cur, body))
+        audit.record("workflow.update", str(workflow_id), cur=cur, details={"name": body["name"]})
+
+
+def delete_workflow(db: Database, workflow_id) -> None:
+    with db.transaction() as cur:
+        if store.lock_workflow(cur, workflow_id, exclusive=True) is None:
+            raise _not_found("workflow")
+        if store.waiting_requests_of(cur, workflow_id):
+            raise errors.Conflict("the workflow has WAITING requests: decide or delete them first")
+        for ended in store.end_grants_of_workflow(cur, workflow_id):
+            _grant_ended(cur, ended["id"], ended, "workflow deleted")
+        store.delete_workflow(cur, workflow_id)
+        audit.record("workflow.delete", str(workflow_id), cur=cur)
+
+
+def get_workflow(db: Database, principal: Principal, workflow_id) -> dict:
+    row = store.find_workflow(db, workflow_id)
+    if row is None or not (principal.has_scope("admin") or _may_request_under(principal, row["doc"])):
+        raise _not_found("workflow")
+    return workflow_view(row)
+
+
+def list_workflows(db: Database, principal: Principal, args: dict) -> dict:
+    roles = None if principal.has_scope("admin") else sorted(principal.role_ids)
+    total, rows = store.workflows_page(db, requester_roles=roles, offset=args["offset"], limit=args["limit"],
+                                       sortdir=args["sortdir"])
+    return {"count": total, "items": [workflow_view(row) for row in rows]}
+
+
+def _may_request_under(principal: Principal, doc: dict) -> bool:
+    return principal.holds_any_role(role["id"] for role in doc["requester_roles"])
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+def _user(user_id: str, name: str | None) -> dict:
+    return {"id": user_id, "display_name": name or user_id, "deleted": False}
+
+
+def request_view(row: dict) -> dict:
+    revoked_by = _user(row["revoked_by_id"], row["revoked_by_name"]) if row["revoked_by_id"] else None
+    return {
+        "id": row["id"], "author": row["requester_id"], "created": row["created"], "updated": row["updated"],
+        "updated_by": row["updated_by"], "name": row["role_name"],
+        "workflow": str(row["workflow_id"]) if row["workflow_id"] else None,
+        "requester": _user(row["requester_id"], row["requester_name"]),
+        "requested_role": {"id": row["role_id"], "name": row["role_name"]},
+        "request_justification": row["justification"], "grant_type": row["grant_type"],
+        "grant_start": row["grant_start"], "grant_end": row["grant_end"], "floating_length": row["floating_length"],
+        "target_user": _user(row["target_user_id"], row["target_user_name"]), "action": "GRANT",
+        "status": row["status"], "comment": row["comment"], "steps": row["steps"],
+        "approver_can_revoke": True, "target_role_revoked": row["revoked"],
+        "target_role_revocation_time": row["revoked_at"], "target_role_revoked_by": revoked_by,
+    }
+
+
+def _grant_window(body: dict, doc: dict, now: datetime) -> tuple[datetime | None, datetime | None, int]:
+    """(grant_start, grant_end, floating_length) of a new request, checked against the workflow."""
+    grant_type = body["grant_type"]
+    if grant_type not in doc["grant_types"]:
+        raise _bad("grant_type", f"the workflow allows {', '.join(doc['grant_types'])}, not {grant_type}")
+    if grant_type == "PERMANENT":
+        return None, None, 0
+    if grant_type == "FLOATING":
+        hours = body.get("floating_length")
+        if not hours:
+            raise _bad("floating_length", "a FLOATING grant needs floating_length (hours)", "REQUIRED_VALUE_MISSING")
+        if doc["max_floating_duration"] and hours > doc["max_floating_duration"]:
+            raise _bad("floating_length", f"at most {doc['max_floating_duration']} hours (max_floating_duration)")
+        return None, None, hours
+    start, end = body.get("grant_start") or now, body.get("grant_end")
+    if end is None:
+        raise _bad("grant_end", "a TIME_RESTRICTED grant needs grant_end", "REQUIRED_VALUE_MISSING")
+    if start >= end:
+        raise _bad("grant_end", "grant_end must come after grant_start")
+    if end <= now:
+        raise _bad("grant_end", "grant_end must be in the future")
+    if doc["max_time_restricted_duration"] and end - start > timedelta(days=doc["max_time_restricted_duration"]):
+        raise _bad("grant_end", f"at most {doc['max_time_restricted_duration']} days (max_time_restricted_duration)")
+    return start, end, 0
+
+
+def _request_steps(doc: dict) -> list[dict]:
+    return [{"id": step["id"], "name": step["name"], "match": step["match"],
+             "approvers": [{"id": a["id"], "role": a["role"], "decision": WAITING, "comment": ""}
+                           for a in step["approvers"]]}
+            for step in doc["steps"]]
+
+
+def create_request(db: Database, principal: Principal, body: dict):
+    role_id = body["requested_role"]["id"]
+    target = body.get("target_user") or {"id": principal.sub}
+    if target["id"] != principal.sub and not principal.has_scope("admin"):
+        raise errors.PermissionDenied("only an admin may request a role for another user")
+    if body.get("request_justification") is None:
+        body["request_justification"] = ""
+    now = datetime.now(timezone.utc)
+    with db.transaction() as cur:
+        store.learn_principal(cur, principal)
+        workflow = _workflow_for(cur, principal, role_id)
+        doc = workflow["doc"]
+        if doc["requires_justification"] and not body["request_justification"].strip():
+            raise _bad("request_justification", "the workflow requires a justification", "REQUIRED_VALUE_MISSING")
+        start, end, floating = _grant_window(body, doc, now)
+        store.lock_requester(cur, workflow["id"], principal.sub)
+        if store.active_requests(cur, workflow["id"], principal.sub) >= doc["max_active_requests"]:
+            raise errors.Conflict(f"at most {doc['max_active_requests']} active requests under this workflow")
+        role_name = next(r["name"] for r in doc["target_roles"] if r["id"] == role_id)
+        target_name = (principal.name or principal.sub) if target["id"] == principal.sub else (
+            store.user_name(cur, target["id"]) or target.get("display_name") or target["id"])
+        request_id = store.insert_request(cur, {
+            "workflow_id": workflow["id"], "requester_id": principal.sub,
+            "requester_name": principal.name or principal.sub, "target_user_id": target["id"],
+            "target_user_name": target_name, "role_id": role_id, "role_name": role_name,
+            "justification": body["request_justification"], "comment": body["comment"],
+            "grant_type": body["grant_type"], "grant_start": start, "grant_end": end, "floating_length": floating,
+            "steps": _request_steps(doc)})
+        audit.record("request.create", str(request_id), cur=cur,
+                     details={"request_id": str(request_id), "role_id": role_id, "target_user": target["id"],
+                              "grant_type": body["grant_type"], "workflow_id": str(workflow["id"])})
+    return request_id
+
+
+def _workflow_for(cur, principal: Principal, role_id: str) -> dict:
+    """The workflow the caller may request `role_id` under (locked shared), or 403."""
+    cur.execute("""SELECT id FROM wf_workflows
+                    WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(doc->'target_roles') t WHERE t->>'id' = %s)
+                      AND EXISTS (SELECT 1 FROM jsonb_array_elements(doc->'requester_roles') r
+                                   WHERE r->>'id' = ANY(%s))
+                    ORDER BY created, id LIMIT 1""", (role_id, sorted(principal.role_ids)))
+    row = cur.fetchone()
+    workflow = store.lock_workflow(cur, row["id"], exclusive=False) if row else None
+    if workflow is None:
+        raise errors.PermissionDenied("no workflow lets the caller request this role")
+    return workflow
+
+
+def _approver_roles(row: dict) -> set[str]:
+    return {a["role"]["id"] for step in row["steps"] for a in step["approvers"]}
+
+
+def _party(principal: Principal, row: dict) -> bool:
+    return principal.sub in (row["requester_id"], row["target_user_id"])
+
+
+def _visible(principal: Principal, row: dict) -> bool:
+    return (principal.has_scope("admin") or _party(principal, row)
+            or principal.holds_any_role(_approver_roles(row))
+            or any(a.get("user", {}).get("id") == principal.sub for s in row["steps"] for a in s["approvers"]))
+
+
+def get_request(db: Database, principal: Principal, request_id) -> dict:
+    row = store.find_request(db, request_id)
+    if row is None or not _visible(principal, row):
+        raise _not_found()
+    return request_view(row)
+
+
+def list_requests(db: Database, principal: Principal, *, filter_name: str | None, paging: dict,
+                  search: dict | None = None) -> dict:
+    if filter_name is None and principal.has_scope("admin"):
+        filter_name = "all"
+    if filter_name == "all" and not principal.has_scope("admin"):
+        raise errors.PermissionDenied("the filter all is for admins")
+    search = search or {}
+    total, rows = store.requests_page(
+        db, condition=store.FILTER_CONDITIONS[filter_name], me=principal.sub, roles=sorted(principal.role_ids),
+        keywords=search.get("keywords", ()), start_time=search.get("start_time"), end_time=search.get("end_time"),
+        sortkey=paging.get("sortkey", "created"), sortdir=paging.get("sortdir", "DESC"),
+        offset=paging["offset"], limit=paging["limit"])
+    return {"count": total, "items": [request_view(row) for row in rows]}
+
+
+def delete_request(db: Database, principal: Principal, request_id) -> None:
+    with db.transaction() as cur:
+        row = store.lock_request(cur, request_id)
+        if row is None or not _visible(principal, row):
+            raise _not_found()
+        if not principal.has_scope("admin"):
+            if principal.sub != row["requester_id"]:
+                raise errors.PermissionDenied("only the requester (while WAITING) or an admin deletes a request")
+            if row["status"] != WAITING:
+                raise errors.PermissionDenied("a request that is no longer WAITING is deleted by an admin only")
+        if grant_is_live(row):
+            _grant_ended(cur, request_id, row, "request deleted")
+        store.delete_request(cur, request_id)
+        audit.record("request.delete", str(request_id), cur=cur, details={"request_id": str(request_id)})
+
+
+def decide(db: Database, principal: Principal, request_id, body: dict) -> None:
+    """One approver's decision on the current step (the rules: API.md "Decisions")."""
+    now = rfc3339(datetime.now(timezone.utc))
+    with db.transaction() as cur:
+        store.learn_principal(cur, principal)
+        row = store.lock_request(cur, request_id)
+        if row is None or not _visible(principal, row):
+            raise _not_found()
+        if _party(principal, row):
+            raise errors.PermissionDenied("nobody decides their own request or one for themselves")
+        if row["status"] != WAITING:
+            raise errors.Conflict(f"the request is {row['status']}, not WAITING")
+        steps = row["steps"]
+        current = next(i for i, step in enumerate(steps) if not _step_approved(step))
+        step = steps[current]
+        held = [a for a in step["approvers"] if principal.holds_any_role([a["role"]["id"]])]
+        if body["step"] != current:
+            raise _bad("step", f"step {current} is the current step, not {body['step']}")
+        if not held:
+            raise errors.PermissionDenied("the caller holds none of this step's approver roles")
+        if any(a.get("user", {}).get("id") == principal.sub for a in step["approvers"]):
+            raise errors.Conflict("the caller has already decided this step")
+        entry = next((a for a in held if a["decision"] == WAITING), None)
+        if entry is None:
+            raise errors.Conflict("the approver entries the caller may decide are already decided")
+        entry.update(decision=body["decision"], user=_user(principal.sub, principal.name), decision_time=now,
+                     comment=body["comment"])
+        status = WAITING
+        if body["decision"] == DENIED:
+            status = DENIED
+        elif all(_step_approved(s) for s in steps):
+            status = APPROVED
+        store.save_decision(cur, request_id, steps=steps, status=status, by=principal.sub)
+        audit.record("request.decision", str(request_id), cur=cur,
+                     details={"request_id": str(request_id), "step": current, "decision": body["decision"],
+                              "status": status})
+        if status == APPROVED:
+            audit.record("grant.start", str(request_id), cur=cur,
+                         details={"request_id": str(request_id), "role_id": row["role_id"],
+                                  "user": row["target_user_id"], "grant_type": row["grant_type"]})
+
+
+def _step_approved(step: dict) -> bool:
+    decisions = [a["decision"] == APPROVED for a in step["approvers"]]
+    return all(decisions) if step["match"] == "ALL" else any(decisions)
+
+
+def revoke(db: Database, principal: Principal, request_id) -> None:
+    with db.transaction() as cur:
+        row = store.lock_request(cur, request_id)
+        if row is None or not _visible(principal, row):
+            raise _not_found()
+        if not (principal.has_scope("admin") or principal.holds_any_role(_approver_roles(row))):
+            raise errors.PermissionDenied("only an approver of the request or an admin revokes it")
+        if _party(principal, row) and not principal.has_scope("admin"):
+            raise errors.PermissionDenied("an approver does not revoke their own request")
+        if row["status"] != APPROVED or row["revoked"]:
+            raise errors.Conflict("only an APPROVED request whose role is not yet revoked can be revoked")
+        store.save_revoke(cur, request_id, by_id=principal.sub, by_name=principal.name or principal.sub)
+        audit.record("request.revoke", str(request_id), cur=cur, details={"request_id": str(request_id)})
+        if grant_is_live(row):
+            _grant_ended(cur, request_id, row, "revoked")
+
+
+def grant_is_live(row: dict, now: datetime | None = None) -> bool:
+    """Whether an APPROVED request's grant holds now (the one rule of a grant's window)."""
+    now = now or datetime.now(timezone.utc)
+    if row["status"] != APPROVED or row["grant_ended"] is not None or row.get("revoked"):
+        return False
+    if row["grant_type"] == "PERMANENT":
+        return True
+    if row["grant_type"] == "FLOATING" and row["grant_start"] is None:
+        return now < row["updated"] + FLOATING_UNUSED_LAPSE  # unused yet: starts at first use
+    return row["grant_start"] <= now < row["grant_end"]
+
+
+def _grant_ended(cur, request_id, row: dict, reason: str) -> None:
+    audit.record("grant.end", str(request_id), cur=cur,
+                 details={"request_id": str(request_id), "role_id": row["role_id"], "user": row["target_user_id"],
+                          "reason": reason})
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+def _settings(cur) -> dict:
+    doc, _password = store.read_settings(cur)
+    return {**SETTINGS_DEFAULTS, **(doc or {})}
+
+
+def read_settings(db: Database) -> dict:
+    with db.cursor() as cur:
+        return {**_settings(cur), "smtp_server_password": ""}  # write only
+
+
+def write_settings(db: Database, principal: Principal, body: dict) -> None:
+    password = body.pop("smtp_server_password", None)  # "" or absent: keep the stored one
+    with db.transaction() as cur:
+        store.write_settings(cur, principal.sub, body, password or None)
+        # The password never reaches the audit row: only whether it changed.
+        audit.record("workflow.settings", "settings", cur=cur,
+                     details={"smtp_server_enabled": body["smtp_server_enabled"], "password_changed": bool(password)})

@@ -1,0 +1,201 @@
+"""SQL of the workflow engine: tables wf_workflows, wf_requests, wf_settings, wf_roles, wf_users
+(migrations/0008_workflows.sql). Rules live in service.py; this module only reads and writes."""
+from __future__ import annotations
+
+import uuid
+
+from psycopg.types.json import Jsonb
+
+from common.db import Database, fetch_page, like_escaped
+
+
+# --- names learned from tokens ------------------------------------------------------------------
+
+def learn_principal(cur, principal) -> None:
+    """Remember the caller's roles' names and the caller's name and roles (for display names
+    and for mailing an approver role's members)."""
+    if principal.roles:
+        cur.execute("""INSERT INTO wf_roles (id, name) SELECT * FROM unnest(%s::text[], %s::text[])
+                       ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name WHERE wf_roles.name <> EXCLUDED.name""",
+                    ([r.id for r in principal.roles], [r.name for r in principal.roles]))
+    cur.execute("""INSERT INTO wf_users (id, name, email, role_ids) VALUES (%s, %s, %s, %s)
+                   ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
+                          role_ids = EXCLUDED.role_ids, seen = now()""",
+                (principal.sub, principal.name or principal.sub, principal.email, sorted(principal.role_ids)))
+
+
+def role_names(cur, role_ids) -> dict[str, str]:
+    cur.execute("SELECT id, name FROM wf_roles WHERE id = ANY(%s)", (list(role_ids),))
+    return {row["id"]: row["name"] for row in cur.fetchall()}
+
+
+def user_name(cur, user_id: str) -> str | None:
+    cur.execute("SELECT name FROM wf_users WHERE id = %s", (user_id,))
+    row = cur.fetchone()
+    return row["name"] if row else None
+
+
+# --- workflows --------------------------------------------------------------------------------
+
+def insert_workflow(cur, by: str, name: str, doc: dict) -> uuid.UUID:
+    workflow_id = uuid.uuid4()
+    cur.execute("""INSERT INTO wf_workflows (id, name, doc, created_by, updated_by)
+                   VALUES (%s, %s, %s, %s, %s)""", (workflow_id, name, Jsonb(doc), by, by))
+    return workflow_id
+
+
+def update_workflow(cur, by: str, workflow_id, name: str, doc: dict) -> bool:
+    cur.execute("""UPDATE wf_workflows SET name = %s, doc = %s, updated = now(), updated_by = %s
+                   WHERE id = %s""", (name, Jsonb(doc), by, workflow_id))
+    return cur.rowcount == 1
+
+
+def lock_workflow(cur, workflow_id, *, exclusive: bool) -> dict | None:
+    """The workflow, locked: shared by a new request, exclusive by a change or a deletion, so a
+    request is never made under a workflow being deleted."""
+    cur.execute(f"SELECT * FROM wf_workflows WHERE id = %s FOR {'UPDATE' if exclusive else 'SHARE'}", (workflow_id,))
+    return cur.fetchone()
+
+
+def find_workflow(db: Database, workflow_id) -> dict | None:
+    with db.cursor() as cur:
+        cur.execute("SELECT * FROM wf_workflows WHERE id = %s", (workflow_id,))
+        return cur.fetchone()
+
+
+def workflows_page(db: Database, *, requester_roles: list[str] | None, offset: int, limit: int,
+                   sortdir: str) -> tuple[int, list[dict]]:
+    """A page of workflows; with `requester_roles`, only those one of these roles may request under."""
+    where, params = "TRUE", {}
+    if requester_roles is not None:
+        where = """EXISTS (SELECT 1 FROM jsonb_array_elements(doc->'requester_roles') r
+                            WHERE r->>'id' = ANY(%(roles)s))"""
+        params["roles"] = requester_roles
+    return fetch_page(db, columns="*", source="wf_workflows", where=where, order=f"name {sortdir}, id",
+                      params=params, offset=offset, limit=limit)
+
+
+def waiting_requests_of(cur, workflow_id) -> int:
+    cur.execute("SELECT count(*) AS n FROM wf_requests WHERE workflow_id = %s AND status = 'WAITING'", (workflow_id,))
+    return cur.fetchone()["n"]
+
+
+def delete_workflow(cur, workflow_id) -> None:
+    cur.execute("DELETE FROM wf_workflows WHERE id = %s", (workflow_id,))
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+def active_requests(cur, workflow_id, requester_id: str) -> int:
+    """The requester's requests under the workflow that are waiting or hold a grant not yet ended."""
+    cur.execute("""SELECT count(*) AS n FROM wf_requests
+                    WHERE workflow_id = %s AND requester_id = %s
+                      AND (status = 'WAITING' OR (status = 'APPROVED' AND grant_ended IS NULL
+                                                  AND (grant_end IS NULL OR grant_end > now())))""",
+                (workflow_id, requester_id))
+    return cur.fetchone()["n"]
+
+
+def lock_requester(cur, workflow_id, requester_id: str) -> None:
+    """Serialise one requester's new requests under one workflow (max_active_requests)."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"wf:{workflow_id}:{requester_id}",))
+
+
+def insert_request(cur, row: dict) -> uuid.UUID:
+    request_id = uuid.uuid4()
+    cur.execute("""INSERT INTO wf_requests (id, workflow_id, requester_id, requester_name, target_user_id,
+                       target_user_name, role_id, role_name, justification, comment, grant_type, grant_start,
+                       grant_end, floating_length, status, steps, updated_by)
+                   VALUES (%(id)s, %(workflow_id)s, %(requester_id)s, %(requester_name)s, %(target_user_id)s,
+                       %(target_user_name)s, %(role_id)s, %(role_name)s, %(justification)s, %(comment)s,
+                       %(grant_type)s, %(grant_start)s, %(grant_end)s, %(floating_length)s, 'WAITING',
+                       %(steps)s, %(requester_id)s)""",
+                {**row, "id": request_id, "steps": Jsonb(row["steps"])})
+    return request_id
+
+
+def find_request(db: Database, request_id) -> dict | None:
+    with db.cursor() as cur:
+        cur.execute("SELECT * FROM wf_requests WHERE id = %s", (request_id,))
+        return cur.fetchone()
+
+
+def lock_request(cur, request_id) -> dict | None:
+    """The request, locked until the transaction ends: decisions, revokes and deletions of one
+    request happen one after the other, each seeing what the one before wrote."""
+    cur.execute("SELECT * FROM wf_requests WHERE id = %s FOR UPDATE", (request_id,))
+    return cur.fetchone()
+
+
+def save_decision(cur, request_id, *, steps: list, status: str, by: str) -> None:
+    cur.execute("""UPDATE wf_requests SET steps = %s, status = %s, updated = now(), updated_by = %s
+                   WHERE id = %s""", (Jsonb(steps), status, by, request_id))
+
+
+def save_revoke(cur, request_id, *, by_id: str, by_name: str) -> None:
+    cur.execute("""UPDATE wf_requests SET revoked = true, revoked_at = now(), revoked_by_id = %s,
+                          revoked_by_name = %s, grant_ended = now(), updated = now(), updated_by = %s
+                   WHERE id = %s""", (by_id, by_name, by_id, request_id))
+
+
+def end_grants_of_workflow(cur, workflow_id) -> list[dict]:
+    """End the live grants of a workflow's requests; the requests whose grant ended."""
+    cur.execute("""UPDATE wf_requests SET grant_ended = now(), updated = now()
+                    WHERE workflow_id = %s AND status = 'APPROVED' AND grant_ended IS NULL
+                      AND (grant_end IS NULL OR grant_end > now())
+                RETURNING id, target_user_id, role_id""", (workflow_id,))
+    return cur.fetchall()
+
+
+def delete_request(cur, request_id) -> None:
+    cur.execute("DELETE FROM wf_requests WHERE id = %s", (request_id,))
+
+
+# Who sees a request: its requester and target user, and the holders of any of its approver roles.
+_MINE = "(requester_id = %(me)s OR target_user_id = %(me)s)"
+_APPROVABLE = """(requester_id <> %(me)s AND target_user_id <> %(me)s AND EXISTS (
+    SELECT 1 FROM jsonb_array_elements(steps) s, jsonb_array_elements(s->'approvers') a
+     WHERE a->'role'->>'id' = ANY(%(roles)s) OR a->'user'->>'id' = %(me)s))"""
+FILTER_CONDITIONS = {
+    "requests": _MINE,
+    "active_requests": f"{_MINE} AND status = 'WAITING'",
+    "approvals": _APPROVABLE,
+    "active_approvals": f"{_APPROVABLE} AND status = 'WAITING'",
+    "all": "TRUE",
+    None: f"({_MINE} OR {_APPROVABLE})",  # a search without a filter: all the caller may see
+}
+_SEARCHED = ("requester_name", "requester_id", "target_user_name", "target_user_id", "role_name",
+             "justification", "comment")
+
+
+def requests_page(db: Database, *, condition: str, me: str, roles: list[str], keywords: list[str] = (),
+                  start_time=None, end_time=None, sortkey: str = "created", sortdir: str = "DESC",
+                  offset: int, limit: int) -> tuple[int, list[dict]]:
+    where = [condition]
+    params = {"me": me, "roles": roles}
+    for i, keyword in enumerate(keywords):
+        params[f"k{i}"] = f"%{like_escaped(keyword)}%"
+        where.append("(" + " OR ".join(f"{column} ILIKE %(k{i})s" for column in _SEARCHED) + ")")
+    if start_time is not None:
+        where.append("created >= %(start)s")
+        params["start"] = start_time
+    if end_time is not None:
+        where.append("created <= %(end)s")
+        params["end"] = end_time
+    return fetch_page(db, columns="*", source="wf_requests", where=" AND ".join(where),
+                      order=f"{sortkey} {sortdir}, id", params=params, offset=offset, limit=limit)
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+def read_settings(cur) -> tuple[dict | None, str]:
+    cur.execute("SELECT doc, smtp_password FROM wf_settings WHERE id = 1")
+    row = cur.fetchone()
+    return (row["doc"], row["smtp_password"]) if row else (None, "")
+
+
+def write_settings(cur, by: str, doc: dict, password: str | None) -> None:
+    cur.execute("""INSERT INTO wf_settings (id, doc, smtp_password, updated_by) VALUES (1, %s, coalesce(%s, ''), %s)
+                   ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, updated = now(), updated_by = EXCLUDED.updated_by,
+                          smtp_password = coalesce(%s, wf_settings.smtp_password)""",
+                (Jsonb(doc), password, by, password))
