@@ -20,6 +20,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+import dataclasses
 from dataclasses import dataclass, field
 
 import requests
@@ -66,12 +67,43 @@ class Principal:
     email: str | None = None
     name: str | None = None
     role_ids: frozenset[str] = field(default=frozenset(), compare=False)
+    # Roles held for this request beyond the token's (the workflow engine's live grants), set by
+    # the app's GRANTS_HOOK; asked only when the token's roles do not decide, so a caller whose
+    # token carries the role costs nothing more.
+    grants: "GrantedRoles | None" = field(default=None, compare=False, repr=False)
 
     def has_scope(self, *scopes: str) -> bool:
         return not self.scopes.isdisjoint(scopes)
 
     def holds_any_role(self, role_ids) -> bool:
-        return not self.role_ids.isdisjoint(role_ids)
+        wanted = frozenset(role_ids)
+        if not self.role_ids.isdisjoint(wanted):
+            return True
+        if self.grants is None:
+            return False
+        granted = self.grants.role_ids() & wanted
+        if granted:
+            self.grants.used(granted)  # a FLOATING grant's window starts at its first use
+        return bool(granted)
+
+    def all_role_ids(self) -> frozenset[str]:
+        """The token's roles and the granted ones (a listing filters by all of them)."""
+        return self.role_ids | self.grants.role_ids() if self.grants is not None else self.role_ids
+
+
+class GrantedRoles:
+    """What a GRANTS_HOOK gives a principal: the role ids granted to it now, and a note that
+    some of them were needed (used)."""
+
+    def role_ids(self) -> frozenset[str]:
+        raise NotImplementedError
+
+    def used(self, role_ids: frozenset[str]) -> None:
+        raise NotImplementedError
+
+
+# app.extensions key: a callable (sub) -> GrantedRoles for the apps that honour grants.
+GRANTS_HOOK = "granted_roles"
 
 
 def principal_from_claims(claims: dict) -> Principal:
@@ -303,6 +335,9 @@ def current_principal() -> Principal:
     principal = g.get("principal")
     if principal is None:
         principal = current_app.extensions["token_validator"].validate(presented_token())
+        grants = current_app.extensions.get(GRANTS_HOOK)
+        if grants is not None:  # this request's own: the validator's cached principal stays token-only
+            principal = dataclasses.replace(principal, grants=grants(principal.sub))
         g.principal = principal
     return principal
 

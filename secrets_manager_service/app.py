@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import UnicodeConverter
 
-from common import config, ratelimit
+from common import auth, config, ratelimit
 from common.app_factory import add_converter, create_base_app
 from secrets_manager_service import names, vault_client
 from secrets_manager_service.account_secrets.views import blp as account_secrets_blp
@@ -13,6 +13,7 @@ from secrets_manager_service.policies.views import blp as policies_blp
 from secrets_manager_service.script_templates.views import blp as templates_blp
 from secrets_manager_service.status.views import blp as status_blp
 from secrets_manager_service.target_domains.routes import blp as target_domains_blp
+from secrets_manager_service.workflows import grants
 from secrets_manager_service.workflows.views import blp as workflows_blp
 
 URL_PREFIX = "/secrets-manager/api/v1"
@@ -29,6 +30,8 @@ def create_app(settings: dict | None = None) -> Flask:
     # Account names in URLs, documented by their rule (a bad one still reaches the view for its 400).
     add_converter(app, api, "account", UnicodeConverter, names.ACCOUNT_SCHEMA)
     app.extensions["vault_client"] = vault_client.from_settings(app.config)
+    # Account access counts the workflow engine's live grants beside the token's roles.
+    app.extensions[auth.GRANTS_HOOK] = grants.hook(app.extensions["db"])
     for blueprint in (status_blp, policies_blp, templates_blp, hosts_blp, account_secrets_blp):
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
     api.register_blueprint(target_domains_blp, url_prefix=URL_PREFIX)

@@ -11,7 +11,7 @@ import click
 from click.shell_completion import get_completion_class
 
 from common import programs
-from common.cli import acl_commands, output, session, values
+from common.cli import acl_commands, output, session, values, workflow_commands
 from common.cli import versions as version_commands
 from common.cli.session import CliError
 
@@ -472,6 +472,8 @@ def _emit_checkout(ctx, checkout: dict, field: str | None) -> None:
 
 cli.add_command(acl_commands.policy)  # `secrets policy ...`: ACL policies (common/cli/acl_commands.py)
 cli.add_command(acl_commands.group)  # `secrets group ...`: the groups that bind them to roles
+cli.add_command(workflow_commands.requests)  # `secrets requests ...`: ask for a role, decide (common/cli/workflow_commands.py)
+cli.add_command(workflow_commands.workflows)  # `secrets workflows ...`: who approves which role requests
 
 
 # --------------------------------------------------------------------------- completion

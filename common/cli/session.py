@@ -32,7 +32,10 @@ _BY_STATUS = {400: EXIT_USAGE, 413: EXIT_USAGE, 401: EXIT_AUTH, 403: EXIT_DENIED
 
 # What `make run` serves when nothing else is configured.
 DEFAULT_URLS = {"auth": "http://127.0.0.1:8080", "vault": "http://127.0.0.1:8081", "sm": "http://127.0.0.1:8082"}
-API = {"auth": "/auth/api/v1", "vault": "/vault/api/v1", "sm": "/secrets-manager/api/v1"}
+API = {"auth": "/auth/api/v1", "vault": "/vault/api/v1", "sm": "/secrets-manager/api/v1",
+       "workflow": "/workflow-engine/api/v1"}
+# APIs another service serves: the workflow engine is the Secrets Manager's.
+SERVED_BY = {"workflow": "sm"}
 # Where a running `make run` leaves the URLs it chose (in its DATA_DIR, `.data` by default; common.devtools.devstack).
 URLS_FILE = "urls.json"
 # What moves each service's URL, for the message when one cannot be reached.
@@ -162,7 +165,7 @@ class Client:
         self.http.headers["Authorization"] = f"Bearer {token}"
 
     def call(self, service: str, method: str, path: str, *, params: dict | None = None, body=None):
-        url = getattr(self.endpoints, service) + API[service] + path
+        url = getattr(self.endpoints, SERVED_BY.get(service, service)) + API[service] + path
         try:
             response = self.http.request(method, url, params=params, json=body, timeout=TIMEOUT)
         except requests.RequestException as exc:

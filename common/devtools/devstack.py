@@ -43,6 +43,11 @@ AUDIENCE = "privx-secrets"
 DEMO_HOST = "00000000-0000-4000-8000-00000000d001"  # host ids are UUIDs, as in PrivX
 DEMO_ACCOUNT = "demo"
 DEMO_DOMAIN = "demo-directory"
+# The demo workflow (ensure_demo_workflow): the dev issuer's alice (operators) asks, bob (approvers) approves.
+DEMO_WORKFLOW = "demo-jit"
+DEMO_JIT_ROLE = {"id": "00000000-0000-4000-8000-000000000005", "name": "jit-operators"}
+OPERATORS_ROLE_ID = "00000000-0000-4000-8000-000000000002"
+APPROVERS_ROLE_ID = "00000000-0000-4000-8000-000000000004"
 DEMO_DIRECTORY_USER = "user1"
 # Least privilege for HashiCorp clients: the issuer's client KV_CLIENT (scope `user`, role
 # KV_ROLE) gets the policy KV_POLICY through the external group named after that role.
@@ -250,6 +255,7 @@ class Stack:
         self.ensure_demo_host(token, roles)
         directory_path = self.ensure_demo_directory(token, roles)
         self.kv_token = self.ensure_kv_policy(token, clients)
+        self.ensure_demo_workflow(token)
         self.write_cli_urls()
         self.announce(token, roles, scopes, directory_path)
         while True:
@@ -280,6 +286,22 @@ class Stack:
             "accounts": [{"account": DEMO_ACCOUNT, "initial_password": "initial-demo-password"}]})
         if response.status_code != 200:
             raise SystemExit(f"could not register the demo host: {response.status_code} {response.text}")
+
+    def ensure_demo_workflow(self, token: str) -> None:
+        """A workflow under which alice (operators) asks for the role jit-operators and bob
+        (approvers) approves, registered once (`secrets requests ...` in the README)."""
+        base = f"{self.url('secrets-manager')}/workflow-engine/api/v1"
+        headers = {"Authorization": f"Bearer {token}"}
+        listed = requests.get(f"{base}/workflows", headers=headers, params={"limit": 100}, timeout=10).json()
+        if any(item["name"] == DEMO_WORKFLOW for item in listed.get("items", [])):
+            return
+        response = requests.post(f"{base}/workflows", headers=headers, timeout=10, json={
+            "name": DEMO_WORKFLOW, "grant_types": ["TIME_RESTRICTED", "FLOATING", "PERMANENT"],
+            "target_roles": [DEMO_JIT_ROLE], "requester_roles": [{"id": OPERATORS_ROLE_ID, "name": "operators"}],
+            "steps": [{"match": "ANY", "approvers": [{"role": {"id": APPROVERS_ROLE_ID, "name": "approvers"}}]}],
+            "comment": "make run's demo: alice asks, bob approves"})
+        if response.status_code != 201:
+            raise SystemExit(f"could not register the demo workflow: {response.status_code} {response.text}")
 
     def ensure_demo_directory(self, token: str, roles: list[dict]) -> str | None:
         """Start the demo slapd and register it as a target domain with one managed account.

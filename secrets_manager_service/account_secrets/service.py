@@ -47,7 +47,7 @@ def list_page(principal: Principal, args: dict, *, keywords: list[str] = (), hos
               "limit": args["offset"] + args["limit"]}
     total, items = 0, []
     if target_domain_id is None:
-        roles = None if _is_admin(principal) else sorted(principal.role_ids)
+        roles = None if _is_admin(principal) else sorted(principal.all_role_ids())  # grants too
         count, rows = store.list_accounts(database(), role_ids=roles, host_id=host_id, username=username,
                                           keywords=list(keywords), **window)
         total += count
@@ -110,7 +110,7 @@ def check_out(principal: Principal, path: str) -> dict:
                                           property="path")
                 checkout = kind.insert_checkout(cur, uuid.uuid4(), account_id, principal.sub,
                                                 limits["max_checkout_duration"],
-                                                holder_role_ids=sorted(principal.role_ids),
+                                                holder_role_ids=sorted(principal.all_role_ids()),
                                                 holder_admin=_is_admin(principal))
             audit.record("checkout.create", path, cur=cur,
                          details={"checkout_id": str(checkout["id"]), "existing": existing})

@@ -75,7 +75,7 @@ def list_accounts(principal: Principal, *, keywords: list[str] = (), username: s
     where, params = [USABLE], {}
     if not _is_admin(principal):
         where.append("m.access_role_ids && %(roles)s::text[]")
-        params["roles"] = sorted(principal.role_ids)
+        params["roles"] = sorted(principal.all_role_ids())  # grants too
     if target_domain_id is not None:
         where.append("m.domain_id = %(domain)s")
         params["domain"] = target_domain_id

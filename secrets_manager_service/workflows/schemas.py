@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from common.schemas import (CaseInsensitiveChoice, Integer, PageArgs, PagingInBody, Role, RoleRef,
+from common.schemas import (CaseInsensitiveChoice, PageArgs, PagingInBody, Role, RoleRef,
                             StrictInteger, BoundedList, keywords_field, sorted_page_args)
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import EchoTolerant, IdOnly, StrictBoolean, listing_of
@@ -16,7 +16,7 @@ FILTERS = ("requests", "active_requests", "approvals", "active_approvals", "all"
 PROTOCOLS = ("SMTP", "SMTPS", "STARTTLS")
 MAX_STEPS = 3
 MAX_TEXT = 4096
-DEFAULT_MAX_APPROVERS = 10
+MAX_APPROVERS = 10  # approver roles in one step: PrivX's default request_role_max_approvers, and its most here
 ONLY_GRANT = "not supported: roles come from the identity provider, and this suite only adds (GRANT)"
 
 
@@ -31,8 +31,8 @@ class StepApproverBody(EchoTolerant):
 class StepBody(EchoTolerant):
     name = fields.String(validate=validate.Length(max=256))
     match = CaseInsensitiveChoice(MATCHES, required=True)
-    # Bounded here by the most any setting allows; the setting's own bound is checked in service.
-    approvers = BoundedList(fields.Nested(StepApproverBody), max_items=100, required=True,
+    # Bounded here by the most the setting allows; a lower setting is checked in service.
+    approvers = BoundedList(fields.Nested(StepApproverBody), max_items=MAX_APPROVERS, required=True,
                             validate=validate.Length(min=1))
 
 
@@ -44,13 +44,14 @@ class WorkflowBody(EchoTolerant):
     name = fields.String(required=True, validate=validate.Length(min=1, max=256))
     grant_types = BoundedList(CaseInsensitiveChoice(GRANT_TYPES), max_items=3, required=True,
                               validate=validate.Length(min=1))
-    max_time_restricted_duration = Integer(load_default=0, validate=validate.Range(min=0, max=3650))  # days
-    max_floating_duration = Integer(load_default=0, validate=validate.Range(min=0, max=87600))  # hours
-    max_active_requests = Integer(load_default=1, validate=validate.Range(min=1, max=1000))
+    max_time_restricted_duration = StrictInteger(load_default=0, validate=validate.Range(min=0, max=3650))  # days
+    max_floating_duration = StrictInteger(load_default=0, validate=validate.Range(min=0, max=87600))  # hours
+    max_active_requests = StrictInteger(load_default=1, validate=validate.Range(min=1, max=1000))
     target_roles = BoundedList(fields.Nested(RoleRef), max_items=100, required=True, validate=validate.Length(min=1))
     requester_roles = BoundedList(fields.Nested(RoleRef), max_items=100, required=True,
                                   validate=validate.Length(min=1))
-    action = CaseInsensitiveChoice(("GRANT", "REMOVE", "BOTH"), load_default="GRANT")
+    # REMOVE and BOTH are read (for their clear 400) but not offered: GRANT is the one valid value.
+    action = CaseInsensitiveChoice(("GRANT", "REMOVE", "BOTH"), load_default="GRANT", metadata={"enum": ["GRANT"]})
     can_bypass_revoke_workflow = StrictBoolean(load_default=False)  # kept; this suite has no revoke workflow
     requires_justification = StrictBoolean(load_default=False)
     comment = _text(load_default="")
@@ -135,9 +136,10 @@ class AccessRequestBody(EchoTolerant):
     grant_type = CaseInsensitiveChoice(GRANT_TYPES, required=True)
     grant_start = fields.AwareDateTime(format="iso", metadata={"format": "date-time"})
     grant_end = fields.AwareDateTime(format="iso", metadata={"format": "date-time"})
-    floating_length = Integer(validate=validate.Range(min=1, max=87600))  # hours
+    floating_length = StrictInteger(validate=validate.Range(min=1, max=87600))  # hours
     target_user = fields.Nested(UserRef)
-    action = CaseInsensitiveChoice(("GRANT", "REMOVE", "BOTH"), load_default="GRANT")
+    # REMOVE and BOTH are read (for their clear 400) but not offered: GRANT is the one valid value.
+    action = CaseInsensitiveChoice(("GRANT", "REMOVE", "BOTH"), load_default="GRANT", metadata={"enum": ["GRANT"]})
     comment = _text(load_default="")
 
     @validates_schema
@@ -219,15 +221,15 @@ class AccessRequestSearch(PagingInBody):
 
 class WorkflowSettingsBody(EchoTolerant):
     smtp_server = fields.String(load_default="", validate=validate.Length(max=253))
-    smtp_server_port = Integer(load_default=25, validate=validate.Range(min=1, max=65535))
-    request_role_max_approvers = Integer(load_default=DEFAULT_MAX_APPROVERS, validate=validate.Range(min=1, max=100))
+    smtp_server_port = StrictInteger(load_default=25, validate=validate.Range(min=1, max=65535))
+    request_role_max_approvers = StrictInteger(load_default=MAX_APPROVERS, validate=validate.Range(min=1, max=MAX_APPROVERS))
     smtp_server_enabled = StrictBoolean(load_default=False)
     privx_backend_address = fields.String(load_default="", validate=validate.Length(max=2048))
     smtp_server_username = fields.String(load_default="", validate=validate.Length(max=256))
     smtp_server_password = fields.String(validate=validate.Length(max=1024), load_only=True)  # write only
     smtp_server_protocol = CaseInsensitiveChoice(PROTOCOLS, load_default="SMTP")
     smtp_sender_address = fields.String(load_default="", validate=validate.Length(max=320))
-    smtp_retry_attempts = Integer(load_default=3, validate=validate.Range(min=0, max=20))
+    smtp_retry_attempts = StrictInteger(load_default=3, validate=validate.Range(min=0, max=20))
     smtp_server_insecure_verify = StrictBoolean(load_default=False)
 
 

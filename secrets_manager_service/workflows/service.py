@@ -292,7 +292,7 @@ def decide(db: Database, principal: Principal, request_id, body: dict) -> None:
         steps = row["steps"]
         current = next(i for i, step in enumerate(steps) if not _step_approved(step))
         step = steps[current]
-        held = [a for a in step["approvers"] if principal.holds_any_role([a["role"]["id"]])]
+        held = [a for a in step["approvers"] if _approves_as(principal, a["role"]["id"], row["role_id"])]
         if body["step"] != current:
             raise _bad("step", f"step {current} is the current step, not {body['step']}")
         if not held:
@@ -317,6 +317,14 @@ def decide(db: Database, principal: Principal, request_id, body: dict) -> None:
             audit.record("grant.start", str(request_id), cur=cur,
                          details={"request_id": str(request_id), "role_id": row["role_id"],
                                   "user": row["target_user_id"], "grant_type": row["grant_type"]})
+
+
+def _approves_as(principal: Principal, approver_role: str, requested_role: str) -> bool:
+    """Whether the caller holds `approver_role` for deciding: by its token, or by a grant unless
+    the request is for that same role (a grant never approves more of itself)."""
+    if approver_role in principal.role_ids:
+        return True
+    return approver_role != requested_role and principal.holds_any_role([approver_role])
 
 
 def _step_approved(step: dict) -> bool:

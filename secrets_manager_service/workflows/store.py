@@ -199,3 +199,23 @@ def write_settings(cur, by: str, doc: dict, password: str | None) -> None:
                    ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, updated = now(), updated_by = EXCLUDED.updated_by,
                           smtp_password = coalesce(%s, wf_settings.smtp_password)""",
                 (Jsonb(doc), password, by, password))
+
+
+# --- grants -----------------------------------------------------------------------------------
+
+def grants_of(db: Database, user_id: str) -> list[dict]:
+    """A user's approved requests whose grant has not ended early (the partial index
+    wf_requests_grants): the caller keeps those whose window holds now."""
+    with db.cursor() as cur:
+        cur.execute("""SELECT id, role_id, status, grant_type, grant_start, grant_end, grant_ended, revoked, updated
+                         FROM wf_requests WHERE target_user_id = %s AND status = 'APPROVED' AND grant_ended IS NULL""",
+                    (user_id,))
+        return cur.fetchall()
+
+
+def start_floating(cur, request_ids: list) -> list:
+    """Start the windows of unstarted FLOATING grants now; the ids whose window this started."""
+    cur.execute("""UPDATE wf_requests SET grant_start = now(), grant_end = now() + make_interval(hours => floating_length)
+                    WHERE id = ANY(%s) AND grant_type = 'FLOATING' AND grant_start IS NULL RETURNING id""",
+                (request_ids,))
+    return [row["id"] for row in cur.fetchall()]

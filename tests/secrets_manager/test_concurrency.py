@@ -1,9 +1,6 @@
 """Checkout limits hold across replicas: several gunicorn workers, many simultaneous requests."""
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import psycopg
 import pytest
 import requests
@@ -21,18 +18,6 @@ def sm_server(sm_config):
     env = {key: str(value) for key, value in sm_config.items()}
     with support.gunicorn("secrets_manager_service.wsgi:app", env, workers=3, health_path=SM + "/status") as base:
         yield base
-
-
-def _all_at_once(calls):
-    """Run the calls in threads released together; their results in order."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def _checkout_call(base: str, path: str, headers: dict, prefix: str = SM):
@@ -60,7 +45,7 @@ def test_exclusive_checkout_has_exactly_one_winner(sm, sm_server, sm_config, tok
     path = f"hosts/{host_id}/root"
     callers = [tokens.headers("user", roles=[role]) for _ in range(CALLERS)]
     # Half of them come through the authorizer prefix, as PrivX clients do.
-    responses = _all_at_once([_checkout_call(sm_server, path, h, AUTHORIZER if i % 2 else SM)
+    responses = support.all_at_once([_checkout_call(sm_server, path, h, AUTHORIZER if i % 2 else SM)
                               for i, h in enumerate(callers)])
     codes = sorted(r.status_code for r in responses)
     assert codes == [200] + [409] * (CALLERS - 1), [r.text for r in responses if r.status_code not in (200, 409)]
@@ -72,7 +57,7 @@ def test_limit_of_three_admits_three(sm, sm_server, sm_config, tokens):
     role = support.new_role()
     host_id = sm.host(sm.policy(max_concurrent_checkouts=3), accounts={"root": "three"}, roles=[role])
     path = f"hosts/{host_id}/root"
-    responses = _all_at_once([_checkout_call(sm_server, path, tokens.headers("user", roles=[role]))
+    responses = support.all_at_once([_checkout_call(sm_server, path, tokens.headers("user", roles=[role]))
                               for _ in range(CALLERS)])
     assert sorted(r.status_code for r in responses) == [200] * 3 + [409] * (CALLERS - 3)
     assert _live_checkouts(sm_config, path) == 3
@@ -83,7 +68,7 @@ def test_one_user_racing_itself_gets_one_checkout(sm, sm_server, sm_config, toke
     host_id = sm.host(sm.policy(max_concurrent_checkouts=0), accounts={"root": "mine"}, roles=[role])
     path = f"hosts/{host_id}/root"
     user = tokens.headers("user", roles=[role])
-    responses = _all_at_once([_checkout_call(sm_server, path, user) for _ in range(8)])
+    responses = support.all_at_once([_checkout_call(sm_server, path, user) for _ in range(8)])
     assert {r.status_code for r in responses} == {200}
     assert len({r.json()["items"][0]["id"] for r in responses}) == 1
     assert _live_checkouts(sm_config, path) == 1

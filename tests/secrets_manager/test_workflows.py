@@ -9,98 +9,14 @@ import psycopg
 import pytest
 
 from tests import support
-from tests.secrets_manager.test_concurrency import _all_at_once
+from tests.secrets_manager.workflow_helpers import (WF, People, _audit_actions, _decide, _get, _request, _workflow,
+                                                  go_access_request, go_decision, go_workflow)
 
-WF = "/workflow-engine/api/v1"
-
-
-# --- the PrivX Go SDK's models, as encoding/json writes them --------------------------------
-
-def go_role(role: dict) -> dict:
-    """WorkflowRole: id and name always, deleted omitted when false."""
-    return {"id": role["id"], "name": role.get("name", "")}
-
-
-def go_workflow(*, target_roles, requester_roles, steps, **fields) -> dict:
-    """Workflow with Go's zero values (id, author, created, updated, updated_by have no omitempty)."""
-    return {"id": "", "author": "", "created": "", "updated": "", "updated_by": "", "name": support.unique("wf"),
-            "grant_types": ["TIME_RESTRICTED", "PERMANENT", "FLOATING"], "max_active_requests": 0,
-            "target_roles": [go_role(r) for r in target_roles], "requester_roles": [go_role(r) for r in requester_roles],
-            "can_bypass_revoke_workflow": False,
-            "steps": [{"match": match, "approvers": [{"role": go_role(r)} for r in roles]} for match, roles in steps],
-            **fields}
-
-
-def go_access_request(role: dict, **fields) -> dict:
-    """AccessRequest as a Go client builds it: the fields without omitempty at their zero values."""
-    return {"id": "", "author": "", "created": "", "updated": "", "updated_by": "", "name": "",
-            "requested_role": go_role(role), "request_justification": "", "grant_type": "PERMANENT",
-            "approver_can_revoke": False, "target_role_revoked": False, **fields}
-
-
-def go_decision(step: int, decision: str, comment: str = "") -> dict:
-    body = {"step": step, "decision": decision}
-    if comment:
-        body["comment"] = comment
-    return body
-
-
-# --- people ---------------------------------------------------------------------------------
-
-class People:
-    """A requester role, a target role and approver roles, and users holding them."""
-
-    def __init__(self, tokens):
-        self.tokens = tokens
-        self.requester_role, self.target, self.a, self.b = (support.new_role(n) for n in ("req", "tgt", "apa", "apb"))
-        self.requester = self.user(self.requester_role, name="Rita Requester")
-        self.approver_a = self.user(self.a, name="Alice Approver")
-        self.approver_a2 = self.user(self.a, name="Arthur Approver")
-        self.approver_b = self.user(self.b, name="Bob Approver")
-
-    def user(self, *roles, name="someone", scopes="user", sub=None) -> dict:
-        sub = sub or support.uuid.uuid4().__str__()
-        headers = self.tokens.headers(scopes, sub=sub, roles=list(roles), name=name)
-        headers["sub"] = sub  # read by the tests; ignored by the server as an unknown header
-        return headers
 
 
 @pytest.fixture()
 def people(tokens):
     return People(tokens)
-
-
-def _workflow(sm, people, steps=None, **fields) -> str:
-    steps = steps or [("ALL", [people.a]), ("ANY", [people.b])]
-    response = sm.post("/workflows", prefix=WF, json=go_workflow(target_roles=[people.target],
-                                                                  requester_roles=[people.requester_role],
-                                                                  steps=steps, **fields))
-    assert response.status_code == 201, response.get_json()
-    assert response.headers["Location"].endswith(f"/workflows/{response.get_json()['id']}")
-    return response.get_json()["id"]
-
-
-def _request(sm, people, headers=None, **fields) -> str:
-    response = sm.post("/requests", prefix=WF, headers=headers or people.requester,
-                       json=go_access_request(people.target, **fields))
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()["id"]
-
-
-def _get(sm, request_id, headers=None) -> dict:
-    response = sm.get(f"/requests/{request_id}", prefix=WF, headers=headers)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def _decide(sm, request_id, headers, step, decision="APPROVED"):
-    return sm.post(f"/requests/{request_id}/decision", prefix=WF, headers=headers, json=go_decision(step, decision))
-
-
-def _audit_actions(sm_config, request_id: str) -> list[str]:
-    with psycopg.connect(sm_config["DATABASE_URL"]) as conn:
-        return [row[0] for row in conn.execute(
-            "SELECT action FROM audit_events WHERE target = %s ORDER BY id", (request_id,))]
 
 
 # --- workflows ------------------------------------------------------------------------------
@@ -347,7 +263,7 @@ def test_two_approvers_at_once_make_one_decision(sm, people, wf_server):
     _workflow(sm, people, steps=[("ANY", [people.a])])
     for _ in range(3):
         request_id = _request(sm, people)
-        codes = _all_at_once([_post(wf_server, f"/requests/{request_id}/decision", h, go_decision(0, d))
+        codes = support.all_at_once([_post(wf_server, f"/requests/{request_id}/decision", h, go_decision(0, d))
                               for h, d in ((people.approver_a, "APPROVED"), (people.approver_a2, "DENIED"))])
         assert sorted(codes) == [200, 409], codes
         request = _get(sm, request_id)
@@ -368,7 +284,7 @@ def test_approve_and_revoke_or_delete_at_once_end_consistent(sm, people, wf_serv
                 second = _post(wf_server, f"/requests/{request_id}/role/revoke", people.approver_a2)
             else:
                 second = _delete(wf_server, f"/requests/{request_id}", sm.admin)
-            approve_code, other_code = _all_at_once([approve, second])
+            approve_code, other_code = support.all_at_once([approve, second])
             if other == "revoke":
                 request = _get(sm, request_id)
                 assert approve_code == 200 and request["status"] == "APPROVED"
@@ -384,3 +300,49 @@ def test_approve_and_revoke_or_delete_at_once_end_consistent(sm, people, wf_serv
                 # Approved before the deletion: the grant started and ended; after it: nothing to approve.
                 assert (approve_code, actions.count("grant.start"), actions.count("grant.end")) in ((200, 1, 1), (404, 0, 0))
 
+
+
+# --- the command line ----------------------------------------------------------------------
+
+def _secrets(base, token, *args):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECRETS_")}
+    env.update(SECRETS_SM_URL=base, SECRETS_TOKEN=token, SECRETS_OUTPUT="json")
+    result = subprocess.run([sys.executable, "-m", "common.cli.main", *args], capture_output=True, text=True,
+                            env=env, timeout=60)
+    return result.returncode, (json.loads(result.stdout) if result.returncode == 0 else result.stderr)
+
+
+@pytest.mark.slow
+def test_the_whole_flow_from_the_command_line(wf_server, people, tokens):
+    admin = tokens("admin")
+    code, created = _secrets(wf_server, admin, "workflows", "create", support.unique("cli"),
+                             "--target-role", people.target["id"], "--requester-role", people.requester_role["id"],
+                             "--step", f"ALL:{people.a['id']}", "--step", f"any:{people.b['id']}")
+    assert code == 0, created
+    requester = tokens("user", sub=people.requester["sub"], roles=[people.requester_role])
+    code, listed = _secrets(wf_server, requester, "workflows", "list")
+    assert created["id"] in [w["id"] for w in listed["items"]]
+    code, made = _secrets(wf_server, requester, "requests", "create", people.target["id"], "--hours", "2",
+                          "--justification", "ticket 7")
+    assert code == 0, made
+    approver_a = tokens("user", sub=people.approver_a["sub"], roles=[people.a])
+    approver_b = tokens("user", sub=people.approver_b["sub"], roles=[people.b])
+    assert _secrets(wf_server, requester, "requests", "approve", made["id"])[0] == 4  # 403: not their own
+    assert _secrets(wf_server, approver_a, "requests", "approve", made["id"]) == (
+        0, {"id": made["id"], "step": 0, "decision": "APPROVED"})
+    assert _secrets(wf_server, approver_b, "requests", "approve", made["id"])[1]["step"] == 1
+    code, shown = _secrets(wf_server, requester, "requests", "show", made["id"])
+    assert shown["status"] == "APPROVED" and shown["grant_type"] == "TIME_RESTRICTED"
+    code, approvals = _secrets(wf_server, approver_b, "requests", "list", "--filter", "approvals")
+    assert made["id"] in [r["id"] for r in approvals["items"]]
+    assert _secrets(wf_server, approver_b, "requests", "revoke", made["id"]) == (0, {"id": made["id"], "revoked": True})
+    assert _secrets(wf_server, requester, "requests", "delete", made["id"], "--yes")[0] == 4  # no longer WAITING
+    assert _secrets(wf_server, admin, "requests", "delete", made["id"], "--yes")[0] == 0
+    assert _secrets(wf_server, admin, "workflows", "delete", created["id"], "--yes")[0] == 0
+    code, error = _secrets(wf_server, admin, "workflows", "show", created["id"])
+    assert code == 5 and "OBJECT_NOT_FOUND" in error
