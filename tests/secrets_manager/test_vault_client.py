@@ -180,3 +180,27 @@ def test_unreachable_vault_and_nothing_secret_in_the_logs(make_client, caplog):
     assert "do-not-log-me" not in caplog.text
     assert client._token not in caplog.text
     assert not client.ping()
+
+
+def test_the_environment_is_read_once_and_still_honoured(make_client, vault_url, monkeypatch, tmp_path):
+    """Sessions skip requests' per-call re-reading of the environment (trust_env, issue 25), but a
+    proxy and an explicit CA bundle set for the service still apply: read when the session is made."""
+    ca_bundle = tmp_path / "ca.pem"
+    ca_bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca_bundle))
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    proxied = make_client(vault_url, tries=1)
+    session = proxied._session()
+    assert session.trust_env is False
+    assert session.verify == str(ca_bundle)
+    assert session.proxies["http"] == "http://127.0.0.1:9"
+    with pytest.raises(errors.IntraServiceError):
+        proxied.read(f"missing/{uuid.uuid4()}")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1")
+    direct = make_client(vault_url)
+    assert "http" not in direct._session().proxies
+    assert direct.read(f"missing/{uuid.uuid4()}") is None
