@@ -16,9 +16,17 @@ The suite's ports are free ports of this machine (ISSUER_PORT and the others, as
 says), so a `make run` of the host is not disturbed. pip's download cache is kept between runs
 (podman.STORE/pip-cache) but its built wheels are dropped first, so python-ldap is compiled
 every time, against what `make install` installed.
+
+With --make-test it then runs `make test` on that machine, cut off from every network (so from
+the host's PostgreSQL and Redis too): the suite falls back to its embedded PostgreSQL and the
+tests whose tools the bare machine lacks skip with their reasons. Measured (6 min): it fails
+today. The session's embedded PostgreSQL is stopped partway (every later test: "connection to
+server on socket .../data0/postgres/.s.PGSQL.5432 failed: No such file or directory"), and the
+wheel test cannot build without PyPI (an error of this setup, not of a fresh machine).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -33,6 +41,7 @@ from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PIP_CACHE = STORE / "pip-cache"
+MAKE_TEST_LOG = STORE / "fresh-machine-make-test.log"
 # make install compiles python-ldap and installs every dependency: minutes on a busy machine.
 READY_DEADLINE_SECONDS = 1200
 SOURCE_IN_CONTAINER = "/srv/suite"
@@ -92,7 +101,11 @@ def run_curls(podman: Podman, container: str, exports: list[str], curls: list[st
     return answers
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--make-test", action="store_true",
+                        help="then run `make test` there too, with no network (about 30 minutes)")
+    make_test = parser.parse_args(argv).make_test
     require_tools()
     times: dict[str, float] = {}
     started = time.monotonic()
@@ -117,9 +130,32 @@ def main() -> int:
             exports, curls = printed_commands(output)
             with timed("printed curl commands", times):
                 run_curls(podman, container, exports, curls)
+            steps = list(curls)
+            if make_test:
+                with timed("make test", times):
+                    steps.append(run_make_test(podman, container, source))
         except RuntimeError as failure:
             return failed("fresh-machine-test", failure)
-    return passed("fresh-machine-test", curls, times, started)
+    return passed("fresh-machine-test", steps, times, started)
+
+
+def run_make_test(podman: Podman, container: str, source: Path) -> str:
+    """`make test` on the same machine (the container as `make run` left it, committed), with no
+    network at all: the host's PostgreSQL, Redis and the rest are out of reach, as on a machine
+    that has none. Returns pytest's closing line."""
+    snapshot = "localhost/secrets-suite-fresh-machine:make-test"
+    podman.run("commit", container, snapshot)
+    try:
+        result = podman.run("run", "--rm", "--network", "none", "--volume", f"{source}:{SOURCE_IN_CONTAINER}",
+                            "--workdir", SOURCE_IN_CONTAINER, snapshot, "make", "test", check=False, timeout=7200)
+    finally:
+        podman.run("rmi", "--force", snapshot, check=False)
+    MAKE_TEST_LOG.write_text(result.stdout + result.stderr)
+    closing = (result.stdout.strip().splitlines() or [""])[-1]
+    if result.returncode != 0:
+        raise RuntimeError(f"make test failed ({result.returncode}), whole output in {MAKE_TEST_LOG}:\n"
+                           f"{result.stdout[-3000:]}{result.stderr[-2000:]}")
+    return "make test: " + closing.strip("= ")
 
 
 if __name__ == "__main__":

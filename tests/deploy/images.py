@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
+
 from common.devtools import slapd
 from tests import support
 from tests.deploy import installed_suite, smoke
@@ -94,6 +96,11 @@ def main() -> int:
             with timed("build", times):
                 build(podman, base)
             server = support.LOCAL_SERVER
+            try:
+                psycopg.connect(server, connect_timeout=5).close()
+            except psycopg.OperationalError:
+                raise RuntimeError(f"the machine's PostgreSQL does not answer at {server}: the containers need "
+                                   "one on TCP (the tests' embedded one listens on a socket)") from None
             ports = installed_suite.Ports()
             with support.fresh_database(server, "image_vault") as vault_db, \
                     support.fresh_database(server, "image_sm") as sm_db, \
