@@ -14,6 +14,7 @@ from secrets_manager_service.script_templates.views import blp as templates_blp
 from secrets_manager_service.status.views import blp as status_blp
 from secrets_manager_service.target_domains.routes import blp as target_domains_blp
 from secrets_manager_service.workflows import grants
+from secrets_manager_service.workflows import service as workflow_service
 from secrets_manager_service.workflows.views import blp as workflows_blp
 
 URL_PREFIX = "/secrets-manager/api/v1"
@@ -26,6 +27,7 @@ def create_app(settings: dict | None = None) -> Flask:
     app, api = create_base_app(
         __name__, service="secrets-manager", title="Secrets Manager", url_prefix=URL_PREFIX,
         settings=config.SECRETS_MANAGER, overrides=settings, migrations_package="secrets_manager_service",
+        on_new_principal=workflow_service.learn_from_token,  # approvers' names and mail for the workflow engine
     )
     # Account names in URLs, documented by their rule (a bad one still reaches the view for its 400).
     add_converter(app, api, "account", UnicodeConverter, names.ACCOUNT_SCHEMA)

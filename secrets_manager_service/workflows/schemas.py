@@ -245,3 +245,8 @@ class WorkflowSettings(Schema):
     smtp_sender_address = fields.String()
     smtp_retry_attempts = fields.Integer()
     smtp_server_insecure_verify = fields.Boolean()
+
+
+class SMTPResponse(Schema):
+    status = fields.String(metadata={"enum": ["OK", "ERROR"]})
+    details = fields.String()

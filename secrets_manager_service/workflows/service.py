@@ -4,13 +4,17 @@ with its audit events; a request's row is locked (store.lock_request) by every d
 and deletion, so concurrent ones happen one after the other and each sees the one before."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 
 from common import audit, errors
 from common.auth import Principal
 from common.db import Database
 from common.timefmt import rfc3339
-from secrets_manager_service.workflows import schemas, store
+from common.web import database
+from secrets_manager_service.workflows import mail, schemas, store
+
+log = logging.getLogger(__name__)
 
 WAITING, APPROVED, DENIED = "WAITING", "APPROVED", "DENIED"
 # A FLOATING grant not used within this long lapses (API.md).
@@ -27,10 +31,15 @@ def _bad(prop: str, message: str, code: str = "VALUE_OUT_OF_BOUNDS") -> errors.A
     return errors.ApiError(message, code=code, property=prop, details=[detail]).with_status(400)
 
 
-def learn(db: Database, principal: Principal) -> None:
-    """Remember who called and their roles' names (display names, approvers' mail)."""
-    with db.cursor() as cur:
-        store.learn_principal(cur, principal)
+def learn_from_token(principal: Principal) -> None:
+    """Token hook (once per new token): remember who called, their mail and their roles' names,
+    for display names and for mailing an approver role's members. Best effort: a database
+    outage answers the request itself, not this."""
+    try:
+        with database().cursor() as cur:
+            store.learn_principal(cur, principal)
+    except errors.ApiError:
+        log.warning("workflow engine: the caller could not be remembered")
 
 
 # --- workflows --------------------------------------------------------------------------------
@@ -208,6 +217,10 @@ def create_request(db: Database, principal: Principal, body: dict):
         audit.record("request.create", str(request_id), cur=cur,
                      details={"request_id": str(request_id), "role_id": role_id, "target_user": target["id"],
                               "grant_type": body["grant_type"], "workflow_id": str(workflow["id"])})
+        queued = _notify_approvers(cur, request_id, doc["steps"][0], requester=principal.sub, target=target["id"],
+                                   role_name=role_name, requester_name=principal.name or principal.sub)
+    if queued:
+        mail.sender_for(db).poke()
     return request_id
 
 
@@ -317,6 +330,16 @@ def decide(db: Database, principal: Principal, request_id, body: dict) -> None:
             audit.record("grant.start", str(request_id), cur=cur,
                          details={"request_id": str(request_id), "role_id": row["role_id"],
                                   "user": row["target_user_id"], "grant_type": row["grant_type"]})
+        if status != WAITING:
+            queued = _notify_requester(cur, request_id, row, status)
+        elif _step_approved(step):  # the next step's approvers' turn
+            queued = _notify_approvers(cur, request_id, steps[current + 1], requester=row["requester_id"],
+                                       target=row["target_user_id"], role_name=row["role_name"],
+                                       requester_name=row["requester_name"])
+        else:
+            queued = False
+    if queued:
+        mail.sender_for(db).poke()
 
 
 def _approves_as(principal: Principal, approver_role: str, requested_role: str) -> bool:
@@ -365,6 +388,51 @@ def _grant_ended(cur, request_id, row: dict, reason: str) -> None:
     audit.record("grant.end", str(request_id), cur=cur,
                  details={"request_id": str(request_id), "role_id": row["role_id"], "user": row["target_user_id"],
                           "reason": reason})
+
+
+# --- notifications (queued in the request's transaction; workflows/mail.py sends them) ----------
+
+def _mail_on(cur) -> dict | None:
+    settings = _settings(cur)
+    return settings if settings["smtp_server_enabled"] else None
+
+
+def _link(settings: dict, request_id) -> str:
+    base = settings["privx_backend_address"].rstrip("/")
+    return f"{base}/workflow-engine/api/v1/requests/{request_id}" if base else f"request {request_id}"
+
+
+def _notify_approvers(cur, request_id, step: dict, *, requester: str, target: str, role_name: str,
+                      requester_name: str) -> bool:
+    settings = _mail_on(cur)
+    if settings is None:
+        return False
+    recipients = store.members_with_mail(cur, [a["role"]["id"] for a in step["approvers"]], [requester, target])
+    if not recipients:
+        return False
+    store.queue_mail(cur, request_id, recipients, f"Access request waiting for your decision: {role_name}",
+                     f"{requester_name} asks for the role {role_name}.\n"
+                     f"Step {int(step['id']) + 1} ({step['match']}) waits for a decision:\n{_link(settings, request_id)}\n")
+    return True
+
+
+def _notify_requester(cur, request_id, row: dict, status: str) -> bool:
+    settings = _mail_on(cur)
+    recipient = store.user_mail(cur, row["requester_id"]) if settings else None
+    if recipient is None:
+        return False
+    store.queue_mail(cur, request_id, [recipient], f"Your access request for {row['role_name']} was {status}",
+                     f"Your request for the role {row['role_name']} was {status}.\n{_link(settings, request_id)}\n")
+    return True
+
+
+def test_smtp(db: Database, body: dict) -> dict:
+    """testsmtp: the given settings, with the stored password where the body leaves it ""."""
+    password = body.pop("smtp_server_password", None)
+    if not password:
+        with db.cursor() as cur:
+            password = store.read_settings(cur)[1]
+    return mail.test_settings(body, password)
 
 
 # --- settings ---------------------------------------------------------------------------------

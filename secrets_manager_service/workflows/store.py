@@ -219,3 +219,49 @@ def start_floating(cur, request_ids: list) -> list:
                     WHERE id = ANY(%s) AND grant_type = 'FLOATING' AND grant_start IS NULL RETURNING id""",
                 (request_ids,))
     return [row["id"] for row in cur.fetchall()]
+
+
+# --- mail outbox ------------------------------------------------------------------------------
+
+def queue_mail(cur, request_id, recipients: list[str], subject: str, body: str) -> None:
+    cur.execute("""INSERT INTO wf_mail_outbox (request_id, recipients, subject, body) VALUES (%s, %s, %s, %s)""",
+                (request_id, recipients, subject, body))
+
+
+def claim_mail(cur) -> dict | None:
+    """The next due mail, leased for a minute (another process skips it meanwhile)."""
+    cur.execute("""UPDATE wf_mail_outbox SET next_attempt = now() + interval '60 seconds'
+                    WHERE id = (SELECT id FROM wf_mail_outbox
+                                 WHERE sent IS NULL AND failed IS NULL AND next_attempt <= now()
+                                 ORDER BY next_attempt LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING id, recipients, subject, body, attempts""")
+    return cur.fetchone()
+
+
+def mail_settings(cur) -> tuple[dict | None, str]:
+    return read_settings(cur)
+
+
+def mail_sent(cur, mail_id: int) -> None:
+    cur.execute("UPDATE wf_mail_outbox SET sent = now(), attempts = attempts + 1 WHERE id = %s", (mail_id,))
+
+
+def mail_failed(cur, mail_id: int, problem: str, *, give_up: bool, backoff_seconds: int) -> None:
+    cur.execute("""UPDATE wf_mail_outbox SET attempts = attempts + 1, last_error = %s,
+                          failed = CASE WHEN %s THEN now() END,
+                          next_attempt = now() + make_interval(secs => %s)
+                    WHERE id = %s""", (problem, give_up, backoff_seconds, mail_id))
+
+
+def members_with_mail(cur, role_ids: list[str], excluded: list[str]) -> list[str]:
+    """The mail addresses of the users seen holding any of these roles (the role's members)."""
+    cur.execute("""SELECT DISTINCT email FROM wf_users
+                    WHERE role_ids && %s AND email IS NOT NULL AND email <> '' AND NOT id = ANY(%s)
+                    ORDER BY email""", (role_ids, excluded))
+    return [row["email"] for row in cur.fetchall()]
+
+
+def user_mail(cur, user_id: str) -> str | None:
+    cur.execute("SELECT email FROM wf_users WHERE id = %s", (user_id,))
+    row = cur.fetchone()
+    return row["email"] if row and row["email"] else None

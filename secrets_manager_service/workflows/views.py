@@ -156,6 +156,16 @@ class Settings(MethodView):
         return empty()
 
 
+@blp.route("/testsmtp")
+class TestSmtp(MethodView):
+    @scoped("admin")
+    @blp.arguments(schemas.WorkflowSettingsBody)
+    @blp.response(200, schemas.SMTPResponse)
+    def post(self, body):
+        """Try the SMTP settings (a real exchange: connect, TLS, AUTH); "" means the stored password"""
+        return service.test_smtp(database(), body)
+
+
 def _no_body_but_empty_object() -> None:
     """The revoke takes no body: nothing, or `{}` (with any content type); anything else is 400."""
     raw = request_body(request).strip()

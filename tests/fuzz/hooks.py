@@ -40,6 +40,7 @@ DEFAULT_MIN, DEFAULT_MAX = 16, 32
 # Filters (RFC 4515) used where a positive case carries one: the grammar nests, so no pattern states it.
 FILTERS = ("(objectClass=person)", "(&(objectClass=user)(!(cn=admin*)))", "(|(uid=a\\2a)(mail=*@example.com))")
 _DN = re.compile(DN_PATTERN)
+CLOSED_PORT = 9  # discard: nothing listens there on the test machines
 
 
 def _is_positive(case) -> bool:
@@ -83,10 +84,12 @@ def before_call(context, case, kwargs):
         _consistent_domain(body)
     elif directory_accounts and FIXTURES.get("domain_id"):
         directory_accounts(body)
-    elif path.endswith("/workflow-engine/api/v1/settings"):
+    elif path.endswith("/workflow-engine/api/v1/settings") or path.endswith("/workflow-engine/api/v1/testsmtp"):
         # The setting bounds every later workflow's steps: kept at its most (the schema's maxItems),
         # so a schema-valid workflow drawn after it stays one the contract accepts.
         body["request_role_max_approvers"] = 10
+        # Mail goes to no drawn host: only to a closed port of this machine (refused at once).
+        body["smtp_server"], body["smtp_server_port"] = "127.0.0.1", CLOSED_PORT
 
 
 def _without_nul_keys(value):
