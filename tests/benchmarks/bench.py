@@ -666,9 +666,11 @@ def database_server(data_dir: str):
         if not local:
             from common.devtools import embedded_pg
 
-            for handle in list(embedded_pg._servers.values()):
-                handle.cleanup()  # before the data folder is removed
-            embedded_pg._servers.clear()
+            # Only the server of this data folder (before the folder is removed): in a test session
+            # the process also holds the session's own embedded server, which later tests need.
+            handle = embedded_pg._servers.pop(str(Path(data_dir, "postgres").resolve()), None)
+            if handle is not None:
+                handle.cleanup()
 
 
 def migrate(app_module: str, env: dict, timeout: float = 120) -> None:

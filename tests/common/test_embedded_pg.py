@@ -24,3 +24,18 @@ def test_a_one_shot_command_leaves_a_test_sessions_server_running(session_like_s
     db.stop_embedded_if_started_here()  # what every program does as it ends
     with psycopg.connect(session_like_server, connect_timeout=5) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_benchmark_suite_inside_the_session_stops_only_its_own_server(session_like_server, tmp_path_factory,
+                                                                        monkeypatch):
+    """tests/fuzz runs the benchmark suite's context in the test process: leaving it must not stop
+    the session's server (it cleaned up every embedded server the process held)."""
+    from tests import support
+    from tests.benchmarks import bench
+
+    monkeypatch.setattr(support, "LOCAL_SERVER", "host=127.0.0.1 port=1 user=postgres")  # a machine without one
+    other = tmp_path_factory.mktemp("bench-data")
+    with bench.database_server(str(other)) as url:
+        assert url != session_like_server
+    with psycopg.connect(session_like_server, connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
