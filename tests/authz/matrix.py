@@ -235,7 +235,32 @@ TARGET_DOMAIN_ROWS = [
     Row("POST", TD + "/{domain}/managedaccounts/batch/rotate", expect(200, SM_READ), body={"ids": ["{managed}"]}),
 ]
 
-SM_ROWS = [
+WF = "/workflow-engine/api/v1"
+NO_SUCH = "00000000-0000-4000-8000-00000000f0f0"  # no workflow or request has this id
+WORKFLOW = {"name": "matrix-workflow", "grant_types": ["PERMANENT"], "target_roles": [{"id": "matrix-target"}],
+            "requester_roles": [{"id": "matrix-requester"}],
+            "steps": [{"match": "ANY", "approvers": [{"role": {"id": "matrix-approver"}}]}]}
+WORKFLOW_ROWS = [
+    Row("GET", WF + "/status", PUBLIC),
+    Row("GET", WF + "/workflows", expect(200, SM_USERS)),
+    Row("POST", WF + "/workflows", expect(201, {"admin"}), body=WORKFLOW),
+    Row("GET", WF + f"/workflows/{NO_SUCH}", expect(404, SM_USERS)),
+    Row("PUT", WF + f"/workflows/{NO_SUCH}", expect(404, {"admin"}), body=WORKFLOW),
+    Row("DELETE", WF + f"/workflows/{NO_SUCH}", expect(404, {"admin"})),
+    Row("GET", WF + "/requests?filter=requests", expect(200, SM_USERS)),
+    Row("POST", WF + "/requests", expect(403, SM_USERS),  # no workflow offers the role
+        body={"requested_role": {"id": "no-such-role"}, "grant_type": "PERMANENT"}),
+    Row("GET", WF + f"/requests/{NO_SUCH}", expect(404, SM_USERS)),
+    Row("DELETE", WF + f"/requests/{NO_SUCH}", expect(404, SM_USERS)),
+    Row("POST", WF + f"/requests/{NO_SUCH}/decision", expect(404, SM_USERS), body={"step": 0, "decision": "APPROVED"}),
+    Row("POST", WF + f"/requests/{NO_SUCH}/role/revoke", expect(404, SM_USERS)),
+    Row("POST", WF + "/requests/search", expect(200, SM_USERS), body={}),
+    Row("GET", WF + "/settings", expect(200, {"admin"})),
+    Row("PUT", WF + "/settings", expect(200, {"admin"}), body={}),
+    Row("POST", WF + "/testsmtp", expect(200, {"admin"}), body={}),  # no server set: status ERROR
+]
+
+SM_ROWS = WORKFLOW_ROWS + [
     Row("GET", SM + "/status", PUBLIC),
     Row("GET", SM + "/openapi.json", PUBLIC),
     Row("GET", SM + "/docs", PUBLIC),
