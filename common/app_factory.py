@@ -22,8 +22,7 @@ _REQUEST_ID_MAX = 128
 
 
 def create_base_app(import_name: str, *, service: str, title: str, url_prefix: str,
-                    settings: config.Group, overrides: dict | None, migrations_package: str | None,
-                    on_new_principal=None) -> tuple[Flask, Api]:
+                    settings: config.Group, overrides: dict | None, migrations_package: str | None) -> tuple[Flask, Api]:
     """A Flask app with its Api, settings, database and token validator wired in.
 
     The settings are validated here, before anything else: a bad one raises ConfigError."""
@@ -63,7 +62,6 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
         audience=app.config["AUTH_AUDIENCE"],
         leeway=app.config["AUTH_LEEWAY_SECONDS"],
         max_lifetime=app.config["AUTH_MAX_TOKEN_LIFETIME_SECONDS"],
-        on_new_principal=on_new_principal,
     )
     _install_request_id(app)
     _install_url_checks(app)

@@ -104,6 +104,9 @@ class GrantedRoles:
 
 # app.extensions key: a callable (sub) -> GrantedRoles for the apps that honour grants.
 GRANTS_HOOK = "granted_roles"
+# app.extensions key: a callable (Principal) -> None, the app's step after authenticating a token
+# it has not seen before (the Vault's role registry, the workflow engine's names and mail).
+LEARN_HOOK = "learn_principal"
 
 
 def principal_from_claims(claims: dict) -> Principal:
@@ -192,32 +195,48 @@ def _check_header(header) -> None:
 
 
 class TokenValidator:
+    """Token in, Principal out: reads the trusted keys, writes nothing anywhere but its own
+    memory of the tokens it verified (what a service learns from a new principal is the request
+    pipeline's step after this one: current_principal)."""
+
     def __init__(self, jwks: JwksSource, *, issuer: str, audience: str, leeway: int = 30,
-                 max_lifetime: int = DEFAULT_MAX_LIFETIME, on_new_principal=None):
+                 max_lifetime: int = DEFAULT_MAX_LIFETIME):
         self.jwks = jwks
         self.issuer, self.audience = issuer, audience
         self.leeway = leeway
         self.max_lifetime = max_lifetime
-        self._on_new_principal = on_new_principal
         self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     def validate(self, token: str) -> Principal:
         """The Principal of a valid token; raises Unauthorized otherwise."""
+        principal = self.remembered(token)
+        if principal is None:
+            principal, expires = self.verify(token)
+            self.remember(token, principal, expires)
+        return principal
+
+    def remembered(self, token: str) -> Principal | None:
+        """The Principal of a token verified before and not yet expired, else None."""
         if len(token) > MAX_TOKEN_BYTES:
             raise _invalid("too large")
-        now = time.time()
         cached = self._cache.get(token)
-        if cached is not None and cached[1] + self.leeway > now:
+        if cached is not None and cached[1] + self.leeway > time.time():
             return cached[0]
-        principal, expires = self._verify(token, now)
-        if self._on_new_principal is not None:
-            self._on_new_principal(principal)
+        return None
+
+    def verify(self, token: str) -> tuple[Principal, float]:
+        """(Principal, expiry) of a valid token, checked in full; raises Unauthorized otherwise."""
+        if len(token) > MAX_TOKEN_BYTES:
+            raise _invalid("too large")
+        return self._verify(token, time.time())
+
+    def remember(self, token: str, principal: Principal, expires: float) -> None:
+        """Keep a verified token's Principal until it expires (the next request costs a lookup)."""
         with self._cache_lock:
             self._cache[token] = (principal, expires)
             if len(self._cache) > _CACHE_SIZE:
-                self._evict(now)
-        return principal
+                self._evict(time.time())
 
     def _evict(self, now: float) -> None:
         for key in [k for k, (_, exp) in self._cache.items() if exp + self.leeway <= now]:
@@ -331,14 +350,39 @@ def presented_token() -> str:
 
 
 def current_principal() -> Principal:
-    """The authenticated caller of this request (401 if there is none)."""
+    """The authenticated caller of this request (401 if there is none): a token this process
+    knows costs one lookup, a new one is verified and then learnt (_first_sight)."""
     principal = g.get("principal")
     if principal is None:
-        principal = current_app.extensions["token_validator"].validate(presented_token())
+        validator = current_app.extensions["token_validator"]
+        token = presented_token()
+        principal = validator.remembered(token)
+        if principal is None:
+            principal = _first_sight(validator, token)
         grants = current_app.extensions.get(GRANTS_HOOK)
         if grants is not None:  # this request's own: the validator's cached principal stays token-only
             principal = dataclasses.replace(principal, grants=grants(principal.sub))
         g.principal = principal
+    return principal
+
+
+def _first_sight(validator: TokenValidator, token: str) -> Principal:
+    """Authenticate a token this process has not seen, then let the app learn its principal
+    (LEARN_HOOK: the Vault's role registry, the workflow engine's names and mail).
+
+    Learning is the step after authentication, never part of it, and never decides the
+    answer: with the database down, a route that needs it answers its own 503 (under /v1/ too,
+    where a failed authentication is a 403) and one that needs none still answers. A token
+    is remembered only once learnt, so its next request tries again."""
+    principal, expires = validator.verify(token)
+    learn = current_app.extensions.get(LEARN_HOOK)
+    if learn is not None:
+        try:
+            learn(principal)
+        except errors.DatabaseUnavailable:
+            log.warning("a new caller could not be recorded (database unavailable): tried again on its next request")
+            return principal
+    validator.remember(token, principal, expires)
     return principal
 
 

@@ -27,8 +27,8 @@ def create_app(settings: dict | None = None) -> Flask:
     app, api = create_base_app(
         __name__, service="secrets-manager", title="Secrets Manager", url_prefix=URL_PREFIX,
         settings=config.SECRETS_MANAGER, overrides=settings, migrations_package="secrets_manager_service",
-        on_new_principal=workflow_service.learn_from_token,  # approvers' names and mail for the workflow engine
     )
+    app.extensions[auth.LEARN_HOOK] = workflow_service.learn_from_token  # approvers' names and mail for the workflow engine
     # Account names in URLs, documented by their rule (a bad one still reaches the view for its 400).
     add_converter(app, api, "account", UnicodeConverter, names.ACCOUNT_SCHEMA)
     app.extensions["vault_client"] = vault_client.from_settings(app.config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import PathConverter
 
-from common import config, crypto, hsm, ratelimit
+from common import auth, config, crypto, hsm, ratelimit
 from common.app_factory import add_converter, create_base_app
 from vault_service import names
 from vault_service.roles.views import blp as roles_blp
@@ -31,8 +31,8 @@ def create_app(settings: dict | None = None) -> Flask:
     app, api = create_base_app(
         __name__, service="vault", title="Vault", url_prefix=URL_PREFIX,
         settings=config.VAULT, overrides=settings, migrations_package="vault_service",
-        on_new_principal=secrets_service.learn_roles_of,
     )
+    app.extensions[auth.LEARN_HOOK] = secrets_service.learn_roles_of  # GET /roles lists the roles tokens carried
     app.extensions["keyring"] = keyring_from(app.config)
     app.extensions["acl_cache"] = PolicyCache(app.extensions["db"])  # the callers' compiled ACL policies
     add_converter(app, api, "secret_name", PathConverter, NAME_SCHEMA)

@@ -2,7 +2,11 @@
 write roles by name; and a secret given a role nobody holds can always be repaired by an admin."""
 from __future__ import annotations
 
+import time
+
+from tests import support
 from tests.vault.helpers import V1, assert_error, create_shared, new_role, unique
+from vault_service.app import create_app
 
 
 def test_roles_learnt_from_tokens_are_listed_by_name(client, tokens):
@@ -46,3 +50,48 @@ def test_an_admin_can_always_repair_a_secrets_roles(client, tokens):
     read = client.get(f"{V1}/secrets/{name}", headers=reader)
     assert read.status_code == 200 and read.json["data"] == {"password": "pw"}
     assert [r["id"] for r in read.json["read_roles"]] == [readers["id"]]
+
+
+# --- role learning: the request pipeline's step after authentication (common.auth.current_principal)
+
+def test_roles_are_learnt_once_per_token_and_process(client, tokens, sql):
+    role = new_role("learnt-once")
+    first_token = tokens.headers("user", roles=[role])
+    assert client.get(f"{V1}/roles", headers=first_token).status_code == 200
+    assert sql.execute("DELETE FROM vault_roles WHERE id = %s", [role["id"]]).rowcount == 1
+    # A token this process knows costs no query: its roles are not written again ...
+    assert client.get(f"{V1}/roles", headers=first_token).status_code == 200
+    assert sql.execute("SELECT count(*) FROM vault_roles WHERE id = %s", [role["id"]]).fetchone()[0] == 0
+    # ... and a new one's are.
+    assert client.get(f"{V1}/roles", headers=tokens.headers("user", roles=[role])).status_code == 200
+    assert sql.execute("SELECT name FROM vault_roles WHERE id = %s", [role["id"]]).fetchone()[0] == role["name"]
+
+
+def test_a_database_outage_while_learning_roles_changes_no_answer(vault_db, vault_config, tokens):
+    """A new token's roles cannot be recorded while the database is down. That decides no
+    answer: a read that needs the database is its 503 (under /v1/ too, where a failed
+    authentication is a 403), a route that needs none answers, and the token's next request,
+    the database back, learns the roles."""
+    link, through_link = support.cuttable_database(vault_db)
+    app = create_app({**vault_config, "DATABASE_URL": through_link, "DB_POOL_TIMEOUT_SECONDS": "1"})
+    try:
+        client = app.test_client()
+        known = tokens.headers("user", roles=[new_role("known")])
+        assert client.get(f"{V1}/roles", headers=known).status_code == 200
+        link.reject()
+        role = new_role("learnt-late")
+        newcomer = tokens.headers("user", roles=[role])
+        assert_error(client.get(f"{V1}/secrets", headers=newcomer), 503, "DATABASE_ERROR")
+        kv_read = client.get(f"/v1/secret/data/{unique('kv')}", headers=newcomer)
+        assert kv_read.status_code == 503 and kv_read.json == {"errors": ["storage unavailable"]}
+        for caller in (known, newcomer):
+            assert client.get("/v1/sys/mounts", headers=caller).status_code == 200
+        link.restore()
+        deadline = time.monotonic() + 30
+        while (listing := client.get(f"{V1}/roles", query_string={"keywords": role["name"]}, headers=newcomer)).status_code == 503:
+            assert time.monotonic() < deadline, "the Vault did not find its database back"
+            time.sleep(0.2)
+        assert listing.json == {"count": 1, "items": [role]}
+    finally:
+        app.extensions["db"].close()
+        link.cut()
