@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,17 +76,25 @@ class Scenario:
         assert self.sm.post(f"/rotate/{self.host_id}/{self.role}").status_code == 200
 
     def start_worker(self, *, pause: bool):
+        # No metrics listener, whatever the environment says: the scenarios' workers run side by
+        # side, and one SM_WORKER_METRICS_PORT for all (exported for `make run`) let the first
+        # take the port and every other die at its start, before its checkpoint.
         env = {**os.environ, **{k: str(v) for k, v in self.settings.items() if v is not None},
-               "VAULT_URL": f"http://127.0.0.1:{self.link.port}", "SM_WORKER_INTERVAL_SECONDS": "0.5"}
+               "VAULT_URL": f"http://127.0.0.1:{self.link.port}", "SM_WORKER_INTERVAL_SECONDS": "0.5",
+               "SM_WORKER_METRICS_PORT": "0"}
         if pause:
             env.update(SM_WORKER_PAUSE_AT=self.step, SM_WORKER_PAUSE_DIR=str(self.tmp))
-        self.worker = subprocess.Popen([sys.executable, "-m", "secrets_manager_service.worker", "run"], env=env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its output goes to a file the failure message quotes: a worker that dies says why.
+        self.worker_log = self.tmp / f"worker-{time.monotonic_ns()}.log"
+        with open(self.worker_log, "wb") as log:
+            self.worker = subprocess.Popen([sys.executable, "-m", "secrets_manager_service.worker", "run"], env=env,
+                                           stdout=log, stderr=subprocess.STDOUT)
 
     def wait_at_step(self):
         _wait_for(f"the worker to reach {self.step}",
                   lambda: (self.tmp / f"{self.step}.reached").exists() or self.worker.poll() is not None)
-        assert self.worker.poll() is None, "the worker exited before its checkpoint"
+        assert self.worker.poll() is None, (f"the worker exited ({self.worker.returncode}) before its checkpoint:\n"
+                                            f"{self.worker_log.read_text(errors='replace')[-3000:]}")
 
     def go_on(self):
         (self.tmp / f"{self.step}.go").touch()
@@ -274,3 +283,17 @@ def test_set_password_ends_an_unfinished_rotation(scenarios, target):
     s.start_worker(pause=False)
     s.wait_until_rotated()
     s.assert_settled()
+
+
+def test_the_workers_take_no_metrics_port_from_the_environment(scenarios, monkeypatch):
+    """A SM_WORKER_METRICS_PORT in the environment (exported for `make run`; the fresh-machine
+    test's `make test` had make run's) reaches no scenario's worker: it would give the workers
+    that run side by side one port, and all but the first would exit before their checkpoint."""
+    port = support.free_port()
+    monkeypatch.setenv("SM_WORKER_METRICS_PORT", str(port))
+    scenario = scenarios(STEPS[0])
+    scenario.register()
+    scenario.start_worker(pause=True)
+    scenario.wait_at_step()  # the worker is past its start, where it would have opened the port
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
