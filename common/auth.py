@@ -107,6 +107,10 @@ GRANTS_HOOK = "granted_roles"
 # app.extensions key: a callable (Principal) -> None, the app's step after authenticating a token
 # it has not seen before (the Vault's role registry, the workflow engine's names and mail).
 LEARN_HOOK = "learn_principal"
+# app.extensions key: a callable (principal) -> the principal with roles held beyond its token
+# added to its roles (the Vault's live grants, from a per-process cache: the SQL that decides
+# with the caller's role ids then counts them with no query of its own).
+ROLES_HOOK = "roles_beyond_token"
 
 
 def principal_from_claims(claims: dict) -> Principal:
@@ -362,6 +366,9 @@ def current_principal() -> Principal:
         grants = current_app.extensions.get(GRANTS_HOOK)
         if grants is not None:  # this request's own: the validator's cached principal stays token-only
             principal = dataclasses.replace(principal, grants=grants(principal.sub))
+        more_roles = current_app.extensions.get(ROLES_HOOK)
+        if more_roles is not None:
+            principal = more_roles(principal)
         g.principal = principal
     return principal
 

@@ -17,6 +17,8 @@ from vault_service.versioned.views import blp as versioned_blp
 from vault_service.kv import views as kv
 from vault_service.kv import openapi as kv_openapi
 from vault_service.acl.cache import PolicyCache
+from vault_service.grants.cache import GrantCache
+from vault_service.grants.views import blp as grants_blp
 
 
 # What the contract allows as a secret name or path (vault_service.names checks it). The example
@@ -35,8 +37,11 @@ def create_app(settings: dict | None = None) -> Flask:
     app.extensions[auth.LEARN_HOOK] = secrets_service.learn_roles_of  # GET /roles lists the roles tokens carried
     app.extensions["keyring"] = keyring_from(app.config)
     app.extensions["acl_cache"] = PolicyCache(app.extensions["db"])  # the callers' compiled ACL policies
+    # The workflow engine's live grants count as the caller's roles (the Secrets Manager sends them).
+    app.extensions["grant_cache"] = GrantCache(app.extensions["db"])
+    app.extensions[auth.ROLES_HOOK] = app.extensions["grant_cache"].with_grants
     add_converter(app, api, "secret_name", PathConverter, NAME_SCHEMA)
-    for blueprint in (status_blp, shared, personal, search, versioned_blp, schemas_blp, roles_blp):
+    for blueprint in (status_blp, shared, personal, search, versioned_blp, schemas_blp, roles_blp, grants_blp):
         api.register_blueprint(blueprint, url_prefix=URL_PREFIX)
     ratelimit.exempt(app, f"{status_blp.name}.Status")  # no token needed
     kv.install(app)  # HashiCorp Vault's KV v2 API at /v1/

@@ -154,6 +154,11 @@ VAULT_ROWS = [
         sees=SEARCH_PERSONAL),
     Row("GET", V + "/schemas", expect(200, V1_READ)),
     Row("GET", V + "/roles?keywords=a", expect(200, V1_USERS)),
+    # The workflow engine's grants: the Secrets Manager's service identity alone tells the Vault.
+    Row("GET", V + "/grants/00000000-0000-4000-8000-00000000f0f1", expect(404, {"service"})),
+    Row("PUT", V + "/grants/00000000-0000-4000-8000-00000000f0f1", expect(200, {"service"}),
+        body={"user_id": "matrix-nobody", "role": {"id": "matrix-granted"}, "grant_type": "PERMANENT",
+              "sequence": 1, "ended": True}),
     # The versioned API on the same shared secret: scopes alone decide, roles do not.
     Row("GET", V + "/secret/data/{S}", expect(200, VERSIONED_DATA)),
     Row("POST", V + "/secret/data/{S}", expect(200, VERSIONED_DATA), body=NEW_DATA),
