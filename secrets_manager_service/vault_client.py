@@ -80,6 +80,11 @@ class VaultClient:
         """Remove the secret with every version; one that is already gone is fine."""
         self._json("DELETE", f"/secret/metadata/{_quoted(path)}", missing_ok=True)
 
+    def put_grant(self, request_id: str, state: dict) -> int:
+        """Tell the Vault a workflow grant's state (PUT /grants/{request_id}); the status it answered
+        (an unreachable Vault raises IntraServiceError, as every call)."""
+        return self._send("PUT", f"/grants/{quote(request_id, safe='')}", params=None, body=state).status_code
+
     def ping(self) -> bool:
         """Whether the Vault answers its status route (no token, one try, short timeouts)."""
         if not self.base:

@@ -9,7 +9,9 @@
 
 Each pass expires checkouts, queues scheduled rotations and runs the due ones
 (see rotation.service), then does the same for target domains and scans them
-(see target_domains.worker_steps). Rotations are claimed with FOR UPDATE SKIP LOCKED, so
+(see target_domains.worker_steps). Beside the passes, every second, a thread ends the workflow
+engine's expired grants and the checkouts that needed an ended grant, and delivers the grants'
+outbox to the Vault (see workflows.grants). Rotations are claimed with FOR UPDATE SKIP LOCKED, so
 any number of workers may run. SIGTERM and SIGINT stop the loop between passes.
 Settings are the app's (create_app reads the environment).
 """
@@ -22,6 +24,7 @@ import sys
 import threading
 
 import prometheus_client
+from flask import current_app
 
 from common import config as settings
 from common import backup, errors, programs
@@ -29,6 +32,7 @@ from common.db import stop_embedded_if_started_here
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service
 from secrets_manager_service.target_domains import worker_steps
+from secrets_manager_service.workflows import grants
 
 log = logging.getLogger("secrets_manager_service.worker")
 PROGRAM = "secrets-manager-worker"
@@ -80,6 +84,9 @@ def run(*, once: bool, interval: float, stop: threading.Event | None = None) -> 
         stop = threading.Event()
         if not once:
             _stop_on_signals(stop)
+    app = current_app._get_current_object()
+    if not once:  # the workflow engine's grants: ends and the Vault's outbox, every second
+        grants.start_sweeper(app, stop)
     while not stop.is_set():  # (set already: stopped while starting)
         try:
             result = service.run_pass()
@@ -88,6 +95,8 @@ def run(*, once: bool, interval: float, stop: threading.Event | None = None) -> 
             directories = worker_steps.run_pass()  # target domains: scans, their rotations and checkouts
             if any(vars(directories).values()):
                 log.info("directory pass", extra=vars(directories))
+            if once:
+                grants.sweep(app.extensions["vault_client"])
         except errors.ApiError as exc:
             # The database (or the Vault) is down: say so, and try again next pass.
             log.warning("worker pass failed", extra={"error_code": exc.code})

@@ -25,6 +25,7 @@ from secrets_manager_service.target_domains.checkouts import DIRECTORY
 
 ADMIN = "admin"
 KINDS = (HOSTS, DIRECTORY)  # listings merge them in this order
+ROLE_LOSS_BATCH = 1000  # a user's live checkouts looked at when a role is lost (the policy limits them)
 
 
 def _is_admin(principal: Principal) -> bool:
@@ -166,6 +167,22 @@ def _end(kind: Kind, found: dict, *, action: str, details: dict | None = None) -
 def _revoke(kind: Kind, found: dict) -> None:
     """End a checkout whose holder lost access, as a release would (rotate_on_release applies)."""
     _end(kind, found, action="checkout.revoke", details={"reason": kind.revoke_reason})
+
+
+def revoke_after_role_loss(user_id: str, lost_role_id: str, held_role_ids, reason: str) -> int:
+    """End the user's live checkouts that needed `lost_role_id`: of accounts that role reaches and
+    none of `held_role_ids` (what the user still holds) does, unless held as admin. Audited
+    `checkout.revoke`, rotate_on_release applies, as any revocation; the number ended."""
+    held = frozenset(held_role_ids)
+    ended = 0
+    for kind in KINDS:
+        _total, found = kind.live_of(user_id, sortdir="ASC", limit=ROLE_LOSS_BATCH)
+        for checkout in found:
+            reach = checkout["account"]["access_role_ids"]
+            if checkout["holder_admin"] or lost_role_id not in reach or not held.isdisjoint(reach):
+                continue
+            ended += _end(kind, checkout, action="checkout.revoke", details={"reason": reason})
+    return ended
 
 
 def _visible_checkout(principal: Principal, checkout_id: uuid.UUID, action: str) -> tuple[Kind, dict]:

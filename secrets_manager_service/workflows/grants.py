@@ -1,16 +1,30 @@
-"""The grants the workflow engine gives, as the Secrets Manager's access checks see them: the
-GRANTS_HOOK of common.auth. A caller's live grants are read with one indexed lookup
-(wf_requests_grants), and only when its token's roles do not already decide a check."""
+"""The grants the workflow engine gives, as the Secrets Manager's access checks see them (the
+GRANTS_HOOK of common.auth), and the worker's sweep that ends them.
+
+A caller's live grants are read with one indexed lookup (wf_requests_grants), and only when its
+token's roles do not already decide a check. The sweep (every second, in the worker) ends the
+grants whose window is over, ends the checkouts that needed an ended grant (as on role loss,
+audited `checkout.revoke`), and delivers the grant outbox to the Vault (grant_outbox), so a
+grant's end holds in both services within 5 s without anyone calling.
+"""
 from __future__ import annotations
 
 import logging
+import threading
 
-from common import audit
+from flask import Flask
+
+from common import audit, errors
 from common.auth import GrantedRoles
 from common.db import Database
-from secrets_manager_service.workflows import service, store
+from common.web import database
+from secrets_manager_service.account_secrets import service as checkouts
+from secrets_manager_service.workflows import grant_outbox, service, store
 
 log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 1.0
+SWEEP_BATCH = 100
 
 
 class LiveGrants(GrantedRoles):
@@ -23,24 +37,78 @@ class LiveGrants(GrantedRoles):
 
     def _live(self) -> list[dict]:
         if self._rows is None:
-            self._rows = [row for row in store.grants_of(self._db, self._user_id) if service.grant_is_live(row)]
+            with self._db.cursor() as cur:
+                self._rows = [row for row in store.grants_of(cur, self._user_id) if service.grant_is_live(row)]
         return self._rows
 
     def role_ids(self) -> frozenset[str]:
         return frozenset(row["role_id"] for row in self._live())
 
     def used(self, role_ids: frozenset[str]) -> None:
-        """Start the window of the FLOATING grants among these that were not used before."""
+        """Start the window of the FLOATING grants among these that were not used before (and
+        tell the Vault, whose window then starts no later)."""
         unstarted = [row["id"] for row in self._live()
                      if row["role_id"] in role_ids and row["grant_type"] == "FLOATING" and row["grant_start"] is None]
         if not unstarted:
             return
         with self._db.transaction() as cur:
-            for request_id in store.start_floating(cur, unstarted):
-                audit.record("grant.first_use", str(request_id), cur=cur,
-                             details={"request_id": str(request_id), "user": self._user_id})
+            started = store.start_floating(cur, unstarted)
+            for row in started:
+                audit.record("grant.first_use", str(row["id"]), cur=cur,
+                             details={"request_id": str(row["id"]), "user": self._user_id})
+                store.queue_grant_state(cur, row["id"], service.grant_state(row))
+        if started:
+            grant_outbox.deliver_soon()
 
 
 def hook(db: Database):
     """The app's GRANTS_HOOK: (sub) -> that user's grants for this request."""
     return lambda user_id: LiveGrants(db, user_id)
+
+
+# --- the worker's sweep -----------------------------------------------------------------------
+
+def sweep(vault) -> None:
+    """One round (needs an app context): end what expired, end the checkouts of ended grants,
+    deliver the outbox."""
+    db = database()
+    _end_expired(db)
+    _end_checkouts_of_ended_grants(db)
+    grant_outbox.deliver_due(db, vault)
+
+
+def _end_expired(db: Database) -> None:
+    """Grants whose window is over, marked ended with their end queued (the Vault has already
+    stopped counting them by its own clock; this ends their checkouts and keeps the record)."""
+    with db.transaction() as cur:
+        for row in store.end_expired_grants(cur, service.FLOATING_UNUSED_LAPSE):
+            service.grant_ended(cur, row["id"], row, "expired")
+
+
+def _end_checkouts_of_ended_grants(db: Database) -> None:
+    with db.transaction() as cur:
+        for end in store.claim_unswept_ends(cur, SWEEP_BATCH):
+            user_id, role_id = end["state"]["user_id"], end["state"]["role"]["id"]
+            held = set(store.token_roles_seen(cur, user_id) or ())
+            held.update(row["role_id"] for row in store.grants_of(cur, user_id) if service.grant_is_live(row))
+            if role_id not in held:  # the role is still held (its token, another grant): nothing needed it alone
+                checkouts.revoke_after_role_loss(user_id, role_id, held, reason=f"grant ended ({end['state']['end_reason']})")
+            store.checkouts_swept(cur, end["id"])
+
+
+def start_sweeper(app: Flask, stop: threading.Event) -> threading.Thread:
+    """The worker's sweep every SWEEP_SECONDS in a thread of its own (a long rotation pass never
+    holds back a grant's end), until `stop` is set."""
+    def run():
+        with app.app_context():
+            while not stop.wait(SWEEP_SECONDS):
+                try:
+                    sweep(app.extensions["vault_client"])
+                except errors.ApiError as exc:  # the database is down: the next round tries again
+                    log.warning("grant sweep failed", extra={"error_code": exc.code})
+                except Exception:
+                    log.exception("grant sweep failed")
+
+    thread = threading.Thread(target=run, name="workflow-grant-sweep", daemon=True)
+    thread.start()
+    return thread

@@ -12,7 +12,7 @@ from common.auth import Principal
 from common.db import Database
 from common.timefmt import rfc3339
 from common.web import database
-from secrets_manager_service.workflows import mail, schemas, store
+from secrets_manager_service.workflows import grant_outbox, mail, schemas, store
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,13 @@ def delete_workflow(db: Database, workflow_id) -> None:
             raise _not_found("workflow")
         if store.waiting_requests_of(cur, workflow_id):
             raise errors.Conflict("the workflow has WAITING requests: decide or delete them first")
-        for ended in store.end_grants_of_workflow(cur, workflow_id):
-            _grant_ended(cur, ended["id"], ended, "workflow deleted")
+        ended = store.end_grants_of_workflow(cur, workflow_id)
+        for row in ended:
+            grant_ended(cur, row["id"], row, "workflow deleted")
         store.delete_workflow(cur, workflow_id)
         audit.record("workflow.delete", str(workflow_id), cur=cur)
+    if ended:
+        grant_outbox.deliver_soon()
 
 
 def get_workflow(db: Database, principal: Principal, workflow_id) -> dict:
@@ -284,10 +287,13 @@ def delete_request(db: Database, principal: Principal, request_id) -> None:
                 raise errors.PermissionDenied("only the requester (while WAITING) or an admin deletes a request")
             if row["status"] != WAITING:
                 raise errors.PermissionDenied("a request that is no longer WAITING is deleted by an admin only")
-        if grant_is_live(row):
-            _grant_ended(cur, request_id, row, "request deleted")
+        ends_grant = _grant_open(row)
+        if ends_grant:
+            grant_ended(cur, request_id, row, "request deleted")
         store.delete_request(cur, request_id)
         audit.record("request.delete", str(request_id), cur=cur, details={"request_id": str(request_id)})
+    if ends_grant:
+        grant_outbox.deliver_soon()
 
 
 def decide(db: Database, principal: Principal, request_id, body: dict) -> None:
@@ -330,6 +336,9 @@ def decide(db: Database, principal: Principal, request_id, body: dict) -> None:
             audit.record("grant.start", str(request_id), cur=cur,
                          details={"request_id": str(request_id), "role_id": row["role_id"],
                                   "user": row["target_user_id"], "grant_type": row["grant_type"]})
+            # The Vault learns of it from the outbox (after this commits: delivered below).
+            store.queue_grant_state(cur, request_id, grant_state(
+                {**row, "status": APPROVED, "updated": datetime.now(timezone.utc)}))
         if status != WAITING:
             queued = _notify_requester(cur, request_id, row, status)
         elif _step_approved(step):  # the next step's approvers' turn
@@ -340,6 +349,8 @@ def decide(db: Database, principal: Principal, request_id, body: dict) -> None:
             queued = False
     if queued:
         mail.sender_for(db).poke()
+    if status == APPROVED:
+        grant_outbox.deliver_soon()
 
 
 def _approves_as(principal: Principal, approver_role: str, requested_role: str) -> bool:
@@ -368,8 +379,11 @@ def revoke(db: Database, principal: Principal, request_id) -> None:
             raise errors.Conflict("only an APPROVED request whose role is not yet revoked can be revoked")
         store.save_revoke(cur, request_id, by_id=principal.sub, by_name=principal.name or principal.sub)
         audit.record("request.revoke", str(request_id), cur=cur, details={"request_id": str(request_id)})
-        if grant_is_live(row):
-            _grant_ended(cur, request_id, row, "revoked")
+        ends_grant = _grant_open(row)
+        if ends_grant:
+            grant_ended(cur, request_id, row, "revoked")
+    if ends_grant:
+        grant_outbox.deliver_soon()
 
 
 def grant_is_live(row: dict, now: datetime | None = None) -> bool:
@@ -384,10 +398,33 @@ def grant_is_live(row: dict, now: datetime | None = None) -> bool:
     return row["grant_start"] <= now < row["grant_end"]
 
 
-def _grant_ended(cur, request_id, row: dict, reason: str) -> None:
+def _grant_open(row: dict) -> bool:
+    """Whether an end must still be told: approved, and not ended before (even if its window is
+    not open now: the Vault holds every approved grant and must learn that this one will never be)."""
+    return row["status"] == APPROVED and row["grant_ended"] is None and not row.get("revoked")
+
+
+def grant_ended(cur, request_id, row: dict, reason: str) -> None:
+    """A grant ended (in the caller's transaction): audited, and its end queued for the Vault
+    and for the worker's sweep of the checkouts that needed it."""
     audit.record("grant.end", str(request_id), cur=cur,
                  details={"request_id": str(request_id), "role_id": row["role_id"], "user": row["target_user_id"],
                           "reason": reason})
+    store.queue_grant_state(cur, request_id, grant_state(row, ended=True, reason=reason))
+
+
+def grant_state(row: dict, *, ended: bool = False, reason: str = "") -> dict:
+    """A grant as the Vault is told it (PUT /vault/api/v1/grants/{request_id}, less its sequence)."""
+    def iso(value):
+        # Full precision: the Vault ends a grant at the same instant by its own clock.
+        return value.astimezone(timezone.utc).isoformat() if value is not None else None
+
+    unused = row["grant_type"] == "FLOATING" and row["grant_start"] is None
+    return {"user_id": row["target_user_id"], "role": {"id": row["role_id"], "name": row["role_name"]},
+            "grant_type": row["grant_type"], "grant_start": iso(row["grant_start"]), "grant_end": iso(row["grant_end"]),
+            "floating_length": row["floating_length"],
+            "unused_until": iso(row["updated"] + FLOATING_UNUSED_LAPSE) if unused else None,
+            "ended": ended, "end_reason": reason}
 
 
 # --- notifications (queued in the request's transaction; workflows/mail.py sends them) ----------

@@ -140,10 +140,10 @@ def save_revoke(cur, request_id, *, by_id: str, by_name: str) -> None:
 
 def end_grants_of_workflow(cur, workflow_id) -> list[dict]:
     """End the live grants of a workflow's requests; the requests whose grant ended."""
-    cur.execute("""UPDATE wf_requests SET grant_ended = now(), updated = now()
+    cur.execute(f"""UPDATE wf_requests SET grant_ended = now(), updated = now()
                     WHERE workflow_id = %s AND status = 'APPROVED' AND grant_ended IS NULL
                       AND (grant_end IS NULL OR grant_end > now())
-                RETURNING id, target_user_id, role_id""", (workflow_id,))
+                RETURNING {GRANT_COLUMNS}""", (workflow_id,))
     return cur.fetchall()
 
 
@@ -203,22 +203,84 @@ def write_settings(cur, by: str, doc: dict, password: str | None) -> None:
 
 # --- grants -----------------------------------------------------------------------------------
 
-def grants_of(db: Database, user_id: str) -> list[dict]:
+# What a grant is (its state for the Vault, and whether it is live: service.grant_is_live).
+GRANT_COLUMNS = ("id, target_user_id, role_id, role_name, status, grant_type, grant_start, grant_end, floating_length, "
+                 "grant_ended, revoked, updated")
+
+def grants_of(cur, user_id: str) -> list[dict]:
     """A user's approved requests whose grant has not ended early (the partial index
     wf_requests_grants): the caller keeps those whose window holds now."""
-    with db.cursor() as cur:
-        cur.execute("""SELECT id, role_id, status, grant_type, grant_start, grant_end, grant_ended, revoked, updated
-                         FROM wf_requests WHERE target_user_id = %s AND status = 'APPROVED' AND grant_ended IS NULL""",
-                    (user_id,))
-        return cur.fetchall()
+    cur.execute(f"""SELECT {GRANT_COLUMNS} FROM wf_requests
+                     WHERE target_user_id = %s AND status = 'APPROVED' AND grant_ended IS NULL""", (user_id,))
+    return cur.fetchall()
 
 
-def start_floating(cur, request_ids: list) -> list:
-    """Start the windows of unstarted FLOATING grants now; the ids whose window this started."""
-    cur.execute("""UPDATE wf_requests SET grant_start = now(), grant_end = now() + make_interval(hours => floating_length)
-                    WHERE id = ANY(%s) AND grant_type = 'FLOATING' AND grant_start IS NULL RETURNING id""",
+def start_floating(cur, request_ids: list) -> list[dict]:
+    """Start the windows of unstarted FLOATING grants now; the requests whose window this started."""
+    cur.execute(f"""UPDATE wf_requests SET grant_start = now(), grant_end = now() + make_interval(hours => floating_length)
+                     WHERE id = ANY(%s) AND grant_type = 'FLOATING' AND grant_start IS NULL RETURNING {GRANT_COLUMNS}""",
                 (request_ids,))
-    return [row["id"] for row in cur.fetchall()]
+    return cur.fetchall()
+
+
+def end_expired_grants(cur, floating_unused_lapse) -> list[dict]:
+    """Mark ended the grants whose window is over (grant_end passed, or a FLOATING one unused for
+    `floating_unused_lapse`); the requests this ended (each once: their grant_ended is set)."""
+    cur.execute(f"""UPDATE wf_requests SET grant_ended = now()
+                     WHERE status = 'APPROVED' AND grant_ended IS NULL
+                       AND (grant_end <= now()
+                            OR (grant_type = 'FLOATING' AND grant_start IS NULL AND updated + %s <= now()))
+                 RETURNING {GRANT_COLUMNS}""", (floating_unused_lapse,))
+    return cur.fetchall()
+
+
+def token_roles_seen(cur, user_id: str) -> list[str] | None:
+    """The roles of the user's newest token the suite has seen (None: never seen)."""
+    cur.execute("SELECT role_ids FROM wf_users WHERE id = %s", (user_id,))
+    row = cur.fetchone()
+    return list(row["role_ids"]) if row else None
+
+
+# --- grant outbox (to the Vault) ----------------------------------------------------------------
+
+def queue_grant_state(cur, request_id, state: dict) -> None:
+    """One grant change for the Vault, in the change's transaction; an end waits for its checkout sweep too."""
+    cur.execute("""INSERT INTO wf_grant_outbox (request_id, state, checkouts_swept)
+                   VALUES (%s, %s, CASE WHEN %s THEN NULL ELSE now() END)""",
+                (request_id, Jsonb(state), bool(state["ended"])))
+
+
+def lock_grant_delivery(cur) -> bool:
+    """Whether this transaction may deliver (one process at a time, so states leave in order)."""
+    cur.execute("SELECT pg_try_advisory_xact_lock(hashtextextended('wf:grant-outbox', 0)) AS mine")
+    return cur.fetchone()["mine"]
+
+
+def undelivered_grant_states(cur, limit: int) -> list[dict]:
+    cur.execute("""SELECT id, request_id, state, attempts, next_attempt <= now() AS due FROM wf_grant_outbox
+                    WHERE delivered IS NULL AND refused IS NULL ORDER BY id LIMIT %s""", (limit,))
+    return cur.fetchall()
+
+
+def grant_state_delivered(cur, state_id: int) -> None:
+    cur.execute("UPDATE wf_grant_outbox SET delivered = now(), attempts = attempts + 1 WHERE id = %s", (state_id,))
+
+
+def grant_state_failed(cur, state_id: int, problem: str, *, refused: bool, backoff_seconds: float) -> None:
+    cur.execute("""UPDATE wf_grant_outbox SET attempts = attempts + 1, last_error = %s,
+                          refused = CASE WHEN %s THEN now() END, next_attempt = now() + make_interval(secs => %s)
+                    WHERE id = %s""", (problem, refused, backoff_seconds, state_id))
+
+
+def claim_unswept_ends(cur, limit: int) -> list[dict]:
+    """Grant ends whose checkouts are still to be ended, locked (another sweeper skips them)."""
+    cur.execute("""SELECT id, request_id, state FROM wf_grant_outbox WHERE checkouts_swept IS NULL
+                    ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""", (limit,))
+    return cur.fetchall()
+
+
+def checkouts_swept(cur, state_id: int) -> None:
+    cur.execute("UPDATE wf_grant_outbox SET checkouts_swept = now() WHERE id = %s", (state_id,))
 
 
 # --- mail outbox ------------------------------------------------------------------------------
