@@ -9,12 +9,11 @@ decision costs no query at all. A `service` or other scope-allowed caller never 
 """
 from __future__ import annotations
 
-import threading
-import time
 
 from common import errors
 from common.auth import Principal
 from common.db import Database
+from vault_service.counter_cache import CounterCache
 from vault_service.acl import store
 from vault_service.acl.matcher import Acl
 
@@ -31,19 +30,17 @@ class _Snapshot:
         self.compiled: dict[tuple, Acl | None] = {}
 
 
-class PolicyCache:
+class PolicyCache(CounterCache):
     def __init__(self, db: Database):
+        super().__init__(REFRESH_SECONDS)
         self._db = db
-        self._lock = threading.Lock()
-        self._checked_at = float("-inf")
         self._snapshot = _Snapshot(None, {}, {})
 
     def acl_for(self, principal: Principal) -> Acl | None:
         """The caller's ACL, or None when no group applies to it (it then has no policies)."""
         if not principal.roles:
             return None  # groups are named after roles: nothing to look up
-        if time.monotonic() - self._checked_at > REFRESH_SECONDS:
-            self._refresh()
+        self.check()
         snapshot, roles = self._snapshot, principal.roles
         try:
             return snapshot.compiled[roles]
@@ -60,24 +57,18 @@ class PolicyCache:
         acl = self.acl_for(principal)
         return sorted(acl.policies) if acl is not None else []
 
-    def changed(self) -> None:
-        """This process changed a policy or group: the next decision reloads at once."""
-        self._checked_at = float("-inf")
+    def counter(self) -> int:
+        return store.generation(self._db)
 
-    def _refresh(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if now - self._checked_at <= REFRESH_SECONDS:
-                return  # another thread just did
-            try:
-                if store.generation(self._db) != self._snapshot.generation:
-                    self._snapshot = _Snapshot(*store.snapshot(self._db))
-            except errors.DatabaseUnavailable:
-                if self._snapshot.generation is None:
-                    raise  # nothing loaded yet: no decision without the policies
-                # Keep deciding with what was loaded: while the database is down nobody can
-                # change a policy, and every KV route answers 503 by itself anyway.
-            self._checked_at = now
+    def reload(self) -> int:
+        self._snapshot = _Snapshot(*store.snapshot(self._db))
+        return self._snapshot.generation
+
+    def unavailable(self, exc: errors.DatabaseUnavailable) -> None:
+        if self.generation is None:
+            raise exc  # nothing loaded yet: no decision without the policies
+        # Keep deciding with what was loaded: while the database is down nobody can change a
+        # policy, and every KV route answers 503 by itself anyway.
 
 
 def _compile(snapshot: _Snapshot, roles) -> Acl | None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-import time
 from datetime import datetime, timezone
 
 from common import errors
 from common.auth import Principal, Role
 from common.db import Database
+from vault_service.counter_cache import CounterCache
 from vault_service.grants import service, store
 
 log = logging.getLogger(__name__)
@@ -26,18 +25,15 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 2.0
 
 
-class GrantCache:
+class GrantCache(CounterCache):
     def __init__(self, db: Database):
+        super().__init__(REFRESH_SECONDS)
         self._db = db
-        self._lock = threading.Lock()
-        self._checked_at = float("-inf")
-        self._generation: int | None = None
         self._by_user: dict[str, list[dict]] = {}
 
     def live_roles(self, user_id: str) -> list[dict]:
         """The user's grants that count now (the rows)."""
-        if time.monotonic() - self._checked_at > REFRESH_SECONDS:
-            self._refresh()
+        self.check()
         grants = self._by_user.get(user_id)
         if not grants:
             return []
@@ -58,10 +54,6 @@ class GrantCache:
         return dataclasses.replace(principal, roles=principal.roles + added,
                                    role_ids=principal.role_ids | {role.id for role in added})
 
-    def changed(self) -> None:
-        """This process changed a grant: the next request reloads at once."""
-        self._checked_at = float("-inf")
-
     def _first_use(self, grant: dict) -> None:
         try:
             service.start_floating_on_first_use(self._db, grant["request_id"])
@@ -69,21 +61,19 @@ class GrantCache:
             return  # counted as unused for now; the next request tries again
         self.changed()
 
-    def _refresh(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if now - self._checked_at <= REFRESH_SECONDS:
-                return  # another thread just did
-            try:
-                if store.generation(self._db) != self._generation:
-                    generation, rows = store.snapshot(self._db)
-                    by_user: dict[str, list[dict]] = {}
-                    for row in rows:
-                        by_user.setdefault(row["user_id"], []).append(row)
-                    self._generation, self._by_user = generation, by_user
-            except errors.DatabaseUnavailable:
-                # Keep what was loaded (nothing, at worst: a grant only ever adds a role, so not
-                # knowing one refuses). While the database is down nobody can start or end a
-                # grant here, and the clock still ends expired ones.
-                log.warning("the Vault's grants could not be reloaded")
-            self._checked_at = now
+    def counter(self) -> int:
+        return store.generation(self._db)
+
+    def reload(self) -> int:
+        generation, rows = store.snapshot(self._db)
+        by_user: dict[str, list[dict]] = {}
+        for row in rows:
+            by_user.setdefault(row["user_id"], []).append(row)
+        self._by_user = by_user
+        return generation
+
+    def unavailable(self, exc: errors.DatabaseUnavailable) -> None:
+        # Keep what was loaded (nothing, at worst: a grant only ever adds a role, so not knowing
+        # one refuses). While the database is down nobody can start or end a grant here, and the
+        # clock still ends expired ones.
+        log.warning("the Vault's grants could not be reloaded")
