@@ -1,15 +1,12 @@
-"""SQL for account secrets (accounts as users see them) and their checkouts.
+"""SQL of host accounts as account secrets (what users see and check out; their checkouts are
+accounts.checkout_store's).
 
-Account rows carry `account_id, account, host_id, address, access_role_ids`
-(listings add the account's `created, updated`); checkout rows carry `id,
-user_id, explicit_checkout, created, expires, account_id` (and, where joined,
-`account, host_id, address`). `find_*` return None when nothing matches.
+Account rows carry `account_id, account, host_id, address, access_role_ids` (listings add the
+account's `created, updated`). `find_*` return None when nothing matches.
 """
 from __future__ import annotations
 
-from common.db import Database
-from common.db import fetch_counted_page, fetch_page, like_escaped
-from secrets_manager_service.rotation.store import LIVE_CHECKOUT
+from common.db import Database, fetch_counted_page, like_escaped
 
 _ACCOUNT = """a.id AS account_id, a.account, h.id AS host_id, h.address, h.access_role_ids"""
 _ACCOUNTS = "sm_accounts a JOIN sm_hosts h ON h.id = a.host_id"
@@ -73,54 +70,7 @@ def lock_account(cur, account_id) -> dict | None:
     return cur.fetchone()
 
 
-_CHECKOUT = "c.id, c.user_id, c.explicit_checkout, c.created, c.expires, c.account_id"
-
-
-def live_checkout_of(cur, account_id, user_id: str) -> dict | None:
-    cur.execute(
-        f"""SELECT {_CHECKOUT} FROM sm_checkouts c
-             WHERE c.account_id = %(account)s AND c.user_id = %(user)s AND {LIVE_CHECKOUT}
-             ORDER BY c.created DESC LIMIT 1""",
-        {"account": account_id, "user": user_id},
-    )
-    return cur.fetchone()
-
-
-def count_live(cur, account_id) -> int:
-    cur.execute(f"SELECT count(*) AS n FROM sm_checkouts c WHERE c.account_id = %(id)s AND {LIVE_CHECKOUT}",
-                {"id": account_id})
-    return cur.fetchone()["n"]
-
-
-def insert_checkout(cur, checkout_id, account_id, user_id: str, duration_seconds: int, *,
-                    holder_role_ids: list[str], holder_admin: bool) -> dict:
-    cur.execute(
-        f"""INSERT INTO sm_checkouts AS c (id, account_id, user_id, expires, holder_role_ids, holder_admin)
-            VALUES (%(id)s, %(account)s, %(user)s, now() + make_interval(secs => %(secs)s), %(roles)s, %(admin)s)
-            RETURNING {_CHECKOUT}""",
-        {"id": checkout_id, "account": account_id, "user": user_id, "secs": duration_seconds,
-         "roles": holder_role_ids, "admin": holder_admin},
-    )
-    return cur.fetchone()
-
-
-# With what deciding whether the holder still may use the account needs.
-_CHECKOUT_COLUMNS = f"{_CHECKOUT}, a.account, h.id AS host_id, h.address, h.access_role_ids, c.holder_role_ids, c.holder_admin"
-_CHECKOUTS = "sm_checkouts c JOIN sm_accounts a ON a.id = c.account_id JOIN sm_hosts h ON h.id = a.host_id"
-
-
-def find_live_checkout(db: Database, checkout_id) -> dict | None:
+def find_account_by_id(db: Database, account_id) -> dict | None:
     with db.cursor() as cur:
-        cur.execute(f"SELECT {_CHECKOUT_COLUMNS} FROM {_CHECKOUTS} WHERE c.id = %(id)s AND {LIVE_CHECKOUT}", {"id": checkout_id})
+        cur.execute(f"SELECT {_ACCOUNT} FROM {_ACCOUNTS} WHERE a.id = %(id)s", {"id": account_id})
         return cur.fetchone()
-
-
-def list_live_checkouts(db: Database, *, user_id: str, sortdir: str, offset: int, limit: int):
-    return fetch_page(db, columns=_CHECKOUT_COLUMNS, source=_CHECKOUTS, where=f"c.user_id = %(user)s AND {LIVE_CHECKOUT}",
-                      order=f"c.created {sortdir}, c.id", params={"user": user_id}, offset=offset, limit=limit)
-
-
-def end_checkout(cur, checkout_id) -> bool:
-    """End a live checkout now; False if it had already ended."""
-    cur.execute(f"UPDATE sm_checkouts c SET ended = now() WHERE c.id = %(id)s AND {LIVE_CHECKOUT}", {"id": checkout_id})
-    return cur.rowcount == 1

@@ -20,12 +20,12 @@ from common import audit, errors
 from common.auth import Principal
 from common.web import database
 from secrets_manager_service import account_passwords, names
+from secrets_manager_service.accounts import queue_store, rotations
+from secrets_manager_service.accounts.families import HOSTS
 from secrets_manager_service.drivers import binding
 from secrets_manager_service.hosts import store
 from secrets_manager_service.policies import store as policies_store
-from secrets_manager_service.rotation import service as rotation
 from secrets_manager_service.rotation import store as rotation_store
-from secrets_manager_service.rotation.kinds import HOSTS
 from secrets_manager_service.script_templates import store as templates_store
 
 DEFAULT_PORTS = {"SSH": 22, "POSTGRESQL": 5432, "NONE": 0}
@@ -90,7 +90,7 @@ def save(principal: Principal, host_id_text: str, body: dict) -> dict:
         store.bind_accounts(cur, host_id, [a["account"] for a in accounts if "initial_password" in a],
                             binding.host_row_fingerprint(settings))
         for account_id in ended:
-            rotation_store.clear_state(cur, account_id)
+            HOSTS.states.clear(cur, account_id)
         audit.record("host.save", f"hosts/{host_id}", cur=cur, details={
             "accounts": account_names, "removed": sorted(removed),
             "initial_passwords": [a["account"] for a in accounts if "initial_password" in a]})
@@ -141,7 +141,7 @@ def _account(host_id_text: str, account: str) -> dict:
 def queue_rotation(host_id_text: str, account: str) -> None:
     found = _account(host_id_text, account)
     with database().transaction() as cur:
-        rotation_store.enqueue(cur, found["id"], rotation_store.MANUAL)
+        queue_store.enqueue(cur, HOSTS.kind, found["id"], rotation_store.MANUAL, restart=True)
         audit.record("rotation.request", names.secret_path(found["host_id"], found["account"]), cur=cur)
 
 
@@ -149,20 +149,21 @@ def _discard_unfinished_rotation(account_id, path: str, version: int) -> None:
     """A password stored as is is the target's truth: a rotation under way is over (its worker
     stops at its next step; the caller clears its state), and its pending password, which never
     became current, goes."""
-    rotation.end_unfinished(HOSTS, account_id, path, version)
+    rotations.end_unfinished(HOSTS, rotations.app_deps(), account_id, path, version)
 
 
 def set_password(host_id_text: str, account: str, password: str) -> None:
     """Store `password` as the account's newest version, as is (no policy check: it is the target's truth)."""
     found = _account(host_id_text, account)
     path = names.secret_path(found["host_id"], found["account"])
-    # It is the target's truth: a rotation under way is over (rotation.service says how).
-    version = rotation.store_set_password(HOSTS, found["id"], path, password, max_versions=found["max_versions"])
+    # It is the target's truth: a rotation under way is over (accounts.rotations says how).
+    version = rotations.store_set_password(HOSTS, rotations.app_deps(), found["id"], path, password,
+                                           max_versions=found["max_versions"])
     with database().transaction() as cur:
         # Bound to the endpoint as read before the password was stored: had it changed since,
         # the two would not match and nothing would be sent.
         store.bind_accounts(cur, found["host_id"], [found["account"]], binding.host_row_fingerprint(found))
         store.touch_account(cur, found["id"])
-        rotation_store.clear_state(cur, found["id"])
+        HOSTS.states.clear(cur, found["id"])
         audit.record("password.set", path, cur=cur,
                      details={"version": version})

@@ -303,11 +303,12 @@ def set_password(domain_id, managed_id, password: str) -> None:
     """Store `password` as the current version as is: it is the directory's truth (no policy applies)."""
     domain = domains.get_row(domain_id)
     row = get_row(domain, managed_id)
-    from secrets_manager_service.rotation import service as rotation
-    from secrets_manager_service.target_domains.rotations import DIRECTORY
+    from secrets_manager_service.accounts import rotations
+    from secrets_manager_service.accounts.families import DIRECTORY
 
-    version = rotation.store_set_password(DIRECTORY, row["id"], names.directory_secret_path(domain["id"], row["id"]),
-                                          password, max_versions=row["max_versions"])
+    version = rotations.store_set_password(DIRECTORY, rotations.app_deps(), row["id"],
+                                           names.directory_secret_path(domain["id"], row["id"]), password,
+                                           max_versions=row["max_versions"])
     with database().transaction() as cur:
         DIRECTORY.states.clear(cur, row["id"])
         # Bound to the endpoints as read before the password was stored: one changed since does

@@ -12,17 +12,18 @@ from __future__ import annotations
 from psycopg.types.json import Jsonb
 
 from common.db import Database, fetch_page
+from secrets_manager_service.accounts import queue_store
+from secrets_manager_service.accounts.kinds import DIRECTORY, LIVE_CHECKOUT as LIVE
 from secrets_manager_service.target_domains.account_store import keyword_filters, time_filters
 from secrets_manager_service.target_domains.store import rows
 
-LIVE = "(c.ended IS NULL AND c.expires > now())"
 API_STATE = "CASE WHEN a.removed THEN 'REMOVED' ELSE m.state END"
 _COLUMNS = f"""m.*, a.username, a.email, a.full_name, a.sam_account_name, a.source_id, a.security_id,
                a.additional_data, a.dn, a.removed, {API_STATE} AS api_state, d.name AS domain_name,
                d.enabled AS domain_enabled, p.name AS policy_name, p.max_versions, p.max_concurrent_checkouts,
                p.max_checkout_duration, p.rotate_on_release,
-               (SELECT count(*) FROM sm_td_checkouts c WHERE c.managed_account_id = m.id AND {LIVE}) AS live_checkouts,
-               (SELECT max(c.created) FROM sm_td_checkouts c WHERE c.managed_account_id = m.id AND {LIVE}) AS locked_since"""
+               (SELECT count(*) FROM sm_checkouts c WHERE c.managed_account_id = m.id AND {LIVE}) AS live_checkouts,
+               (SELECT max(c.created) FROM sm_checkouts c WHERE c.managed_account_id = m.id AND {LIVE}) AS locked_since"""
 _SOURCE = """sm_td_managed_accounts m JOIN sm_td_accounts a ON a.id = m.account_id
              JOIN sm_target_domains d ON d.id = m.domain_id JOIN sm_password_policies p ON p.id = m.password_policy_id"""
 SORT_COLUMNS = {
@@ -139,7 +140,7 @@ def histories(db: Database, ids: list) -> dict:
 def live_checkouts(db: Database, ids: list) -> dict:
     """{managed id: [checkout row]} of the accounts' live checkouts, newest first."""
     with db.cursor() as cur:
-        cur.execute(f"""SELECT c.* FROM sm_td_checkouts c WHERE c.managed_account_id = ANY (%(ids)s) AND {LIVE}
+        cur.execute(f"""SELECT c.* FROM sm_checkouts c WHERE c.managed_account_id = ANY (%(ids)s) AND {LIVE}
                          ORDER BY c.created DESC""", {"ids": list(ids)})
         found: dict = {}
         for row in cur.fetchall():
@@ -151,7 +152,4 @@ def live_checkouts(db: Database, ids: list) -> dict:
 
 def enqueue(cur, managed_id, trigger: str) -> None:
     """Queue a rotation due now; an explicit request restarts a queued one's retries."""
-    cur.execute(
-        """INSERT INTO sm_td_rotations (managed_account_id, trigger) VALUES (%(id)s, %(trigger)s)
-           ON CONFLICT (managed_account_id) DO UPDATE SET trigger = excluded.trigger, due = now(), attempts = 0""",
-        {"id": managed_id, "trigger": trigger})
+    queue_store.enqueue(cur, DIRECTORY, managed_id, trigger, restart=True)

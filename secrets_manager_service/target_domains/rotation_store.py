@@ -1,12 +1,14 @@
-"""SQL of directory accounts' rotations: the queue (`sm_td_rotations`) and how a rotation's end
-is written on the managed account (`state`, `last_error`, `rotation_given_up`).
+"""SQL of directory accounts' rotations: which are due and may run, a rotation's subject, what
+is queued when, and how a rotation's end is written on the managed account (`state`,
+`last_error`, `rotation_given_up`).
 
-The rules that decide when these run are rotation.service's (target_domains.rotations names
-this family's parts for it); rows to rotate are claimed with FOR UPDATE SKIP LOCKED.
+The queue and the write-ahead states are the shared tables (accounts.queue_store,
+accounts.state_store); these queries read and write directory rows of them (`account_kind`
+'directory'). Rows to rotate are claimed with FOR UPDATE SKIP LOCKED.
 """
 from __future__ import annotations
 
-from secrets_manager_service.rotation.store import LIVE_CHECKOUT
+from secrets_manager_service.accounts.kinds import DIRECTORY, LIVE_CHECKOUT
 
 # Rotations the queue may run: of enabled accounts still in the directory, in enabled domains.
 _ROTATABLE = """m.enabled AND NOT a.removed AND d.enabled"""
@@ -17,10 +19,10 @@ _JOINS = """sm_td_managed_accounts m JOIN sm_td_accounts a ON a.id = m.account_i
 def claim_due(cur) -> dict | None:
     """The next due rotation of a rotatable account, locked; None if none is due."""
     cur.execute(
-        f"""SELECT r.managed_account_id AS account_id, r.trigger AS reason, r.attempts FROM sm_td_rotations r
+        f"""SELECT r.account_id, r.reason, r.attempts FROM sm_rotations r
               JOIN {_JOINS} ON m.id = r.managed_account_id
-             WHERE r.due <= now() AND {_ROTATABLE}
-             ORDER BY r.due LIMIT 1 FOR UPDATE OF r SKIP LOCKED""")
+             WHERE r.account_kind = %(kind)s AND r.due <= now() AND {_ROTATABLE}
+             ORDER BY r.due LIMIT 1 FOR UPDATE OF r SKIP LOCKED""", {"kind": DIRECTORY})
     return cur.fetchone()
 
 
@@ -31,22 +33,10 @@ def subject(cur, managed_id) -> dict | None:
                    p.password_min_length,
                    p.password_max_length, p.use_special_characters, p.use_lower_case, p.use_upper_case,
                    p.use_numbers, p.max_versions, p.number_of_retries, p.retry_interval, p.verify_after_rotation,
-                   EXISTS (SELECT 1 FROM sm_td_checkouts c WHERE c.managed_account_id = m.id AND {LIVE_CHECKOUT})
-                       AS checked_out
-              FROM {_JOINS} WHERE m.id = %(id)s""", {"id": managed_id})
+                   EXISTS (SELECT 1 FROM sm_checkouts c
+                            WHERE c.account_kind = %(kind)s AND c.account_id = m.id AND {LIVE_CHECKOUT}) AS checked_out
+              FROM {_JOINS} WHERE m.id = %(id)s""", {"kind": DIRECTORY, "id": managed_id})
     return cur.fetchone()
-
-
-def drop(cur, managed_id) -> None:
-    """The account's queued rotation is done with."""
-    cur.execute("DELETE FROM sm_td_rotations WHERE managed_account_id = %(id)s", {"id": managed_id})
-
-
-def trigger(cur, managed_id) -> str:
-    """Why the account's queued rotation runs (MANUAL when none is queued)."""
-    cur.execute("SELECT trigger FROM sm_td_rotations WHERE managed_account_id = %(id)s", {"id": managed_id})
-    row = cur.fetchone()
-    return row["trigger"] if row else "MANUAL"
 
 
 def mark_rotated(cur, managed_id, *, interrupted: str | None, interrupted_at) -> None:
@@ -68,19 +58,13 @@ def mark_failed(cur, managed_id, *, details: str, retry_in) -> None:
             WHERE id = %(id)s""", {"id": managed_id, "details": details, "retry": retry_in})
 
 
-def retry_later(cur, managed_id, retry_in) -> None:
-    """One more attempt counted; the queued rotation is due again in retry_in seconds."""
-    cur.execute("""UPDATE sm_td_rotations SET attempts = attempts + 1, due = now() + make_interval(secs => %(retry)s)
-                    WHERE managed_account_id = %(id)s""", {"id": managed_id, "retry": retry_in})
-
-
 def enqueue_scheduled(cur) -> int:
     """Queue SCHEDULED rotations of accounts whose password is older than their policy's interval."""
     cur.execute(
-        f"""INSERT INTO sm_td_rotations (managed_account_id, trigger)
-            SELECT m.id, 'SCHEDULED' FROM {_JOINS}
+        f"""INSERT INTO sm_rotations (account_kind, managed_account_id, reason)
+            SELECT %(kind)s, m.id, 'SCHEDULED' FROM {_JOINS}
              WHERE {_ROTATABLE} AND m.rotation_enabled AND p.rotation_interval > 0
                AND greatest(coalesce(m.last_rotated, m.created), coalesce(m.rotation_given_up, m.created))
                    + make_interval(secs => p.rotation_interval) <= now()
-            ON CONFLICT (managed_account_id) DO NOTHING""")
+            ON CONFLICT (account_kind, account_id) DO NOTHING""", {"kind": DIRECTORY})
     return cur.rowcount

@@ -1,11 +1,13 @@
 """The worker's pass over target domains: queued and periodic scans, each followed by the
 auto-onboarding of what it found, then the directory accounts' checkout expiries and rotations
-(queued, scheduled, after release), under rotation.service's rules."""
+(queued, scheduled, after release), under accounts.checkouts' and accounts.rotations' rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from secrets_manager_service.target_domains import checkouts, managed, rotations, scans
+from secrets_manager_service.accounts import checkouts, rotations
+from secrets_manager_service.accounts.families import DIRECTORY
+from secrets_manager_service.target_domains import managed, scans
 
 MAX_SCANS_PER_PASS = 10
 
@@ -42,7 +44,9 @@ def scan_pass() -> int:
 
 
 def run_pass() -> DirectoryPass:
-    result = DirectoryPass(scans=scan_pass(), expired=checkouts.expire())
-    result.scheduled = rotations.enqueue_scheduled()
-    result.rotated, result.failed = rotations.run_due()
+    deps = rotations.app_deps()
+    result = DirectoryPass(scans=scan_pass(), expired=checkouts.expire(DIRECTORY, checkouts.app_deps()))
+    result.scheduled = rotations.enqueue_scheduled(DIRECTORY, deps)
+    outcomes = rotations.run_due(DIRECTORY, deps)
+    result.rotated, result.failed = outcomes["rotated"], outcomes["failed"]
     return result

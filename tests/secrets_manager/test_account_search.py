@@ -31,13 +31,13 @@ def test_a_keyword_matches_the_path_or_the_address_even_after_the_address_change
 
 def test_the_admins_listing_counts_every_account(sm, sm_app):
     sm.host(sm.policy(), accounts={"one": "pw-1", "two": "pw-2"})
-    from secrets_manager_service.target_domains import checkouts
+    from secrets_manager_service.target_domains import checkout_store
 
     with sm_app.extensions["db"].cursor() as cur:
         cur.execute("SELECT count(*) AS n FROM sm_accounts")
         total = cur.fetchone()["n"]
         # Managed directory accounts are account secrets too (docs/API.md, target domains).
-        cur.execute(f"SELECT count(*) AS n FROM {checkouts.ACCOUNTS} WHERE {checkouts.USABLE}")
+        cur.execute(f"SELECT count(*) AS n FROM {checkout_store.ACCOUNTS} WHERE {checkout_store.USABLE}")
         total += cur.fetchone()["n"]
     assert sm.get("/secrets", query={"limit": 1}).get_json()["count"] == total
 

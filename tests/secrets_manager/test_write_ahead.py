@@ -3,7 +3,7 @@
 Each scenario rotates a real PostgreSQL role (a server that checks passwords) with a real
 worker process, which reaches the real Vault (gunicorn) through a TCP link the test can cut.
 The worker is stopped at an exact step by its test checkpoint (SM_WORKER_PAUSE_AT, off by
-default: rotation.service.checkpoint); there the test either cuts the Vault for 60 s and lets
+default: accounts.rotations.checkpoint); there the test either cuts the Vault for 60 s and lets
 the worker go on, or SIGKILLs it and starts another. Afterwards the Vault's current password
 logs in to the target and the other does not, nothing is lost, and last_error tells the truth.
 The scenarios of each kind run at the same time (each on its own database), so the 60-s cuts
@@ -27,7 +27,7 @@ import requests
 from psycopg import sql
 
 from secrets_manager_service.app import create_app
-from secrets_manager_service.rotation import service as rotation
+from secrets_manager_service.accounts import rotations as rotation
 from tests import support
 from tests.secrets_manager.helpers import SmApi
 from tests.sm_rotation import pg_target

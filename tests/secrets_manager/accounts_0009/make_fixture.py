@@ -31,9 +31,8 @@ import requests
 from common.devtools import slapd
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service as rotation
-from secrets_manager_service.rotation import store as rotation_store
 from tests.secrets_manager.accounts_0009 import people
-from tests.secrets_manager.helpers import SmApi, VAULT
+from tests.secrets_manager.helpers import VAULT
 from tests.secrets_manager.target_domains.helpers import TD, create_domain, scan
 
 HERE = Path(__file__).parent
@@ -144,8 +143,10 @@ def test_make_fixture(sm, sm_config, sm_db, vault_url, tokens, tmp_path):
     header = (f"-- Made by tests/secrets_manager/accounts_0009/make_fixture.py (see there) at schema 0009.\n"
               f"-- live host checkouts: {live_root['id']} {admin_root['id']}; ended: {released['id']} {expired['id']}\n"
               f"-- live directory checkout: {dir_live['id']}; ended: {dir_released['id']}\n")
+    # The search path stays the loader's: the tables' triggers name other tables unqualified.
     lines = [line for line in dump.splitlines()
-             if not line.startswith(("SET transaction_timeout", "\\restrict", "\\unrestrict"))]
+             if not line.startswith(("SET transaction_timeout", "\\restrict", "\\unrestrict",
+                                     "SELECT pg_catalog.set_config('search_path'"))]
     (HERE / "sm_0009.sql").write_text(header + "\n".join(lines) + "\n")
     (HERE / "vault_0009.json").write_text(json.dumps(vault, indent=1, sort_keys=True) + "\n")
     (HERE / "made.json").write_text(json.dumps({

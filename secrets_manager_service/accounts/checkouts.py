@@ -1,0 +1,287 @@
+"""The checkout flow: account secrets of every family and their checkouts, under one set of rules.
+
+A caller may see and check out the accounts it may use (family's roles; admin: any usable
+one). A checkout respects its policy's `max_concurrent_checkouts` (409 when full, on every
+replica: the account's row is the lock) and `max_checkout_duration`; a second checkout by the
+same user returns its live one. A checkout is visible only to its holder and to admins; to
+anyone else it does not exist (404). Access is checked again on every read and release: a
+checkout whose holder lost access, or whose account may no longer be checked out, is over
+(404, ended as if released, so rotate_on_release applies, audited as revoked). The passwords
+are read from the Vault on every checkout and read (the Vault first: if it cannot be read, 503
+and nothing is recorded); a rotation's pending password is handed out only once the target is
+known to accept it. Checkouts, their reads and releases are audited, refusals included.
+
+Every function takes the families (or one) and its dependencies (Deps: the database, the
+Vault's password versions, the audit trail, the checkout store), so the rules are tested fast
+against fake families (tests/secrets_manager/test_account_flows.py).
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from common import audit, errors, metrics
+from common.auth import Principal
+from common.web import database
+from secrets_manager_service import account_passwords
+from secrets_manager_service.accounts import checkout_store, rotations
+from secrets_manager_service.accounts.family import AccountFamily
+
+ADMIN = "admin"
+WORKER = rotations.WORKER
+ROLE_LOSS_BATCH = 1000  # a user's live checkouts looked at when a role is lost (the policy limits them)
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the checkout rules work with: the database (transactions and cursors), the checkout
+    store (accounts.checkout_store's functions), the Vault's password versions (account_passwords'),
+    the audit trail, and which pending version of an account its target accepts."""
+
+    db: Any
+    store: Any = checkout_store
+    vault: Any = account_passwords
+    audit: Callable[..., None] = audit.record
+    accepted_pending: Callable[[AccountFamily, Any], int | None] | None = field(default=None)
+
+    def pending(self, family: AccountFamily, account_id) -> int | None:
+        if self.accepted_pending is not None:
+            return self.accepted_pending(family, account_id)
+        return rotations.accepted_pending(family, rotations.Deps(db=self.db, vault=self.vault), account_id)
+
+
+def app_deps() -> Deps:
+    """The running app's: its database and Vault."""
+    return Deps(db=database())
+
+
+def _is_admin(principal: Principal) -> bool:
+    return principal.has_scope(ADMIN)
+
+
+def _may_use(principal: Principal, account: dict) -> bool:
+    return _is_admin(principal) or principal.holds_any_role(account["access_role_ids"])
+
+
+def list_page(families: tuple[AccountFamily, ...], deps: Deps, principal: Principal, args: dict, *,
+              keywords: list[str] = (), within: dict | None = None, username=None) -> dict:
+    """The accounts the caller may check out, one page of every family's.
+
+    `within` ({family's `within` field: id}) narrows to one family's accounts under that id and
+    leaves the other families out. Each family's first offset+limit rows come in order from its
+    own query; the page is cut from their merge.
+    """
+    within = {k: v for k, v in (within or {}).items() if v is not None}
+    window = {"sortkey": args["sortkey"], "sortdir": args["sortdir"], "offset": 0,
+              "limit": args["offset"] + args["limit"]}
+    roles = None if _is_admin(principal) else sorted(principal.all_role_ids())  # grants too
+    total, items = 0, []
+    for family in families:
+        if within and family.within not in within:
+            continue
+        count, rows = family.list_accounts(deps.db, role_ids=roles, keywords=list(keywords), username=username,
+                                           within=within.get(family.within), **window)
+        total += count
+        items += rows
+    order = {"path": lambda i: i["path"], "username": lambda i: (i["username"], i["path"]),
+             "created": lambda i: (i["created"], i["path"]), "updated": lambda i: (i["updated"], i["path"])}
+    items.sort(key=order[args["sortkey"]], reverse=args["sortdir"] == "DESC")
+    return {"count": total, "items": items[args["offset"]:args["offset"] + args["limit"]]}
+
+
+def _render(family: AccountFamily, account: dict, checkout: dict, secrets: list[dict]) -> dict:
+    return {
+        **family.view(account),
+        "id": checkout["id"],
+        "expires": checkout["expires"],
+        "created": checkout["created"],
+        "explicit_checkout": checkout["explicit_checkout"],
+        "secrets": secrets,
+        "managed_account_id": family.account_id(account),
+        "user_id": checkout["user_id"],
+    }
+
+
+def _passwords(family: AccountFamily, deps: Deps, account: dict) -> list[dict]:
+    """The current password and its history, newest first, and a rotation's pending one only
+    once the target accepts it."""
+    pending = deps.pending(family, family.account_id(account))
+    return deps.vault.live_versions(family.path(account), also=pending)
+
+
+def check_out(family: AccountFamily, deps: Deps, principal: Principal, path: str) -> dict:
+    """A live checkout of the account at `path` for the caller: its own one if it has one, else a new one."""
+    key = family.parse(path)
+    account = family.find_account(deps.db, key)
+    if account is None or not family.usable(account) or not _may_use(principal, account):
+        deps.audit("checkout.create", path, audit.NOT_FOUND)
+        raise errors.NotFound("account secret not found")
+    # The Vault first: if it cannot be read, the client gets 503 and no checkout is recorded.
+    secrets = _passwords(family, deps, account)
+    if not secrets:
+        deps.audit("checkout.create", path, audit.FAILED, details={"reason": "no password in the Vault"})
+        raise errors.ApiError(f"the Vault has no password for this account: {family.no_password_hint}",
+                              code="CONFIGURATION_ERROR", property="path").with_status(409)
+    account_id = family.account_id(account)
+    try:
+        with deps.db.transaction() as cur:
+            limits = family.lock(cur, account_id)  # orders this with other checkouts and releases of the account
+            if limits is None:  # removed (or no longer usable) meanwhile
+                raise errors.NotFound("account secret not found")
+            checkout = deps.store.live_checkout_of(cur, family.kind, account_id, principal.sub)
+            existing = checkout is not None
+            if not existing:
+                limit = limits["max_concurrent_checkouts"]
+                if limit and deps.store.count_live(cur, family.kind, account_id) >= limit:
+                    raise errors.Conflict(f"the account is checked out by the most users its policy allows ({limit})",
+                                          property="path")
+                checkout = deps.store.insert_checkout(cur, family.kind, uuid.uuid4(), account_id, principal.sub,
+                                                      limits["max_checkout_duration"],
+                                                      holder_role_ids=sorted(principal.all_role_ids()),
+                                                      holder_admin=_is_admin(principal))
+            deps.audit("checkout.create", path, cur=cur,
+                       details={"checkout_id": str(checkout["id"]), "existing": existing})
+    except errors.Conflict:
+        deps.audit("checkout.create", path, audit.DENIED, details={"reason": "concurrent checkout limit"})
+        metrics.CHECKOUTS.labels("create", "conflict").inc()
+        raise
+    metrics.CHECKOUTS.labels("create", "existing" if existing else "success").inc()
+    return {"count": 1, "items": [_render(family, account, checkout, secrets)]}
+
+
+def _with_secrets(family: AccountFamily, deps: Deps, found: dict) -> dict:
+    """The checkout with the account's live passwords, read from the Vault now (and audited as read)."""
+    account = found["account"]
+    secrets = _passwords(family, deps, account)
+    path = family.path(account)
+    if not secrets:
+        deps.audit("checkout.read", path, audit.FAILED, details={"checkout_id": str(found["id"]),
+                                                                  "reason": "no password in the Vault"})
+        raise errors.ApiError("the Vault has no password for this account", code="CONFIGURATION_ERROR").with_status(409)
+    deps.audit("checkout.read", path, details={"checkout_id": str(found["id"]), "holder": found["user_id"]})
+    return _render(family, account, found, secrets)
+
+
+def _holder_may_still_use(family: AccountFamily, principal: Principal, found: dict) -> bool:
+    """Whether the checkout's holder may still use its account: by the caller's token when the
+    holder calls, else by the roles the holder checked out with, against the account's roles now;
+    and whether the account may still be checked out at all."""
+    account = found["account"]
+    if not family.usable(account):
+        return False
+    if found["user_id"] == principal.sub:
+        return _may_use(principal, account)
+    return found["holder_admin"] or not set(found["holder_role_ids"]).isdisjoint(account["access_role_ids"])
+
+
+def _end(family: AccountFamily, deps: Deps, found: dict, *, action: str, details: dict | None = None) -> bool:
+    """End the checkout (release or revocation); False if it had already ended. The last live one
+    queues a release rotation when the policy says rotate_on_release."""
+    account_id = found["account_id"]
+    with deps.db.transaction() as cur:
+        # The account lock orders this with concurrent checkouts of the same account.
+        family.lock(cur, account_id)
+        if not deps.store.end_checkout(cur, found["id"]):
+            return False
+        family.queue_release(cur, [account_id])
+        deps.audit(action, family.path(found["account"]), cur=cur,
+                   details={"checkout_id": str(found["id"]), "holder": found["user_id"], **(details or {})})
+    metrics.CHECKOUTS.labels(action.split(".")[-1], "success").inc()
+    return True
+
+
+def _revoke(family: AccountFamily, deps: Deps, found: dict) -> None:
+    """End a checkout whose holder lost access, as a release would (rotate_on_release applies)."""
+    _end(family, deps, found, action="checkout.revoke", details={"reason": family.revoke_reason})
+
+
+def revoke_after_role_loss(families, deps: Deps, user_id: str, lost_role_id: str, held_role_ids, reason: str) -> int:
+    """End the user's live checkouts that needed `lost_role_id`: of accounts that role reaches and
+    none of `held_role_ids` (what the user still holds) does, unless held as admin. Audited
+    `checkout.revoke`, rotate_on_release applies, as any revocation; the number ended."""
+    held = frozenset(held_role_ids)
+    ended = 0
+    _total, live = deps.store.live_of(deps.db, user_id, sortdir="ASC", limit=ROLE_LOSS_BATCH)
+    for checkout in live:
+        family, found = _with_account(families, deps, checkout)
+        if found is None:
+            continue
+        reach = found["account"]["access_role_ids"]
+        if found["holder_admin"] or lost_role_id not in reach or not held.isdisjoint(reach):
+            continue
+        ended += _end(family, deps, found, action="checkout.revoke", details={"reason": reason})
+    return ended
+
+
+def _with_account(families: tuple[AccountFamily, ...], deps: Deps, checkout: dict | None):
+    """(family, the checkout with its account's row under "account"); (None, None) once the account is gone."""
+    if checkout is None:
+        return None, None
+    family = next(f for f in families if f.kind == checkout["account_kind"])
+    account = family.account_by_id(deps.db, checkout["account_id"])
+    return (family, {**checkout, "account": account}) if account is not None else (None, None)
+
+
+def _visible_checkout(families, deps: Deps, principal: Principal, checkout_id: uuid.UUID,
+                      action: str) -> tuple[AccountFamily, dict]:
+    """A live checkout the caller may see and its holder still use, with its family; else 404."""
+    family, found = _with_account(families, deps, deps.store.find_live(deps.db, checkout_id))
+    if found is None or not (found["user_id"] == principal.sub or _is_admin(principal)):
+        deps.audit(action, f"checkouts/{checkout_id}", audit.NOT_FOUND)
+        raise errors.NotFound("checkout not found")
+    if not _holder_may_still_use(family, principal, found):
+        _revoke(family, deps, found)
+        raise errors.NotFound("checkout not found")
+    return family, found
+
+
+def get_checkout(families, deps: Deps, principal: Principal, checkout_id: uuid.UUID) -> dict:
+    family, found = _visible_checkout(families, deps, principal, checkout_id, "checkout.read")
+    return _with_secrets(family, deps, found)
+
+
+def list_checkouts(families, deps: Deps, principal: Principal, args: dict) -> dict:
+    """The caller's live checkouts of every family, by creation, one page."""
+    total, live = deps.store.live_of(deps.db, principal.sub, sortdir=args["sortdir"],
+                                     limit=args["offset"] + args["limit"])
+    items = []
+    for checkout in live[args["offset"]:]:
+        family, found = _with_account(families, deps, checkout)
+        if found is None:
+            continue
+        if not _holder_may_still_use(family, principal, found):
+            _revoke(family, deps, found)
+            total -= 1
+            continue
+        try:
+            items.append(_with_secrets(family, deps, found))
+        except errors.ApiError as exc:
+            if exc.code != "CONFIGURATION_ERROR":
+                raise
+            total -= 1  # its password is gone from the Vault: never listed without one, the others still are
+    return {"count": total, "items": items}
+
+
+def release(families, deps: Deps, principal: Principal, checkout_id: uuid.UUID) -> None:
+    """End the checkout; if it was the account's last live one and the policy says so, queue a rotation."""
+    family, found = _visible_checkout(families, deps, principal, checkout_id, "checkout.release")
+    if not _end(family, deps, found, action="checkout.release"):
+        raise errors.NotFound("checkout not found")
+
+
+def expire(family: AccountFamily, deps: Deps) -> int:
+    """The worker's part: mark ended the family's checkouts past their time; queue release
+    rotations where that ended an account's last one; audit each as the worker's doing."""
+    with deps.db.transaction() as cur:
+        ended = deps.store.end_expired(cur, family.kind)
+        if not ended:
+            return 0
+        family.queue_release(cur, sorted({row["account_id"] for row in ended}))
+        for row in ended:
+            account = family.account_by_id(deps.db, row["account_id"])
+            deps.audit("checkout.expire", family.path(account), cur=cur, principal=WORKER,
+                       details={"checkout_id": str(row["id"]), "holder": row["user_id"]})
+    metrics.CHECKOUTS.labels("expire", "success").inc(len(ended))
+    return len(ended)

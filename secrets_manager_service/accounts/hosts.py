@@ -1,0 +1,130 @@
+"""Host accounts (`hosts/{host_id}/{account}`, HOST_SECRET) as an account family.
+
+Who may use one: holders of its host's access roles. Its password is changed on its host by
+the driver of the host's protocol, logged in as the account itself or, where the host says
+so, as its main account.
+"""
+from __future__ import annotations
+
+from common import errors
+from secrets_manager_service import account_passwords, drivers, names
+from secrets_manager_service.account_secrets import store
+from secrets_manager_service.accounts.kinds import HOST
+from secrets_manager_service.accounts.state_store import RotationStates
+from secrets_manager_service.drivers import binding
+from secrets_manager_service.drivers.registry import driver_for
+from secrets_manager_service.rotation import store as rotation_store
+
+HOST_SECRET = "HOST_SECRET"
+MAIN = "main"  # the credentials' key of the main account's password
+
+
+class HostAccounts:
+    kind = HOST
+    no_password_hint = "store one with set-password"
+    revoke_reason = "the holder no longer may use the account"
+    release_reason = rotation_store.RELEASE
+    within = "host_id"
+    states = RotationStates(HOST)
+
+    # --- checkouts ---------------------------------------------------------------------------
+    def claims(self, path: str) -> bool:
+        return True  # the fallback: what no other family claims is refused as a bad host path
+
+    def parse(self, path: str):
+        parsed = names.parse_secret_path(path)
+        if parsed is None:
+            raise errors.ApiError("path must be hosts/{host_id}/{account}", code="VALUE_INCORRECT_FORMAT",
+                                  property="path").with_status(400)
+        return parsed
+
+    def find_account(self, db, key) -> dict | None:
+        return store.find_account(db, *key)
+
+    def account_by_id(self, db, account_id) -> dict | None:
+        return store.find_account_by_id(db, account_id)
+
+    def usable(self, account: dict) -> bool:
+        return True
+
+    def account_id(self, account: dict):
+        return account["account_id"]
+
+    def path(self, account: dict) -> str:
+        return names.secret_path(account["host_id"], account["account"])
+
+    def view(self, account: dict) -> dict:
+        # HostSecrets have one address and no external or instance ids of their own.
+        return {
+            "path": self.path(account),
+            "type": HOST_SECRET,
+            "username": account["account"],
+            "email": "",
+            "full_name": "",
+            "host": {"id": account["host_id"], "addresses": [account["address"]], "common_name": account["address"],
+                     "external_id": "", "instance_id": ""},
+        }
+
+    def list_accounts(self, db, *, role_ids, keywords, username, within, sortkey, sortdir, offset, limit):
+        total, rows = store.list_accounts(db, role_ids=role_ids, host_id=within, username=username,
+                                          keywords=list(keywords), sortkey=sortkey, sortdir=sortdir, offset=offset,
+                                          limit=limit)
+        return total, [{**self.view(row), "created": row["created"], "updated": row["updated"]} for row in rows]
+
+    def lock(self, cur, account_id) -> dict | None:
+        return store.lock_account(cur, account_id)
+
+    def queue_release(self, cur, account_ids: list) -> None:
+        rotation_store.enqueue_if_unused(cur, account_ids)
+
+    # --- rotations ---------------------------------------------------------------------------
+    def claim_due(self, cur) -> dict | None:
+        return rotation_store.claim_due(cur)
+
+    def subject(self, cur, account_id) -> dict | None:
+        return rotation_store.rotation_subject(cur, account_id)
+
+    def subject_path(self, subject: dict) -> str:
+        return self.path(subject)
+
+    def enqueue_scheduled(self, cur) -> int:
+        return rotation_store.enqueue_scheduled(cur)
+
+    def record_success(self, cur, account_id, *, subject, interrupted, interrupted_at, reason) -> None:
+        rotation_store.mark_rotated(cur, account_id, interrupted=interrupted, interrupted_at=interrupted_at)
+
+    def record_failure(self, cur, account_id, *, subject, details, retry_in, reason) -> None:
+        rotation_store.mark_failed(cur, account_id, details=details, retry_in=retry_in)
+
+    def driver(self, subject: dict):
+        return driver_for(subject["protocol"])
+
+    def credentials(self, subject: dict) -> dict[str, str]:
+        if subject["use_main_account"] and subject["main_account"]:
+            password = account_passwords.current(names.secret_path(subject["host_id"], subject["main_account"]))
+            if password is not None:
+                return {MAIN: password}
+        return {}
+
+    def target(self, subject: dict, old_password, credentials) -> drivers.Target:
+        # The account's passwords and, when it is used, the main account's go to one endpoint: the
+        # target is bound only where both bindings agree.
+        bound_to = subject["bound_endpoint"]
+        if subject["use_main_account"] and subject["main_bound_endpoint"] != bound_to:
+            bound_to = None
+        return drivers.Target(
+            address=subject["address"], port=subject["port"], account=subject["account"], old_password=old_password,
+            main_account=subject["main_account"], main_password=(credentials or {}).get(MAIN),
+            use_main_account=subject["use_main_account"], script=subject["script"],
+            operating_system=subject["operating_system"],
+            certificate_validation_options=subject["certificate_validation_options"],
+            bound_to=bound_to,
+        )
+
+    def adopt_endpoint(self, db, subject: dict, credentials) -> dict:
+        if subject["bound_endpoint"] is not None:
+            return subject
+        fingerprint = binding.host_row_fingerprint(subject)
+        with db.transaction() as cur:
+            rotation_store.bind_account(cur, subject["account_id"], fingerprint)
+        return {**subject, "bound_endpoint": fingerprint}

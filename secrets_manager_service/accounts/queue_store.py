@@ -1,0 +1,43 @@
+"""SQL of the rotation queue (sm_rotations): at most one pending rotation per account, keyed by kind.
+
+A worker claims one due row with FOR UPDATE SKIP LOCKED (each family's claim_due, whose store
+knows which of its accounts may rotate) and keeps it locked while it rotates, so any number of
+workers share the queue, and a worker that dies lets its row go back to the queue. The queue
+reasons are each kind's own words (migration 0010).
+"""
+from __future__ import annotations
+
+from secrets_manager_service.accounts.kinds import FOREIGN_KEY
+
+
+def enqueue(cur, kind: str, account_id, reason: str, *, restart: bool) -> None:
+    """Queue a rotation due now; `restart`: an explicit request also restarts a queued one's retries."""
+    conflict = "DO UPDATE SET reason = excluded.reason, due = now(), attempts = 0" if restart else "DO NOTHING"
+    cur.execute(
+        f"""INSERT INTO sm_rotations (account_kind, {FOREIGN_KEY[kind]}, reason) VALUES (%(kind)s, %(id)s, %(reason)s)
+            ON CONFLICT (account_kind, account_id) {conflict}""",
+        {"kind": kind, "id": account_id, "reason": reason},
+    )
+
+
+def reason_of(cur, kind: str, account_id) -> str | None:
+    """Why the account's queued rotation runs; None when none is queued."""
+    cur.execute("SELECT reason FROM sm_rotations WHERE account_kind = %(kind)s AND account_id = %(id)s",
+                {"kind": kind, "id": account_id})
+    row = cur.fetchone()
+    return row["reason"] if row else None
+
+
+def drop(cur, kind: str, account_id) -> None:
+    """The account's queued rotation is done with."""
+    cur.execute("DELETE FROM sm_rotations WHERE account_kind = %(kind)s AND account_id = %(id)s",
+                {"kind": kind, "id": account_id})
+
+
+def retry_later(cur, kind: str, account_id, retry_in: int) -> None:
+    """One more attempt counted; the queued rotation is due again in `retry_in` seconds."""
+    cur.execute(
+        """UPDATE sm_rotations SET attempts = attempts + 1, due = now() + make_interval(secs => %(retry)s)
+            WHERE account_kind = %(kind)s AND account_id = %(id)s""",
+        {"kind": kind, "id": account_id, "retry": retry_in},
+    )
