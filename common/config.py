@@ -331,7 +331,7 @@ SM_WORKER_METRICS_PORT = Setting("SM_WORKER_METRICS_PORT", whole_number(0, 65535
 # Loopback unless told otherwise: a pod's scraper and probes need 0.0.0.0 (deploy/k8s sets it).
 SM_WORKER_METRICS_ADDRESS = Setting("SM_WORKER_METRICS_ADDRESS", ip_address, "set it to an IP address to listen on, "
                                     "e.g. 127.0.0.1, or 0.0.0.0 for every interface", "127.0.0.1")
-# Tests only (off when unset): the worker stops once at this rotation step (rotation.service.checkpoint).
+# Tests only (off when unset): the worker stops once at this rotation step (accounts.rotations.checkpoint).
 SM_WORKER_PAUSE_AT = Setting("SM_WORKER_PAUSE_AT", text, "leave it unset (a test hook: a rotation step's name)")
 SM_WORKER_PAUSE_DIR = Setting("SM_WORKER_PAUSE_DIR", text, "leave it unset (a test hook: a folder)")
 

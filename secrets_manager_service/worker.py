@@ -8,7 +8,7 @@
     secrets-manager-worker [run] [--once] [--interval SECONDS]
 
 Each pass expires checkouts, queues scheduled rotations and runs the due ones
-(see rotation.service), then does the same for target domains and scans them
+(see accounts.rotations), then does the same for target domains and scans them
 (see target_domains.worker_steps). Beside the passes, every second, a thread ends the workflow
 engine's expired grants and the checkouts that needed an ended grant, and delivers the grants'
 outbox to the Vault (see workflows.grants). Rotations are claimed with FOR UPDATE SKIP LOCKED, so

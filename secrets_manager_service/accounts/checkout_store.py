@@ -57,7 +57,8 @@ def live_of(db: Database, user_id: str, *, sortdir: str, limit: int) -> tuple[in
                     {"user": user_id, "limit": limit})
         rows = cur.fetchall()
     # The window's count is taken before the LIMIT: the total; no row at all means none is live.
-    return (rows[0].pop("total") if rows else 0), [{k: v for k, v in row.items() if k != "total"} for row in rows]
+    total = rows[0]["total"] if rows else 0
+    return total, [{k: v for k, v in row.items() if k != "total"} for row in rows]
 
 
 def end_checkout(cur, checkout_id) -> bool:

@@ -18,6 +18,7 @@ import uuid
 
 from common import errors
 from secrets_manager_service import account_passwords, names
+from secrets_manager_service.accounts import queue_store
 from secrets_manager_service.accounts.kinds import DIRECTORY
 from secrets_manager_service.accounts.state_store import RotationStates
 from secrets_manager_service.drivers import ldap as ldap_driver
@@ -35,7 +36,7 @@ from secrets_manager_service.target_domains.endpoints import (
 TYPE = "TARGET_DOMAIN_SECRET"
 PREFIX = "targetdomains/"
 _PATH = re.compile(r"targetdomains/([0-9a-fA-F-]{36})/([0-9a-fA-F-]{36})")
-CHECKOUT_RELEASE = "CHECKOUT_RELEASE"
+CHECKOUT_RELEASE, SCHEDULED = "CHECKOUT_RELEASE", "SCHEDULED"
 
 
 class DirectoryAccounts:
@@ -94,7 +95,7 @@ class DirectoryAccounts:
         return locked if locked is not None and self.usable(locked) else None
 
     def queue_release(self, cur, account_ids: list) -> None:
-        checkout_store.queue_release_rotation(cur, account_ids, CHECKOUT_RELEASE)
+        queue_store.enqueue_all(cur, self.kind, checkout_store.released_unused(cur, account_ids), CHECKOUT_RELEASE)
 
     # --- rotations ---------------------------------------------------------------------------
     def claim_due(self, cur) -> dict | None:
@@ -112,7 +113,7 @@ class DirectoryAccounts:
         return names.directory_secret_path(subject["domain_id"], subject["account_id"])
 
     def enqueue_scheduled(self, cur) -> int:
-        return rotation_store.enqueue_scheduled(cur)
+        return queue_store.enqueue_all(cur, self.kind, rotation_store.due_by_schedule(cur), SCHEDULED)
 
     def record_success(self, cur, account_id, *, subject, interrupted, interrupted_at, reason) -> None:
         rotation_store.mark_rotated(cur, account_id, interrupted=interrupted, interrupted_at=interrupted_at)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from common import errors
 from secrets_manager_service import account_passwords, drivers, names
 from secrets_manager_service.account_secrets import store
+from secrets_manager_service.accounts import queue_store
 from secrets_manager_service.accounts.kinds import HOST
 from secrets_manager_service.accounts.state_store import RotationStates
 from secrets_manager_service.drivers import binding
@@ -75,7 +76,7 @@ class HostAccounts:
         return store.lock_account(cur, account_id)
 
     def queue_release(self, cur, account_ids: list) -> None:
-        rotation_store.enqueue_if_unused(cur, account_ids)
+        queue_store.enqueue_all(cur, self.kind, rotation_store.released_unused(cur, account_ids), self.release_reason)
 
     # --- rotations ---------------------------------------------------------------------------
     def claim_due(self, cur) -> dict | None:
@@ -88,7 +89,7 @@ class HostAccounts:
         return self.path(subject)
 
     def enqueue_scheduled(self, cur) -> int:
-        return rotation_store.enqueue_scheduled(cur)
+        return queue_store.enqueue_all(cur, self.kind, rotation_store.due_by_schedule(cur), rotation_store.SCHEDULE)
 
     def record_success(self, cur, account_id, *, subject, interrupted, interrupted_at, reason) -> None:
         rotation_store.mark_rotated(cur, account_id, interrupted=interrupted, interrupted_at=interrupted_at)

@@ -20,6 +20,17 @@ def enqueue(cur, kind: str, account_id, reason: str, *, restart: bool) -> None:
     )
 
 
+def enqueue_all(cur, kind: str, account_ids: list, reason: str) -> int:
+    """Queue a rotation due now of each account that has none queued; how many were queued."""
+    cur.execute(
+        f"""INSERT INTO sm_rotations (account_kind, {FOREIGN_KEY[kind]}, reason)
+            SELECT %(kind)s, id, %(reason)s FROM unnest(%(ids)s::uuid[]) AS id
+            ON CONFLICT (account_kind, account_id) DO NOTHING""",
+        {"kind": kind, "ids": list(account_ids), "reason": reason},
+    )
+    return cur.rowcount
+
+
 def reason_of(cur, kind: str, account_id) -> str | None:
     """Why the account's queued rotation runs; None when none is queued."""
     cur.execute("SELECT reason FROM sm_rotations WHERE account_kind = %(kind)s AND account_id = %(id)s",

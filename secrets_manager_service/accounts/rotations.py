@@ -25,6 +25,10 @@ written, the driver is asked whether the target's stored passwords are bound to 
 if not, the rotation fails at once with NOT_BOUND and nothing is sent (the drivers check again
 before every connection, so reconciliations and checkouts' questions obey it too). An account
 with no password yet binds the one about to be generated to its current endpoint first.
+
+Every function takes the account family (accounts.family) and the dependencies (Deps: the
+database, the Vault's password versions, the generator, the audit trail), so the rules are
+tested fast against fake families (tests/secrets_manager/test_account_flows.py).
 """
 from __future__ import annotations
 
@@ -70,6 +74,66 @@ NOT_BOUND = "the password was not changed: the stored passwords are not bound to
 
 # Where a test may stop the worker (SM_WORKER_PAUSE_AT); see checkpoint().
 CHECKPOINTS = ("before_pending_write", "before_target_change", "target_accepted", "before_mark_current")
+
+
+_paused = set()
+
+
+def checkpoint(step: str) -> None:
+    """A test hook, off unless SM_WORKER_PAUSE_AT names `step` (one of CHECKPOINTS).
+
+    Then the worker stops here the first time it comes by: it creates
+    `<SM_WORKER_PAUSE_DIR>/<step>.reached` and waits until `<step>.go` exists, so a test can
+    cut the Vault or SIGKILL the worker at exactly this step of a real rotation.
+    """
+    if not has_app_context():
+        return
+    config = current_app.config
+    if config.get("SM_WORKER_PAUSE_AT") != step or step in _paused:
+        return
+    _paused.add(step)
+    folder = Path(config["SM_WORKER_PAUSE_DIR"])
+    (folder / f"{step}.reached").touch()
+    log.warning("paused at a test checkpoint", extra={"checkpoint": step})
+    while not (folder / f"{step}.go").exists():
+        time.sleep(0.05)
+
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the rotation rules work with: the database (transactions and cursors), the Vault's
+    password versions (account_passwords' functions), the password generator, the audit trail
+    and the test checkpoint."""
+
+    db: Any
+    vault: Any = account_passwords
+    generate: Callable[[dict], str] = passwords.generate_password
+    audit: Callable[..., None] = audit.record
+    checkpoint: Callable[[str], None] = field(default=checkpoint)
+
+
+def run_due(family: AccountFamily, deps: Deps) -> dict[str, int]:
+    """Run the family's due rotations (at most MAX_ROTATIONS_PER_PASS): how many ended how."""
+    outcomes = {"rotated": 0, "failed": 0, "skipped": 0}
+    for _ in range(MAX_ROTATIONS_PER_PASS):
+        outcome = run_one_due(family, deps)
+        if outcome is None:
+            break
+        outcomes[outcome] += 1
+    return outcomes
+
+
+def enqueue_scheduled(family: AccountFamily, deps: Deps) -> int:
+    """Queue a rotation of each of the family's accounts whose password is older than its policy's interval."""
+    with deps.db.transaction() as cur:
+        return family.enqueue_scheduled(cur)
+
+
+def app_deps() -> Deps:
+    """The running app's: its database and Vault."""
+    return Deps(db=database())
+
 
 
 class _Failed(Exception):
@@ -230,8 +294,8 @@ def _discard(family: AccountFamily, deps: Deps, subject: dict, version: int) -> 
                       unfinished=True) from None
 
 
-def _settle(family: AccountFamily, deps: Deps, subject: dict, driver, target: drivers.Target, pending: int, pending_password: str | None,
-            previous_password: str | None) -> bool:
+def _settle(family: AccountFamily, deps: Deps, subject: dict, driver, target: drivers.Target, pending: int,
+            pending_password: str | None, previous_password: str | None) -> bool:
     """Ask the target which password it accepts: True if the pending one (now current in the Vault),
     False if the previous one (the pending version discarded); _Failed(unfinished) if it cannot tell."""
     try:
@@ -326,61 +390,3 @@ def accepted_pending(family: AccountFamily, deps: Deps, account_id) -> int | Non
         return state["pending_version"] if driver.verify(family.target(subject, None, None), password) else None
     except Exception:  # noqa: BLE001 - the target cannot tell: the current password is the best guess
         return None
-
-
-def checkpoint(step: str) -> None:
-    """A test hook, off unless SM_WORKER_PAUSE_AT names `step` (one of CHECKPOINTS).
-
-    Then the worker stops here the first time it comes by: it creates
-    `<SM_WORKER_PAUSE_DIR>/<step>.reached` and waits until `<step>.go` exists, so a test can
-    cut the Vault or SIGKILL the worker at exactly this step of a real rotation.
-    """
-    if not has_app_context():
-        return
-    config = current_app.config
-    if config.get("SM_WORKER_PAUSE_AT") != step or step in _paused:
-        return
-    _paused.add(step)
-    folder = Path(config["SM_WORKER_PAUSE_DIR"])
-    (folder / f"{step}.reached").touch()
-    log.warning("paused at a test checkpoint", extra={"checkpoint": step})
-    while not (folder / f"{step}.go").exists():
-        time.sleep(0.05)
-
-
-_paused = set()
-
-
-@dataclass(frozen=True)
-class Deps:
-    """What the rotation rules work with: the database (transactions and cursors), the Vault's
-    password versions (account_passwords' functions), the password generator, the audit trail
-    and the test checkpoint."""
-
-    db: Any
-    vault: Any = account_passwords
-    generate: Callable[[dict], str] = passwords.generate_password
-    audit: Callable[..., None] = audit.record
-    checkpoint: Callable[[str], None] = field(default=checkpoint)
-
-
-def run_due(family: AccountFamily, deps: Deps) -> dict[str, int]:
-    """Run the family's due rotations (at most MAX_ROTATIONS_PER_PASS): how many ended how."""
-    outcomes = {"rotated": 0, "failed": 0, "skipped": 0}
-    for _ in range(MAX_ROTATIONS_PER_PASS):
-        outcome = run_one_due(family, deps)
-        if outcome is None:
-            break
-        outcomes[outcome] += 1
-    return outcomes
-
-
-def enqueue_scheduled(family: AccountFamily, deps: Deps) -> int:
-    """Queue a rotation of each of the family's accounts whose password is older than its policy's interval."""
-    with deps.db.transaction() as cur:
-        return family.enqueue_scheduled(cur)
-
-
-def app_deps() -> Deps:
-    """The running app's: its database and Vault."""
-    return Deps(db=database())

@@ -20,7 +20,7 @@ class RotationFailed(Exception):
 
     `unchanged` is True when the failure certainly left the target's password as it was (the
     target refused the login or the change); otherwise the target may or may not have taken
-    the new password, and only asking it tells (see rotation.service).
+    the new password, and only asking it tells (see accounts.rotations).
     """
 
     unchanged = False

@@ -11,38 +11,34 @@ from secrets_manager_service.accounts.kinds import HOST, LIVE_CHECKOUT
 MANUAL, RELEASE, SCHEDULE = "manual", "release", "schedule"
 
 
-def enqueue_if_unused(cur, account_ids: list) -> None:
-    """After checkouts ended: queue a release rotation of each account whose policy asks for one
-    and which no live checkout holds any more."""
+def released_unused(cur, account_ids: list) -> list:
+    """Of these accounts, whose checkouts ended: those whose policy asks for a rotation on
+    release and which no live checkout holds any more."""
     cur.execute(
-        f"""INSERT INTO sm_rotations (account_kind, host_account_id, reason)
-            SELECT %(kind)s, a.id, %(reason)s FROM sm_accounts a
+        f"""SELECT a.id FROM sm_accounts a
               JOIN sm_hosts h ON h.id = a.host_id JOIN sm_password_policies p ON p.id = h.password_policy_id
              WHERE a.id = ANY (%(ids)s) AND p.rotate_on_release
                AND NOT EXISTS (SELECT 1 FROM sm_checkouts c
-                                WHERE c.account_kind = %(kind)s AND c.account_id = a.id AND {LIVE_CHECKOUT})
-            ON CONFLICT (account_kind, account_id) DO NOTHING""",
-        {"kind": HOST, "ids": list(account_ids), "reason": RELEASE},
+                                WHERE c.account_kind = %(kind)s AND c.account_id = a.id AND {LIVE_CHECKOUT})""",
+        {"kind": HOST, "ids": list(account_ids)},
     )
+    return [row["id"] for row in cur.fetchall()]
 
 
-def enqueue_scheduled(cur) -> int:
-    """Queue a rotation for every account whose password is older than its policy's rotation_interval.
+def due_by_schedule(cur) -> list:
+    """The accounts whose password is older than their policy's rotation_interval.
 
     After retries ran out, the next scheduled try waits a full interval too, so a
     broken target is not hammered every pass.
     """
     cur.execute(
-        """INSERT INTO sm_rotations (account_kind, host_account_id, reason)
-           SELECT %(kind)s, a.id, %(reason)s FROM sm_accounts a
+        """SELECT a.id FROM sm_accounts a
              JOIN sm_hosts h ON h.id = a.host_id JOIN sm_password_policies p ON p.id = h.password_policy_id
             WHERE p.rotation_interval > 0
               AND greatest(coalesce(a.last_rotated, a.created), coalesce(a.rotation_given_up, a.created))
-                  + make_interval(secs => p.rotation_interval) <= now()
-           ON CONFLICT (account_kind, account_id) DO NOTHING""",
-        {"kind": HOST, "reason": SCHEDULE},
+                  + make_interval(secs => p.rotation_interval) <= now()"""
     )
-    return cur.rowcount
+    return [row["id"] for row in cur.fetchall()]
 
 
 def claim_due(cur) -> dict | None:

@@ -1,5 +1,5 @@
-"""SQL of managed directory accounts as account secrets: which a user may check out, and the
-release rotations their checkouts' ends queue (their checkouts are accounts.checkout_store's).
+"""SQL of managed directory accounts as account secrets: which a user may check out, and which
+a release rotates (their checkouts are accounts.checkout_store's).
 
 The account's row (managed_store.find_by_id with lock=True) is the lock that orders checkouts
 and releases of one account on every replica.
@@ -46,15 +46,13 @@ def list_usable(db: Database, *, role_ids: list[str] | None, keywords: list[str]
                       order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit)
 
 
-def queue_release_rotation(cur, managed_ids: list, trigger: str) -> None:
-    """A `trigger` rotation of each account whose policy says rotate_on_release, whose
+def released_unused(cur, managed_ids: list) -> list:
+    """Of these accounts, whose checkouts ended: those whose policy says rotate_on_release, whose
     rotation_enabled, and which no live checkout holds any more."""
     cur.execute(
-        f"""INSERT INTO sm_rotations (account_kind, managed_account_id, reason)
-            SELECT %(kind)s, m.id, %(trigger)s FROM sm_td_managed_accounts m
-              JOIN sm_password_policies p ON p.id = m.password_policy_id
+        f"""SELECT m.id FROM sm_td_managed_accounts m JOIN sm_password_policies p ON p.id = m.password_policy_id
              WHERE m.id = ANY (%(ids)s) AND p.rotate_on_release AND m.rotation_enabled
                AND NOT EXISTS (SELECT 1 FROM sm_checkouts c
-                                WHERE c.account_kind = %(kind)s AND c.account_id = m.id AND {LIVE_CHECKOUT})
-            ON CONFLICT (account_kind, account_id) DO NOTHING""",
-        {"kind": DIRECTORY, "ids": list(managed_ids), "trigger": trigger})
+                                WHERE c.account_kind = %(kind)s AND c.account_id = m.id AND {LIVE_CHECKOUT})""",
+        {"kind": DIRECTORY, "ids": list(managed_ids)})
+    return [row["id"] for row in cur.fetchall()]

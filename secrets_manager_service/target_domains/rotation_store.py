@@ -58,13 +58,11 @@ def mark_failed(cur, managed_id, *, details: str, retry_in) -> None:
             WHERE id = %(id)s""", {"id": managed_id, "details": details, "retry": retry_in})
 
 
-def enqueue_scheduled(cur) -> int:
-    """Queue SCHEDULED rotations of accounts whose password is older than their policy's interval."""
+def due_by_schedule(cur) -> list:
+    """The rotatable accounts whose password is older than their policy's interval."""
     cur.execute(
-        f"""INSERT INTO sm_rotations (account_kind, managed_account_id, reason)
-            SELECT %(kind)s, m.id, 'SCHEDULED' FROM {_JOINS}
+        f"""SELECT m.id FROM {_JOINS}
              WHERE {_ROTATABLE} AND m.rotation_enabled AND p.rotation_interval > 0
                AND greatest(coalesce(m.last_rotated, m.created), coalesce(m.rotation_given_up, m.created))
-                   + make_interval(secs => p.rotation_interval) <= now()
-            ON CONFLICT (account_kind, account_id) DO NOTHING""", {"kind": DIRECTORY})
-    return cur.rowcount
+                   + make_interval(secs => p.rotation_interval) <= now()""")
+    return [row["id"] for row in cur.fetchall()]
