@@ -4,7 +4,7 @@ from __future__ import annotations
 HOST = "host"
 DIRECTORY = "directory"
 
-# Each kind keeps a foreign key of its own, so deleting an account deletes its rows (migration 0010).
+# Each kind keeps a foreign key of its own, so deleting an account deletes its rows (migration 0012).
 FOREIGN_KEY = {HOST: "host_account_id", DIRECTORY: "managed_account_id"}
 
 # A checkout (sm_checkouts c) is live until it is released or its time is up, whether or not the

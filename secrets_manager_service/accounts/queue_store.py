@@ -3,7 +3,7 @@
 A worker claims one due row with FOR UPDATE SKIP LOCKED (each family's claim_due, whose store
 knows which of its accounts may rotate) and keeps it locked while it rotates, so any number of
 workers share the queue, and a worker that dies lets its row go back to the queue. The queue
-reasons are each kind's own words (migration 0010).
+reasons are each kind's own words (migration 0012).
 """
 from __future__ import annotations
 

@@ -399,3 +399,15 @@ def test_set_password_ends_a_rotation_under_way_and_discards_its_pending_passwor
                                                                          max_versions=5)
     version = rotations.store_set_password(family, deps, account, path, "by-hand", max_versions=5)
     assert version == 3 and vault.current_of[path] == 3 and 2 not in vault.secrets[path]
+
+
+def test_losing_a_role_ends_only_the_checkouts_that_needed_it(world):
+    family, deps = world["family"], world["checkouts"]
+    needed = family.add(roles=("lost",), vault=world["vault"])
+    also_reached = family.add(roles=("lost", "kept"), vault=world["vault"])
+    holder = user(roles=("lost", "kept"))
+    first = checkouts.check_out(family, deps, holder, f"fake/{needed}")["items"][0]
+    second = checkouts.check_out(family, deps, holder, f"fake/{also_reached}")["items"][0]
+    assert checkouts.revoke_after_role_loss((family,), deps, "u1", "lost", ["kept"], "grant ended") == 1
+    assert world["store"].find_live(None, first["id"]) is None and family.released == [needed]
+    assert world["store"].find_live(None, second["id"]) is not None

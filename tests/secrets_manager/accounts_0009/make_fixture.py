@@ -1,7 +1,7 @@
 """Makes `sm_0009.sql` and `vault_0009.json`: data written by the code of a commit whose schema
 ends at migration 0009, through its real API and worker, for test_accounts_migration.
 
-    git worktree add /tmp/at-0009 <commit>      # e.g. 5cf725d, the last commit before 0010
+    git worktree add /tmp/at-0009 <commit>      # e.g. 5cf725d, the last commit before 0012 (the one account model)
     cp -r tests/secrets_manager/accounts_0009 /tmp/at-0009/tests/secrets_manager/
     cd /tmp/at-0009 && .venv/bin/python -m pytest -q -p no:cacheprovider \
         tests/secrets_manager/accounts_0009/make_fixture.py      # (needs slapd, as the directory tests do)
