@@ -14,16 +14,12 @@ import psycopg
 from flask import current_app, g, has_request_context
 from psycopg.types.json import Jsonb
 
-from common import errors
-from common.db import Database, fetch_page
+from common import audit_store, errors
+from common.db import Database
 
 log = logging.getLogger("audit")
 
 SUCCESS, DENIED, NOT_FOUND, FAILED = "success", "denied", "not_found", "failed"
-
-_INSERT = """INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
-             VALUES (%(service)s, %(request_id)s, %(principal)s, %(action)s, %(target)s, %(outcome)s, %(details)s)"""
-
 
 def new_event(action: str, target: str, outcome: str = SUCCESS, *, details: dict | None = None,
               principal: str | None = None, service: str | None = None) -> dict:
@@ -47,10 +43,10 @@ def record(action: str, target: str, outcome: str = SUCCESS, *, cur=None, detail
     params = {**event, "details": Jsonb(event["details"])}
     with failing_closed(action, target):
         if cur is not None:
-            cur.execute(_INSERT, params)
+            audit_store.insert_event(cur, params)
         else:
             with (db or current_app.extensions["db"]).cursor() as own:
-                own.execute(_INSERT, params)
+                audit_store.insert_event(own, params)
     log_event(event)
 
 
@@ -68,25 +64,3 @@ def failing_closed(action: str, target: str):
 def log_event(event: dict) -> None:
     """The log's copy of an event (the database has the other)."""
     log.info("audit event", extra={"audit": event})
-
-
-SORT_DIRECTIONS = {"ASC": "ASC", "DESC": "DESC"}
-
-
-def search(db: Database, service: str, *, filters: dict, offset: int, limit: int, sortdir: str) -> tuple[int, list[dict]]:
-    """Events of `service` matching every given filter, newest first by default."""
-    where, params = ["service = %(service)s"], {"service": service}
-    for column in ("principal", "action", "target", "outcome", "request_id"):
-        if filters.get(column):
-            where.append(f"{column} = %({column})s")
-            params[column] = filters[column]
-    if filters.get("since"):
-        where.append("occurred >= %(since)s")
-        params["since"] = filters["since"]
-    if filters.get("until"):
-        where.append("occurred < %(until)s")
-        params["until"] = filters["until"]
-    direction = SORT_DIRECTIONS[sortdir]
-    return fetch_page(db, columns="id, occurred, request_id, principal, action, target, outcome, details",
-                      source="audit_events", where=" AND ".join(where), order=f"occurred {direction}, id {direction}",
-                      params=params, offset=offset, limit=limit)

@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from common import audit_chain_store as store
 from common.db import Database
 
 log = logging.getLogger("audit")
@@ -35,9 +36,6 @@ MAX_PER_PASS = 20_000
 LATE_LIMIT = timedelta(minutes=15)  # far longer than any transaction of the services (statement timeouts)
 CHECKPOINT_SECONDS = 60
 _MOVED_WINDOW = 10_000  # how far back `verify` looks for where a moved event was chained
-
-_EVENT_COLUMNS = "id, service, occurred, xid, request_id, principal, action, target, outcome, details"
-_CHAINED_COLUMNS = _EVENT_COLUMNS + ", seq, chain_prev, chain_hash"
 
 
 def canonical(event: dict) -> bytes:
@@ -64,38 +62,23 @@ def chain_pass(db: Database, service: str, *, late_limit: timedelta | None = LAT
     holds the head. `late_limit` None chains old events too (tests that make past days)."""
     with db.cursor() as cur:
         # Cheap first: most passes find nothing, and then take no lock and write nothing.
-        cur.execute("""SELECT h.horizon, (SELECT pg_snapshot_xmin(pg_current_snapshot())) AS xmin
-                         FROM (SELECT 1) one LEFT JOIN audit_chain_heads h ON h.service = %(service)s""",
-                    {"service": service})
-        row = cur.fetchone()
-        cur.execute(f"""SELECT EXISTS (SELECT 1 FROM audit_events WHERE service = %(service)s AND seq IS NULL
-                                         AND {_TAKEABLE}) AS due""",
-                    {"service": service, "horizon": _horizon(row["horizon"], row["xmin"], service), "xmin": row["xmin"],
-                     "first": row["horizon"] is None, "late": _late(late_limit)})
-        if not cur.fetchone()["due"]:
+        row = store.horizon_and_xmin(cur, service)
+        if not store.any_takeable(cur, {"service": service, "horizon": _horizon(row["horizon"], row["xmin"], service),
+                                        "xmin": row["xmin"], "first": row["horizon"] is None, "late": _late(late_limit)}):
             return 0
     with db.transaction() as cur:
-        cur.execute("""INSERT INTO audit_chain_heads (service, hash, anchor_hash) VALUES (%(s)s, %(g)s, %(g)s)
-                       ON CONFLICT (service) DO NOTHING""", {"s": service, "g": GENESIS})
-        cur.execute("SELECT seq, hash, horizon FROM audit_chain_heads WHERE service = %(s)s FOR UPDATE SKIP LOCKED",
-                    {"s": service})
-        head = cur.fetchone()
+        head = store.lock_head(cur, service, GENESIS)
         if head is None:
             return None
         # Every transaction below xmin has ended: its events are all visible now, and no event
         # with a lower xid can appear any more. (Later statements' snapshots are newer: they see
         # at least as much.)
-        cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin")
-        xmin = cur.fetchone()["xmin"]
+        xmin = store.snapshot_xmin(cur)
         seq, prev, linked = head["seq"], bytes(head["hash"]), 0
-        params = {"service": service, "horizon": _horizon(head["horizon"], xmin, service, say=True), "xmin": xmin,
-                  "first": head["horizon"] is None,
-                  "late": _late(late_limit), "batch": BATCH}
+        takeable = {"service": service, "horizon": _horizon(head["horizon"], xmin, service, say=True), "xmin": xmin,
+                    "first": head["horizon"] is None, "late": _late(late_limit)}
         while True:
-            cur.execute(f"""SELECT {_EVENT_COLUMNS} FROM audit_events
-                             WHERE service = %(service)s AND seq IS NULL AND {_TAKEABLE}
-                             ORDER BY xid NULLS FIRST, id LIMIT %(batch)s""", params)
-            events = cur.fetchall()
+            events = store.takeable_events(cur, takeable, limit=BATCH)
             if not events:
                 break
             rows = []
@@ -104,15 +87,7 @@ def chain_pass(db: Database, service: str, *, late_limit: timedelta | None = LAT
                 digest = link(prev, event)
                 rows.append((event["id"], event["occurred"], seq, prev, digest))
                 prev = digest
-            # occurred too, so that each row is found in its own partition; arrays in binary (the
-            # text form of a bytea array costs the chainer a quarter of its time)
-            cur.execute("""UPDATE audit_events e SET seq = r.seq, chain_prev = r.prev, chain_hash = r.hash
-                             FROM unnest(%(ids)b::bigint[], %(occurred)b::timestamptz[], %(seqs)b::bigint[],
-                                         %(prevs)b::bytea[], %(hashes)b::bytea[]) AS r(id, occurred, seq, prev, hash)
-                            WHERE e.service = %(service)s AND e.id = r.id AND e.occurred = r.occurred
-                              AND e.seq IS NULL""",
-                        {"service": service, **dict(zip(("ids", "occurred", "seqs", "prevs", "hashes"),
-                                                        map(list, zip(*rows))))})
+            store.link_events(cur, service, rows)
             linked += len(rows)
             if len(events) < BATCH:
                 break
@@ -121,17 +96,8 @@ def chain_pass(db: Database, service: str, *, late_limit: timedelta | None = LAT
                 # goes on from here. Below the last linked xid everything is linked now.
                 xmin = events[-1]["xid"]
                 break
-        cur.execute("""UPDATE audit_chain_heads SET seq = %(seq)s, hash = %(hash)s,
-                              horizon = coalesce(%(xmin)s::xid8, horizon), chained_at = now() WHERE service = %(s)s""",
-                    {"seq": seq, "hash": prev, "xmin": xmin, "s": service})
+        store.advance_head(cur, service, seq=seq, digest=prev, horizon=xmin)
     return linked
-
-
-# Events a pass may take: below xmin; after the first pass also at or above the horizon (below
-# it everything was taken) and not older than the late limit.
-_TAKEABLE = """(xid IS NULL AND %(first)s OR xid < %(xmin)s::xid8)
-               AND (%(first)s OR (xid >= %(horizon)s::xid8
-                                  AND (%(late)s::timestamptz IS NULL OR occurred >= %(late)s::timestamptz)))"""
 
 
 def _horizon(horizon, xmin, service: str, *, say: bool = False):
@@ -152,9 +118,7 @@ def _late(late_limit: timedelta | None) -> datetime | None:
 def head(db: Database, service: str) -> dict | None:
     """{"seq", "hash" (hex), "anchor_seq", ...} of the service's chain, or None before its first event."""
     with db.cursor() as cur:
-        cur.execute("SELECT seq, hash, horizon, chained_at, anchor_seq, anchor_hash FROM audit_chain_heads "
-                    "WHERE service = %(s)s", {"s": service})
-        row = cur.fetchone()
+        row = store.head(cur, service)
     if row is None:
         return None
     return {**row, "hash": bytes(row["hash"]).hex(), "anchor_hash": bytes(row["anchor_hash"]).hex()}
@@ -164,11 +128,7 @@ def checkpoint(db: Database, service: str, *, every: float = CHECKPOINT_SECONDS)
     """Write the head to the log if nobody did in the last `every` seconds (one process of all
     of them wins each time); the head written, or None."""
     with db.cursor() as cur:
-        cur.execute("""UPDATE audit_chain_heads SET checkpointed_at = now()
-                        WHERE service = %(s)s
-                          AND (checkpointed_at IS NULL OR checkpointed_at <= now() - make_interval(secs => %(every)s))
-                        RETURNING seq, hash, checkpointed_at""", {"s": service, "every": every})
-        row = cur.fetchone()
+        row = store.claim_checkpoint(cur, service, every=every)
     if row is None:
         return None
     written = head_record(service, row["seq"], bytes(row["hash"]), row["checkpointed_at"])
@@ -225,36 +185,25 @@ def verify(db: Database, service: str, *, since: datetime | None = None, until: 
     every changed, deleted, inserted or moved event, first one first."""
     report = Report(service)
     with db.cursor() as cur:
-        cur.execute("SELECT seq, hash, horizon, anchor_seq, anchor_hash FROM audit_chain_heads WHERE service = %(s)s",
-                    {"s": service})
-        chain = cur.fetchone()
+        chain = store.head(cur, service)
     if chain is None:
         chain = {"seq": 0, "hash": GENESIS, "horizon": None, "anchor_seq": 0, "anchor_hash": GENESIS}
     low, prev = chain["anchor_seq"], bytes(chain["anchor_hash"])
     high = chain["seq"]
     with db.cursor() as cur:
         if since is not None:
-            cur.execute("SELECT min(seq) AS s FROM audit_events WHERE service = %(s)s AND seq > %(low)s "
-                        "AND occurred >= %(since)s", {"s": service, "low": low, "since": since})
-            first = cur.fetchone()["s"]
+            first = store.first_seq_since(cur, service, after=low, since=since)
             if first is None:
                 low = high
             elif first - 1 > low:
                 # The link before the range, as stored: the range is checked against it.
-                cur.execute("SELECT chain_hash FROM audit_events WHERE service = %(s)s AND seq = %(seq)s "
-                            "ORDER BY id LIMIT 1", {"s": service, "seq": first - 1})
-                before = cur.fetchone()
                 low = first - 1
-                if before is None:
+                prev = store.chain_hash_at(cur, service, low)
+                if prev is None:
                     report.problems.append(Problem("deleted", f"the event at seq {low}, just before the range, "
                                                               "is missing", seq=low))
-                    prev = None
-                else:
-                    prev = bytes(before["chain_hash"])
         if until is not None:
-            cur.execute("SELECT max(seq) AS s FROM audit_events WHERE service = %(s)s AND seq > %(low)s "
-                        "AND occurred < %(until)s", {"s": service, "low": low, "until": until})
-            high = min(high, cur.fetchone()["s"] or low)
+            high = min(high, store.last_seq_before(cur, service, after=low, until=until) or low)
     _walk(db, service, report, low=low, high=high, prev=prev, whole_tail=until is None)
     _find_unchained(db, service, report, horizon=chain["horizon"], since=since, until=until)
     if expected_head is not None:
@@ -270,14 +219,9 @@ def _walk(db: Database, service: str, report: Report, *, low: int, high: int, pr
     pending_moves: dict[bytes, Problem] = {}  # a moved event's chain_prev, until its old neighbour shows up
     last_id = None
     with db.transaction() as outer:
-        # A server-side cursor (inside a transaction): the chain may be millions of events.
-        cur = outer.connection.cursor(name="audit_verify", row_factory=outer.row_factory)
+        rows = store.chained_events(outer, service, after=low, upto=high)
         try:
-            cur.itersize = 5000
-            cur.execute(f"""SELECT {_CHAINED_COLUMNS} FROM audit_events
-                             WHERE service = %(s)s AND seq > %(low)s AND seq <= %(high)s AND seq IS NOT NULL
-                             ORDER BY seq, id""", {"s": service, "low": low, "high": high})
-            for row in cur:
+            for row in rows:
                 report.checked += 1
                 report.first_seq = report.first_seq or row["seq"]
                 report.last_seq = row["seq"]
@@ -312,7 +256,7 @@ def _walk(db: Database, service: str, report: Report, *, low: int, high: int, pr
                     recent.pop(next(iter(recent)))
                 prev, expected, last_id = own, row["seq"] + 1, row["id"]
         finally:
-            cur.close()
+            rows.close()
     if whole_tail and expected <= high:
         report.problems.append(Problem(
             "deleted", f"the events at seq {expected}..{high} are missing at the end (the chain's head in the "
@@ -323,17 +267,8 @@ def _find_unchained(db: Database, service: str, report: Report, *, horizon, sinc
     """Events without a place in the chain: recent ones are waiting for the chainer; ones below
     the horizon (or older than the late limit) were written into the chained past."""
     with db.cursor() as cur:
-        cur.execute("""SELECT id, seq, occurred,
-                              (%(horizon)s::xid8 IS NOT NULL AND (xid IS NULL OR xid < %(horizon)s::xid8))
-                              OR occurred < now() - make_interval(secs => %(late)s) AS sealed
-                         FROM audit_events
-                        WHERE service = %(s)s AND seq IS NULL
-                          AND (%(since)s::timestamptz IS NULL OR occurred >= %(since)s::timestamptz)
-                          AND (%(until)s::timestamptz IS NULL OR occurred < %(until)s::timestamptz)
-                        ORDER BY id""",
-                    {"s": service, "horizon": horizon, "late": LATE_LIMIT.total_seconds(), "since": since,
-                     "until": until})
-        for row in cur.fetchall():
+        for row in store.unchained_events(cur, service, horizon=horizon, late_seconds=LATE_LIMIT.total_seconds(),
+                                          since=since, until=until):
             if row["sealed"]:
                 report.problems.append(Problem(
                     "inserted", f"event id {row['id']} (occurred {row['occurred'].isoformat()}) is not in the chain: "
@@ -345,9 +280,7 @@ def _find_unchained(db: Database, service: str, report: Report, *, horizon, sinc
 def _check_head(db: Database, service: str, report: Report, seq: int, digest: bytes) -> None:
     """The database's chain must still reach a head written out earlier (log, SIEM)."""
     with db.cursor() as cur:
-        cur.execute("SELECT id, chain_hash FROM audit_events WHERE service = %(s)s AND seq = %(seq)s",
-                    {"s": service, "seq": seq})
-        rows = cur.fetchall()
+        rows = store.events_at(cur, service, seq)
     if not rows:
         report.problems.append(Problem("deleted", f"the head written out at seq {seq} is not in the database: the "
                                                   "chain was cut there", None, seq))

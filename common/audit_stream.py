@@ -29,7 +29,7 @@ import sys
 import time
 from datetime import timezone
 
-from common import audit_chain
+from common import audit_chain, audit_store
 from common.db import Database
 
 log = logging.getLogger("audit")
@@ -296,7 +296,7 @@ class Delivery:
                 head = audit_chain.head(self.db, self.service)
                 if head is not None and head["chained_at"] is not None:
                     bodies.append(head_body(audit_chain.head_record(self.service, head["seq"],
-                                                                    bytes.fromhex(head["hash"]), _now(self.db))))
+                                                                    bytes.fromhex(head["hash"]), audit_store.database_now(self.db))))
             if bodies:
                 self.sink.send(bodies)
                 if events:
@@ -328,24 +328,9 @@ class Delivery:
             self._in_flight = [(seq, sent) for seq, sent in self._in_flight if seq > settled[-1]]
 
     def _take_lease(self):
-        """(delivered_seq, head due) if this process feeds the sink now. A new sink starts at the
-        beginning of the retained trail, so it gets the history too."""
-        with self.db.cursor() as cur:
-            cur.execute("""INSERT INTO audit_sink_cursors (service, sink, delivered_seq)
-                           SELECT %(s)s, %(k)s,
-                                  coalesce((SELECT anchor_seq FROM audit_chain_heads WHERE service = %(s)s), 0)
-                           ON CONFLICT (service, sink) DO NOTHING""", {"s": self.service, "k": self.sink.name})
-            cur.execute("""UPDATE audit_sink_cursors
-                              SET lease_owner = %(me)s, lease_until = now() + make_interval(secs => %(lease)s)
-                            WHERE service = %(s)s AND sink = %(k)s
-                              AND (lease_owner = %(me)s OR lease_until IS NULL OR lease_until < now())
-                        RETURNING delivered_seq,
-                                  head_sent_at IS NULL OR head_sent_at <= now() - make_interval(secs => %(every)s)
-                                      AS head_due""",
-                        {"s": self.service, "k": self.sink.name, "me": self.owner(), "lease": LEASE_SECONDS,
-                         "every": HEAD_EVERY_SECONDS})
-            row = cur.fetchone()
-        return None if row is None else (row["delivered_seq"], row["head_due"])
+        """(delivered_seq, head due) if this process feeds the sink now."""
+        return audit_store.take_sink_lease(self.db, self.service, self.sink.name, owner=self.owner(),
+                                           lease_seconds=LEASE_SECONDS, head_every_seconds=HEAD_EVERY_SECONDS)
 
     def _forget_in_flight(self) -> None:
         """What was sent and not confirmed is sent again (from the cursor), on a new connection."""
@@ -353,41 +338,15 @@ class Delivery:
         self.sink.close()
 
     def _events_after(self, seq: int) -> list[dict]:
-        with self.db.cursor() as cur:
-            cur.execute("""SELECT id, service, occurred, request_id, principal, action, target, outcome, details,
-                                  seq, chain_hash
-                             FROM audit_events WHERE service = %(s)s AND seq > %(seq)s AND seq IS NOT NULL
-                            ORDER BY seq LIMIT %(n)s""", {"s": self.service, "seq": seq, "n": BATCH})
-            return cur.fetchall()
+        return audit_store.chained_events_after(self.db, self.service, seq, limit=BATCH)
 
     def _confirm(self, seq: int) -> None:
-        with self.db.cursor() as cur:
-            cur.execute("""UPDATE audit_sink_cursors SET delivered_seq = greatest(delivered_seq, %(seq)s)
-                            WHERE service = %(s)s AND sink = %(k)s AND lease_owner = %(me)s""",
-                        {"seq": seq, "s": self.service, "k": self.sink.name, "me": self.owner()})
+        audit_store.confirm_delivered(self.db, self.service, self.sink.name, seq, owner=self.owner())
 
     def _mark_head_sent(self) -> None:
-        with self.db.cursor() as cur:
-            cur.execute("UPDATE audit_sink_cursors SET head_sent_at = now() WHERE service = %(s)s AND sink = %(k)s",
-                        {"s": self.service, "k": self.sink.name})
-
-
-def _now(db: Database):
-    with db.cursor() as cur:
-        cur.execute("SELECT now() AS now")
-        return cur.fetchone()["now"]
+        audit_store.mark_head_sent(self.db, self.service, self.sink.name)
 
 
 def oldest_undelivered_age(db: Database, service: str, sinks: list[str]) -> float:
-    """Seconds since the oldest event some sink does not have yet occurred (0: none waits).
-    Events the chainer has not taken yet count too: a sink only gets chained events."""
-    with db.cursor() as cur:
-        cur.execute("""SELECT extract(epoch FROM now() - least(
-                                  (SELECT min(occurred) FROM audit_events
-                                    WHERE service = %(s)s AND seq IS NULL AND occurred > now() - %(late)s::interval),
-                                  (SELECT min(e.occurred) FROM audit_sink_cursors c
-                                     JOIN audit_events e ON e.service = c.service AND e.seq = c.delivered_seq + 1
-                                    WHERE c.service = %(s)s AND c.sink = ANY(%(sinks)s))))::float AS age""",
-                    {"s": service, "sinks": sinks, "late": audit_chain.LATE_LIMIT})
-        age = cur.fetchone()["age"]
-    return max(age or 0.0, 0.0)
+    """Seconds since the oldest event some sink does not have yet occurred (0: none waits)."""
+    return audit_store.oldest_undelivered_age(db, service, sinks, late_limit=audit_chain.LATE_LIMIT)

@@ -5,7 +5,7 @@ from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from common import audit, errors
+from common import audit, audit_store, errors
 from common.auth import scoped
 from common.schemas import CaseInsensitiveChoice, PageArgs, RequestBody
 from common.timefmt import Rfc3339
@@ -58,7 +58,7 @@ def audit_blueprint(name: str) -> Blueprint:
         @blp.response(200, AuditEventList)
         def get(self, args):
             """Audit events of this service (admins only)"""
-            total, rows = audit.search(database(), current_app.config["SERVICE_NAME"], filters=args,
+            total, rows = audit_store.search(database(), current_app.config["SERVICE_NAME"], filters=args,
                                        offset=args["offset"], limit=args["limit"], sortdir=args["sortdir"])
             return {"count": total, "items": rows}
 

@@ -38,9 +38,8 @@ from pathlib import Path
 from typing import Callable
 
 import psycopg
-from psycopg import sql
 
-from common import config, logs, programs
+from common import backup_store, config, logs, programs
 from common.db import Database, migration_versions, stop_embedded_if_started_here
 
 FORMAT = "privx-secrets-suite-backup"
@@ -79,15 +78,14 @@ def backup(db: Database, kind: Kind, path: str) -> dict:
     name); returns the manifest."""
     target = Path(path)
     with psycopg.connect(db.url, autocommit=True) as conn:
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        snapshot = backup_store.export_snapshot(conn)
         facts = _snapshot_facts(conn)
         facts.update(kind.describe(conn))
         with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as tmp:
             dump = Path(tmp, DUMP)
             _run("pg_dump", db.url, ["--format=custom", f"--snapshot={snapshot}", "--no-owner", "--no-privileges",
                                      f"--file={dump}"])
-            conn.execute("COMMIT")  # the snapshot is needed only until pg_dump has taken it
+            backup_store.release_snapshot(conn)  # the snapshot is needed only until pg_dump has taken it
             manifest = {
                 "format": FORMAT, "format_version": FORMAT_VERSION, "service": kind.service,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -111,27 +109,10 @@ def backup(db: Database, kind: Kind, path: str) -> dict:
 
 def _snapshot_facts(conn) -> dict:
     return {
-        "server_version": conn.execute("SHOW server_version").fetchone()[0],
-        "schema_versions": _schema_versions(conn),
-        "counts": _counts(conn),
+        "server_version": backup_store.server_version(conn),
+        "schema_versions": backup_store.schema_versions(conn),
+        "counts": backup_store.table_counts(conn),
     }
-
-
-def _schema_versions(conn) -> dict[str, list[int]]:
-    rows = conn.execute("SELECT service, version FROM schema_migrations ORDER BY service, version").fetchall()
-    versions: dict[str, list[int]] = {}
-    for service, version in rows:
-        versions.setdefault(service, []).append(version)
-    return versions
-
-
-def _counts(conn) -> dict[str, int]:
-    """Rows of every table (partitions each on their own) of the database's schema."""
-    tables = [row[0] for row in conn.execute(
-        """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = current_schema() AND c.relkind = 'r' ORDER BY c.relname""").fetchall()]
-    return {table: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()[0]
-            for table in tables}
 
 
 # --------------------------------------------------------------------------- restore
@@ -166,14 +147,14 @@ def restore(db: Database, kind: Kind, path: str) -> dict:
         if _sha256(dump) != manifest["dump"]["sha256"]:
             raise RestoreRefused(f"the dump in {path} does not match its manifest's checksum: the file is damaged")
         with psycopg.connect(db.url, autocommit=True) as conn:
-            found = _counts(conn)
+            found = backup_store.table_counts(conn)
         if found:
             raise RestoreRefused(f"the target database is not empty ({len(found)} tables, e.g. {sorted(found)[0]}): "
                                  "restore into a new database")
         _run("pg_restore", db.url, ["--no-owner", "--no-privileges", "--no-comments", "--exit-on-error",
                                     "--single-transaction", str(dump)])
     with psycopg.connect(db.url, autocommit=True) as conn:
-        restored = {"schema_versions": _schema_versions(conn), "counts": _counts(conn)}
+        restored = {"schema_versions": backup_store.schema_versions(conn), "counts": backup_store.table_counts(conn)}
     wrong = [f"{table}: {restored['counts'].get(table)} rows, the manifest says {n}"
              for table, n in manifest["counts"].items() if restored["counts"].get(table) != n]
     if restored["schema_versions"] != manifest["schema_versions"]:

@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from common import audit_partitions, errors
+from common import audit_partition_store, audit_partitions, errors
 
 log = logging.getLogger(__name__)
 
@@ -241,12 +241,12 @@ class Database:
         return applied
 
     def maintain_audit_partitions(self) -> dict | None:
-        """Create the audit trail's partitions ahead and apply its retention (audit_partitions.py);
+        """Create the audit trail's partitions ahead and apply its retention (audit_partition_store.py);
         a failure is logged, not raised: the next pass tries again."""
         try:
             with self._connection() as conn:
                 with conn.transaction(), conn.cursor() as cur:
-                    result = audit_partitions.maintain(cur, retention_days=self.audit_retention_days)
+                    result = audit_partition_store.maintain(cur, retention_days=self.audit_retention_days)
         except (psycopg.Error, errors.DatabaseUnavailable) as exc:
             log.warning("audit partition upkeep failed", extra={"exception_type": type(exc).__name__})
             return None

@@ -2,11 +2,9 @@
 before a restore starts) and, after it, every stored version decrypted with the configured keys."""
 from __future__ import annotations
 
-import psycopg
-from psycopg.rows import dict_row
-
 from common import backup, crypto
 from common.db import Database
+from vault_service import backup_store
 
 FAILURES_LISTED = 20
 
@@ -19,8 +17,7 @@ def kind(keyring: crypto.Keyring | None = None) -> backup.Kind:
 
 
 def _master_keys_needed(conn) -> dict:
-    rows = conn.execute("SELECT dek_key_id, count(*) FROM vault_secrets GROUP BY 1 ORDER BY 1").fetchall()
-    return {"master_key_ids": {key_id: n for key_id, n in rows}}
+    return {"master_key_ids": backup_store.master_key_counts(conn)}
 
 
 def _keys_configured(manifest: dict, keyring: crypto.Keyring) -> None:
@@ -33,17 +30,12 @@ def _keys_configured(manifest: dict, keyring: crypto.Keyring) -> None:
 def _decrypt_everything(db: Database, keyring: crypto.Keyring) -> dict:
     """Every version that still has data, unwrapped and decrypted (nothing is kept or shown)."""
     decrypted, failed = 0, []
-    # A server-side cursor: a million versions stream through instead of landing in memory at once.
-    with psycopg.connect(db.url) as conn, conn.cursor(name="verify_restore", row_factory=dict_row) as cur:
-        cur.execute("""SELECT s.id, s.dek_key_id, s.dek_wrapped, v.version, v.ciphertext
-                         FROM vault_secrets s JOIN vault_secret_versions v ON v.secret_id = s.id
-                        WHERE v.ciphertext IS NOT NULL""")
-        for row in cur:
-            secret_id = str(row["id"])
-            try:
-                data_key = keyring.unwrap(crypto.WrappedKey(row["dek_key_id"], bytes(row["dek_wrapped"])), secret_id)
-                crypto.decrypt_version(data_key, secret_id, row["version"], bytes(row["ciphertext"]))
-                decrypted += 1
-            except crypto.DecryptionFailed:
-                failed.append(f"secret {secret_id} version {row['version']}")
+    for row in backup_store.stored_versions(db.url):
+        secret_id = str(row["id"])
+        try:
+            data_key = keyring.unwrap(crypto.WrappedKey(row["dek_key_id"], bytes(row["dek_wrapped"])), secret_id)
+            crypto.decrypt_version(data_key, secret_id, row["version"], bytes(row["ciphertext"]))
+            decrypted += 1
+        except crypto.DecryptionFailed:
+            failed.append(f"secret {secret_id} version {row['version']}")
     return {"versions_decrypted": decrypted, "versions_failed": len(failed), "failed": failed[:FAILURES_LISTED]}

@@ -25,7 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from common import audit, audit_chain
+from common import audit_chain, audit_store
 from common.db import Database, _migration_files
 from tests import support
 from vault_service.secrets import store
@@ -68,7 +68,7 @@ def _seed_secret(url: str) -> None:
                         VALUES ('00000000-0000-4000-8000-000000000001', 1, '\\x00', 'b')""")
 
 
-def _insert_rate(url: str, statement: str = audit._INSERT, params: dict = _EVENT) -> float:
+def _insert_rate(url: str, statement: str = audit_store.INSERT_EVENT, params: dict = _EVENT) -> float:
     stop = threading.Event()
     counts = [0] * WRITERS
 
@@ -138,7 +138,7 @@ def main() -> int:
             for url in (before_url, after_url):
                 _seed_secret(url)
             for run in (1, 2, 3):
-                for label, statement, params in (("audit inserts/s", audit._INSERT, _EVENT),
+                for label, statement, params in (("audit inserts/s", audit_store.INSERT_EVENT, _EVENT),
                                                  ("v1 read statements/s", store.V1_READ, _READ)):
                     rows.append((f"run {run}: {label} without the chain (schema 0002)",
                                  _insert_rate(before_url, statement, params)))

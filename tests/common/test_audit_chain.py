@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from common import audit, audit_chain, audit_partitions
+from common import audit, audit_chain, audit_partition_store
 from common.db import Database
 from tests import support
 
@@ -240,7 +240,7 @@ def test_retention_keeps_what_is_left_verifiable_and_a_dropped_oldest_day_still_
         _insert_at(db, day + timedelta(hours=3), f"secret:day{offset}")
     chain_all(db, late_limit=None)
     with db.transaction() as cur:
-        assert audit_partitions.maintain(cur, retention_days=30)["dropped"] >= 2
+        assert audit_partition_store.maintain(cur, retention_days=30)["dropped"] >= 2
     report = audit_chain.verify(db, SERVICE)
     assert report.ok, report.as_dict()
     assert (report.checked, report.first_seq, report.last_seq) == (2, 3, 4)

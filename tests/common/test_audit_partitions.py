@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from common import audit
+from common import audit_store
 from common.db import Database, _migration_files
 from tests import support
 
@@ -76,7 +76,7 @@ def test_queries_by_principal_target_action_and_time_are_right_across_partitions
     assert len({_partition_of(e[0]) for e in expected}) == 6
 
     def search(**filters):
-        total, rows = audit.search(db, SERVICE, filters=filters, offset=0, limit=100, sortdir="DESC")
+        total, rows = audit_store.search(db, SERVICE, filters=filters, offset=0, limit=100, sortdir="DESC")
         assert total == len(rows)
         return [(r["occurred"], r["principal"], r["target"], r["action"]) for r in rows]
 
@@ -89,7 +89,7 @@ def test_queries_by_principal_target_action_and_time_are_right_across_partitions
     assert search(since=since, until=until) == [e for e in newest_first if since <= e[0] < until]
     assert search(principal="bob", since=since) == [e for e in newest_first if e[1] == "bob" and e[0] >= since]
     # Paging walks across partition boundaries without losing or repeating a row.
-    pages = [audit.search(db, SERVICE, filters={}, offset=offset, limit=5, sortdir="ASC")[1] for offset in (0, 5, 10)]
+    pages = [audit_store.search(db, SERVICE, filters={}, offset=offset, limit=5, sortdir="ASC")[1] for offset in (0, 5, 10)]
     walked = [(r["occurred"], r["principal"], r["target"], r["action"]) for page in pages for r in page]
     assert walked == sorted(expected)
 
@@ -99,14 +99,14 @@ def test_retention_drops_whole_partitions_only(db):
     for offset in (-40, -31, -30, -29, 0):
         _insert(db, _day(offset) + timedelta(hours=1), principal=f"day{offset}")
     with db.transaction() as cur:
-        from common import audit_partitions
+        from common import audit_partition_store
 
-        result = audit_partitions.maintain(cur, retention_days=30)
+        result = audit_partition_store.maintain(cur, retention_days=30)
     assert result["dropped"] == 10  # day -40 .. day -31: no event of them is younger than 30 days
     parts = _partitions(db)
     assert _partition_of(_day(-31)) not in parts and _partition_of(_day(-40)) not in parts
     assert _partition_of(_day(-30)) in parts  # the end of that day is within 30 days: kept whole
-    total, rows = audit.search(db, SERVICE, filters={}, offset=0, limit=100, sortdir="ASC")
+    total, rows = audit_store.search(db, SERVICE, filters={}, offset=0, limit=100, sortdir="ASC")
     assert [r["principal"] for r in rows] == ["day-30", "day-29", "day0"]
 
 
