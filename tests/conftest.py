@@ -12,7 +12,7 @@ from tests import support
 
 # Fixtures more than one folder uses, shared by name (a conftest imported from another would
 # register its fixtures twice); every fixture of the suite has a name of its own.
-pytest_plugins = ("tests.secrets_manager.fixtures",)
+pytest_plugins = ("tests.rollback_fixtures", "tests.secrets_manager.fixtures")
 
 
 def _interrupt(signum, frame):

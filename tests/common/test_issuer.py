@@ -44,7 +44,7 @@ def app(tmp_path):
 
 
 @pytest.fixture
-def client(app):
+def issuer_client(app):
     return app.test_client()
 
 
@@ -53,9 +53,9 @@ def basic(client_id: str, secret: str) -> dict:
     return {"Authorization": f"Basic {raw}"}
 
 
-def password_grant(client, username="admin", password="dev-admin-secret", **extra):
+def password_grant(issuer_client, username="admin", password="dev-admin-secret", **extra):
     form = {"grant_type": "password", "username": username, "password": password, **extra}
-    return client.post(TOKEN_URL, data=form, headers=basic("privx-external", "dev-oauth-secret"))
+    return issuer_client.post(TOKEN_URL, data=form, headers=basic("privx-external", "dev-oauth-secret"))
 
 
 def verify(token: str, jwks: dict, issuer=ISSUER, audience=AUDIENCE):
@@ -73,9 +73,9 @@ class VerifiedClaims(dict):
         self.header = header
 
 
-def test_password_grant_returns_verifiable_token(client):
+def test_password_grant_returns_verifiable_token(issuer_client):
     before = int(time.time())
-    resp = password_grant(client)
+    resp = password_grant(issuer_client)
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
     assert set(body) == {"access_token", "token_type", "expires_in", "scope"}
@@ -84,7 +84,7 @@ def test_password_grant_returns_verifiable_token(client):
     assert body["scope"] == "admin user vaultManage hostsManage"
     assert resp.headers["Cache-Control"] == "no-store"
 
-    claims = verify(body["access_token"], client.get("/auth/api/v1/oauth/jwks").get_json())
+    claims = verify(body["access_token"], issuer_client.get("/auth/api/v1/oauth/jwks").get_json())
     assert claims.header == {"alg": "EdDSA", "typ": "at+jwt", "kid": claims.header["kid"]}
     assert claims["sub"] == ADMIN_SUB
     assert claims["scope"] == body["scope"]
@@ -95,51 +95,51 @@ def test_password_grant_returns_verifiable_token(client):
     assert claims["jti"]
 
 
-def test_both_jwks_routes_serve_the_file_set(client, tmp_path):
+def test_both_jwks_routes_serve_the_file_set(issuer_client, tmp_path):
     on_disk = json.loads((tmp_path / "issuer" / "jwks.json").read_text())
-    assert client.get("/auth/api/v1/oauth/jwks").get_json() == on_disk
-    assert client.get("/.well-known/jwks.json").get_json() == on_disk
+    assert issuer_client.get("/auth/api/v1/oauth/jwks").get_json() == on_disk
+    assert issuer_client.get("/.well-known/jwks.json").get_json() == on_disk
     (key,) = on_disk["keys"]
     assert key["kty"] == "OKP" and key["crv"] == "Ed25519" and "d" not in key
     assert key["alg"] == "EdDSA" and key["use"] == "sig"
     assert key["kid"] == OKPKey.import_key(key).thumbprint()
 
 
-def test_client_secret_post_is_accepted(client):
-    resp = client.post(TOKEN_URL, data={
+def test_client_secret_post_is_accepted(issuer_client):
+    resp = issuer_client.post(TOKEN_URL, data={
         "grant_type": "password", "username": "alice", "password": "dev-alice-secret",
         "client_id": "privx-external", "client_secret": "dev-oauth-secret",
     })
     assert resp.status_code == 200, resp.get_json()
-    claims = verify(resp.get_json()["access_token"], client.get("/.well-known/jwks.json").get_json())
+    claims = verify(resp.get_json()["access_token"], issuer_client.get("/.well-known/jwks.json").get_json())
     assert claims["sub"] == "00000000-0000-4000-8000-000000000a02"
     assert claims["scope"] == "user"
     assert claims["roles"] == [{"id": "00000000-0000-4000-8000-000000000002", "name": "operators"}]
 
 
-def test_client_credentials(client):
-    resp = client.post(TOKEN_URL, data={"grant_type": "client_credentials"},
+def test_client_credentials(issuer_client):
+    resp = issuer_client.post(TOKEN_URL, data={"grant_type": "client_credentials"},
                        headers=basic("secrets-manager", "dev-secrets-manager-secret"))
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
     assert set(body) == {"access_token", "token_type", "expires_in", "scope"}
     assert body["scope"] == "service"
-    claims = verify(body["access_token"], client.get("/auth/api/v1/oauth/jwks").get_json())
+    claims = verify(body["access_token"], issuer_client.get("/auth/api/v1/oauth/jwks").get_json())
     assert claims["sub"] == "00000000-0000-4000-8000-000000000e02"
     assert claims["client_id"] == "secrets-manager"
     assert claims["scope"] == "service"
 
 
-def test_client_credentials_of_privx_external_gives_admin(client):
-    resp = client.post(TOKEN_URL, data={"grant_type": "client_credentials"},
+def test_client_credentials_of_privx_external_gives_admin(issuer_client):
+    resp = issuer_client.post(TOKEN_URL, data={"grant_type": "client_credentials"},
                        headers=basic("privx-external", "dev-oauth-secret"))
     assert resp.status_code == 200
     assert resp.get_json()["scope"] == "admin"
 
 
 @pytest.mark.parametrize("client_id", ["privx-external", "no-such-client"])
-def test_bad_client_secret_is_invalid_client(client, client_id):
-    resp = client.post(TOKEN_URL, data={"grant_type": "password", "username": "admin", "password": "dev-admin-secret"},
+def test_bad_client_secret_is_invalid_client(issuer_client, client_id):
+    resp = issuer_client.post(TOKEN_URL, data={"grant_type": "password", "username": "admin", "password": "dev-admin-secret"},
                        headers=basic(client_id, "wrong"))
     assert resp.status_code == 401
     assert resp.get_json()["error"] == "invalid_client"
@@ -151,49 +151,49 @@ def test_bad_client_secret_is_invalid_client(client, client_id):
 
 
 @pytest.mark.parametrize("username,password", [("admin", "wrong"), ("nobody", "dev-admin-secret")])
-def test_bad_user_credentials_are_invalid_grant(client, username, password):
-    resp = password_grant(client, username=username, password=password)
+def test_bad_user_credentials_are_invalid_grant(issuer_client, username, password):
+    resp = password_grant(issuer_client, username=username, password=password)
     assert resp.status_code == 400
     assert resp.get_json()["error"] == "invalid_grant"
 
 
-def test_grant_type_not_allowed_for_client(client):
-    resp = client.post(TOKEN_URL, data={"grant_type": "password", "username": "admin", "password": "dev-admin-secret"},
+def test_grant_type_not_allowed_for_client(issuer_client):
+    resp = issuer_client.post(TOKEN_URL, data={"grant_type": "password", "username": "admin", "password": "dev-admin-secret"},
                        headers=basic("secrets-manager", "dev-secrets-manager-secret"))
     assert resp.status_code == 400
     assert resp.get_json()["error"] == "unauthorized_client"
 
 
 @pytest.mark.parametrize("grant_type", ["authorization_code", "refresh_token", "bogus"])
-def test_unknown_grant_is_unsupported(client, grant_type):
-    resp = client.post(TOKEN_URL, data={"grant_type": grant_type}, headers=basic("privx-external", "dev-oauth-secret"))
+def test_unknown_grant_is_unsupported(issuer_client, grant_type):
+    resp = issuer_client.post(TOKEN_URL, data={"grant_type": grant_type}, headers=basic("privx-external", "dev-oauth-secret"))
     assert resp.status_code == 400
     assert resp.get_json()["error"] == "unsupported_grant_type"
 
 
-def test_scope_parameter_narrows_never_widens(client):
-    resp = password_grant(client, scope="user vaultManage superuser")
+def test_scope_parameter_narrows_never_widens(issuer_client):
+    resp = password_grant(issuer_client, scope="user vaultManage superuser")
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["scope"] == "user vaultManage"
-    claims = verify(resp.get_json()["access_token"], client.get("/auth/api/v1/oauth/jwks").get_json())
+    claims = verify(resp.get_json()["access_token"], issuer_client.get("/auth/api/v1/oauth/jwks").get_json())
     assert claims["scope"] == "user vaultManage"
 
-    resp = password_grant(client, username="alice", password="dev-alice-secret", scope="admin")
+    resp = password_grant(issuer_client, username="alice", password="dev-alice-secret", scope="admin")
     assert resp.status_code == 400
     assert resp.get_json()["error"] == "invalid_scope"
 
 
-def test_secrets_never_reach_the_logs(client, caplog):
+def test_secrets_never_reach_the_logs(issuer_client, caplog):
     caplog.set_level(logging.DEBUG)
-    assert password_grant(client).status_code == 200
-    assert password_grant(client, password="dev-admin-secret-typo").status_code == 400
+    assert password_grant(issuer_client).status_code == 200
+    assert password_grant(issuer_client, password="dev-admin-secret-typo").status_code == 400
     assert caplog.records, "authlib logs at DEBUG; this test needs them to mean anything"
     for secret in ("dev-oauth-secret", "dev-admin-secret"):
         assert secret not in caplog.text
 
 
-def test_status(client):
-    assert client.get("/auth/api/v1/status").get_json() == {"status": "RUNNING"}
+def test_status(issuer_client):
+    assert issuer_client.get("/auth/api/v1/status").get_json() == {"status": "RUNNING"}
 
 
 def test_settings_come_from_environment(tmp_path, monkeypatch):
@@ -206,8 +206,8 @@ def test_settings_come_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTH_AUDIENCE", "env-aud")
     monkeypatch.setenv("ISSUER_CLIENTS_FILE", str(clients_file))
     monkeypatch.setenv("ISSUER_TOKEN_TTL", "60")
-    client = create_issuer_app().test_client()
-    resp = client.post(TOKEN_URL, data={"grant_type": "client_credentials"}, headers=basic("c", "s"))
+    issuer_client = create_issuer_app().test_client()
+    resp = issuer_client.post(TOKEN_URL, data={"grant_type": "client_credentials"}, headers=basic("c", "s"))
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["expires_in"] == 60
     claims = verify(resp.get_json()["access_token"], public_jwks(tmp_path / "data"), "env-iss", "env-aud")

@@ -3,17 +3,9 @@ from __future__ import annotations
 
 import io
 
-import psycopg
-import pytest
 
 from tests import support
 from tests.vault.helpers import V1, assert_error, create_shared, new_role, unique
-
-
-@pytest.fixture()
-def sql(vault_db):
-    with psycopg.connect(vault_db, autocommit=True) as conn:
-        yield conn
 
 
 def _secret_id(sql, name):

@@ -8,11 +8,6 @@ import pytest
 from tests.vault.helpers import V1, assert_error, unique
 
 
-@pytest.fixture()
-def svc(tokens):
-    return tokens.headers("service")
-
-
 def write(client, headers, path, data, cas=None, status=200):
     body = {"data": data}
     if cas is not None:
