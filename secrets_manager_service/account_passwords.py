@@ -51,13 +51,29 @@ def history(path: str) -> History:
     now = datetime.now(timezone.utc)
     versions = [v for v in metadata.get("versions") or () if _is_live(v, now)]
     live = sorted((v["version"] for v in versions), reverse=True)
-    mark = ((metadata.get("metadata") or {}).get("custom_metadata") or {}).get(CURRENT_MARK)
-    if mark is not None and str(mark).isdigit():
-        current = int(mark) if int(mark) in live else None
-    else:
-        current = live[0] if live else None
-    return History(exists=True, live=live, current=current,
+    return History(exists=True, live=live, current=_current_of(metadata.get("metadata"), live),
                    created={v["version"]: _parse_time(v.get("created")) for v in versions})
+
+
+def _current_of(settings: dict | None, live: list[int]) -> int | None:
+    """The current version by the secret's mark, among its `live` versions (newest first)."""
+    mark = ((settings or {}).get("custom_metadata") or {}).get(CURRENT_MARK)
+    if mark is not None and str(mark).isdigit():
+        return int(mark) if int(mark) in live else None
+    return live[0] if live else None
+
+
+def _live_passwords(path: str) -> tuple[int | None, list[dict]]:
+    """(the current version, every live version `{version, secret, created}` newest first), read
+    from the Vault in one call (its live route), whatever the number of versions kept."""
+    found = vault().live(path)
+    if found is None:
+        return None, []
+    live = found.get("versions") or ()
+    number = _current_of(found, [v["version"] for v in live])
+    versions = [{"version": v["version"], "secret": _password_of(v), "created": _parse_time(v.get("created"))}
+                for v in live]
+    return number, [v for v in versions if v["secret"] is not None]
 
 
 def read_version(path: str, version: int | None) -> str | None:
@@ -70,7 +86,8 @@ def read_version(path: str, version: int | None) -> str | None:
 
 def current(path: str) -> str | None:
     """The current password, or None if the Vault has none."""
-    return read_version(path, history(path).current)
+    number, versions = _live_passwords(path)
+    return next((v["secret"] for v in versions if v["version"] == number), None)
 
 
 def store(path: str, password: str, *, max_versions: int) -> int:
@@ -111,16 +128,9 @@ def live_versions(path: str, *, also: int | None = None) -> list[dict]:
     The current one and those before it; a version above the current one only if it is `also`
     (a pending password the target is known to accept).
     """
-    found = history(path)
-    floor = found.current or 0
-    numbers = [v for v in found.live if v <= floor or v == also]
-    versions = []
-    for number in numbers:
-        password = read_version(path, number)
-        if password is None:  # deleted between the two calls
-            continue
-        versions.append({"version": number, "secret": password, "created": found.created.get(number)})
-    return versions
+    number, versions = _live_passwords(path)
+    floor = number or 0
+    return [v for v in versions if v["version"] <= floor or v["version"] == also]
 
 
 def forget(path: str) -> None:

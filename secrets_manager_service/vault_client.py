@@ -61,6 +61,11 @@ class VaultClient:
         params = {"version": version} if version is not None else None
         return self._json("GET", f"/secret/data/{_quoted(path)}", params=params, missing_ok=True)
 
+    def live(self, path: str) -> dict | None:
+        """`{"custom_metadata", "versions": [{"version", "created", "data"}]}`: every live version,
+        newest first, in one call (the Vault's `GET /secret/live/{path}`); None if there is no secret."""
+        return self._json("GET", f"/secret/live/{_quoted(path)}", missing_ok=True)
+
     def write(self, path: str, data: dict) -> dict:
         """Store `data` as a new version; the Vault creates the secret if it is new."""
         return self._json("POST", f"/secret/data/{_quoted(path)}", body={"data": data})

@@ -161,6 +161,7 @@ VAULT_ROWS = [
               "sequence": 1, "ended": True}),
     # The versioned API on the same shared secret: scopes alone decide, roles do not.
     Row("GET", V + "/secret/data/{S}", expect(200, VERSIONED_DATA)),
+    Row("GET", V + "/secret/live/{S}", expect(200, VERSIONED_DATA)),
     Row("POST", V + "/secret/data/{S}", expect(200, VERSIONED_DATA), body=NEW_DATA),
     Row("DELETE", V + "/secret/data/{S}", expect(200, VERSIONED_MANAGE)),
     Row("POST", V + "/secret/delete/{S}", expect(200, VERSIONED_MANAGE), body=VERSIONS),
@@ -177,6 +178,7 @@ VAULT_ROWS = [
     # The reserved part: the service scope alone; to anyone else it does not exist (404), and
     # changing it is 403.
     Row("GET", V + "/secret/data/{H}", expect(200, VERSIONED_DATA)),
+    Row("GET", V + "/secret/live/{H}", expect(200, VERSIONED_DATA)),
     Row("POST", V + "/secret/data/{H}", expect(200, VERSIONED_DATA), body=NEW_DATA),
     Row("GET", V + "/secret/metadata/{H}", expect(404, VERSIONED_MANAGE, service=200)),
     Row("GET", V + "/secret/versions/{H}", expect(404, VERSIONED_MANAGE, service=200)),

@@ -44,6 +44,9 @@ class Operation:
 
 
 READ_DATA = Operation("data", "read", DATA, "secret.read")
+# Every live version's data at once (ours, for the Secrets Manager's checkouts): the data scope
+# alone; no policy grants it, as HashiCorp's KV has no such read.
+READ_LIVE_DATA = Operation("data", None, DATA, "secret.read")
 WRITE_DATA = Operation("data", WRITE, DATA, "secret.write")
 PATCH_DATA = Operation("data", "patch", DATA, "secret.write")
 DELETE_DATA = Operation("data", "delete", MANAGE, "secret.delete_versions")

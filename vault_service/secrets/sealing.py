@@ -29,5 +29,10 @@ def seal(data_key: bytes, secret: dict, version: int, data) -> bytes:
 
 
 def unseal(secret: dict, version: int, ciphertext: bytes):
-    plaintext = crypto.decrypt_version(data_key_of(secret), str(secret["id"]), version, bytes(ciphertext))
+    return unseal_with(data_key_of(secret), secret, version, ciphertext)
+
+
+def unseal_with(data_key: bytes, secret: dict, version: int, ciphertext: bytes):
+    """unseal() with the secret's data key already unwrapped (several versions of one secret)."""
+    plaintext = crypto.decrypt_version(data_key, str(secret["id"]), version, bytes(ciphertext))
     return json.loads(plaintext)

@@ -108,6 +108,19 @@ class ReadResponse(Schema):
     metadata = fields.Nested(VersionMeta)
 
 
+class LiveVersion(Schema):
+    version = fields.Integer()
+    created = Rfc3339()
+    data = fields.Dict()
+
+
+class LiveVersions(Schema):
+    """Every live version of a secret, newest first, with the secret's custom_metadata."""
+
+    custom_metadata = fields.Dict()
+    versions = fields.List(fields.Nested(LiveVersion))
+
+
 class VersionsBody(RequestBody):
     versions = BoundedList(StrictInteger(validate=validate.Range(min=1)), max_items=MAX_VERSIONS_LISTED, required=True,
                            validate=validate.Length(min=1, error=f"VALUE_OUT_OF_BOUNDS: versions must list 1 to {MAX_VERSIONS_LISTED} version numbers"))

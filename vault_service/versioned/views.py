@@ -119,3 +119,13 @@ class SecretVersions(MethodView):
         """List versions newest first, a page at a time"""
         principal = current_principal()
         return service.list_versions(principal, path, args["page_size"], args.get("page_token"))
+
+
+@blp.route("/secret/live/<secret_name:path>")
+class SecretLiveVersions(MethodView):
+    @scoped(acl.READ_LIVE_DATA)
+    @blp.response(200, schemas.LiveVersions)
+    def get(self, path):
+        """Read every live version's data at once, newest first (the service scope only)"""
+        principal = current_principal()
+        return service.read_live(principal, path)
