@@ -14,18 +14,20 @@ between a Vault row and its floor row is what our Python costs.
     GET  /read-unaudited/<name>  the same read without its audit insert: the difference
                         to /read is what the per-read audit event costs
     POST /checkout/<path>, POST /release  a checkout cycle's floor: one Vault call (the
-                        versioned read of the account's password, with a service token)
-                        and a constant answer for the release
+                        read of every live version of the account's password, with a
+                        service token) and a constant answer for the release
 
 Settings: DATABASE_URL (the Vault's database, migrated); for the checkout floor
 VAULT_URL and VAULT_TOKEN (a `service` token).
 """
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import threading
+from urllib.parse import urlsplit
 
-import requests
 from flask import Flask, jsonify, request
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -88,24 +90,32 @@ def read_unaudited(name):
     return jsonify({"name": row["name"], "version": row["v_version"]})
 
 
-def _session() -> requests.Session:
-    session = getattr(_http, "session", None)
-    if session is None:
-        session = _http.session = requests.Session()
-    return session
+def _connection() -> http.client.HTTPConnection:
+    connection = getattr(_http, "connection", None)
+    if connection is None:
+        url = urlsplit(os.environ["VAULT_URL"])
+        connection = _http.connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    return connection
 
 
 @app.post("/checkout/<path:path>")
 def checkout(path):
     """What a checkout needs from the Vault, as the Secrets Manager asks for it: one HTTP call
-    on a kept-alive session with a service token."""
-    answer = _session().get(f"{os.environ['VAULT_URL']}/vault/api/v1/secret/data/{path}", timeout=10,
-                         headers={"Authorization": f"Bearer {os.environ['VAULT_TOKEN']}"})
-    if answer.status_code != 200:
-        return jsonify({"error": answer.status_code}), 502
-    found = answer.json()
+    (every live version of the account's password) on the thread's connection (http.client, as
+    the Secrets Manager's client) with a service token."""
+    connection = _connection()
+    try:
+        connection.request("GET", f"/vault/api/v1/secret/live/{path}",
+                           headers={"Authorization": f"Bearer {os.environ['VAULT_TOKEN']}"})
+        answer = connection.getresponse()
+        content = answer.read()
+    finally:
+        connection.close()  # gunicorn's sync workers close after each answer anyway
+    if answer.status != 200:
+        return jsonify({"error": answer.status}), 502
+    found = json.loads(content)
     return jsonify({"count": 1, "items": [{"id": "floor", "path": path, "secrets": [
-        {"version": found["metadata"]["version"], "secret": found["data"].get("password")}]}]})
+        {"version": v["version"], "secret": v["data"].get("password")} for v in found["versions"]]}]})
 
 
 @app.route("/release", methods=["GET", "POST"])  # GET: the health check
