@@ -80,8 +80,12 @@ def _converter(field: fields.Field):
         return _exact(bool, field)
     if kind is Rfc3339:
         return rfc3339
+    if kind is fields.UUID:
+        return str  # what a UUID field gives any value (str of it)
     if kind is fields.Dict and field.key_field is None and field.value_field is None:
         return dict
+    if kind is fields.Dict and type(field.key_field) is fields.String and type(field.value_field) is fields.String:
+        return _text_map(field)
     if kind is fields.List:
         inner = _converter(field.inner)
         if inner is None:
@@ -95,6 +99,16 @@ def _converter(field: fields.Field):
             return lambda values: [nested(value) for value in values]
         return nested
     return None
+
+
+def _text_map(field: fields.Dict):
+    """A {str: str} map as it is (what marshmallow's String keys and values give it); any other
+    through the field's own conversion."""
+    def convert(value):
+        if type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items()):
+            return dict(value)
+        return field.serialize("value", None, accessor=lambda obj, attr, default: value)
+    return convert
 
 
 def _same(value):
