@@ -9,7 +9,7 @@
 
 Each pass expires checkouts, queues scheduled rotations and runs the due ones
 (see accounts.rotations), then does the same for target domains and scans them
-(see target_domains.worker_steps). Beside the passes, every second, a thread ends the workflow
+(see target_domains.flows). Beside the passes, every second, a thread ends the workflow
 engine's expired grants and the checkouts that needed an ended grant, and delivers the grants'
 outbox to the Vault (see workflows.grants). Rotations are claimed with FOR UPDATE SKIP LOCKED, so
 any number of workers may run. SIGTERM and SIGINT stop the loop between passes.
@@ -31,7 +31,7 @@ from common import backup, errors, programs
 from common.db import stop_embedded_if_started_here
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service
-from secrets_manager_service.target_domains import worker_steps
+from secrets_manager_service.target_domains import flows
 from secrets_manager_service.workflows import grants
 
 log = logging.getLogger("secrets_manager_service.worker")
@@ -92,7 +92,7 @@ def run(*, once: bool, interval: float, stop: threading.Event | None = None) -> 
             result = service.run_pass()
             if result.expired or result.scheduled or result.rotated or result.failed:
                 log.info("worker pass", extra=vars(result))
-            directories = worker_steps.run_pass()  # target domains: scans, their rotations and checkouts
+            directories = flows.run_pass()  # target domains: scans, their rotations and checkouts
             if any(vars(directories).values()):
                 log.info("directory pass", extra=vars(directories))
             if once:

@@ -25,13 +25,13 @@ from secrets_manager_service.drivers import ldap as ldap_driver
 from secrets_manager_service.target_domains import (
     bind_passwords,
     checkout_store,
-    managed_store,
     rotation_store,
 )
 from secrets_manager_service.target_domains.endpoints import (
     endpoint_of,
     endpoints_in_order,
 )
+from secrets_manager_service.target_domains.managed import store as managed_store
 
 TYPE = "TARGET_DOMAIN_SECRET"
 PREFIX = "targetdomains/"

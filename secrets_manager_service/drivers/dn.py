@@ -2,7 +2,7 @@
 canonical forms are equal (attribute types as OIDs, RFC 4514 escapes and `#hex` BER values
 decoded, case and insignificant spaces folded, multi-valued RDNs sorted).
 
-The bind-account guards use it: onboarding (target_domains.managed.is_bind_account) and the
+The bind-account guards use it: onboarding (target_domains.managed.service.is_bind_account) and the
 LDAP driver, which never resets the password of the account it is bound as.
 """
 from __future__ import annotations

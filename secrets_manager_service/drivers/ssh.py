@@ -16,7 +16,7 @@ import time
 
 import paramiko
 
-from .. import templates
+from ..script_templates import rendering
 from . import binding
 from .base import RotationFailed, Target, TargetUnreachable
 
@@ -53,8 +53,8 @@ class SSHDriver:
             "Port": str(target.port),
         }
         try:
-            script = templates.render(target.script, values, target.operating_system)
-        except templates.TemplateError as exc:
+            script = rendering.render(target.script, values, target.operating_system)
+        except rendering.TemplateError as exc:
             raise RotationFailed(f"script template error at position {exc.position}: {exc.message}",
                                  unchanged=True) from None
         except ValueError:

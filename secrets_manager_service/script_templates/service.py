@@ -4,18 +4,18 @@ from __future__ import annotations
 import uuid
 
 from common import errors
-from secrets_manager_service import templates
+from secrets_manager_service.script_templates import rendering
 from secrets_manager_service.script_templates.store import TEMPLATES
 
 
 def _checked(script: str) -> None:
     try:
-        templates.check(script)
-    except templates.TemplateError as exc:
+        rendering.check(script)
+    except rendering.TemplateError as exc:
         raise template_error(exc) from None
 
 
-def template_error(exc: templates.TemplateError) -> errors.ApiError:
+def template_error(exc: rendering.TemplateError) -> errors.ApiError:
     """A 400 naming the script and the position of the bad placeholder."""
     message = f"{exc.message} at position {exc.position}"
     detail = {"error_code": "VALUE_INCORRECT_FORMAT", "error_message": message, "property": "script"}
@@ -41,6 +41,6 @@ list_page = TEMPLATES.list_page
 def compile_script(body: dict) -> dict:
     """The script with example values in place of the placeholders."""
     try:
-        return {"script": templates.render(body["script"], templates.PLACEHOLDER_VALUES, body["operating_system"])}
-    except templates.TemplateError as exc:
+        return {"script": rendering.render(body["script"], rendering.PLACEHOLDER_VALUES, body["operating_system"])}
+    except rendering.TemplateError as exc:
         raise template_error(exc) from None

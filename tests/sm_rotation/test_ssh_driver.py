@@ -137,7 +137,7 @@ def test_windows_scripts_go_as_an_encoded_powershell_command():
     import base64
 
     from secrets_manager_service.drivers.ssh import _command
-    from secrets_manager_service.templates import render
+    from secrets_manager_service.script_templates.rendering import render
 
     script = render("Set-LocalUser -Name {{ .Username }} -Password (ConvertTo-SecureString {{ .Password }} -AsPlainText -Force)",
                     {"Username": "admin", "Password": "it's ✓"}, "WINDOWS")

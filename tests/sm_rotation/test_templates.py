@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from secrets_manager_service import templates
-from secrets_manager_service.templates import PLACEHOLDER_VALUES, TemplateError, check, render
+from secrets_manager_service.script_templates import rendering
+from secrets_manager_service.script_templates.rendering import PLACEHOLDER_VALUES, TemplateError, check, render
 
 HOSTILE = [
     "plain",
@@ -43,7 +43,7 @@ def test_linux_echo_prints_the_raw_value(value):
 
 @pytest.mark.parametrize("value", HOSTILE + ["-n", "-e \\n"])
 def test_linux_every_placeholder_stays_one_literal_argument(value):
-    values = dict.fromkeys(templates.PLACEHOLDERS, value)
+    values = dict.fromkeys(rendering.PLACEHOLDERS, value)
     script = render("printf '<%s>' {{.Username}} {{ .Password }} {{ .OldPassword}} {{.Address }} {{  .Port  }}",
                     values, "LINUX")
     assert run_bash(script) == f"<{value}>" * 5
@@ -91,9 +91,9 @@ def test_text_around_placeholders_is_kept_byte_for_byte():
 
 
 def test_compile_values_cover_every_placeholder():
-    assert set(PLACEHOLDER_VALUES) == set(templates.PLACEHOLDERS)
-    script = " ".join("{{ .%s }}" % name for name in templates.PLACEHOLDERS)
-    assert render(script, PLACEHOLDER_VALUES, "LINUX") == " ".join(PLACEHOLDER_VALUES[n] for n in templates.PLACEHOLDERS)
+    assert set(PLACEHOLDER_VALUES) == set(rendering.PLACEHOLDERS)
+    script = " ".join("{{ .%s }}" % name for name in rendering.PLACEHOLDERS)
+    assert render(script, PLACEHOLDER_VALUES, "LINUX") == " ".join(PLACEHOLDER_VALUES[n] for n in rendering.PLACEHOLDERS)
 
 
 @pytest.mark.parametrize("script, position, words", [

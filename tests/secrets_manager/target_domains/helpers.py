@@ -35,12 +35,12 @@ def create_domain(sm, directory=None, **overrides) -> str:
 
 def scan(sm, domain_id: str) -> dict:
     """Queue a scan, run the worker's scans until none is left, and return the domain."""
-    from secrets_manager_service.target_domains import worker_steps
+    from secrets_manager_service.target_domains import flows
 
     response = sm.post(f"{TD}/{domain_id}/refresh")
     assert response.status_code == 200, response.get_json()
     with sm.app.app_context():
-        while worker_steps.scan_one() is not None:
+        while flows.scan_one() is not None:
             pass
     return sm.get(f"{TD}/{domain_id}").get_json()
 

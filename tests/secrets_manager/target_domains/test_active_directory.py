@@ -77,7 +77,7 @@ def test_scan_an_ad_domain(sm, ad):
 
 
 def test_rotate_and_check_out_an_ad_account(sm, ad, vault_reader):
-    from secrets_manager_service.target_domains import worker_steps
+    from secrets_manager_service.target_domains import flows
 
     policy_id = sm.policy(verify_after_rotation=True)
     domain_id = create_domain(sm, endpoints=[ad_endpoint(ad, "STARTTLS"), ad_endpoint(ad)],
@@ -87,7 +87,7 @@ def test_rotate_and_check_out_an_ad_account(sm, ad, vault_reader):
                                                                   "explicit_checkout": True})
     managed_id = response.get_json()["id"]
     with sm.app.app_context():
-        assert worker_steps.run_pass().rotated == 1
+        assert flows.run_pass().rotated == 1
     account = sm.get(f"{TD}/{domain_id}/managedaccounts/{managed_id}").get_json()
     assert account["state"] == "ACTIVE", account["last_error_details"]
     new = vault_reader.newest(account["secret_name"])

@@ -12,10 +12,10 @@ from tests.secrets_manager.target_domains.helpers import TD, create_domain, endp
 
 
 def run_worker(sm):
-    from secrets_manager_service.target_domains import worker_steps
+    from secrets_manager_service.target_domains import flows
 
     with sm.app.app_context():
-        return worker_steps.run_pass()
+        return flows.run_pass()
 
 
 @pytest.fixture()

@@ -26,17 +26,17 @@ def big_directory(tmp_path_factory):
 
 
 def test_twenty_thousand_users_scan_in_bounded_memory(sm, big_directory):
-    from secrets_manager_service.target_domains import worker_steps
+    from secrets_manager_service.target_domains import flows
 
     with sm.app.app_context():
-        while worker_steps.scan_one() is not None:  # other tests' queued scans, if any
+        while flows.scan_one() is not None:  # other tests' queued scans, if any
             pass
     domain_id = create_domain(sm, big_directory)  # an enabled domain's first scan is queued at once
     tracemalloc.start()
     started = time.monotonic()
     try:
         with sm.app.app_context():
-            assert worker_steps.scan_one() == "DONE"
+            assert flows.scan_one() == "DONE"
         seconds = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -53,5 +53,5 @@ def test_twenty_thousand_users_scan_in_bounded_memory(sm, big_directory):
     # A second scan of the same directory finds nothing new and changes nothing.
     with sm.app.app_context():
         sm.post(f"{TD}/{domain_id}/refresh")
-        assert worker_steps.scan_one() == "DONE"
+        assert flows.scan_one() == "DONE"
     assert sm.get(f"{TD}/{domain_id}").get_json()["scan_message"] == f"{USERS} accounts: 0 new, 0 removed"

@@ -107,7 +107,7 @@ def test_ldaps_with_the_test_ca_and_a_certificate_to_reject(sm, directory, tmp_p
 def test_directory_down_mid_scan_changes_nothing(sm, tmp_path, monkeypatch):
     if slapd.available():
         pytest.skip(slapd.available())
-    from secrets_manager_service.target_domains import scan_store
+    from secrets_manager_service.target_domains.scans import store as scan_store
 
     with slapd.Slapd(tmp_path / "big", users=1200, passwords_for=0, tls=False) as server:
         domain_id = create_domain(sm, server)
@@ -171,7 +171,8 @@ def test_scanned_account_edits_search_and_batches(sm, directory):
 
 
 def test_periodic_scans_and_one_queued_at_most(sm, directory):
-    from secrets_manager_service.target_domains import store, worker_steps
+    from secrets_manager_service.target_domains import flows
+    from secrets_manager_service.target_domains.domains import store
 
     domain_id = create_domain(sm, directory, periodic_scan=True, periodic_scan_interval=60)
     scan(sm, domain_id)
@@ -191,6 +192,6 @@ def test_periodic_scans_and_one_queued_at_most(sm, directory):
         with db.cursor() as cur:
             cur.execute("SELECT count(*) AS n FROM sm_td_scans WHERE domain_id = %s", (domain_id,))
             assert cur.fetchone()["n"] == 1
-        while worker_steps.scan_one() is not None:
+        while flows.scan_one() is not None:
             pass
     assert sm.get(f"{TD}/{domain_id}").get_json()["scan_status"] == "DONE"

@@ -9,7 +9,7 @@ from common.schemas import (CaseInsensitiveChoice, PagingInBody, RequestBody, Ro
                             keywords_field, sorted_page_args)
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import StrictBoolean, listing_of
-from secrets_manager_service.target_domains.schemas import PolicyHandle, PolicyHandleBody
+from secrets_manager_service.target_domains.domains.schemas import PolicyHandle, PolicyHandleBody
 
 MAX_BATCH = 100
 SCANNED_STATES = ("UNMANAGED", "MANAGED", "REMOVED")

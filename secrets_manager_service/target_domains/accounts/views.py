@@ -4,12 +4,13 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 
-from common.auth import current_principal
+from common.auth import current_principal, scoped
 from common.schemas import merged_paging
 from common.web import empty
-from secrets_manager_service.target_domains import account_schemas as schemas, accounts
-from secrets_manager_service.target_domains.schemas import keywords_of
-from secrets_manager_service.target_domains.views import READ, WRITE, blp, scoped
+from secrets_manager_service.target_domains.accounts import schemas
+from secrets_manager_service.target_domains.accounts import service as accounts
+from secrets_manager_service.target_domains.domains.schemas import keywords_of
+from secrets_manager_service.target_domains.domains.views import READ, WRITE, blp
 
 SEARCH_FILTERS = ("created_after", "created_before", "updated_after", "updated_before", "state", "ignored")
 

@@ -6,7 +6,7 @@ pages of 500 (RFC 2696), maps each entry's attributes, and stages each page in
 the database, so it holds one page in memory at a time. Only when the directory
 has been read to the end is the scan merged (new, changed, REMOVED); any failure
 ends it as FAILED with a safe `scan_message` and changes no account. After a
-`DONE` scan, the worker's flow (worker_steps) lets auto-onboarding take the new accounts.
+`DONE` scan, the worker's flow (target_domains.flows) lets auto-onboarding take the new accounts.
 
 An endpoint is used only with the bind password stored under its own fingerprint
 (drivers.binding): one changed since its password was set is skipped without a connection,
@@ -26,8 +26,10 @@ from common import audit, errors
 from common.web import database
 from secrets_manager_service.drivers import binding
 from secrets_manager_service.drivers import ldap as ldap_driver
-from secrets_manager_service.target_domains import bind_passwords, ldap_syntax, scan_store, store
+from secrets_manager_service.target_domains import bind_passwords, ldap_syntax
+from secrets_manager_service.target_domains.domains import store
 from secrets_manager_service.target_domains.endpoints import endpoint_of, endpoints_in_order
+from secrets_manager_service.target_domains.scans import store as scan_store
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,7 @@ def bind_account_dn(directory: ldap_driver.Directory, saved: dict) -> str | None
         return said
     bind = saved["ldap_bind_dn"]
     if ldap_syntax.is_dn(bind):
-        return None  # the configured DN is compared anyway (managed.is_bind_account)
+        return None  # the configured DN is compared anyway (managed.service.is_bind_account)
     if "@" in bind:
         wanted = f"(userPrincipalName={ldap.filter.escape_filter_chars(bind)})"
     else:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from secrets_manager_service.accounts import checkouts, rotations
 from secrets_manager_service.accounts.families import DIRECTORY
-from secrets_manager_service.target_domains import managed, scans
+from secrets_manager_service.target_domains.managed import service as managed
+from secrets_manager_service.target_domains.scans import service as scans
 
 MAX_SCANS_PER_PASS = 10
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 from flask import request, url_for
 from flask.views import MethodView
 
-from common.auth import current_principal
+from common.auth import current_principal, scoped
 from common.schemas import ErrorEnvelope, merged_paging
 from common.web import created, empty
 from secrets_manager_service.fields import ManagedAccountCreated
-from secrets_manager_service.target_domains import account_schemas as schemas, managed
-from secrets_manager_service.target_domains.schemas import keywords_of
-from secrets_manager_service.target_domains.views import READ, ROTATE, WRITE, blp, scoped
+from secrets_manager_service.target_domains.accounts import schemas
+from secrets_manager_service.target_domains.domains.schemas import keywords_of
+from secrets_manager_service.target_domains.domains.views import READ, ROTATE, WRITE, blp
+from secrets_manager_service.target_domains.managed import service as managed
 
 SEARCH_FILTERS = ("created_after", "created_before", "updated_after", "updated_before", "state", "enabled",
                   "rotation_enabled", "explicit_checkout")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from common import audit, errors
 from common.auth import Principal
 from common.web import database
-from secrets_manager_service.target_domains import account_store, service as domains
+from secrets_manager_service.target_domains.accounts import store as account_store
+from secrets_manager_service.target_domains.domains import service as domains
 
 SCANNED_FIELDS = ("id", "username", "email", "full_name", "source_id", "security_id", "additional_data", "state",
                   "ignored", "comment", "created", "updated", "updated_by")

@@ -14,7 +14,8 @@ from common.web import database
 from secrets_manager_service import account_passwords
 from secrets_manager_service.names import directory_secret_path
 from secrets_manager_service.policies import store as policies_store
-from secrets_manager_service.target_domains import bind_passwords, ldap_syntax, store
+from secrets_manager_service.target_domains import bind_passwords, ldap_syntax
+from secrets_manager_service.target_domains.domains import store
 
 DOMAIN_DEFAULTS = {"domain_name": "", "enabled": True, "periodic_scan": False, "periodic_scan_interval": 1440,
                    "auto_onboarding": False, "comment": ""}

@@ -17,10 +17,14 @@ from common.auth import Principal
 from common.web import database
 from secrets_manager_service.drivers.dn import canonical_dn
 from secrets_manager_service import account_passwords, names
+from secrets_manager_service.accounts import rotations
+from secrets_manager_service.accounts.families import DIRECTORY
 from secrets_manager_service.policies import store as policies_store
-from secrets_manager_service.target_domains import account_store, accounts, bind_passwords, ldap_syntax
-from secrets_manager_service.target_domains import managed_store as store
-from secrets_manager_service.target_domains import service as domains
+from secrets_manager_service.target_domains import bind_passwords, ldap_syntax
+from secrets_manager_service.target_domains.accounts import service as accounts
+from secrets_manager_service.target_domains.accounts import store as account_store
+from secrets_manager_service.target_domains.domains import service as domains
+from secrets_manager_service.target_domains.managed import store
 
 MANUAL, SCHEDULED, CHECKOUT_RELEASE, ONBOARDING, PASSWORD_SET = (
     "MANUAL", "SCHEDULED", "CHECKOUT_RELEASE", "ONBOARDING", "PASSWORD_SET")
@@ -106,7 +110,7 @@ def _policy(domain: dict, handle: dict | None, *, required: bool = True) -> dict
 
 def is_bind_account(domain: dict, account: dict) -> bool:
     """Whether an endpoint binds as this account, by identity, not spelling: the account's DN is
-    the DN the directory said its bind account is (scans.bind_account_dn, at the last DONE scan)
+    the DN the directory said its bind account is (scans.service.bind_account_dn, at the last DONE scan)
     or an endpoint's bind DN, compared in canonical form (drivers.dn); for AD's
     `user@domain` and `DOMAIN\\user`, also by the account name (sAMAccountName, else username)."""
     account_dn = canonical_dn(account["dn"])
@@ -303,9 +307,6 @@ def set_password(domain_id, managed_id, password: str) -> None:
     """Store `password` as the current version as is: it is the directory's truth (no policy applies)."""
     domain = domains.get_row(domain_id)
     row = get_row(domain, managed_id)
-    from secrets_manager_service.accounts import rotations
-    from secrets_manager_service.accounts.families import DIRECTORY
-
     version = rotations.store_set_password(DIRECTORY, rotations.app_deps(), row["id"],
                                            names.directory_secret_path(domain["id"], row["id"]), password,
                                            max_versions=row["max_versions"])

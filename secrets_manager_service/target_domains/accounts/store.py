@@ -6,6 +6,7 @@ Rows carry the table's columns plus `state` (derived: REMOVED, MANAGED or UNMANA
 from __future__ import annotations
 
 from common.db import Database, fetch_page
+from secrets_manager_service.target_domains.domains.store import rows
 
 STATE = ("CASE WHEN a.removed THEN 'REMOVED' WHEN m.id IS NOT NULL THEN 'MANAGED' ELSE 'UNMANAGED' END")
 _COLUMNS = f"a.*, {STATE} AS state, m.id AS managed_id, d.name AS domain_name"
@@ -74,8 +75,6 @@ def find_by(db: Database, domain_id, *, source_id: str | None = None, username: 
 
 def accounts_in(db_or_cur, domain_id, ids: list) -> list[dict]:
     """The accounts of the domain among `ids`, in no particular order."""
-    from secrets_manager_service.target_domains.store import rows
-
     query = f"SELECT {_COLUMNS} FROM {_SOURCE} WHERE a.domain_id = %(domain)s AND a.id = ANY (%(ids)s)"
     return rows(db_or_cur, query, {"domain": domain_id, "ids": ids})
 

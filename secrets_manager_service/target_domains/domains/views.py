@@ -1,8 +1,8 @@
 """Routes of target domains (the directory itself, its scans and resolve).
 
-The scanned and managed accounts' routes are in account_views and managed_views, on
-the same blueprint. Every view checks the scope before it reads a body (`scoped`), so
-a caller without the scope gets 403 whatever it sends.
+The scanned and managed accounts' routes are in accounts.views and managed.views, on
+this blueprint (target_domains.routes gathers them). Every view checks the scope before it
+reads a body (`scoped`), so a caller without the scope gets 403 whatever it sends.
 """
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from flask import request, url_for
 from flask.views import MethodView
 
 from common import errors, strict_json
-from common.auth import current_principal, scoped  # noqa: F401  (scoped: account_views imports it from here)
+from common.auth import current_principal, scoped
 from common.schemas import ErrorEnvelope, merged_paging
 from common.openapi import TEXT_PATTERN
 from common.web import Blueprint, created, empty, request_body
 from secrets_manager_service.fields import DomainCreated
-from secrets_manager_service.target_domains import schemas, service
+from secrets_manager_service.target_domains.domains import schemas, service
 
 blp = Blueprint("sm_target_domains", __name__, description="Target domains: directory accounts")
 

@@ -1,0 +1,1 @@
+"""Managed accounts: scanned accounts whose passwords the Secrets Manager keeps and rotates."""
