@@ -129,6 +129,20 @@ class PolicyHandle(Schema):
     deleted = fields.Boolean()
 
 
+class TargetDomainHandleBody(RequestBody):
+    """`target_domain` as a client echoes it: checked against the URL's domain by the service."""
+
+    id = fields.String()
+    name = fields.String()
+    deleted = fields.Boolean()
+
+
+class TargetDomainHandle(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    deleted = fields.Boolean()
+
+
 class Endpoint(Schema):
     type = fields.String()
     scan_priority = fields.Integer()

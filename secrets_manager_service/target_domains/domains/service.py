@@ -16,6 +16,8 @@ from secrets_manager_service.names import directory_secret_path
 from secrets_manager_service.policies import store as policies_store
 from secrets_manager_service.target_domains import bind_passwords, ldap_syntax
 from secrets_manager_service.target_domains.domains import store
+from secrets_manager_service.target_domains.managed import store as managed_store
+from secrets_manager_service.target_domains.scans import store as scan_store
 
 DOMAIN_DEFAULTS = {"domain_name": "", "enabled": True, "periodic_scan": False, "periodic_scan_interval": 1440,
                    "auto_onboarding": False, "comment": ""}
@@ -151,7 +153,7 @@ def create(principal: Principal, body: dict) -> uuid.UUID:
         with db.transaction() as cur:
             store.insert_domain(cur, domain_id, settings, principal.sub)
             if settings["enabled"]:
-                store.queue_scan(cur, domain_id)
+                scan_store.queue_scan(cur, domain_id)
             audit.record("target_domain.create", f"targetdomains/{domain_id}", cur=cur,
                          details={"name": settings["name"], "endpoints": len(settings["endpoints"])})
     except errors.Conflict:
@@ -191,7 +193,7 @@ def delete(domain_id) -> None:
     """Remove the domain: its Vault secrets first, then its rows (a retry finishes a failed delete)."""
     row = get_row(domain_id)
     db = database()
-    for managed_id in store.managed_ids(db, row["id"]):
+    for managed_id in managed_store.managed_ids(db, row["id"]):
         account_passwords.forget(directory_secret_path(row["id"], managed_id))
     bind_passwords.forget(row["id"])
     with db.transaction() as cur:
@@ -205,7 +207,7 @@ def refresh(domain_id) -> None:
     if not row["enabled"]:
         raise errors.Conflict("the target domain is disabled", code="INVALID_REQUEST_DATA")
     with database().transaction() as cur:
-        store.queue_scan(cur, row["id"])
+        scan_store.queue_scan(cur, row["id"])
         audit.record("target_domain.scan_request", f"targetdomains/{row['id']}", cur=cur)
 
 

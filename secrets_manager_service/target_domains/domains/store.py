@@ -1,4 +1,4 @@
-"""SQL of target domains (`sm_target_domains`) and their scan queue (`sm_td_scans`).
+"""SQL of target domains (`sm_target_domains`); their scan queue (`sm_td_scans`) is scans.store's.
 
 Domain rows carry the table's columns plus `policy_name` (the auto-onboarding policy's).
 `find_*` return None when nothing matches.
@@ -79,40 +79,3 @@ def delete_domain(cur, domain_id) -> bool:
     """Delete the domain with its accounts, checkouts, queued scans and rotations (the foreign keys cascade)."""
     cur.execute("DELETE FROM sm_target_domains WHERE id = %(id)s", {"id": domain_id})
     return cur.rowcount == 1
-
-
-def managed_ids(db: Database, domain_id) -> list:
-    with db.cursor() as cur:
-        cur.execute("SELECT id FROM sm_td_managed_accounts WHERE domain_id = %(id)s", {"id": domain_id})
-        return [row["id"] for row in cur.fetchall()]
-
-
-# --- the scan queue --------------------------------------------------------------
-
-def queue_scan(cur, domain_id) -> None:
-    """Queue a scan unless one is queued already; PENDING unless one is running (it says SCANNING)."""
-    cur.execute("""INSERT INTO sm_td_scans (domain_id, state) VALUES (%(id)s, 'queued')
-                   ON CONFLICT (domain_id) WHERE state = 'queued' DO NOTHING""", {"id": domain_id})
-    cur.execute("""UPDATE sm_target_domains d SET scan_status = 'PENDING'
-                    WHERE id = %(id)s AND NOT EXISTS (
-                          SELECT 1 FROM sm_td_scans s WHERE s.domain_id = d.id AND s.state = 'running')""",
-                {"id": domain_id})
-
-
-def queue_periodic_scans(db: Database) -> int:
-    """Queue a scan of every enabled periodic domain whose last scan (else creation) is an interval old.
-
-    A failed scan counts too, so an unreachable directory is tried once an interval, not every pass.
-    """
-    with db.transaction() as cur:
-        cur.execute(
-            """WITH due AS (
-                   INSERT INTO sm_td_scans (domain_id, state)
-                   SELECT d.id, 'queued' FROM sm_target_domains d
-                    WHERE d.enabled AND d.periodic_scan
-                      AND coalesce(d.scan_ended, d.created) + make_interval(mins => d.periodic_scan_interval) <= now()
-                      AND NOT EXISTS (SELECT 1 FROM sm_td_scans s WHERE s.domain_id = d.id)
-                   ON CONFLICT DO NOTHING
-                   RETURNING domain_id)
-               UPDATE sm_target_domains SET scan_status = 'PENDING' WHERE id IN (SELECT domain_id FROM due)""")
-        return cur.rowcount

@@ -114,6 +114,13 @@ def set_state(cur, managed_id, state: str) -> None:
                 {"id": managed_id, "state": state})
 
 
+def managed_ids(db: Database, domain_id) -> list:
+    """The ids of the domain's managed accounts (whose Vault secrets go before the domain does)."""
+    with db.cursor() as cur:
+        cur.execute("SELECT id FROM sm_td_managed_accounts WHERE domain_id = %(id)s", {"id": domain_id})
+        return [row["id"] for row in cur.fetchall()]
+
+
 # --- rotation history ----------------------------------------------------------------
 
 def add_history(cur, managed_id, *, version: int, trigger: str, status: str) -> None:

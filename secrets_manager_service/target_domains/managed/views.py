@@ -8,9 +8,9 @@ from common.auth import current_principal, scoped
 from common.schemas import ErrorEnvelope, merged_paging
 from common.web import created, empty
 from secrets_manager_service.fields import ManagedAccountCreated
-from secrets_manager_service.target_domains.accounts import schemas
 from secrets_manager_service.target_domains.domains.schemas import keywords_of
 from secrets_manager_service.target_domains.domains.views import READ, ROTATE, WRITE, blp
+from secrets_manager_service.target_domains.managed import schemas
 from secrets_manager_service.target_domains.managed import service as managed
 
 SEARCH_FILTERS = ("created_after", "created_before", "updated_after", "updated_before", "state", "enabled",

@@ -71,7 +71,7 @@ class ScanRun:
 
 def queue_periodic() -> None:
     """Queue the periodic scans that are due."""
-    store.queue_periodic_scans(database())
+    scan_store.queue_periodic_scans(database())
 
 
 def run_one_queued() -> ScanRun | None:

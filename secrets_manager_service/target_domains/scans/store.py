@@ -1,4 +1,4 @@
-"""SQL of running scans: claiming one, staging what it reads, and merging a complete scan.
+"""SQL of scans (`sm_td_scans`): queueing one, claiming it, staging what it reads, and merging a complete scan.
 
 A claimed scan is committed as `running` with a lease, so refreshes never wait for
 it; the scanner renews the lease page by page. What it reads goes to the unlogged
@@ -9,11 +9,42 @@ from __future__ import annotations
 
 import json
 
+from common.db import Database
+
 LEASE_SECONDS = 120
 MERGE_TIMEOUT_MS = 120_000  # merging 100,000 entries takes longer than the default statement timeout
 ENTRY_COLUMNS = ("identity", "dn", "username", "email", "full_name", "source_id", "security_id",
                  "sam_account_name", "additional_data")
 _FIELDS = ("dn", "username", "email", "full_name", "source_id", "security_id", "sam_account_name", "additional_data")
+
+
+def queue_scan(cur, domain_id) -> None:
+    """Queue a scan unless one is queued already; PENDING unless one is running (it says SCANNING)."""
+    cur.execute("""INSERT INTO sm_td_scans (domain_id, state) VALUES (%(id)s, 'queued')
+                   ON CONFLICT (domain_id) WHERE state = 'queued' DO NOTHING""", {"id": domain_id})
+    cur.execute("""UPDATE sm_target_domains d SET scan_status = 'PENDING'
+                    WHERE id = %(id)s AND NOT EXISTS (
+                          SELECT 1 FROM sm_td_scans s WHERE s.domain_id = d.id AND s.state = 'running')""",
+                {"id": domain_id})
+
+
+def queue_periodic_scans(db: Database) -> int:
+    """Queue a scan of every enabled periodic domain whose last scan (else creation) is an interval old.
+
+    A failed scan counts too, so an unreachable directory is tried once an interval, not every pass.
+    """
+    with db.transaction() as cur:
+        cur.execute(
+            """WITH due AS (
+                   INSERT INTO sm_td_scans (domain_id, state)
+                   SELECT d.id, 'queued' FROM sm_target_domains d
+                    WHERE d.enabled AND d.periodic_scan
+                      AND coalesce(d.scan_ended, d.created) + make_interval(mins => d.periodic_scan_interval) <= now()
+                      AND NOT EXISTS (SELECT 1 FROM sm_td_scans s WHERE s.domain_id = d.id)
+                   ON CONFLICT DO NOTHING
+                   RETURNING domain_id)
+               UPDATE sm_target_domains SET scan_status = 'PENDING' WHERE id IN (SELECT domain_id FROM due)""")
+        return cur.rowcount
 
 
 def claim(cur) -> dict | None:

@@ -172,7 +172,7 @@ def test_scanned_account_edits_search_and_batches(sm, directory):
 
 def test_periodic_scans_and_one_queued_at_most(sm, directory):
     from secrets_manager_service.target_domains import flows
-    from secrets_manager_service.target_domains.domains import store
+    from secrets_manager_service.target_domains.scans import store
 
     domain_id = create_domain(sm, directory, periodic_scan=True, periodic_scan_interval=60)
     scan(sm, domain_id)
