@@ -229,13 +229,7 @@ def create_request(db: Database, principal: Principal, body: dict):
 
 def _workflow_for(cur, principal: Principal, role_id: str) -> dict:
     """The workflow the caller may request `role_id` under (locked shared), or 403."""
-    cur.execute("""SELECT id FROM wf_workflows
-                    WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(doc->'target_roles') t WHERE t->>'id' = %s)
-                      AND EXISTS (SELECT 1 FROM jsonb_array_elements(doc->'requester_roles') r
-                                   WHERE r->>'id' = ANY(%s))
-                    ORDER BY created, id LIMIT 1""", (role_id, sorted(principal.role_ids)))
-    row = cur.fetchone()
-    workflow = store.lock_workflow(cur, row["id"], exclusive=False) if row else None
+    workflow = store.workflow_for_role(cur, role_id, sorted(principal.role_ids))
     if workflow is None:
         raise errors.PermissionDenied("no workflow lets the caller request this role")
     return workflow

@@ -57,6 +57,18 @@ def lock_workflow(cur, workflow_id, *, exclusive: bool) -> dict | None:
     return cur.fetchone()
 
 
+def workflow_for_role(cur, role_id: str, requester_role_ids: list[str]) -> dict | None:
+    """The first workflow (by creation) under which one of `requester_role_ids` may request
+    `role_id`, locked shared as lock_workflow does; None if there is none."""
+    cur.execute("""SELECT id FROM wf_workflows
+                    WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(doc->'target_roles') t WHERE t->>'id' = %s)
+                      AND EXISTS (SELECT 1 FROM jsonb_array_elements(doc->'requester_roles') r
+                                   WHERE r->>'id' = ANY(%s))
+                    ORDER BY created, id LIMIT 1""", (role_id, requester_role_ids))
+    row = cur.fetchone()
+    return lock_workflow(cur, row["id"], exclusive=False) if row else None
+
+
 def find_workflow(db: Database, workflow_id) -> dict | None:
     with db.cursor() as cur:
         cur.execute("SELECT * FROM wf_workflows WHERE id = %s", (workflow_id,))
