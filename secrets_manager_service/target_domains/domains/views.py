@@ -1,6 +1,6 @@
 """Routes of target domains (the directory itself, its scans and resolve).
 
-The scanned and managed accounts' routes are in accounts.views and managed.views, on
+The scanned and managed accounts' routes are in scanned.views and managed.views, on
 this blueprint (target_domains.routes gathers them). Every view checks the scope before it
 reads a body (`scoped`), so a caller without the scope gets 403 whatever it sends.
 """

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 from common.schemas import CaseInsensitiveChoice, RequestBody, Role, RoleRef, SERVER_FILLED, body_sortkey, sorted_page_args
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import StrictBoolean, listing_of
-from secrets_manager_service.target_domains.accounts.schemas import AccountSearch, Ids
+from secrets_manager_service.target_domains.scanned.schemas import AccountSearch, Ids
 from secrets_manager_service.target_domains.domains.schemas import (PolicyHandle, PolicyHandleBody, TargetDomainHandle,
                                                                     TargetDomainHandleBody)
 

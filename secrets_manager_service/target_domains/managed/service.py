@@ -21,8 +21,8 @@ from secrets_manager_service.accounts import rotations
 from secrets_manager_service.accounts.families import DIRECTORY
 from secrets_manager_service.policies import store as policies_store
 from secrets_manager_service.target_domains import bind_passwords, ldap_syntax
-from secrets_manager_service.target_domains.accounts import service as accounts
-from secrets_manager_service.target_domains.accounts import store as account_store
+from secrets_manager_service.target_domains.scanned import service as scanned
+from secrets_manager_service.target_domains.scanned import store as scanned_store
 from secrets_manager_service.target_domains.domains import service as domains
 from secrets_manager_service.target_domains.managed import store
 
@@ -161,11 +161,11 @@ def _onboard(cur, principal_sub: str, domain: dict, account: dict, data: dict, p
 
 def create(principal: Principal, domain_id, body: dict) -> uuid.UUID:
     domain = domains.get_row(domain_id)
-    accounts.check_domain_handle(body, domain)
+    scanned.check_domain_handle(body, domain)
     if not body.get("source_id") and not body.get("username"):
         raise domains.bad("username (or source_id) names the directory account to manage", "username",
                           "REQUIRED_VALUE_MISSING")
-    account = account_store.find_by(database(), domain["id"], source_id=body.get("source_id"),
+    account = scanned_store.find_by(database(), domain["id"], source_id=body.get("source_id"),
                                     username=body.get("username"))
     _check_onboardable(domain, account, "username")
     policy = _policy(domain, body.get("password_policy"))
@@ -190,7 +190,7 @@ def create(principal: Principal, domain_id, body: dict) -> uuid.UUID:
 
 def batch_create(principal: Principal, domain_id, ids: list, data: dict) -> list[uuid.UUID]:
     domain = domains.get_row(domain_id)
-    rows = accounts.checked_batch(database(), domain, ids)
+    rows = scanned.checked_batch(database(), domain, ids)
     for row in rows:
         _check_onboardable(domain, row, "ids")
     policy = _policy(domain, data.get("password_policy"))
@@ -211,7 +211,7 @@ def auto_onboard(domain_id) -> int:
     policy = _policy(domain, None, required=False)
     if policy is None:
         return 0
-    candidates = [a for a in account_store.unmanaged_for_onboarding(database(), domain["id"])
+    candidates = [a for a in scanned_store.unmanaged_for_onboarding(database(), domain["id"])
                   if not is_bind_account(domain, a)]
     if not candidates:
         return 0
@@ -235,7 +235,7 @@ def _changes(domain: dict, body: dict) -> tuple[dict, list[dict] | None]:
 
 def update(principal: Principal, domain_id, managed_id, body: dict) -> None:
     domain = domains.get_row(domain_id)
-    accounts.check_domain_handle(body, domain)
+    scanned.check_domain_handle(body, domain)
     row = get_row(domain, managed_id)
     _apply(principal, domain, [row["id"]], body)
 
@@ -257,7 +257,7 @@ def _apply(principal: Principal, domain: dict, ids: list, body: dict) -> None:
 
 
 def _checked(domain: dict, ids: list) -> list[dict]:
-    return accounts.checked_batch(database(), domain, ids, fetch=store.managed_in)
+    return scanned.checked_batch(database(), domain, ids, fetch=store.managed_in)
 
 
 def delete(domain_id, managed_id) -> None:

@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 from common.db import Database, fetch_page
 from secrets_manager_service.accounts import queue_store
 from secrets_manager_service.accounts.kinds import DIRECTORY, LIVE_CHECKOUT as LIVE
-from secrets_manager_service.target_domains.accounts.store import keyword_filters, time_filters
+from secrets_manager_service.target_domains.scanned.store import keyword_filters, time_filters
 from secrets_manager_service.target_domains.domains.store import rows
 
 API_STATE = "CASE WHEN a.removed THEN 'REMOVED' ELSE m.state END"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from common import audit, errors
 from common.auth import Principal
 from common.web import database
-from secrets_manager_service.target_domains.accounts import store as account_store
+from secrets_manager_service.target_domains.scanned import store
 from secrets_manager_service.target_domains.domains import service as domains
 
 SCANNED_FIELDS = ("id", "username", "email", "full_name", "source_id", "security_id", "additional_data", "state",
@@ -28,7 +28,7 @@ def check_domain_handle(body: dict, domain: dict) -> None:
         raise domains.bad("target_domain.id differs from the domain of the URL", "target_domain.id")
 
 
-def checked_batch(db_or_cur, domain: dict, ids: list, fetch=account_store.accounts_in) -> list[dict]:
+def checked_batch(db_or_cur, domain: dict, ids: list, fetch=store.accounts_in) -> list[dict]:
     """The batch's rows in the order of `ids`; 400 (nothing changes) if any id is not one of the domain's."""
     rows = {row["id"]: row for row in fetch(db_or_cur, domain["id"], ids)}
     missing = [str(i) for i in ids if i not in rows]
@@ -39,7 +39,7 @@ def checked_batch(db_or_cur, domain: dict, ids: list, fetch=account_store.accoun
 
 def get(domain_id, account_id) -> dict:
     domain = domains.get_row(domain_id)
-    row = account_store.find_account(database(), domain["id"], domains.parse_id(account_id, "account"))
+    row = store.find_account(database(), domain["id"], domains.parse_id(account_id, "account"))
     if row is None:
         raise errors.NotFound("account not found")
     return render(row)
@@ -47,7 +47,7 @@ def get(domain_id, account_id) -> dict:
 
 def list_page(domain_id, args: dict, *, keywords: list[str] = (), filters: dict | None = None) -> dict:
     domain = domains.get_row(domain_id)
-    total, rows = account_store.list_accounts(database(), domain["id"], keywords=keywords, filters=filters,
+    total, rows = store.list_accounts(database(), domain["id"], keywords=keywords, filters=filters,
                                               sortkey=args["sortkey"], sortdir=args["sortdir"],
                                               offset=args["offset"], limit=args["limit"])
     return {"count": total, "items": [render(row) for row in rows]}
@@ -56,7 +56,7 @@ def list_page(domain_id, args: dict, *, keywords: list[str] = (), filters: dict 
 def update(principal: Principal, domain_id, account_id, body: dict) -> None:
     domain = domains.get_row(domain_id)
     check_domain_handle(body, domain)
-    found = account_store.find_account(database(), domain["id"], domains.parse_id(account_id, "account"))
+    found = store.find_account(database(), domain["id"], domains.parse_id(account_id, "account"))
     if found is None:
         raise errors.NotFound("account not found")
     _change(principal, domain, [found["id"]], body)
@@ -72,6 +72,6 @@ def _change(principal: Principal, domain: dict, ids: list, changes: dict) -> Non
     if not changes:
         return
     with database().transaction() as cur:
-        account_store.change(cur, domain["id"], ids, changes, principal.sub)
+        store.change(cur, domain["id"], ids, changes, principal.sub)
         audit.record("target_domain.accounts.update", f"targetdomains/{domain['id']}", cur=cur,
                      details={"ids": [str(i) for i in ids], "fields": sorted(changes)})

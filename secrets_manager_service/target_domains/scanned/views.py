@@ -7,8 +7,8 @@ from flask.views import MethodView
 from common.auth import current_principal, scoped
 from common.schemas import merged_paging
 from common.web import empty
-from secrets_manager_service.target_domains.accounts import schemas
-from secrets_manager_service.target_domains.accounts import service as accounts
+from secrets_manager_service.target_domains.scanned import schemas
+from secrets_manager_service.target_domains.scanned import service as scanned
 from secrets_manager_service.target_domains.domains.schemas import keywords_of
 from secrets_manager_service.target_domains.domains.views import READ, WRITE, blp
 
@@ -22,7 +22,7 @@ class ScannedAccounts(MethodView):
     @blp.response(200, schemas.ScannedAccountList)
     def get(self, args, domain_id):
         """List a target domain's scanned accounts"""
-        return accounts.list_page(domain_id, args)
+        return scanned.list_page(domain_id, args)
 
 
 @blp.route("/targetdomains/<uuid:domain_id>/accounts/search")
@@ -34,7 +34,7 @@ class SearchScannedAccounts(MethodView):
         """Search a target domain's scanned accounts"""
         args = merged_paging(request.args.to_dict(), body, schemas.ScannedPageArgs)
         filters = {k: body[k] for k in SEARCH_FILTERS if k in body}
-        return accounts.list_page(domain_id, args, keywords=keywords_of(body["keywords"]), filters=filters)
+        return scanned.list_page(domain_id, args, keywords=keywords_of(body["keywords"]), filters=filters)
 
 
 @blp.route("/targetdomains/<uuid:domain_id>/accounts/<uuid:account_id>")
@@ -43,14 +43,14 @@ class ScannedAccount(MethodView):
     @blp.response(200, schemas.ScannedAccount)
     def get(self, domain_id, account_id):
         """Read a scanned account"""
-        return accounts.get(domain_id, account_id)
+        return scanned.get(domain_id, account_id)
 
     @scoped(*WRITE)
     @blp.arguments(schemas.ScannedAccountBody)
     @blp.response(200)
     def put(self, body, domain_id, account_id):
         """Set a scanned account's `ignored` and `comment`"""
-        accounts.update(current_principal(), domain_id, account_id, body)
+        scanned.update(current_principal(), domain_id, account_id, body)
         return empty()
 
 
@@ -61,7 +61,7 @@ class BatchEditScannedAccounts(MethodView):
     @blp.response(200)
     def put(self, body, domain_id):
         """Set `ignored`/`comment` of up to 100 scanned accounts (all or nothing; the Python SDK's method)"""
-        accounts.batch_update(current_principal(), domain_id, body["ids"], body["changes"])
+        scanned.batch_update(current_principal(), domain_id, body["ids"], body["changes"])
         return empty()
 
     @scoped(*WRITE)
@@ -69,5 +69,5 @@ class BatchEditScannedAccounts(MethodView):
     @blp.response(200)
     def post(self, body, domain_id):
         """The same as PUT (the Go SDK's method)"""
-        accounts.batch_update(current_principal(), domain_id, body["ids"], body["changes"])
+        scanned.batch_update(current_principal(), domain_id, body["ids"], body["changes"])
         return empty()
