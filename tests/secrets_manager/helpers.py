@@ -137,7 +137,12 @@ class VaultReader:
 
     def __init__(self, base: str, tokens):
         self.base = base + VAULT
-        self.headers = tokens.headers("service")
+        self._tokens = tokens
+
+    @property
+    def headers(self) -> dict:
+        # A new token each time: the reader lives for the session, longer than a token's 10 minutes.
+        return self._tokens.headers("service")
 
     def raw(self, path: str) -> dict | None:
         """The newest data of a Vault secret, read with a service token; None if there is none."""
