@@ -1,17 +1,18 @@
-"""SQL only in stores (issue 19, point 4): in common/ and vault_service/, a statement is run
-only by a store module (`store.py`, `*_store.py`), so each query has one home beside its kind.
-The exceptions say why; the Secrets Manager's packages are still being sorted (issue 19)."""
+"""SQL only in stores (issue 19, point 4): in common/, vault_service/ and secrets_manager_service/,
+a statement is run only by a store module (`store.py`, `*_store.py`), so each query has one home
+beside its kind. The exceptions say why."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("common", "vault_service")
+PACKAGES = ("common", "vault_service", "secrets_manager_service")
 EXCEPTIONS = {
     "common/db.py": "the database layer stores run on: connections, health checks, migrations, paging",
     "common/ratelimit.py": "a Redis pipeline's execute(), not SQL",
     "common/devtools/embedded_pg.py": "a development program (not run-time): creates the embedded server's database",
+    "secrets_manager_service/drivers/postgresql.py": "the rotation driver: ALTER ROLE on a target host's database, not ours",
 }
 _EXECUTE = re.compile(r"\.execute\(")
 
