@@ -173,6 +173,17 @@ def v1_read(ctx: Context) -> Request:
     return Request.make("GET", f"{ctx.vault_url}/secrets/{name}", {"Authorization": f"Bearer {reader}"})
 
 
+def v1_read_grant(ctx: Context) -> Request:
+    """The same read by a user whose token carries no role: a live workflow grant gives it, as
+    the Secrets Manager tells the Vault (PUT /grants/{request_id}, here sent directly)."""
+    name, role = shared_secret_with_role(ctx, "bench-v1-grant")
+    reader_id = str(uuid.uuid4())
+    ctx.call("PUT", f"{ctx.vault_url}/grants/{uuid.uuid4()}", ctx.tokens("service", ttl=TOKEN_TTL), {
+        "user_id": reader_id, "role": role, "grant_type": "PERMANENT", "sequence": 1})
+    reader = ctx.tokens("user", sub=reader_id, ttl=TOKEN_TTL)
+    return Request.make("GET", f"{ctx.vault_url}/secrets/{name}", {"Authorization": f"Bearer {reader}"})
+
+
 def versioned_secret(ctx: Context, prefix: str) -> tuple[str, str]:
     """(path, service token): a new secret with one version, written through the versioned API."""
     path = f"bench/{support.unique(prefix)}"
@@ -226,6 +237,8 @@ def vault_section(ctx: Context) -> list[Scenario]:
     suite.start_vault(ctx)
     return [
         Scenario("v1_read", "v1 read (GET /secrets/{name})", v1_read, goal=0.55),
+        # Issue 21: the read role from a workflow grant instead of the token.
+        Scenario("v1_read_grant", "v1 read, the role from a workflow grant", v1_read_grant),
         Scenario("v2_read", "v2 read (GET /secret/data/{path})", v2_read),
         # Issue 13: the same read through HashiCorp's API, within 5% of the versioned one.
         Scenario("kv_read", "KV v2 read (GET /v1/secret/data/{path}, X-Vault-Token)", kv_read, goal=0.95,
@@ -419,7 +432,7 @@ def _register_accounts(ctx: Context) -> dict:
         raise RuntimeError(f"setup: the user sees {total} account secrets, not {SM_HOSTS * SM_ACCOUNTS_PER_HOST}")
     print(f"secrets manager: {total} managed accounts on {SM_HOSTS} hosts registered "
           f"in {time.monotonic() - started:.1f} s")
-    return {"user": user, "service": ctx.tokens("service", ttl=TOKEN_TTL), "checkout_paths": tuple(
+    return {"user": user, "role": role, "service": ctx.tokens("service", ttl=TOKEN_TTL), "checkout_paths": tuple(
         f"hosts/{hosts[0]}/acct{n:03d}" for n in range(SM_CHECKOUT_ACCOUNTS))}
 
 
@@ -444,6 +457,22 @@ class FloorCheckoutRelease(CheckoutRelease):
 def sm_checkout_release(ctx: Context) -> CheckoutRelease:
     sm = ctx.extras["sm"]
     return CheckoutRelease(ctx.sm_url, sm["checkout_paths"], f"Bearer {sm['user']}")
+
+
+def sm_checkout_grant(ctx: Context) -> CheckoutRelease:
+    """The cycle by a user whose access comes from a workflow grant (issue 21): a workflow over
+    the accounts' role, a request, its approval; the user's token carries only the requester role."""
+    sm, workflows = ctx.extras["sm"], ctx.sm_base + "/workflow-engine/api/v1"
+    requester_role, approver_role = support.new_role("bench-requester"), support.new_role("bench-approver")
+    ctx.call("POST", f"{workflows}/workflows", ctx.tokens("admin", ttl=TOKEN_TTL), {
+        "name": support.unique("bench-wf"), "grant_types": ["PERMANENT"], "target_roles": [sm["role"]],
+        "requester_roles": [requester_role], "steps": [{"match": "ANY", "approvers": [{"role": approver_role}]}]})
+    requester = ctx.tokens("user", roles=[requester_role], ttl=TOKEN_TTL)
+    request_id = ctx.call("POST", f"{workflows}/requests", requester, {
+        "requested_role": {"id": sm["role"]["id"]}, "grant_type": "PERMANENT"}).json()["id"]
+    ctx.call("POST", f"{workflows}/requests/{request_id}/decision", ctx.tokens("user", roles=[approver_role], ttl=TOKEN_TTL),
+             {"step": 0, "decision": "APPROVED"})
+    return CheckoutRelease(ctx.sm_url, sm["checkout_paths"], f"Bearer {requester}")
 
 
 def sm_checkout_floor(ctx: Context) -> FloorCheckoutRelease:
@@ -475,6 +504,8 @@ def secrets_manager_section(ctx: Context) -> list[Scenario]:
         Scenario("sm_checkout_release", "SM checkout+release cycle (2 requests)", sm_checkout_release,
                  unit="cycles"),
         Scenario("sm_checkout_floor", "floor: bare Flask + the checkout's Vault call, then release", sm_checkout_floor,
+                 unit="cycles"),
+        Scenario("sm_checkout_grant", "SM checkout+release cycle, the role from a workflow grant", sm_checkout_grant,
                  unit="cycles"),
         # Issue 12's latency goal (p99 under 40 ms) is of one cycle, not of one among 16 queued ones.
         Scenario("sm_checkout_alone", "SM checkout+release cycle, one connection", sm_checkout_release,

@@ -102,6 +102,58 @@ def test_deleting_the_request_or_its_workflow_ends_the_grant(sm, people, tokens)
     assert sm.post("/secrets/checkouts", headers=people.requester, json={"path": path}).status_code == 404
 
 
+def _vault_grant(vault_url, tokens, request_id: str) -> dict | None:
+    import requests
+
+    response = requests.get(f"{vault_url}/vault/api/v1/grants/{request_id}", headers=tokens.headers("service"), timeout=30)
+    return response.json() if response.status_code == 200 else None
+
+
+def _until(check, seconds: float = 10.0):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not (value := check()):
+        assert time.monotonic() < deadline, "the Vault was not told in time"
+        time.sleep(0.1)
+    return value
+
+
+def test_the_vault_is_told_every_start_and_end(sm, people, tokens, vault_url, sm_config):
+    """Approval, a FLOATING grant's first use, deletion of the request or of its workflow: each
+    reaches the Vault from the outbox (kicked after the commit; no worker runs here)."""
+    workflow_id = _workflow(sm, people, steps=[("ANY", [people.a])], max_active_requests=10)
+    path = f"hosts/{sm.host(sm.policy(), accounts={'root': 'pw'}, roles=[people.target])}/root"
+    first = _approved(sm, people)
+    held = _until(lambda: _vault_grant(vault_url, tokens, first))
+    assert held["live"] and held["user_id"] == people.requester["sub"] and held["role"]["id"] == people.target["id"]
+    assert sm.delete(f"/requests/{first}", prefix=WF).status_code == 200
+    ended = _until(lambda: (g := _vault_grant(vault_url, tokens, first)) and g["ended"] and g)
+    assert ended["end_reason"] == "request deleted" and not ended["live"]
+
+    floating = _approved(sm, people, grant_type="FLOATING", floating_length=3)
+    assert _until(lambda: _vault_grant(vault_url, tokens, floating))["grant_start"] is None
+    sm.checkout(path, people.requester)  # its first use, here
+    started = _until(lambda: (g := _vault_grant(vault_url, tokens, floating)) and g["grant_start"] and g)
+    assert started["live"] and started["grant_end"]
+    assert sm.delete(f"/workflows/{workflow_id}", prefix=WF).status_code == 200
+    ended = _until(lambda: (g := _vault_grant(vault_url, tokens, floating)) and g["ended"] and g)
+    assert ended["end_reason"] == "workflow deleted"
+    with psycopg.connect(sm_config["DATABASE_URL"]) as conn:
+        rows = conn.execute("""SELECT state->>'ended', delivered IS NOT NULL FROM wf_grant_outbox
+                                WHERE request_id = ANY(%s) ORDER BY id""", ([first, floating],)).fetchall()
+    assert rows == [("false", True), ("true", True), ("false", True), ("false", True), ("true", True)]
+
+
+def test_a_denied_request_tells_the_vault_nothing(sm, people, tokens, vault_url, sm_config):
+    _workflow(sm, people, steps=[("ANY", [people.a])], max_active_requests=10)
+    request_id = _request(sm, people)
+    assert _decide(sm, request_id, people.approver_a, 0, "DENIED").status_code == 200
+    with psycopg.connect(sm_config["DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT count(*) FROM wf_grant_outbox WHERE request_id = %s", (request_id,)).fetchone()[0] == 0
+    assert _vault_grant(vault_url, tokens, request_id) is None
+
+
 def test_a_grant_of_an_approver_role_does_not_approve_requests_for_that_role(sm, people):
     # Role a approves requests for role a: whoever holds a only through a grant cannot decide them.
     _workflow(sm, people, steps=[("ANY", [people.a])], target_roles=[people.target, people.a], max_active_requests=10)

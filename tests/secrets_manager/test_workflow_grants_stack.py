@@ -225,3 +225,28 @@ def test_revoke_and_delete_at_once_end_the_grant_once_in_both(stack, world, toke
     _within(END_WITHIN, lambda: _vault_says(stack, world, 404), "the Vault read ends")
     ends = [row for row in _outbox(stack, request_id) if row[0] == "true"]
     assert len(ends) == 1 and ends[0][1:3] == (True, False)
+
+
+def test_the_sweep_keeps_a_checkout_whose_holder_still_holds_the_role(stack, world, tokens):
+    """A grant of a role the holder's token carries as well: its end takes nothing away."""
+    people, sm = world["people"], world["sm"]
+    both = people.user(people.requester_role, people.target, name="Tom Token-holder")
+    response = sm.post("/requests", prefix=WF, headers=both, json=go_access_request(people.target, grant_type="PERMANENT"))
+    assert response.status_code == 201, response.get_json()
+    request_id = response.get_json()["id"]
+    for step, approver in ((0, people.approver_a), (1, people.approver_b)):
+        assert sm.post(f"/requests/{request_id}/decision", prefix=WF, headers=approver,
+                       json=go_decision(step, "APPROVED")).status_code == 200
+    checkout = sm.post("/secrets/checkouts", headers=both, json={"path": world["path"]})
+    assert checkout.status_code == 200
+    checkout_id = checkout.get_json()["items"][0]["id"]
+    assert sm.post(f"/requests/{request_id}/role/revoke", prefix=WF, headers=people.approver_a).status_code == 200
+
+    def swept():
+        with psycopg.connect(stack["db"]) as conn:
+            return conn.execute("""SELECT checkouts_swept IS NOT NULL FROM wf_grant_outbox
+                                    WHERE request_id = %s AND state->>'ended' = 'true'""", (request_id,)).fetchone()[0]
+
+    _within(END_WITHIN, swept, "the worker sweeps the grant's end")
+    assert not _checkout_revoked(stack, checkout_id)
+    assert sm.get(f"/secrets/checkouts/{checkout_id}", headers=both).status_code == 200
