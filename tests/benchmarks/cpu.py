@@ -60,7 +60,7 @@ SM_HOSTS, SM_PER_HOST, SM_WITH_PASSWORD = 50, 100, 4  # 5,000 managed accounts
 # Budgets, instructions per request (issue 25, point 2).
 SINGLE_READ = 1.10e6
 BUDGETS = {
-    "v1_read": SINGLE_READ, "v2_read": SINGLE_READ, "kv_read": SINGLE_READ, "kv_read_policy": SINGLE_READ,
+    "v1_read": SINGLE_READ, "v1_read_grant": SINGLE_READ, "v2_read": SINGLE_READ, "kv_read": SINGLE_READ, "kv_read_policy": SINGLE_READ,
     "v2_write": 1.45e6, "v1_list": 20e6, "sm_list": 8e6, "sm_cycle": 7e6, "vault_cycle_share": 2e6,
 }
 
@@ -86,6 +86,8 @@ def vault_routes(seed: dict) -> list[tuple]:
          [("POST", f"/write/{seed['write_path']}", {}, None, "")]),
         ("v1_read", "v1 read GET /secrets/{name}", "floor_read", "vault",
          [("GET", f"{V}/secrets/{seed['v1_name']}", user, None, "")]),
+        ("v1_read_grant", "v1 read, the role from a workflow grant", "floor_read", "vault",
+         [("GET", f"{V}/secrets/{seed['v1_name']}", {"Authorization": f"Bearer {seed['grant_reader']}"}, None, "")]),
         ("v2_read", "v2 read GET /secret/data/{path}", "floor_read", "vault",
          [("GET", f"{V}/secret/data/{path}", service, None, "")]),
         ("kv_read", "KV v2 read GET /v1/secret/data/{path}", "floor_read", "vault",
@@ -269,7 +271,11 @@ def seed_vault(ctx: bench.Context) -> dict:
         response = ctx.http.put(f"{ctx.vault_base}/v1/{url}", json=body, headers=head, timeout=60)
         if response.status_code not in (200, 204):
             raise RuntimeError(f"setup: PUT /v1/{url} answered {response.status_code}: {response.text[:500]}")
+    grantee = str(uuid.uuid4())  # holds the role by a workflow grant only (issue 21)
+    ctx.call("PUT", f"{ctx.vault_url}/grants/{uuid.uuid4()}", service,
+             {"user_id": grantee, "role": role, "grant_type": "PERMANENT", "sequence": 1})
     return {"reader": ctx.tokens("user", roles=[role], ttl=bench.TOKEN_TTL), "role_id": role["id"],
+            "grant_reader": ctx.tokens("user", sub=grantee, ttl=bench.TOKEN_TTL),
             "service": service, "policy_user": ctx.tokens("user", roles=[policy_role], ttl=bench.TOKEN_TTL),
             "v1_name": "bench-list-0007", "v2_path": f"{folder}/s07", "write_path": write_path, "folder": folder}
 
