@@ -69,12 +69,16 @@ def hook(db: Database):
 # --- the worker's sweep -----------------------------------------------------------------------
 
 def sweep(vault) -> None:
-    """One round (needs an app context): end what expired, end the checkouts of ended grants,
-    deliver the outbox."""
+    """One round of both (needs an app context)."""
+    end_what_ended()
+    grant_outbox.deliver_due(database(), vault)
+
+
+def end_what_ended() -> None:
+    """End the grants whose window is over, and the checkouts that needed an ended grant."""
     db = database()
     _end_expired(db)
     _end_checkouts_of_ended_grants(db)
-    grant_outbox.deliver_due(db, vault)
 
 
 def _end_expired(db: Database) -> None:
@@ -96,19 +100,26 @@ def _end_checkouts_of_ended_grants(db: Database) -> None:
             store.checkouts_swept(cur, end["id"])
 
 
-def start_sweeper(app: Flask, stop: threading.Event) -> threading.Thread:
-    """The worker's sweep every SWEEP_SECONDS in a thread of its own (a long rotation pass never
-    holds back a grant's end), until `stop` is set."""
+def start_sweeper(app: Flask, stop: threading.Event) -> list[threading.Thread]:
+    """The worker's sweep every SWEEP_SECONDS, until `stop` is set: ends in one thread, delivery
+    to the Vault in another (a Vault that does not answer holds back neither the ends of
+    checkouts nor, being a thread apart from the passes, a long rotation)."""
+    vault = app.extensions["vault_client"]
+    return [_every_second(app, stop, "workflow-grant-ends", end_what_ended),
+            _every_second(app, stop, "workflow-grant-outbox", lambda: grant_outbox.deliver_due(database(), vault))]
+
+
+def _every_second(app: Flask, stop: threading.Event, name: str, work) -> threading.Thread:
     def run():
         with app.app_context():
             while not stop.wait(SWEEP_SECONDS):
                 try:
-                    sweep(app.extensions["vault_client"])
+                    work()
                 except errors.ApiError as exc:  # the database is down: the next round tries again
-                    log.warning("grant sweep failed", extra={"error_code": exc.code})
+                    log.warning("grant sweep failed", extra={"error_code": exc.code, "sweep": name})
                 except Exception:
-                    log.exception("grant sweep failed")
+                    log.exception("grant sweep failed", extra={"sweep": name})
 
-    thread = threading.Thread(target=run, name="workflow-grant-sweep", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     return thread
