@@ -230,7 +230,8 @@ def grants_of(cur, user_id: str) -> list[dict]:
 def start_floating(cur, request_ids: list) -> list[dict]:
     """Start the windows of unstarted FLOATING grants now; the requests whose window this started."""
     cur.execute(f"""UPDATE wf_requests SET grant_start = now(), grant_end = now() + make_interval(hours => floating_length)
-                     WHERE id = ANY(%s) AND grant_type = 'FLOATING' AND grant_start IS NULL RETURNING {GRANT_COLUMNS}""",
+                     WHERE id = ANY(%s) AND grant_type = 'FLOATING' AND grant_start IS NULL AND grant_ended IS NULL
+                 RETURNING {GRANT_COLUMNS}""",
                 (request_ids,))
     return cur.fetchall()
 
