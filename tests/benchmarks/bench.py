@@ -181,6 +181,13 @@ def v1_read_grant(ctx: Context) -> Request:
     ctx.call("PUT", f"{ctx.vault_url}/grants/{uuid.uuid4()}", ctx.tokens("service", ttl=TOKEN_TTL), {
         "user_id": reader_id, "role": role, "grant_type": "PERMANENT", "sequence": 1})
     reader = ctx.tokens("user", sub=reader_id, ttl=TOKEN_TTL)
+    # Every Vault process re-reads the grants within 2 s (vault_service.grants.cache): wait for them.
+    deadline = time.monotonic() + 10
+    while any(ctx.call("GET", f"{ctx.vault_url}/secrets/{name}", reader, expect=(200, 404)).status_code == 404
+              for _ in range(2 * WORKERS)):
+        if time.monotonic() > deadline:
+            raise RuntimeError("setup: the Vault does not honour the grant")
+        time.sleep(0.2)
     return Request.make("GET", f"{ctx.vault_url}/secrets/{name}", {"Authorization": f"Bearer {reader}"})
 
 
