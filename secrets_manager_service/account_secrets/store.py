@@ -70,7 +70,8 @@ def lock_account(cur, account_id) -> dict | None:
     return cur.fetchone()
 
 
-def find_account_by_id(db: Database, account_id) -> dict | None:
+def find_accounts(db: Database, account_ids: list) -> list[dict]:
+    """The accounts with these ids that still exist."""
     with db.cursor() as cur:
-        cur.execute(f"SELECT {_ACCOUNT} FROM {_ACCOUNTS} WHERE a.id = %(id)s", {"id": account_id})
-        return cur.fetchone()
+        cur.execute(f"SELECT {_ACCOUNT} FROM {_ACCOUNTS} WHERE a.id = ANY (%(ids)s)", {"ids": list(account_ids)})
+        return cur.fetchall()

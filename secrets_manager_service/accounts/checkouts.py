@@ -204,10 +204,7 @@ def revoke_after_role_loss(families, deps: Deps, user_id: str, lost_role_id: str
     held = frozenset(held_role_ids)
     ended = 0
     _total, live = deps.store.live_of(deps.db, user_id, sortdir="ASC", limit=ROLE_LOSS_BATCH)
-    for checkout in live:
-        family, found = _with_account(families, deps, checkout)
-        if found is None:
-            continue
+    for family, found in _with_accounts(families, deps, live):
         reach = found["account"]["access_role_ids"]
         if found["holder_admin"] or lost_role_id not in reach or not held.isdisjoint(reach):
             continue
@@ -215,19 +212,22 @@ def revoke_after_role_loss(families, deps: Deps, user_id: str, lost_role_id: str
     return ended
 
 
-def _with_account(families: tuple[AccountFamily, ...], deps: Deps, checkout: dict | None):
-    """(family, the checkout with its account's row under "account"); (None, None) once the account is gone."""
-    if checkout is None:
-        return None, None
-    family = next(f for f in families if f.kind == checkout["account_kind"])
-    account = family.account_by_id(deps.db, checkout["account_id"])
-    return (family, {**checkout, "account": account}) if account is not None else (None, None)
+def _with_accounts(families: tuple[AccountFamily, ...], deps: Deps, checkouts: list[dict]) -> list[tuple]:
+    """(family, the checkout with its account's row under "account") of each checkout whose account
+    still exists, in their order; each family's accounts read at once."""
+    by_kind = {family.kind: family for family in families}
+    accounts = {kind: by_kind[kind].accounts_by_id(deps.db, [c["account_id"] for c in checkouts
+                                                                if c["account_kind"] == kind])
+                for kind in {c["account_kind"] for c in checkouts}}
+    return [(by_kind[c["account_kind"]], {**c, "account": accounts[c["account_kind"]][c["account_id"]]})
+            for c in checkouts if c["account_id"] in accounts[c["account_kind"]]]
 
 
 def _visible_checkout(families, deps: Deps, principal: Principal, checkout_id: uuid.UUID,
                       action: str) -> tuple[AccountFamily, dict]:
     """A live checkout the caller may see and its holder still use, with its family; else 404."""
-    family, found = _with_account(families, deps, deps.store.find_live(deps.db, checkout_id))
+    checkout = deps.store.find_live(deps.db, checkout_id)
+    family, found = next(iter(_with_accounts(families, deps, [checkout] if checkout else [])), (None, None))
     if found is None or not (found["user_id"] == principal.sub or _is_admin(principal)):
         deps.audit(action, f"checkouts/{checkout_id}", audit.NOT_FOUND)
         raise errors.NotFound("checkout not found")
@@ -247,10 +247,7 @@ def list_checkouts(families, deps: Deps, principal: Principal, args: dict) -> di
     total, live = deps.store.live_of(deps.db, principal.sub, sortdir=args["sortdir"],
                                      limit=args["offset"] + args["limit"])
     items = []
-    for checkout in live[args["offset"]:]:
-        family, found = _with_account(families, deps, checkout)
-        if found is None:
-            continue
+    for family, found in _with_accounts(families, deps, live[args["offset"]:]):
         if not _holder_may_still_use(family, principal, found):
             _revoke(family, deps, found)
             total -= 1
@@ -279,9 +276,9 @@ def expire(family: AccountFamily, deps: Deps) -> int:
         if not ended:
             return 0
         family.queue_release(cur, sorted({row["account_id"] for row in ended}))
+        accounts = family.accounts_by_id(deps.db, [row["account_id"] for row in ended])
         for row in ended:
-            account = family.account_by_id(deps.db, row["account_id"])
-            deps.audit("checkout.expire", family.path(account), cur=cur, principal=WORKER,
+            deps.audit("checkout.expire", family.path(accounts[row["account_id"]]), cur=cur, principal=WORKER,
                        details={"checkout_id": str(row["id"]), "holder": row["user_id"]})
     metrics.CHECKOUTS.labels("expire", "success").inc(len(ended))
     return len(ended)

@@ -64,8 +64,9 @@ class DirectoryAccounts:
     def find_account(self, db, key) -> dict | None:
         return managed_store.find_managed(db, *key)
 
-    def account_by_id(self, db, account_id) -> dict | None:
-        return managed_store.find_by_id(db, account_id)
+    def accounts_by_id(self, db, account_ids: list) -> dict:
+        found = (managed_store.find_by_id(db, account_id) for account_id in set(account_ids))
+        return {row["id"]: row for row in found if row is not None}
 
     def usable(self, account: dict) -> bool:
         return (account["enabled"] and account["explicit_checkout"] and account["api_state"] in ("ACTIVE", "FAILED")

@@ -7,11 +7,12 @@ who may use it); a *subject* is what a rotation needs of it (policy fields, `pro
 from __future__ import annotations
 
 import uuid
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from secrets_manager_service.accounts.state_store import RotationStates
 
 
+@runtime_checkable
 class AccountFamily(Protocol):
     kind: str  # its `account_kind` in the shared tables (accounts.kinds)
     no_password_hint: str  # what to do when the Vault has no password for one of its accounts
@@ -30,8 +31,8 @@ class AccountFamily(Protocol):
     def find_account(self, db, key) -> dict | None:
         """The account `key` names, or None."""
 
-    def account_by_id(self, db, account_id: uuid.UUID) -> dict | None:
-        """The account with this id, or None once it is gone."""
+    def accounts_by_id(self, db, account_ids: list) -> dict[uuid.UUID, dict]:
+        """The accounts with these ids that still exist, by id."""
 
     def usable(self, account: dict) -> bool:
         """Whether it may be checked out at all, whoever asks."""
@@ -47,12 +48,10 @@ class AccountFamily(Protocol):
 
     def list_accounts(self, db, *, role_ids: list[str] | None, keywords: list[str], username: str | None, within,
                       sortkey: str, sortdir: str, offset: int, limit: int) -> tuple[int, list[dict]]:
-        """(total, one page of `view` rows with `created`, `updated`) of the accounts holders of
-        `role_ids` (None: anyone) may check out, narrowed to `within` (its `within` field) if given."""
+        """(total, a page of `view` rows + `created`, `updated`) that `role_ids` (None: anyone) may check out, in `within`."""
 
     def lock(self, cur, account_id: uuid.UUID) -> dict | None:
-        """Its policy's `max_concurrent_checkouts`, `max_checkout_duration`, the account's row locked
-        until the transaction ends; None once it is gone or may not be checked out."""
+        """Its policy's checkout limits, its row locked till the transaction ends; None if gone or unusable."""
 
     def queue_release(self, cur, account_ids: list) -> None:
         """Queue a release rotation of each account whose policy asks for one and no live checkout holds."""
@@ -72,8 +71,7 @@ class AccountFamily(Protocol):
 
     def record_success(self, cur, account_id, *, subject: dict, interrupted: str | None, interrupted_at,
                        reason: str) -> None:
-        """Say on the account that its `reason` rotation is over and its password current (`interrupted`:
-        what went wrong on the way, dated `interrupted_at`)."""
+        """Record on the account that its rotation ended with its password current (`interrupted`: what went wrong)."""
 
     def record_failure(self, cur, account_id, *, subject: dict, details: str, retry_in: int | None,
                        reason: str) -> None:
@@ -89,5 +87,4 @@ class AccountFamily(Protocol):
         """What the driver takes (without credentials it can only verify, as the account itself)."""
 
     def adopt_endpoint(self, db, subject: dict, credentials: dict[str, str]) -> dict:
-        """An account with no password yet: bind the one about to be generated to its current
-        endpoint(s) (drivers.binding); the subject as it is then."""
+        """For an account with no password yet: bind the coming one to its endpoint(s) now; the subject then."""

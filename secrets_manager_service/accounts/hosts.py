@@ -42,8 +42,8 @@ class HostAccounts:
     def find_account(self, db, key) -> dict | None:
         return store.find_account(db, *key)
 
-    def account_by_id(self, db, account_id) -> dict | None:
-        return store.find_account_by_id(db, account_id)
+    def accounts_by_id(self, db, account_ids: list) -> dict:
+        return {row["account_id"]: row for row in store.find_accounts(db, account_ids)}
 
     def usable(self, account: dict) -> bool:
         return True

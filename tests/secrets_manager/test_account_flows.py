@@ -208,7 +208,8 @@ class FakeFamily:
     def find_account(self, db, key):
         return self.accounts.get(key)
 
-    account_by_id = find_account
+    def accounts_by_id(self, db, account_ids):
+        return {i: self.accounts[i] for i in account_ids if i in self.accounts}
 
     def usable(self, account):
         return account["usable"]
@@ -411,3 +412,12 @@ def test_losing_a_role_ends_only_the_checkouts_that_needed_it(world):
     assert checkouts.revoke_after_role_loss((family,), deps, "u1", "lost", ["kept"], "grant ended") == 1
     assert world["store"].find_live(None, first["id"]) is None and family.released == [needed]
     assert world["store"].find_live(None, second["id"]) is not None
+
+
+def test_both_families_and_the_fake_have_every_member_of_the_interface():
+    from secrets_manager_service.accounts.directory import DirectoryAccounts
+    from secrets_manager_service.accounts.family import AccountFamily
+    from secrets_manager_service.accounts.hosts import HostAccounts
+
+    for family in (HostAccounts(), DirectoryAccounts(), FakeFamily()):
+        assert isinstance(family, AccountFamily), type(family).__name__
