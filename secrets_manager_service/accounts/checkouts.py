@@ -69,8 +69,8 @@ def list_page(families: tuple[AccountFamily, ...], deps: Deps, principal: Princi
               keywords: list[str] = (), within: dict | None = None, username=None) -> dict:
     """The accounts the caller may check out, one page of every family's.
 
-    `within` ({family's `within` field: id}) narrows to one family's accounts under that id and
-    leaves the other families out. Each family's first offset+limit rows come in order from its
+    `within` ({a family's `within` field: id}) narrows to that family's accounts under that id and
+    leaves the other families out (two families' fields: nothing is listed). Each family's first offset+limit rows come in order from its
     own query; the page is cut from their merge.
     """
     within = {k: v for k, v in (within or {}).items() if v is not None}
@@ -79,7 +79,7 @@ def list_page(families: tuple[AccountFamily, ...], deps: Deps, principal: Princi
     roles = None if _is_admin(principal) else sorted(principal.all_role_ids())  # grants too
     total, items = 0, []
     for family in families:
-        if within and family.within not in within:
+        if any(name != family.within for name in within):  # narrowed to another family's accounts
             continue
         count, rows = family.list_accounts(deps.db, role_ids=roles, keywords=list(keywords), username=username,
                                            within=within.get(family.within), **window)

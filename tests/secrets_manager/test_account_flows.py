@@ -421,3 +421,25 @@ def test_both_families_and_the_fake_have_every_member_of_the_interface():
 
     for family in (HostAccounts(), DirectoryAccounts(), FakeFamily()):
         assert isinstance(family, AccountFamily), type(family).__name__
+
+
+def test_a_listing_merges_the_families_and_narrowing_to_one_leaves_the_others_out(world):
+    def listing(kind, within, names):
+        class Listed(FakeFamily):
+            def list_accounts(self, db, *, within=None, **kwargs):
+                rows = [{"path": f"{kind}/{n}", "username": n, "created": None, "updated": None} for n in names]
+                return len(rows), rows
+        family = Listed()
+        family.kind, family.within = kind, within
+        return family
+
+    families = (listing("a", "a_id", ["x", "z"]), listing("b", "b_id", ["y"]))
+    args = {"sortkey": "username", "sortdir": "ASC", "offset": 0, "limit": 2}
+
+    def page(**within):
+        found = checkouts.list_page(families, world["checkouts"], user(), args, within=within)
+        return found["count"], [i["path"] for i in found["items"]]
+
+    assert page() == (3, ["a/x", "b/y"])
+    assert page(b_id="some") == (1, ["b/y"])
+    assert page(a_id="one", b_id="other") == (0, [])
