@@ -46,9 +46,13 @@ def drop(cur, kind: str, account_id) -> None:
 
 
 def retry_later(cur, kind: str, account_id, retry_in: int) -> None:
-    """One more attempt counted; the queued rotation is due again in `retry_in` seconds."""
+    """One more attempt counted; the queued rotation is due again `retry_in` seconds from now.
+
+    Now is the clock's, not the transaction's start (now()): the claim's transaction lasts as long
+    as the rotation tried, and a retry due from its start could be due again at once."""
     cur.execute(
-        """UPDATE sm_rotations SET attempts = attempts + 1, due = now() + make_interval(secs => %(retry)s)
+        """UPDATE sm_rotations SET attempts = attempts + 1,
+                  due = clock_timestamp() + make_interval(secs => %(retry)s)
             WHERE account_kind = %(kind)s AND account_id = %(id)s""",
         {"kind": kind, "id": account_id, "retry": retry_in},
     )
