@@ -41,11 +41,11 @@ def _at_schema_0009(url: str) -> None:
                 conn.execute("INSERT INTO schema_migrations (service, version, name) VALUES (%s, %s, %s)",
                              (service, version, name))
         conn.execute((DATA / "sm_0009.sql").read_text())
-        for table in ("sm_checkouts", "sm_td_checkouts"):
-            conn.execute(f"""UPDATE {table} SET created = created + shift, expires = expires + shift,
-                                    ended = ended + shift
-                               FROM (SELECT now() - max(created) AS shift FROM (
-                                     SELECT created FROM sm_checkouts UNION ALL SELECT created FROM sm_td_checkouts) t) s""")
+        (shift,), = conn.execute("""SELECT now() - max(created) FROM (
+                                        SELECT created FROM sm_checkouts UNION ALL SELECT created FROM sm_td_checkouts) t""")
+        for table in ("sm_checkouts", "sm_td_checkouts"):  # one shift for both: their order stays
+            conn.execute(f"""UPDATE {table} SET created = created + %(shift)s, expires = expires + %(shift)s,
+                                    ended = ended + %(shift)s""", {"shift": shift})
 
 
 def _write_back_the_vault(app) -> None:
