@@ -9,5 +9,6 @@ Their rows are in one table each, keyed by (account_kind, account_id): checkout_
 (sm_checkouts), queue_store.py (sm_rotations), state_store.py (sm_rotation_states). The
 families' own SQL stays in their stores (account_secrets.store, rotation.store for hosts;
 target_domains' checkout_store, rotation_store, managed.store for directory accounts), which
-import nothing from here but kinds.py (the kinds' names and what a live checkout is).
+import only the leaves from here: kinds.py (the kinds' names and what a live checkout is) and
+queue_store.py.
 """
