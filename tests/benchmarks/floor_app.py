@@ -22,12 +22,11 @@ VAULT_URL and VAULT_TOKEN (a `service` token).
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import threading
-from urllib.parse import urlsplit
 
+import urllib3
 from flask import Flask, jsonify, request
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -90,30 +89,24 @@ def read_unaudited(name):
     return jsonify({"name": row["name"], "version": row["v_version"]})
 
 
-def _connection() -> http.client.HTTPConnection:
-    connection = getattr(_http, "connection", None)
-    if connection is None:
-        url = urlsplit(os.environ["VAULT_URL"])
-        connection = _http.connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    return connection
+def _connection() -> urllib3.HTTPConnectionPool:
+    pool = getattr(_http, "pool", None)
+    if pool is None:
+        pool = _http.pool = urllib3.connection_from_url(os.environ["VAULT_URL"], maxsize=1, retries=False,
+                                                        timeout=10)
+    return pool
 
 
 @app.post("/checkout/<path:path>")
 def checkout(path):
     """What a checkout needs from the Vault, as the Secrets Manager asks for it: one HTTP call
-    (every live version of the account's password) on the thread's connection (http.client, as
+    (every live version of the account's password) on the thread's kept connection (urllib3's pool, as
     the Secrets Manager's client) with a service token."""
-    connection = _connection()
-    try:
-        connection.request("GET", f"/vault/api/v1/secret/live/{path}",
-                           headers={"Authorization": f"Bearer {os.environ['VAULT_TOKEN']}"})
-        answer = connection.getresponse()
-        content = answer.read()
-    finally:
-        connection.close()  # gunicorn's sync workers close after each answer anyway
+    answer = _connection().urlopen("GET", f"/vault/api/v1/secret/live/{path}", redirect=False,
+                                   headers={"Authorization": f"Bearer {os.environ['VAULT_TOKEN']}"})
     if answer.status != 200:
         return jsonify({"error": answer.status}), 502
-    found = json.loads(content)
+    found = json.loads(answer.data)
     return jsonify({"count": 1, "items": [{"id": "floor", "path": path, "secrets": [
         {"version": v["version"], "secret": v["data"].get("password")} for v in found["versions"]]}]})
 

@@ -38,11 +38,14 @@ def make_client(token_url, sm_client_secret):
 class _Stub:
     """A stand-in Vault answering with the statuses given, in order (the last one repeats)."""
 
-    def __init__(self, statuses, delay: float = 0.0):
+    def __init__(self, statuses, delay: float = 0.0, idle_close: float | None = None):
         self.statuses, self.delay, self.hits = list(statuses), delay, []
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
+            if idle_close is not None:  # HTTP/1.1 keep-alive, closed by the server after this long idle
+                protocol_version = "HTTP/1.1"
+                timeout = idle_close
             def _answer(self):
                 stub.hits.append((self.command, self.headers.get("Authorization", "")))
                 time.sleep(stub.delay)
@@ -168,6 +171,17 @@ def test_timeouts_retry_reads_but_not_writes(make_client, stub, monkeypatch):
     with pytest.raises(errors.IntraServiceError):
         client.write("hosts/x/y", {"password": "p"})
     assert [m for m, _ in slow.hits] == ["POST"]
+
+
+def test_a_kept_connection_the_vault_closed_while_idle_is_not_a_failure(make_client, stub):
+    """The client keeps its connection to the Vault between calls; one the Vault closed meanwhile
+    (its keep-alive timeout) is noticed and replaced, not taken for an outage and retried."""
+    vault = stub([200], idle_close=0.2)
+    client = make_client(vault.url, tries=1)
+    assert client.read("hosts/x/y")["data"] == {"password": "p"}
+    time.sleep(0.6)  # the stub has closed the idle connection by now
+    assert client.read("hosts/x/y")["data"] == {"password": "p"}
+    assert len(vault.hits) == 2
 
 
 def test_unreachable_vault_and_nothing_secret_in_the_logs(make_client, caplog):
