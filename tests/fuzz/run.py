@@ -111,7 +111,15 @@ def create_fixtures(ctx: bench.Context, admin_token: str, workdir: str) -> dict:
 # its clients send it: their document states that header (a missing token is 403 there, never 401).
 RUNS = {
     "vault": ("vault", ["--exclude-path-regex", "^/v1/"], "Authorization: Bearer {token}"),
-    "vault /v1": ("vault", ["--include-path-regex", "^/v1/"], "X-Vault-Token: {token}"),
+    # Documented but not fuzzed (tests/kv holds their answers): auth/token/renew-self and
+    # revoke-self refuse every request (400: a JWT is neither renewable nor revocable), so no
+    # case of theirs is one the server accepts; identity/group/name/{group} takes a name of
+    # Python-printable characters, which no OpenAPI pattern states, and Schemathesis 4.32 sends
+    # some drawn names without passing them through the hooks (before_call, map_path_parameters)
+    # that would make them printable.
+    "vault /v1": ("vault", ["--include-path-regex", "^/v1/", "--exclude-path-regex",
+                            "^/v1/(auth/token/(renew|revoke)-self|identity/group/name/[{]group[}])$"],
+                  "X-Vault-Token: {token}"),
     "secrets-manager": ("secrets-manager", [], "Authorization: Bearer {token}"),
 }
 

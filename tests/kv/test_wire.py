@@ -287,6 +287,11 @@ def test_refusals_and_unknown_paths(http, svc):
     assert http("BREW", "/v1/secret/data/x", token=svc).headers["Allow"] == "DELETE, GET, HEAD, PATCH, POST, PUT"
     assert http("TRACE", "/v1/sys/health").headers["Allow"] == "GET, HEAD"
     assert http("TRACE", "/v1/secret/metadata/x").headers["Allow"] == "DELETE, GET, HEAD, PATCH, POST, PUT"  # LIST: GET ?list=true
+    # A method Vault does not know is 405 on a mount root too (a known one is the 404 above), and
+    # a path that only lists takes GET (?list=true).
+    for path in ("/v1/secret/metadata", "/v1/sys/policies/acl", "/v1/identity/group/name"):
+        answer = http("TRACE", path, token=svc)
+        assert (answer.status_code, answer.headers["Allow"], answer.json()) == (405, "GET", {"errors": []}), path
 
 
 def test_the_secrets_managers_reserved_part(http, svc, tokens):

@@ -15,6 +15,7 @@ from werkzeug.routing import Rule
 
 from common.durations import PATTERN as DURATION_PATTERN
 from common.openapi import JSON_VALUE_REF, TEXT_PATTERN
+from vault_service.acl import service as acl_service
 from vault_service.kv.inputs import FALSE_WORDS, MAX_INT, MERGE_PATCH, TRUE_WORDS
 from vault_service.kv.views import PREFIX
 
@@ -40,6 +41,24 @@ def _integer(minimum: int = 0) -> dict:
 # null: a field left unset (as if not sent); "" too, for durations (no time).
 _NULL = {"type": "string", "enum": [None], "nullable": True}
 _EMPTY = {"type": "string", "enum": [""]}
+_EMPTY_VALUE = {"anyOf": [{"type": "array", "maxItems": 0, "items": JSON_VALUE_REF},
+                          {"type": "object", "maxProperties": 0, "additionalProperties": JSON_VALUE_REF},
+                          _EMPTY, {"type": "boolean", "enum": [False]}, {"type": "number", "enum": [0]}, _NULL]}
+
+
+# ACL policies (vault_service.acl): names as Vault takes them (trimmed and lower-cased, then 1 to
+# 128 of a-z 0-9 _ - .), a policy's text (not blank; its grammar is HCL's, which no pattern
+# states), an external group's name (a role's id or name: printable, no '/').
+_POLICY_NAME = {"type": "string", "pattern": r"^\s*[A-Za-z0-9_.\-]{1,128}\s*$"}
+_POLICY_NAMES_TEXT = r"^(\s*[A-Za-z0-9_.\-]{1,128}\s*)?(,(\s*[A-Za-z0-9_.\-]{1,128}\s*)?)*$"
+_POLICY_TEXT = {"type": "string", "minLength": 1, "maxLength": 64 * 1024, "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}
+# (Printable as Python says, which no pattern states: the pattern refuses controls and '/'.)
+_GROUP_NAME = {"type": "string", "minLength": 1, "maxLength": acl_service.MAX_GROUP_NAME,
+               "pattern": r"^[^/\x00-\x1f\x7f-\x9f]+$"}
+# capabilities-self's paths: a list, or one comma-separated string, of at most 256.
+_PATHS = {"anyOf": [{"type": "array", "minItems": 1, "maxItems": 256,
+                     "items": {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN}},
+                    {"type": "string", "pattern": r"^[^\x00]*[^\s,\x00][^\x00]*$"}]}
 
 
 def _or_unset(schema: dict, *unset: dict) -> dict:
@@ -86,6 +105,30 @@ SCHEMAS = {
                                {"type": "string", "pattern": r"^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*$"}]}}},
     "KvToken": {"type": "object", "additionalProperties": JSON_VALUE_REF, "properties": {
         "token": {"type": "string", "pattern": TEXT_PATTERN}}},
+    "KvPolicy": {"type": "object", "required": ["policy"], "additionalProperties": JSON_VALUE_REF, "properties": {
+        "policy": _POLICY_TEXT}},
+    # The older sys/policy takes the text as `policy` or, when that is null or "", as `rules`
+    # (which of the two holds it is a rule between fields: the description says it).
+    "KvLegacyPolicy": {"type": "object", "additionalProperties": JSON_VALUE_REF,
+                       "anyOf": [{"required": ["policy"]}, {"required": ["rules"]}],
+                       "description": "the policy's text as `policy`, or (when that is null or \"\") as `rules`",
+                       "properties": {"policy": {"anyOf": [_POLICY_TEXT, _NULL, _EMPTY]}, "rules": JSON_VALUE_REF}},
+    "KvGroup": {"type": "object", "additionalProperties": JSON_VALUE_REF, "properties": {
+        "policies": {"anyOf": [{"type": "array", "items": _POLICY_NAME},
+                               {"type": "string", "pattern": _POLICY_NAMES_TEXT}, _NULL],
+                     "description": f"policy names, at most {acl_service.MAX_GROUP_POLICIES} different ones "
+                                    "(a list, or one comma-separated string)"},
+        "type": {"anyOf": [{"type": "string", "enum": [*acl_service.GROUP_TYPES]}, _NULL]},
+        "metadata": {"anyOf": [{"type": "object", "maxProperties": 64, "additionalProperties": {
+            "type": "string", "maxLength": 512, "pattern": TEXT_PATTERN}}, _NULL],
+                     "description": "at most 64 keys of at most 128 characters"},
+        # Internal groups' members: refused unless empty (an external group's members are the
+        # tokens whose roles name it); any empty value is taken as none.
+        "member_entity_ids": _EMPTY_VALUE, "member_group_ids": _EMPTY_VALUE}},
+    # `paths`, or when that is null, `path`.
+    "KvCapabilitiesQuery": {"type": "object", "additionalProperties": JSON_VALUE_REF, "anyOf": [
+        {"required": ["paths"], "properties": {"paths": _PATHS}},
+        {"required": ["path"], "properties": {"paths": _NULL, "path": _PATHS}}]},
 }
 
 
@@ -110,7 +153,9 @@ def _operation(summary: str, *, security=_TOKEN, status: int = 200, body: str | 
     if body:
         # Required when something in it is (an empty body is {} to these endpoints), and for a
         # merge-patch, whose media type must come (a PATCH without it is 415).
-        operation["requestBody"] = {"required": bool(SCHEMAS[body].get("required")) or content_type == MERGE_PATCH,
+        schema = SCHEMAS[body]
+        operation["requestBody"] = {"required": bool(schema.get("required") or schema.get("anyOf"))
+                                    or content_type == MERGE_PATCH,
                                     "content": {content_type: {"schema": _ref(body)}}}
     if query:
         operation["parameters"] = list(query)
@@ -130,6 +175,21 @@ _DEPTH = {"name": "depth", "in": "query", "required": False, "schema": {"type": 
           "description": "levels of the data to show (0: all)"}
 _LIST = {"name": "list", "in": "query", "required": False, "schema": {"type": "boolean"},
          "description": "true: the keys under this path (Vault's LIST)"}
+# A path that only lists: GET with list=true is Vault's LIST (a GET without it is 405).
+_LIST_ONLY = {"name": "list", "in": "query", "required": True, "schema": {"type": "boolean", "enum": [True]},
+              "description": "true: Vault's LIST, the only operation of this path"}
+
+
+def _listing(summary: str) -> dict:
+    return {"get": _operation(summary, query=(_LIST_ONLY,))}
+
+
+def _refused(summary: str) -> dict:
+    """An operation served so that clients get Vault's answer, which is always a refusal."""
+    operation = _operation(summary)
+    operation["responses"] = {"400": {"description": "always", "content": _json("KvAnswer")},
+                              "default": operation["responses"]["default"]}
+    return {method: operation for method in ("post", "put")}
 
 
 def paths(mount: str) -> dict:
@@ -147,6 +207,9 @@ def paths(mount: str) -> dict:
             "delete": _operation("Soft-delete the current version", status=204),
         },
         f"{m}/metadata/{{path}}": {
+            # (The root's keys: GET .../metadata?list=true, the same listing with an empty path. Not
+            # a path of its own here: its other methods are 404 by the contract, where a path of
+            # the document would have to answer 405.)
             "get": _operation("Read a secret's settings and versions (list=true: the keys under the path, as LIST)",
                               query=(_LIST,)),
             **_write("Change a secret's settings (creates it if new)", "KvMetadata"),
@@ -170,9 +233,45 @@ def paths(mount: str) -> dict:
             "put": _operation("The calling token's details")},
         f"{PREFIX}/auth/token/lookup": {method: _operation("A token's details (only the caller's own)", body="KvToken")
                                         for method in ("post", "put")},
-        # auth/token/renew-self and revoke-self are served (clients call them) but not documented:
-        # they refuse every request (400: the suite's tokens are JWTs, neither renewable nor revocable).
+        # Served because clients call them; the suite's tokens are JWTs, neither renewable nor revocable.
+        f"{PREFIX}/auth/token/renew-self": _refused("Renew the calling token: refused, it is not renewable "
+                                                    "(a JWT lives until its exp)"),
+        f"{PREFIX}/auth/token/revoke-self": _refused("Revoke the calling token: refused, a JWT cannot be revoked "
+                                                     "(it expires at exp)"),
+        # ACL policies and the external groups that bind them to token roles (vault_service.acl).
+        f"{PREFIX}/sys/policies/acl": _listing("The ACL policies' names (root included)"),
+        f"{PREFIX}/sys/policies/acl/{{policy}}": {
+            "get": _operation("Read an ACL policy"),
+            **_write("Create or replace an ACL policy (HCL or JSON text)", "KvPolicy"),
+            "delete": _operation("Delete an ACL policy (not root or default)", status=204),
+        },
+        f"{PREFIX}/sys/policy": {"get": _operation("The policies' names (the older API)")},
+        f"{PREFIX}/sys/policy/{{policy}}": {
+            "get": _operation("Read a policy (the older API: its text as `rules`)"),
+            **_write("Create or replace a policy (the older API: `policy` or `rules`)", "KvLegacyPolicy"),
+            "delete": _operation("Delete a policy (the older API)", status=204),
+        },
+        f"{PREFIX}/identity/group/name": _listing("The external groups' names"),
+        f"{PREFIX}/identity/group/name/{{group}}": {
+            "get": _operation("Read an external group"),
+            # 200 with the new group's id and name when it was created, 204 when it was changed.
+            **{method: {**operation, "responses": {"204": {"description": "changed"}, **operation["responses"]}}
+               for method, operation in _write("Create or change an external group: its policies reach the tokens "
+                                               "with a role whose id or name is the group's name", "KvGroup",
+                                               status=200).items()},
+            "delete": _operation("Delete an external group", status=204),
+        },
+        f"{PREFIX}/sys/capabilities-self": _write("The calling token's capabilities on paths", "KvCapabilitiesQuery",
+                                                  status=200),
     }
+
+
+# A path's parameters: the werkzeug converter that takes it, and its schema (`path`, a secret's
+# name, is the app's name schema, given to document()).
+_PARAMETERS = {
+    "policy": ("<policy>", _POLICY_NAME, "a policy's name"),
+    "group": ("<group>", _GROUP_NAME, "an external group's name: a role's id or name"),
+}
 
 
 def document(api, mount: str, name_schema: dict) -> None:
@@ -183,13 +282,18 @@ def document(api, mount: str, name_schema: dict) -> None:
     spec.components.security_scheme(TOKEN_SCHEME, {"type": "apiKey", "in": "header", "name": "X-Vault-Token"})
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema)
-    path_parameter = {"name": "path", "in": "path", "required": True, "schema": dict(name_schema),
-                      "description": "a shared secret's name (for the preflight: the mount, then any path)"}
+    converters = {"path": ("<path:path>", name_schema,
+                           "a shared secret's name (for the preflight: the mount, then any path)"), **_PARAMETERS}
     for path, operations in paths(mount).items():
         # flask-smorest's apispec plugin documents a path from a werkzeug rule: one like the
         # catch-all's, bound to the app's converters but never added to its routing map.
-        rule = Rule(path.replace("{path}", "<path:path>"), defaults={})
+        template, parameters = path, []
+        for name, (converter, schema, description) in converters.items():
+            if f"{{{name}}}" in path:
+                template = template.replace(f"{{{name}}}", converter)
+                parameters.append({"name": name, "in": "path", "required": True, "schema": dict(schema),
+                                   "description": description})
+        rule = Rule(template, defaults={})
         rule.bind(api._app.url_map)
-        parameters = [path_parameter] if "{path}" in path else []
         spec.path(rule=rule, operations=operations, parameters=parameters)
     api.add_tag(TAG)

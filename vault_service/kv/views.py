@@ -84,8 +84,10 @@ def _refuse_help() -> None:
 def _not_allowed(endpoints: dict, operation: str | None) -> KvError:
     """405 with the methods the path takes (RFC 9110 wants them in Allow; Vault omits them). As
     Vault: an operation it knows is "unsupported" here; a method it does not know, no message."""
-    # HTTP's methods: Vault's own LIST is left out (in HTTP terms it is GET with ?list=true).
-    methods = sorted({method for method, known in _OPERATION.items() if known in endpoints and method != "LIST"})
+    # HTTP's methods: Vault's own LIST is GET in HTTP terms (GET with ?list=true), so a path that
+    # only lists still names GET.
+    methods = sorted({method for method, known in _OPERATION.items() if known in endpoints and method != "LIST"}
+                     | ({"GET"} if "LIST" in endpoints else set()))
     messages = ("unsupported operation",) if operation else ()
     return KvError(405, *messages, headers={"Allow": ", ".join(methods)})
 
@@ -123,6 +125,8 @@ def _mount_endpoint(sub: str, operation: str):
             f"use. If using the Vault CLI, use 'vault kv {_VERB.get(operation, 'get')}' for this operation."]))
     endpoint = endpoints.get(operation)
     if family in _ROOTLESS and not path.strip("/") and operation != "LIST":
+        if operation is None:  # a method Vault does not know: 405 on every path, a root too
+            raise _not_allowed({known: served for known, served in endpoints.items() if known == "LIST"}, None)
         raise KvError(404, body=envelope(None, warnings=[
             "Non-listing operations on the root of a K/V v2 mount are not supported."]))
     if endpoint is None:
