@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
+from inspect import iscoroutinefunction
 
 from flask import Flask, g, request
 from flask_smorest import Api
@@ -26,7 +27,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
     """A Flask app with its Api, settings, database and token validator wired in.
 
     The settings are validated here, before anything else: a bad one raises ConfigError."""
-    app = Flask(import_name, static_folder=None)
+    app = _Flask(import_name, static_folder=None)
     settings = config.load(settings, overrides)
     app.config.update(settings)
     app.config.update(
@@ -82,6 +83,23 @@ def add_converter(app: Flask, api: Api, name: str, base: type, schema: dict) -> 
     api.register_converter(converter, lambda _converter: dict(schema))
 
 
+class _Flask(Flask):
+    """Flask, but whether a hook or view is a coroutine function is asked once per function, not
+    on every request for each of the ten or so a request runs through (issue 25)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._coroutine_functions: dict = {}
+
+    def ensure_sync(self, func):
+        # A method view's bound method is new on every request: its function is the key.
+        key = getattr(func, "__func__", func)
+        coroutine = self._coroutine_functions.get(key)
+        if coroutine is None:
+            coroutine = self._coroutine_functions[key] = iscoroutinefunction(func)
+        return self.async_to_sync(func) if coroutine else func
+
+
 class _Api(Api):
     # The documented error body is the contract's envelope, not flask-smorest's default.
     ERROR_SCHEMA = ErrorEnvelope
@@ -122,7 +140,7 @@ def _jwks_source(settings: dict) -> auth.JwksSource:
 def _install_request_id(app: Flask) -> None:
     @app.before_request
     def _assign_request_id():
-        incoming = request.headers.get("X-Request-ID", "")
+        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
         # Accept a proxy's id only when it is short and printable; never echo arbitrary bytes.
         if incoming and len(incoming) <= _REQUEST_ID_MAX and incoming.isprintable():
             g.request_id = incoming
@@ -138,11 +156,18 @@ def _install_request_id(app: Flask) -> None:
 def _install_url_checks(app: Flask) -> None:
     @app.before_request
     def _url_within_contract():
+        environ = request.environ
         # The contract's 8 KiB URL limit (the servers in front allow a little more).
-        url_bytes = len(request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path)
+        url_bytes = len(environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path)
         if url_bytes > MAX_URL_BYTES:
             raise errors.ApiError(f"the URL is longer than {MAX_URL_BYTES} bytes", code="BAD_REQUEST").with_status(414)
         # Path and query text reaches PostgreSQL too; a NUL there is a 400, not a driver error.
+        # Only a NUL byte of the path or a NUL or %-escape in the query can make one: werkzeug
+        # decodes invalid UTF-8 by replacing it, never into a lone surrogate. Without them the
+        # query is not parsed here (most requests have none, issue 25).
+        query = environ.get("QUERY_STRING", "")
+        if "\x00" not in environ.get("PATH_INFO", "") and "%" not in query and "\x00" not in query:
+            return
         for name, value in [*(request.view_args or {}).items(), *request.args.items(multi=True)]:
             if isinstance(value, str) and not strict_json.is_storable(value):
                 raise strict_json.bad_value(name, f"{name} must not contain NUL characters")
