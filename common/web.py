@@ -6,7 +6,9 @@ from __future__ import annotations
 import functools
 import os
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
+from marshmallow import ValidationError
+from marshmallow.decorators import POST_LOAD
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import resolve_schema_instance
 from webargs import core as webargs_core
@@ -86,6 +88,7 @@ class Blueprint(SmorestBlueprint):
         if kwargs.get("location", "json") == "json" and optional:
             kwargs.setdefault("required", False)  # nothing in it is required: no body at all is fine too
         parse = super().arguments(schema, *args, **kwargs)
+        without_query = _defaults(schema) if kwargs.get("location") == "query" else None
 
         def decorator(view):
             parsing = parse(view)
@@ -95,8 +98,31 @@ class Blueprint(SmorestBlueprint):
             @functools.wraps(parsing)
             def authenticated_first(*view_args, **view_kwargs):
                 auth.current_principal()
+                if without_query is not None and not request.environ.get("QUERY_STRING"):
+                    # What webargs would make of no query at all, made once (issue 25).
+                    return view(*view_args, dict(without_query), **view_kwargs)
                 return parsing(*view_args, **view_kwargs)
 
             return authenticated_first
 
         return decorator
+
+
+_IMMUTABLE = (str, int, float, bool, type(None), tuple, frozenset)
+
+
+def _defaults(schema) -> dict | None:
+    """What `schema` loads from an empty query, when that is always the same immutable values
+    (None when it is an error, holds a value a view could change, or may differ from one load
+    to the next: a default made by a function, a post_load hook)."""
+    if any(callable(field.load_default) for field in schema.load_fields.values()):
+        return None
+    if type(schema).resolve_hooks().get(POST_LOAD):
+        return None
+    try:
+        loaded = schema.load({})
+    except ValidationError:
+        return None
+    if not isinstance(loaded, dict) or not all(isinstance(value, _IMMUTABLE) for value in loaded.values()):
+        return None
+    return loaded
