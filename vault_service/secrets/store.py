@@ -82,6 +82,14 @@ def _with_version(secret_columns: str, *, exact: bool = False) -> str:
 
 _WITH_VERSION = _with_version(_SECRET_COLUMNS)
 
+# What a listed secret renders and unseals with (service.render, sealing.unseal), and no more:
+# a page of a hundred rows parses each column a hundred times (issue 25). The id as text: it is
+# only ever the data key's associated data, which takes its text.
+_LISTED_COLUMNS = (
+    "s.id::text AS id, s.owner_id, s.name, s.read_roles, s.write_roles, s.author, s.updated_by, s.created, s.updated, "
+    "s.dek_key_id, s.dek_wrapped, " + _NAMED_ROLES.format(col="read_roles") + ", " + _NAMED_ROLES.format(col="write_roles")
+)
+
 
 def _audited_read(*, secret_columns: str, outcome: str, returned: str, exact: bool = False) -> str:
     """One statement for a read and its audit event, so a read costs one round trip.
@@ -511,7 +519,7 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
         where.append(f"{name} LIKE %(kw{i})s")
         params[f"kw{i}"] = f"%{like_escaped(keyword.lower())}%"
     order = f"{SORT_COLUMNS[sortkey]} {'DESC' if sortdir == 'DESC' else 'ASC'}, s.owner_id, s.name"
-    columns = _SECRET_COLUMNS
+    columns = _LISTED_COLUMNS
     if with_version:
         # Subqueries, not a join: computed for the page's rows only.
         columns += ", " + ", ".join(
