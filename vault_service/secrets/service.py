@@ -119,15 +119,15 @@ def render(secret: dict, *, data=None, include_data: bool) -> dict:
     return body
 
 
-def _current_data(secret: dict):
+def _current_data(secret: dict, ring=None):
     if secret.get("v_version") is None:
         return None  # every version deleted or destroyed
-    return sealing.unseal(secret, secret["v_version"], secret["v_ciphertext"])
+    return sealing.unseal(secret, secret["v_version"], secret["v_ciphertext"], ring)
 
 
-def render_with_data_if_readable(principal: Principal, secret: dict) -> dict:
+def render_with_data_if_readable(principal: Principal, secret: dict, ring=None) -> dict:
     readable = can_read(principal, secret)
-    return render(secret, data=_current_data(secret) if readable else None, include_data=readable)
+    return render(secret, data=_current_data(secret, ring) if readable else None, include_data=readable)
 
 
 # --- operations ------------------------------------------------------------
@@ -242,7 +242,8 @@ def list_page(principal: Principal, *, owners: list[str] | None, shared: bool | 
         with_version=with_data,
     )
     if with_data:
-        items = [render_with_data_if_readable(principal, row) for row in rows]
+        ring = sealing.keyring()
+        items = [render_with_data_if_readable(principal, row, ring) for row in rows]
     else:
         items = [render(row, include_data=False) for row in rows]
     return {"count": total, "items": items}
