@@ -43,14 +43,15 @@ def compiled(schema: Schema):
         source = field.attribute or attr_name
         # A key a dict lacks is read by marshmallow as the dict's attribute of that name
         # (`items`, `keys`...): such a name takes the fast path only when the dict has the key.
-        steps.append((key, attr_name, source, _converter(field), field, hasattr(dict, source)))
+        kind, convert = _converter(field)
+        steps.append((key, attr_name, source, kind, convert, field, hasattr(dict, source)))
     marshmallow_dump = Schema.dump.__get__(schema)
 
     def dump(obj, *, many=None):
         if many or type(obj) is not dict:
             return marshmallow_dump(obj, many=many)
         out = {}
-        for key, attr_name, source, convert, field, dict_attribute in steps:
+        for key, attr_name, source, kind, convert, field, dict_attribute in steps:
             if convert is None or (dict_attribute and source not in obj):  # the field's own path
                 value = field.serialize(attr_name, obj, accessor=schema.get_attribute)
                 if value is not missing:
@@ -59,46 +60,53 @@ def compiled(schema: Schema):
             value = obj.get(source, missing)
             if value is missing:
                 continue
-            out[key] = None if value is None else convert(value)
+            # A value already of the field's exact type is what marshmallow gives (no call).
+            out[key] = value if value is None or type(value) is kind else convert(value)
         return out
 
     return dump
 
 
+class _NoType:
+    """No value's type: every value of such a field goes through its converter."""
+
+
 def _converter(field: fields.Field):
-    """value -> wire value for a non-None value, or None: this field needs its own serialize()."""
+    """(kind, convert): a non-None value of exactly type `kind` is dumped as it is, any other
+    as convert(value); convert None: this field needs its own serialize()."""
     if field.dump_default is not missing or "." in (field.attribute or ""):
-        return None
+        return _NoType, None
     kind = type(field)
     if kind is fields.Raw:
-        return _same
+        return _NoType, _same
     if kind is fields.String:
-        return _exact(str, field)
+        return str, _exact(str, field)
     if kind is fields.Integer and not field.as_string:
-        return _exact(int, field)
+        return int, _exact(int, field)
     if kind is fields.Boolean:
-        return _exact(bool, field)
+        return bool, _exact(bool, field)
     if kind is Rfc3339:
-        return rfc3339
+        return _NoType, rfc3339
     if kind is fields.UUID:
-        return str  # what a UUID field gives any value (str of it)
+        return _NoType, str  # what a UUID field gives any value (str of it)
     if kind is fields.Dict and field.key_field is None and field.value_field is None:
-        return dict
+        return _NoType, dict
     if kind is fields.Dict and type(field.key_field) is fields.String and type(field.value_field) is fields.String:
-        return _text_map(field)
+        return _NoType, _text_map(field)
     if kind is fields.List:
-        inner = _converter(field.inner)
+        inner_kind, inner = _converter(field.inner)
         if inner is None:
-            return None
-        return lambda values: [None if value is None else inner(value) for value in values]
+            return _NoType, None
+        return _NoType, lambda values: [value if value is None or type(value) is inner_kind else inner(value)
+                                        for value in values]
     if kind is fields.Nested and field.only is None and not field.exclude:
         nested = compiled(field.schema)
         if nested is None:
-            return None
+            return _NoType, None
         if field.many:
-            return lambda values: [nested(value) for value in values]
-        return nested
-    return None
+            return _NoType, lambda values: [nested(value) for value in values]
+        return _NoType, nested
+    return _NoType, None
 
 
 def _text_map(field: fields.Dict):
