@@ -505,6 +505,18 @@ class _Cursor:
             self.pool.putconn(self.conn)
 
 
+@contextmanager
+def _translated_errors():
+    """_translated() as a context manager, for a Database on a connection of its own (tests)."""
+    try:
+        yield
+    except BaseException as exc:
+        replacement = _translated(exc)
+        if replacement is None:
+            raise
+        raise replacement from _cause(replacement, exc)
+
+
 def _cause(replacement: BaseException, exc: BaseException) -> BaseException | None:
     """What a replacement error is raised from: a conflict or a timeout keeps psycopg's error as
     its cause; every other one hides it (its message may carry connection details or a value)."""

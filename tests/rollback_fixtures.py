@@ -68,5 +68,7 @@ class OneConnectionDatabase(Database):
         with self._connection() as conn, conn.cursor() as cur:
             yield cur
 
+    cursor = transaction  # Database.cursor() gets its connection from the pool, not _connection()
+
     def close(self) -> None:
         pass  # the fixture's connection is closed by the fixture
