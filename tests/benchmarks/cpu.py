@@ -22,6 +22,10 @@ within about 1%. Each service's Python is counted in its own process, in-process
   instructions are one dump, and (LONG - SHORT loops) / (LONG - SHORT) is one request's cost
   without the start-up's and the loop's own.
 
+The Vault's routes are counted twice: then HIDDEN_SECRETS more secrets that none of the measured
+requests returns are added (by SQL) and they are counted again; a route that grows by more than
+GROWTH_TOLERANCE misses (issue 25: no route's count grows with the objects it does not return).
+
 The Vault's share of a checkout cycle is counted in the Vault's child by replaying the calls the
 Secrets Manager makes for it (account_passwords.live_versions, twice per cycle: one read of every
 live version, `GET /secret/live/{path}`, with the service token).
@@ -84,6 +88,10 @@ def vault_routes(seed: dict) -> list[tuple]:
          [("GET", f"/read/{seed['v1_name']}", {"X-Role": seed["role_id"]}, None, "")]),
         ("floor_write", "floor: bare Flask + v2 write's SQL", None, "floor",
          [("POST", f"/write/{seed['write_path']}", {}, None, "")]),
+        ("floor_search", "floor: bare Flask + v1 search's SQL", None, "floor",
+         [("POST", "/search", {"X-Role": seed["role_id"]}, {"keywords": "bench-list-0042"}, "")]),
+        ("floor_keys", "floor: bare Flask + keys' SQL (the KV list's too)", None, "floor",
+         [("GET", f"/keys/{seed['folder']}", {}, None, "")]),
         ("v1_read", "v1 read GET /secrets/{name}", "floor_read", "vault",
          [("GET", f"{V}/secrets/{seed['v1_name']}", user, None, "")]),
         ("v1_read_grant", "v1 read, the role from a workflow grant", "floor_read", "vault",
@@ -98,11 +106,11 @@ def vault_routes(seed: dict) -> list[tuple]:
          [("POST", f"{V}/secret/data/{seed['write_path']}", service, write_body, "")]),
         ("v1_list", f"v1 list GET /secrets, 100 of {LIST_SECRETS} with data", None, "vault",
          [("GET", f"{V}/secrets", user, None, "limit=100")]),
-        ("v1_search", "v1 search POST /search/secrets (a name keyword)", None, "vault",
+        ("v1_search", "v1 search POST /search/secrets (a name keyword)", "floor_search", "vault",
          [("POST", f"{V}/search/secrets", user, {"keywords": "bench-list-0042"}, "")]),
-        ("v2_keys", "keys GET /secret/keys/{folder}", None, "vault",
+        ("v2_keys", "keys GET /secret/keys/{folder}", "floor_keys", "vault",
          [("GET", f"{V}/secret/keys/{seed['folder']}", service, None, "")]),
-        ("kv_list", "KV list LIST /v1/secret/metadata/{folder}", None, "vault",
+        ("kv_list", "KV list LIST /v1/secret/metadata/{folder}", "floor_keys", "vault",
          [("GET", f"/v1/secret/metadata/{seed['folder']}", kv, None, "list=true")]),
         ("vault_cycle_share", "Vault's share of a checkout cycle (2 live-version reads)", None, "vault", share),
     ]
@@ -217,9 +225,11 @@ def measured_child(which: str, seed_file: str) -> None:
     Path(seed_file + f".{which}.order").write_text(json.dumps(order))
 
 
-def count(which: str, seed_file: str, out_dir: str) -> dict[str, float]:
-    """Runs the child of `which` under callgrind; instructions per request by route key."""
-    out = os.path.join(out_dir, f"callgrind.{which}")
+def count(which: str, seed_file: str, out_dir: str, label: str | None = None) -> dict[str, float]:
+    """Runs the child of `which` under callgrind; instructions per request by route key. `label`
+    names its files when `which` runs more than once (default: `which`)."""
+    label = label or which
+    out = os.path.join(out_dir, f"callgrind.{label}")
     done = subprocess.run(["valgrind", "--tool=callgrind", "--dump-before=getppid", "--separate-threads=yes", f"--callgrind-out-file={out}",
                            sys.executable, "-m", "tests.benchmarks.cpu", "--child", which, seed_file],
                           cwd=bench.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -228,7 +238,7 @@ def count(which: str, seed_file: str, out_dir: str) -> dict[str, float]:
     order = json.loads(Path(seed_file + f".{which}.order").read_text())
     totals = {}
     for name in os.listdir(out_dir):
-        match = re.fullmatch(rf"callgrind\.{which}\.(\d+)-01", name)
+        match = re.fullmatch(rf"callgrind\.{label}\.(\d+)-01", name)
         if match:
             text = Path(out_dir, name).read_text(errors="replace")
             totals[int(match.group(1))] = int(re.search(r"^summary: (\d+)", text, re.M).group(1))
@@ -316,6 +326,55 @@ def vault_account_path(ctx: bench.Context, sm_path: str) -> str:
     raise RuntimeError("setup: the account's password is not found in the Vault")
 
 
+HIDDEN_SECRETS = 9000  # added between the Vault's two counts: none of them is what a measured route returns
+GROWTH_TOLERANCE = 0.05  # a route whose count grows more than this with them misses (runs agree within 2%)
+
+
+def add_hidden_secrets(vault_db: str) -> None:
+    """HIDDEN_SECRETS more shared secrets (by SQL, copies of a seeded one's key and version) that
+    no measured request returns: half in a folder of their own, half named like the searched
+    secret but readable by another role only. Reads, lists, searches and keys must cost what they
+    did (issue 25: no route's count grows with the objects it does not return)."""
+    import psycopg
+
+    with psycopg.connect(vault_db, autocommit=True) as conn:
+        conn.execute(
+            """WITH model AS (SELECT s.*, v.ciphertext FROM vault_secrets s
+                                JOIN vault_secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
+                               WHERE s.owner_id = '' AND s.name = 'bench-list-0000'),
+                    made AS (
+                        INSERT INTO vault_secrets (id, owner_id, name, read_roles, write_roles, author, updated_by,
+                                                   dek_key_id, dek_wrapped, current_version, max_versions)
+                        SELECT gen_random_uuid(), '', CASE WHEN n %% 2 = 0 THEN 'bench/hidden/s' || lpad(n::text, 5, '0')
+                                                           ELSE 'bench-list-0042-h' || lpad(n::text, 5, '0') END,
+                               ARRAY['cpu-hidden-role'], ARRAY['cpu-hidden-role'], m.author, m.author, m.dek_key_id,
+                               m.dek_wrapped, 1, 10
+                          FROM generate_series(1, %(n)s) n, model m
+                        RETURNING id, author)
+               INSERT INTO vault_secret_versions (secret_id, version, ciphertext, created_by, payload_entry_keys)
+               SELECT made.id, 1, m.ciphertext, made.author, '{password,username}' FROM made, model m""",
+            {"n": HIDDEN_SECRETS})
+        conn.execute("ANALYZE vault_secrets")
+        conn.execute("ANALYZE vault_secret_versions")
+
+
+def report_growth(small: dict[str, float], large: dict[str, float], titles: dict) -> tuple[list[dict], bool]:
+    rows, missed = [], False
+    print(f"\nthe same routes with {HIDDEN_SECRETS:,} more secrets none of them returns (at most +{GROWTH_TOLERANCE:.0%})")
+    print(f"{'route':<62} {'before':>9} {'after':>9} {'growth':>7}  result")
+    print("-" * 100)
+    for key, (title, _floor) in titles.items():
+        if key not in small or key not in large or key.startswith("floor"):
+            continue
+        growth = large[key] / small[key] - 1
+        result = "PASS" if growth <= GROWTH_TOLERANCE else "MISS"
+        missed = missed or result == "MISS"
+        print(f"{title:<62} {small[key] / 1e6:>8.2f}M {large[key] / 1e6:>8.2f}M {growth:>+7.1%}  {result}")
+        rows.append({"key": key, "before": round(small[key]), "after": round(large[key]), "growth": round(growth, 4),
+                     "result": result})
+    return rows, missed
+
+
 # --------------------------------------------------------------------------------------
 # Report
 
@@ -365,15 +424,20 @@ def run() -> int:
         seed_file = os.path.join(data_dir, "seed.json")
         Path(seed_file).write_text(json.dumps(seed))
         counts = {}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:  # the two children at once
-            for result in pool.map(lambda which: count(which, seed_file, data_dir), ("vault", "sm")):
-                counts.update(result)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:  # two children at once
+            secrets_manager = pool.submit(count, "sm", seed_file, data_dir)
+            counts.update(count("vault", seed_file, data_dir))
+            add_hidden_secrets(vault_db)
+            larger = count("vault", seed_file, data_dir, label="vault-larger")
+            counts.update(secrets_manager.result())
         titles = {key: (title, floor) for key, title, floor, _app, _r in vault_routes(seed) + sm_routes(seed)}
         rows, missed = report(counts, titles)
+        growth_rows, grew = report_growth(counts, larger, titles)
+        missed = missed or grew
         print(f"\nLOG_LEVEL=WARNING; PostgreSQL's work not counted; {time.monotonic() - started:.0f} s in all")
         RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
         RESULTS_FILE.write_text(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                            "rows": rows}, indent=2) + "\n")
+                                            "rows": rows, "growth": growth_rows}, indent=2) + "\n")
         return 1 if missed else 0
 
 

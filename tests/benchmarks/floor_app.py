@@ -13,6 +13,9 @@ between a Vault row and its floor row is what our Python costs.
                         locked, the version written (with prune and audit event), COMMIT
     GET  /read-unaudited/<name>  the same read without its audit insert: the difference
                         to /read is what the per-read audit event costs
+    POST /search        (X-Role, body {"keywords": ...}) the v1 search's statement for a reader
+                        of that role, its rows as names
+    GET  /keys/<folder> the keys' (and KV list's) statement: a folder's direct children
     POST /checkout/<path>, POST /release  a checkout cycle's floor: one Vault call (the
                         read of every live version of the account's password, with a
                         service token) and a constant answer for the release
@@ -22,6 +25,7 @@ VAULT_URL and VAULT_TOKEN (a `service` token).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -87,6 +91,30 @@ def read_unaudited(name):
         # The statement the read's own CTE selects with (store.find_secret's), without the insert.
         row = conn.execute(store._WITH_VERSION, {"owner": "", "name": name, "version": None}).fetchone()
     return jsonify({"name": row["name"], "version": row["v_version"]})
+
+
+class _FloorDatabase:
+    """What the store's list functions take of a Database: cursor(), here on the floor's pool."""
+
+    @contextlib.contextmanager
+    def cursor(self):
+        with _pool().connection() as conn, conn.cursor() as cur:
+            yield cur
+
+
+@app.post("/search")
+def search():
+    role = request.headers.get("X-Role", "")
+    total, rows = store.search(
+        _FloorDatabase(), owners=None, shared=None, visible_to_roles=[role], viewer="floor", readable_roles=None,
+        writable_roles=None, keywords=[request.get_json()["keywords"]], sortkey="name", sortdir="ASC", offset=0,
+        limit=100, with_version=False)
+    return jsonify({"count": total, "items": [{"name": row["name"]} for row in rows]})
+
+
+@app.get("/keys/<path:folder>")
+def keys(folder):
+    return jsonify({"keys": store.child_keys(_FloorDatabase(), [""], folder)})
 
 
 def _connection() -> urllib3.HTTPConnectionPool:
