@@ -1,8 +1,9 @@
 """SQL of host accounts as account secrets (what users see and check out; their checkouts are
 accounts.checkout_store's).
 
-Account rows carry `account_id, account, host_id, address, access_role_ids` (listings add the
-account's `created, updated`). `find_*` return None when nothing matches.
+Account rows carry `account_id, account, host_id, address, access_role_ids`; listings carry only
+what a list shows: `account, host_id` (as text), `address`, the account's `created, updated`.
+`find_*` return None when nothing matches.
 """
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from common.db import Database, fetch_counted_page, like_escaped
 
 _ACCOUNT = """a.id AS account_id, a.account, h.id AS host_id, h.address, h.access_role_ids"""
 _ACCOUNTS = "sm_accounts a JOIN sm_hosts h ON h.id = a.host_id"
+# A list row's columns: no account id, no role array (parsed per row, never shown), the host id as
+# text (a uuid.UUID made per row only to be turned back into text).
+_LISTED = "a.account, h.id::text AS host_id, h.address"
 
 SORT_COLUMNS = {
     "path": "h.id {dir}, a.account {dir}",
@@ -41,7 +45,7 @@ def list_accounts(db: Database, *, role_ids: list[str] | None, host_id=None, use
     # counted on the accounts alone, an index-only scan instead of a join of every row.
     counted = f"sm_accounts a WHERE {' AND '.join(by_account) or 'true'}" if not by_host else f"{_ACCOUNTS} WHERE {where}"
     order = SORT_COLUMNS[sortkey].format(dir=sortdir)
-    query = f"""SELECT {_ACCOUNT}, a.created, a.updated, (SELECT count(*) FROM {counted}) AS total
+    query = f"""SELECT {_LISTED}, a.created, a.updated, (SELECT count(*) FROM {counted}) AS total
                   FROM {_ACCOUNTS} WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
     return fetch_counted_page(db, query, {**params, "offset": offset, "limit": limit},
                               total_query=f"SELECT count(*) AS total FROM {counted}")
