@@ -60,6 +60,8 @@ V = bench.VAULT
 SM = bench.SM
 LIST_SECRETS = 1000  # shared secrets the v1 list and search reader sees (a page is 100)
 SM_HOSTS, SM_PER_HOST, SM_WITH_PASSWORD = 50, 100, 4  # 5,000 managed accounts
+SM_SCANNED = 1000  # a target domain's scanned accounts (its account list shows 100)
+SM_LIVE_CHECKOUTS = 3  # the bench user's live checkouts besides the cycle's (the checkout list's rows)
 
 # Budgets, instructions per request (issue 25, point 2).
 SINGLE_READ = 1.10e6
@@ -118,17 +120,27 @@ def vault_routes(seed: dict) -> list[tuple]:
 
 def sm_routes(seed: dict) -> list[tuple]:
     user = {"Authorization": f"Bearer {seed['sm_user']}"}
+    admin = {"Authorization": f"Bearer {seed['sm_admin']}"}
+    domain = seed["domain_id"]
     return [
         ("sm_floor_cycle", "floor: bare Flask + the checkout's Vault call, release", None, "floor",
          [("POST", f"/checkout/{seed['account_path']}", {}, None, ""), ("POST", "/release", {}, None, "")]),
-        ("sm_list", f"SM account list GET /secrets, 100 of {SM_HOSTS * SM_PER_HOST}", None, "sm",
+        ("sm_floor_list", "floor: bare Flask + the account list's SQL", None, "floor",
+         [("GET", "/sm/accounts", {"X-Roles": seed["sm_role_id"]}, None, "")]),
+        ("sm_list", f"SM account list GET /secrets, 100 of {SM_HOSTS * SM_PER_HOST}", "sm_floor_list", "sm",
          [("GET", f"{SM}/secrets", user, None, "limit=100")]),
+        ("sm_floor_td_accounts", "floor: bare Flask + a domain's account list's SQL", None, "floor",
+         [("GET", f"/sm/targetdomains/{domain}/accounts", {}, None, "")]),
+        ("sm_td_accounts", f"SM domain accounts GET /targetdomains/{{id}}/accounts, 100 of {SM_SCANNED:,}",
+         "sm_floor_td_accounts", "sm", [("GET", f"{SM}/targetdomains/{domain}/accounts", admin, None, "limit=100")]),
         ("sm_search", "SM account search POST /secrets/search", None, "sm",
          [("POST", f"{SM}/secrets/search", user, {"keywords": "acct042"}, "")]),
         ("sm_cycle", "SM checkout create + read + release (SM process only)", "sm_floor_cycle", "sm",
          ("cycle", seed["checkout_path"], user)),
-        ("sm_checkouts", "SM checkout list GET /secrets/checkouts", None, "sm",
-         [("GET", f"{SM}/secrets/checkouts", user, None, "")]),
+        ("sm_floor_checkouts", "floor: bare Flask + the checkout list's SQL", None, "floor",
+         [("GET", f"/sm/checkouts/{seed['sm_user_id']}", {}, None, "")]),
+        ("sm_checkouts", f"SM checkout list GET /secrets/checkouts ({SM_LIVE_CHECKOUTS} live, their passwords)",
+         "sm_floor_checkouts", "sm", [("GET", f"{SM}/secrets/checkouts", user, None, "")]),
     ]
 
 
@@ -308,8 +320,38 @@ def seed_secrets_manager(ctx: bench.Context) -> dict:
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(register, range(SM_HOSTS)))
-    return {"sm_user": ctx.tokens("user", roles=[role], ttl=bench.TOKEN_TTL),
+    user_id = str(uuid.uuid4())
+    user = ctx.tokens("user", sub=user_id, roles=[role], ttl=bench.TOKEN_TTL)
+    for n in range(1, 1 + SM_LIVE_CHECKOUTS):  # the accounts with a password but the cycle's
+        ctx.call("POST", f"{ctx.sm_url}/secrets/checkouts", user, {"path": f"hosts/{hosts[0]}/acct{n:03d}"})
+    return {"sm_user": user, "sm_user_id": user_id, "sm_role_id": role["id"], "sm_admin": admin,
+            "domain_id": seed_target_domain(ctx, admin),
             "checkout_path": f"hosts/{hosts[0]}/acct000", "account_path": f"hosts/{hosts[0]}/acct000"}
+
+
+def seed_target_domain(ctx: bench.Context, admin: str) -> str:
+    """A target domain (no directory is run: its accounts written as a complete scan writes them)."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    from common.devtools import slapd
+
+    endpoint = {"type": "LDAP", "ldap_protocol": "LDAP", "ldap_address": "127.0.0.1", "ldap_port": 389,
+                "ldap_base_dn": slapd.PEOPLE, "ldap_bind_dn": slapd.BIND_DN, "ldap_bind_password": "bench-bind"}
+    response = ctx.http.post(f"{ctx.sm_url}/targetdomains", json={"name": "bench-domain", "endpoints": [endpoint]},
+                             headers={"Authorization": f"Bearer {admin}"}, timeout=60)
+    if response.status_code != 201:
+        raise RuntimeError(f"setup: POST /targetdomains answered {response.status_code}: {response.text[:500]}")
+    domain_id = response.json()["id"]
+    rows = []
+    for n in range(SM_SCANNED):
+        dn = f"uid=user{n:04d},{slapd.PEOPLE}"
+        rows.append((str(uuid.uuid4()), domain_id, str(uuid.uuid4()), dn, f"user{n:04d}", f"user{n:04d}@example.test",
+                     Jsonb({"dn": dn})))
+    with psycopg.connect(ctx.extras["sm_env"]["DATABASE_URL"]) as conn:
+        conn.cursor().executemany("""INSERT INTO sm_td_accounts (id, domain_id, identity, dn, username, email, additional_data)
+                                     VALUES (%s, %s, %s, %s, %s, %s, %s)""", rows)
+    return domain_id
 
 
 def vault_account_path(ctx: bench.Context, sm_path: str) -> str:

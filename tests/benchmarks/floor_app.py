@@ -142,3 +142,47 @@ def checkout(path):
 @app.route("/release", methods=["GET", "POST"])  # GET: the health check
 def release():
     return "", 200
+
+
+# --- floors of the Secrets Manager's lists (its database; the page's SQL, rows as they come) -----
+
+def _listing(total_rows: tuple) -> dict:
+    """The page's total and its number of rows: the rows are fetched as the route fetches them,
+    and not rendered (rendering is the route's own work above its floor)."""
+    total, rows = total_rows
+    return {"count": total, "rows": len(rows)}
+
+
+@app.get("/sm/accounts")
+def sm_accounts():
+    """The account list's SQL: each family's first page for the caller's roles (X-Roles)."""
+    from secrets_manager_service.account_secrets import store as hosts
+    from secrets_manager_service.target_domains import checkout_store as directory
+
+    roles = request.headers.get("X-Roles", "").split(",")
+    window = {"role_ids": roles, "keywords": [], "username": None, "sortkey": "path", "sortdir": "ASC",
+              "offset": 0, "limit": 100}
+    with _pool().connection() as conn:
+        host_page = _listing(hosts.list_accounts(conn, **window))
+        directory_page = _listing(directory.list_usable(conn, domain_id=None, **window))
+    return jsonify({"count": host_page["count"] + directory_page["count"],
+                    "rows": min(100, host_page["rows"] + directory_page["rows"])})
+
+
+@app.get("/sm/targetdomains/<domain_id>/accounts")
+def sm_domain_accounts(domain_id):
+    """A target domain's scanned-account list's SQL, its first page by username."""
+    from secrets_manager_service.target_domains import account_store
+
+    with _pool().connection() as conn:
+        return jsonify(_listing(account_store.list_accounts(conn, domain_id, sortkey="username", sortdir="ASC",
+                                                            offset=0, limit=100)))
+
+
+@app.get("/sm/checkouts/<user_id>")
+def sm_checkouts(user_id):
+    """The checkout list's SQL: the user's live checkouts, newest first."""
+    from secrets_manager_service.accounts import checkout_store
+
+    with _pool().connection() as conn:
+        return jsonify(_listing(checkout_store.live_of(conn, user_id, sortdir="ASC", limit=100)))
