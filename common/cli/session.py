@@ -46,9 +46,13 @@ URL_SETTINGS = {"auth": "SECRETS_AUTH_URL (--auth-url)", "vault": "SECRETS_VAULT
 class CliError(click.ClickException):
     """One line on stderr and an exit code."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR):
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR, *, status: int | None = None,
+                 property: str | None = None):
         super().__init__(message)
         self.exit_code = exit_code
+        # A server's refusal, for a command that acts on it (the HTTP status and the field it named).
+        self.status = status
+        self.property = property
 
 
 
@@ -189,5 +193,6 @@ def _error(response: requests.Response) -> CliError:
     code = EXIT_UNAVAILABLE if response.status_code >= 500 else _BY_STATUS.get(response.status_code, EXIT_ERROR)
     if isinstance(body, dict) and "error_code" in body:
         where = f" ({body['property']})" if body.get("property") else ""
-        return CliError(f"{response.status_code} {body['error_code']}: {body.get('error_message', '')}{where}", code)
-    return CliError(f"{response.status_code} {response.reason}", code)
+        return CliError(f"{response.status_code} {body['error_code']}: {body.get('error_message', '')}{where}", code,
+                        status=response.status_code, property=body.get("property"))
+    return CliError(f"{response.status_code} {response.reason}", code, status=response.status_code)

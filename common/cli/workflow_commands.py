@@ -9,11 +9,13 @@ from urllib.parse import quote
 import click
 
 from common.cli import values
+from common.cli.session import CliError
 
 REQUEST_COLUMNS = ("id", "status", "requested_role", "grant_type", "grant_end", "requester", "created")
 WORKFLOW_COLUMNS = ("id", "name", "grant_types", "steps")
 FILTERS = ("requests", "active_requests", "approvals", "active_approvals", "all")
 GRANT_TYPES = ("PERMANENT", "TIME_RESTRICTED", "FLOATING")
+MAX_STEPS = 3  # a workflow has 1 to 3 steps (API.md "Workflow")
 
 
 def _call(ctx, method: str, path: str, *, params=None, body=None):
@@ -88,33 +90,37 @@ def requests_show(ctx, request_id):
     ctx.obj.emit(_call(ctx, "GET", f"/requests/{_id(request_id)}"))
 
 
-def _current_step(request: dict) -> int:
-    """The first step not yet approved (the one a decision is for)."""
-    for index, step in enumerate(request["steps"]):
-        approved = [a["decision"] == "APPROVED" for a in step["approvers"]]
-        if not (all(approved) if step["match"] == "ALL" else any(approved)):
-            return index
-    return len(request["steps"]) - 1
-
-
-def _decide(ctx, request_id: str, decision: str, comment: str) -> None:
-    request = _call(ctx, "GET", f"/requests/{_id(request_id)}")
-    step = _current_step(request)
-    _call(ctx, "POST", f"/requests/{_id(request_id)}/decision",
-          body={"step": step, "decision": decision, "comment": comment})
-    ctx.obj.emit({"id": request_id, "step": step, "decision": decision})
+def _decide(ctx, request_id: str, decision: str, comment: str, step: int | None) -> None:
+    """Decide the current step. Which step is current is the server's rule alone (API.md
+    "Decisions"): with --step that step is sent as given; without, the steps are offered in order
+    and the server refuses each one that is not current (400 naming `step`, which changes
+    nothing), so the one it takes is the current one."""
+    offered = [step] if step is not None else range(MAX_STEPS)
+    for index in offered:
+        try:
+            _call(ctx, "POST", f"/requests/{_id(request_id)}/decision",
+                  body={"step": index, "decision": decision, "comment": comment})
+        except CliError as refusal:
+            if step is None and index + 1 < MAX_STEPS and refusal.status == 400 and refusal.property == "step":
+                continue
+            raise
+        ctx.obj.emit({"id": request_id, "step": index, "decision": decision})
+        return
 
 
 COMMENT = click.option("--comment", default="", help="recorded with the decision")
+STEP = click.option("--step", type=click.IntRange(0, MAX_STEPS - 1), default=None,
+                    help="the step (0-based) to decide; by default the current one, as the server says")
 
 
 def _decision_command(verb: str, decision: str, summary: str) -> None:
     @requests.command(verb, help=summary)
     @click.argument("request_id")
     @COMMENT
+    @STEP
     @click.pass_context
-    def command(ctx, request_id, comment):
-        _decide(ctx, request_id, decision, comment)
+    def command(ctx, request_id, comment, step):
+        _decide(ctx, request_id, decision, comment, step)
 
 
 _decision_command("approve", "APPROVED", "Approve the current step of a request.")
