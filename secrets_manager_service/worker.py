@@ -9,7 +9,8 @@
 
 Each pass expires checkouts, queues scheduled rotations and runs the due ones
 (see accounts.rotations), then does the same for target domains and scans them
-(see target_domains.flows). Beside the passes, every second, a thread ends the workflow
+(see target_domains.flows), then sends the workflow engine's due mail
+(workflows.mail.deliver_due). Beside the passes, every second, a thread ends the workflow
 engine's expired grants and the checkouts that needed an ended grant, and delivers the grants'
 outbox to the Vault (see workflows.grants). Rotations are claimed with FOR UPDATE SKIP LOCKED, so
 any number of workers may run. SIGTERM and SIGINT stop the loop between passes.
@@ -32,7 +33,7 @@ from common.db import stop_embedded_if_started_here
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service
 from secrets_manager_service.target_domains import flows
-from secrets_manager_service.workflows import grants
+from secrets_manager_service.workflows import grants, mail
 
 log = logging.getLogger("secrets_manager_service.worker")
 PROGRAM = "secrets-manager-worker"
@@ -95,6 +96,9 @@ def run(*, once: bool, interval: float, stop: threading.Event | None = None) -> 
             directories = flows.run_pass()  # target domains: scans, their rotations and checkouts
             if any(vars(directories).values()):
                 log.info("directory pass", extra=vars(directories))
+            mailed = mail.deliver_due(app.extensions["db"])  # the workflow engine's outbox
+            if any(vars(mailed).values()):
+                log.info("mail pass", extra=vars(mailed))
             if once:
                 grants.sweep(app.extensions["vault_client"])
         except errors.ApiError as exc:

@@ -1,14 +1,14 @@
 """The workflow engine's mail: SMTP (plain, SMTPS or STARTTLS, with AUTH) for testsmtp and for
 notifications. Notifications go through an outbox (wf_mail_outbox) written in the request's own
-transaction and delivered by a background thread of the process, with smtp_retry_attempts
-retries, so a mail server that is down or slow never fails or delays a request. Mails name the
+transaction and delivered by the worker's loop (deliver_due), with smtp_retry_attempts retries
+and a growing backoff, so a mail server that is down or slow never fails or delays a request. Mails name the
 request, its role and people and link to privx_backend_address; they never hold a secret."""
 from __future__ import annotations
 
 import logging
 import smtplib
 import ssl
-import threading
+from dataclasses import dataclass
 from email.message import EmailMessage
 
 from common.db import Database
@@ -17,8 +17,10 @@ from secrets_manager_service.workflows import store
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT_SECONDS = 10
-POLL_SECONDS = 1.0
-MAX_BACKOFF_SECONDS = 300
+# A mail server that is down usually stays down for minutes: the default 3 retries span 3.5 minutes.
+RETRY_BACKOFF_SECONDS = 30
+MAX_BACKOFF_SECONDS = 3600
+DELIVERIES_PER_PASS = 100
 
 
 def _tls_context(settings: dict) -> ssl.SSLContext:
@@ -84,67 +86,57 @@ def _message(settings: dict, mail: dict) -> EmailMessage:
     return message
 
 
-class Sender:
-    """This process's background sender (started on first need; one per process)."""
+@dataclass
+class MailPass:
+    """What one pass over the outbox did."""
 
-    def __init__(self, db: Database):
-        self._db = db
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+    sent: int = 0
+    retried: int = 0  # failed, and due again after a backoff
+    gave_up: int = 0  # failed smtp_retry_attempts retries
 
-    def poke(self) -> None:
-        """Deliver soon (after a request queued a mail)."""
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="workflow-mail", daemon=True)
-                self._thread.start()
-        self._wake.set()
 
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(POLL_SECONDS)
-            self._wake.clear()
-            try:
-                while self.deliver_one():
-                    pass
-            except Exception:  # the database is down: try again on the next round
-                log.warning("workflow mail: the outbox could not be read", exc_info=True)
-
-    def deliver_one(self) -> bool:
-        """Send the next due mail; False when none is due."""
-        with self._db.transaction() as cur:
+def deliver_due(db: Database) -> MailPass:
+    """The worker's step: send the outbox's due mails (at most DELIVERIES_PER_PASS, so a long
+    outbox never holds up the worker's other work), each in a session of its own; a failure
+    waits RETRY_BACKOFF_SECONDS, doubled after every failed try, up to smtp_retry_attempts
+    retries. Mail queued while the server was down thus goes out once it is back, with no
+    request needed to wake anything."""
+    done = MailPass()
+    with db.cursor() as cur:
+        settings, password = store.mail_settings(cur)
+    for _ in range(DELIVERIES_PER_PASS):
+        with db.transaction() as cur:
             mail = store.claim_mail(cur)
-            settings, password = store.mail_settings(cur)
         if mail is None:
-            return False
+            break
+        problem = _send(settings, password, mail)
+        if problem is None:
+            with db.transaction() as cur:
+                store.mail_sent(cur, mail["id"])
+            done.sent += 1
+            continue
+        give_up = mail["attempts"] + 1 > (settings or {}).get("smtp_retry_attempts", 0)
+        backoff = min(RETRY_BACKOFF_SECONDS * 2 ** mail["attempts"], MAX_BACKOFF_SECONDS)
+        with db.transaction() as cur:
+            store.mail_failed(cur, mail["id"], problem, give_up=give_up, backoff_seconds=backoff)
+        log.warning("workflow mail not sent", extra={"mail_id": mail["id"], "problem": problem, "gave_up": give_up})
+        if give_up:
+            done.gave_up += 1
+        else:
+            done.retried += 1
+    return done
+
+
+def _send(settings: dict | None, password: str, mail: dict) -> str | None:
+    """Send one mail; None when the server took it, else what went wrong (nothing secret)."""
+    if not settings or not settings.get("smtp_server_enabled") or not settings.get("smtp_server"):
+        return "mail is not enabled in the settings"
+    try:
+        session = open_session(settings, password)
         try:
-            if not settings or not settings.get("smtp_server_enabled") or not settings.get("smtp_server"):
-                raise smtplib.SMTPException("mail is not enabled")
-            session = open_session(settings, password)
-            try:
-                session.send_message(_message(settings, mail))
-            finally:
-                session.quit()
-        except (OSError, smtplib.SMTPException) as exc:
-            retries = (settings or {}).get("smtp_retry_attempts", 0)
-            give_up = mail["attempts"] + 1 > retries
-            backoff = min(2 ** mail["attempts"], MAX_BACKOFF_SECONDS)
-            with self._db.transaction() as cur:
-                store.mail_failed(cur, mail["id"], _problem(exc), give_up=give_up, backoff_seconds=backoff)
-            log.warning("workflow mail not sent", extra={"mail_id": mail["id"], "problem": _problem(exc),
-                                                         "gave_up": give_up})
-            return True
-        with self._db.transaction() as cur:
-            store.mail_sent(cur, mail["id"])
-        return True
-
-
-_senders: dict[int, Sender] = {}
-_senders_lock = threading.Lock()
-
-
-def sender_for(db: Database) -> Sender:
-    """The process's sender of this database's outbox."""
-    with _senders_lock:
-        return _senders.setdefault(id(db), Sender(db))
+            session.send_message(_message(settings, mail))
+        finally:
+            session.quit()
+    except (OSError, smtplib.SMTPException) as exc:
+        return _problem(exc)
+    return None

@@ -220,10 +220,8 @@ def create_request(db: Database, principal: Principal, body: dict):
         audit.record("request.create", str(request_id), cur=cur,
                      details={"request_id": str(request_id), "role_id": role_id, "target_user": target["id"],
                               "grant_type": body["grant_type"], "workflow_id": str(workflow["id"])})
-        queued = _notify_approvers(cur, request_id, doc["steps"][0], requester=principal.sub, target=target["id"],
-                                   role_name=role_name, requester_name=principal.name or principal.sub)
-    if queued:
-        mail.sender_for(db).poke()
+        _notify_approvers(cur, request_id, doc["steps"][0], requester=principal.sub, target=target["id"],
+                          role_name=role_name, requester_name=principal.name or principal.sub)
     return request_id
 
 
@@ -334,15 +332,11 @@ def decide(db: Database, principal: Principal, request_id, body: dict) -> None:
             store.queue_grant_state(cur, request_id, grant_state(
                 {**row, "status": APPROVED, "updated": datetime.now(timezone.utc)}))
         if status != WAITING:
-            queued = _notify_requester(cur, request_id, row, status)
+            _notify_requester(cur, request_id, row, status)
         elif _step_approved(step):  # the next step's approvers' turn
-            queued = _notify_approvers(cur, request_id, steps[current + 1], requester=row["requester_id"],
-                                       target=row["target_user_id"], role_name=row["role_name"],
-                                       requester_name=row["requester_name"])
-        else:
-            queued = False
-    if queued:
-        mail.sender_for(db).poke()
+            _notify_approvers(cur, request_id, steps[current + 1], requester=row["requester_id"],
+                              target=row["target_user_id"], role_name=row["role_name"],
+                              requester_name=row["requester_name"])
     if status == APPROVED:
         grant_outbox.deliver_soon()
 
@@ -421,7 +415,7 @@ def grant_state(row: dict, *, ended: bool = False, reason: str = "") -> dict:
             "ended": ended, "end_reason": reason}
 
 
-# --- notifications (queued in the request's transaction; workflows/mail.py sends them) ----------
+# --- notifications (queued in the request's transaction; the worker sends them: mail.deliver_due) --
 
 def _mail_on(cur) -> dict | None:
     settings = _settings(cur)
@@ -434,27 +428,25 @@ def _link(settings: dict, request_id) -> str:
 
 
 def _notify_approvers(cur, request_id, step: dict, *, requester: str, target: str, role_name: str,
-                      requester_name: str) -> bool:
+                      requester_name: str) -> None:
     settings = _mail_on(cur)
     if settings is None:
-        return False
+        return
     recipients = store.members_with_mail(cur, [a["role"]["id"] for a in step["approvers"]], [requester, target])
     if not recipients:
-        return False
+        return
     store.queue_mail(cur, request_id, recipients, f"Access request waiting for your decision: {role_name}",
                      f"{requester_name} asks for the role {role_name}.\n"
                      f"Step {int(step['id']) + 1} ({step['match']}) waits for a decision:\n{_link(settings, request_id)}\n")
-    return True
 
 
-def _notify_requester(cur, request_id, row: dict, status: str) -> bool:
+def _notify_requester(cur, request_id, row: dict, status: str) -> None:
     settings = _mail_on(cur)
     recipient = store.user_mail(cur, row["requester_id"]) if settings else None
     if recipient is None:
-        return False
+        return
     store.queue_mail(cur, request_id, [recipient], f"Your access request for {row['role_name']} was {status}",
                      f"Your request for the role {row['role_name']} was {status}.\n{_link(settings, request_id)}\n")
-    return True
 
 
 def test_smtp(db: Database, body: dict) -> dict:

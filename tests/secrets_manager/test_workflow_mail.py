@@ -1,11 +1,15 @@
 """The workflow engine's mail over real SMTP (aiosmtpd on 127.0.0.1 with STARTTLS and AUTH
 required): testsmtp, who gets which notification, no secret in any mail, retries while the
-server is down, and a dead server that never fails a request."""
+server is down, and a dead server that never fails a request. Mail is sent by a real worker
+process (`secrets-manager-worker run`), as in production: no request wakes anything."""
 from __future__ import annotations
 
 import email
 import email.policy
+import os
 import ssl
+import subprocess
+import sys
 import threading
 import time
 
@@ -14,7 +18,6 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from secrets_manager_service.workflows import mail
 from tests import support
 from tests.rsyslog import make_test_ca
 from tests.secrets_manager.workflow_helpers import WF, People, _decide, _request, _workflow
@@ -37,6 +40,15 @@ class _Inbox:
         with self.arrived:
             self.arrived.wait_for(lambda: len(self.messages) >= count, timeout)
         return list(self.messages)
+
+    def mail_to(self, address: str, timeout: float = 60):
+        """The first mail that arrived for `address` (other tests' mail may arrive in between)."""
+        def found():
+            return next((m for m in self.messages if address in m.rcpt_tos), None)
+        with self.arrived:
+            self.arrived.wait_for(lambda: found() is not None, timeout)
+            assert found() is not None, f"no mail to {address} in {timeout} s"
+            return found()
 
 
 def _text(envelope) -> str:
@@ -69,6 +81,42 @@ def trusted_ca(smtp_server, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", smtp_server["ca"])  # the test CA, as an operator would install it
 
 
+@pytest.fixture(scope="module")
+def mail_worker(sm_config, smtp_server, tmp_path_factory):
+    """`secrets-manager-worker run` on the tests' database, trusting the test CA; its log file."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    port = support.free_port()  # its metrics listener opens just before the loop: then it runs
+    env = {**os.environ, **{key: str(value) for key, value in sm_config.items()}, "LOG_LEVEL": "INFO",
+           "SM_WORKER_METRICS_PORT": str(port), "SSL_CERT_FILE": smtp_server["ca"]}
+    with open(log, "wb") as output:
+        process = subprocess.Popen([sys.executable, "-m", "secrets_manager_service.worker", "run", "--interval", "0.3"],
+                                   env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        support.wait_until_listening(port, process, timeout=120)
+        yield log
+    finally:
+        support.stop(process, timeout=30)
+
+
+def _outbox(sm_config, request_id):
+    with psycopg.connect(sm_config["DATABASE_URL"], autocommit=True) as conn:
+        return conn.execute("""SELECT attempts, sent, failed, last_error, next_attempt - now() AS wait
+                                 FROM wf_mail_outbox WHERE request_id = %s""", (request_id,)).fetchone()
+
+
+def _until(condition, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _backoff_passes(sm_config, request_id) -> None:
+    """The retry's backoff (mail.RETRY_BACKOFF_SECONDS and more) has passed: its due time is now."""
+    with psycopg.connect(sm_config["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("UPDATE wf_mail_outbox SET next_attempt = now() WHERE request_id = %s", (request_id,))
+
+
 def _settings(port: int, **overrides) -> dict:
     return {"smtp_server": "127.0.0.1", "smtp_server_port": port, "smtp_server_enabled": True,
             "privx_backend_address": "https://privx.example", "smtp_server_username": USER,
@@ -98,7 +146,7 @@ def test_an_unknown_certificate_is_refused_unless_insecure_verify(sm, smtp_serve
     assert accepted["status"] == "OK"
 
 
-def test_approvers_then_the_requester_get_their_mails(sm, smtp_server, trusted_ca, tokens):
+def test_approvers_then_the_requester_get_their_mails(sm, smtp_server, trusted_ca, tokens, mail_worker):
     inbox = smtp_server["inbox"]
     assert sm.put("/settings", prefix=WF, json=_settings(smtp_server["port"])).status_code == 200
     people = People(tokens)
@@ -110,51 +158,63 @@ def test_approvers_then_the_requester_get_their_mails(sm, smtp_server, trusted_c
             name=who, email=mails[who])
         assert sm.get("/workflows", prefix=WF, headers=headers).status_code == 200  # the suite sees them
     _workflow(sm, people)
-    before = len(inbox.messages)
     request_id = _request(sm, people, request_justification="mail test")
-    first = inbox.wait_for(before + 1)[before]
+    first = inbox.mail_to(mails["a"])
     assert first.rcpt_tos == [mails["a"]] and request_id in _text(first)
     assert _decide(sm, request_id, people.approver_a, 0).status_code == 200
-    second = inbox.wait_for(before + 2)[before + 1]
-    assert second.rcpt_tos == [mails["b"]]
+    assert inbox.mail_to(mails["b"]).rcpt_tos == [mails["b"]]
     assert _decide(sm, request_id, people.approver_b, 1).status_code == 200
-    third = inbox.wait_for(before + 3)[before + 2]
+    third = inbox.mail_to(mails["r"])
     assert third.rcpt_tos == [mails["r"]] and "APPROVED" in _text(third)
     assert "https://privx.example/" in _text(third)
     for message in inbox.messages:
         assert PASSWORD not in _text(message) and PASSWORD not in message.content.decode()
 
 
-def test_a_dead_mail_server_fails_no_request_and_mail_is_retried(sm, smtp_server, trusted_ca, tokens, sm_config):
-    port = support.free_port()  # nothing listens there yet
-    assert sm.put("/settings", prefix=WF, json=_settings(port, smtp_retry_attempts=5)).status_code == 200
+def _mailed_request(sm, tokens, address: str) -> str:
+    """A new request whose first step's approver has `address`: one mail queued for it."""
     people = People(tokens)
     headers = people.approver_a
-    headers["Authorization"] = "Bearer " + tokens("user", sub=headers["sub"], roles=[people.a], email="late@example.com")
+    headers["Authorization"] = "Bearer " + tokens("user", sub=headers["sub"], roles=[people.a], email=address)
     assert sm.get("/workflows", prefix=WF, headers=headers).status_code == 200
     _workflow(sm, people)
+    started = time.monotonic()
     request_id = _request(sm, people)  # 201 although the mail server is down
-    with psycopg.connect(sm_config["DATABASE_URL"], autocommit=True) as conn:
-        def outbox():
-            return conn.execute("SELECT attempts, sent, last_error FROM wf_mail_outbox WHERE request_id = %s",
-                                (request_id,)).fetchone()
-        deadline = time.monotonic() + 30
-        while (outbox() or (0,))[0] < 1 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        attempts, sent, problem = outbox()
-        assert attempts >= 1 and sent is None and PASSWORD not in problem
-        # The server comes up on that port: the retry delivers.
-        inbox = _Inbox()
-        controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=smtp_server["tls"], require_starttls=True,
-                                authenticator=_authenticator, auth_require_tls=True)
-        controller.start()
-        try:
-            conn.execute("UPDATE wf_mail_outbox SET next_attempt = now() WHERE request_id = %s", (request_id,))
-            mail.sender_for(sm.app.extensions["db"]).poke()
-            assert inbox.wait_for(1)[0].rcpt_tos == ["late@example.com"]
-            deadline = time.monotonic() + 30  # the sender marks it sent once the session is over
-            while outbox()[1] is None and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert outbox()[1] is not None
-        finally:
-            controller.stop()
+    assert time.monotonic() - started < 5  # and no SMTP timeout was waited for
+    return request_id
+
+
+def test_mail_queued_while_the_server_is_down_goes_out_once_it_is_back(sm, smtp_server, tokens, sm_config,
+                                                                      mail_worker):
+    port = support.free_port()  # nothing listens there yet
+    assert sm.put("/settings", prefix=WF, json=_settings(port, smtp_retry_attempts=5)).status_code == 200
+    address = f"late-{support.unique()}@example.com"
+    request_id = _mailed_request(sm, tokens, address)
+    _until(lambda: (_outbox(sm_config, request_id) or (0,))[0] >= 1)  # the worker tried, on its own
+    attempts, sent, failed, problem, wait = _outbox(sm_config, request_id)
+    assert sent is None and failed is None and PASSWORD not in problem
+    assert wait.total_seconds() > 20  # the retry waits its backoff
+    # The server comes up on that port; once the backoff has passed the worker delivers, with
+    # no request to the Secrets Manager in between.
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=smtp_server["tls"], require_starttls=True,
+                            authenticator=_authenticator, auth_require_tls=True)
+    controller.start()
+    try:
+        _backoff_passes(sm_config, request_id)
+        assert inbox.mail_to(address).rcpt_tos == [address]
+        _until(lambda: _outbox(sm_config, request_id)[1] is not None)  # marked sent once the session is over
+    finally:
+        controller.stop()
+    assert PASSWORD not in mail_worker.read_text()
+
+
+def test_retries_run_out_after_smtp_retry_attempts(sm, smtp_server, tokens, sm_config, mail_worker):
+    assert sm.put("/settings", prefix=WF, json=_settings(support.free_port(), smtp_retry_attempts=1)).status_code == 200
+    request_id = _mailed_request(sm, tokens, f"never-{support.unique()}@example.com")
+    _until(lambda: (_outbox(sm_config, request_id) or (0,))[0] >= 1)
+    assert _outbox(sm_config, request_id)[2] is None  # one retry left
+    _backoff_passes(sm_config, request_id)
+    _until(lambda: _outbox(sm_config, request_id)[0] >= 2)
+    attempts, sent, failed, problem, _ = _outbox(sm_config, request_id)
+    assert attempts == 2 and sent is None and failed is not None  # the first try and its one retry
