@@ -33,7 +33,7 @@ from common.db import stop_embedded_if_started_here
 from secrets_manager_service.app import create_app
 from secrets_manager_service.rotation import service
 from secrets_manager_service.target_domains import flows
-from secrets_manager_service.workflows import grants, mail
+from secrets_manager_service.workflows import grants, mail, smtp_password
 
 log = logging.getLogger("secrets_manager_service.worker")
 PROGRAM = "secrets-manager-worker"
@@ -96,11 +96,13 @@ def run(*, once: bool, interval: float, stop: threading.Event | None = None) -> 
             directories = flows.run_pass()  # target domains: scans, their rotations and checkouts
             if any(vars(directories).values()):
                 log.info("directory pass", extra=vars(directories))
-            mailed = mail.deliver_due(app.extensions["db"])  # the workflow engine's outbox
+            db, vault = app.extensions["db"], app.extensions["vault_client"]
+            smtp_password.encrypt_plain_text(db, vault)  # left in plain text by a release before 0013
+            mailed = mail.deliver_due(db, vault)  # the workflow engine's outbox
             if any(vars(mailed).values()):
                 log.info("mail pass", extra=vars(mailed))
             if once:
-                grants.sweep(app.extensions["vault_client"])
+                grants.sweep(vault)
         except errors.ApiError as exc:
             # The database (or the Vault) is down: say so, and try again next pass.
             log.warning("worker pass failed", extra={"error_code": exc.code})

@@ -39,8 +39,9 @@ def checked(name: str, property: str = "name") -> str:
 # --- the Secrets Manager's reserved part -------------------------------------
 
 # Names whose first segment is one of these are the Secrets Manager's: host accounts
-# (`hosts/{host_id}/{account}`), directory accounts and bind passwords (`targetdomains/...`).
-RESERVED_PREFIXES = frozenset({"hosts", "targetdomains"})
+# (`hosts/{host_id}/{account}`), directory accounts and bind passwords (`targetdomains/...`),
+# the workflow engine's SMTP password (`workflow-engine/smtp`).
+RESERVED_PREFIXES = frozenset({"hosts", "targetdomains", "workflow-engine"})
 # The owner_id they are kept under. No user id of a URL path can contain a '/', and shared
 # names live under owner_id '', so nothing a user creates can land in this namespace.
 RESERVED_OWNER = "/secrets-manager"

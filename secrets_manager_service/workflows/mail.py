@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from common.db import Database
-from secrets_manager_service.workflows import store
+from secrets_manager_service.vault_client import VaultClient
+from secrets_manager_service.workflows import smtp_password, store
 
 log = logging.getLogger(__name__)
 
@@ -95,20 +96,25 @@ class MailPass:
     gave_up: int = 0  # failed smtp_retry_attempts retries
 
 
-def deliver_due(db: Database) -> MailPass:
+def deliver_due(db: Database, vault: VaultClient) -> MailPass:
     """The worker's step: send the outbox's due mails (at most DELIVERIES_PER_PASS, so a long
     outbox never holds up the worker's other work), each in a session of its own; a failure
     waits RETRY_BACKOFF_SECONDS, doubled after every failed try, up to smtp_retry_attempts
     retries. Mail queued while the server was down thus goes out once it is back, with no
-    request needed to wake anything."""
+    request needed to wake anything. The password is read from the Vault once a mail is due; while
+    the Vault is down that raises (503), and the claimed mail is tried again once its lease ends,
+    without counting as a try."""
     done = MailPass()
     with db.cursor() as cur:
-        settings, password = store.mail_settings(cur)
+        settings = store.read_settings(cur)
+    password = None
     for _ in range(DELIVERIES_PER_PASS):
         with db.transaction() as cur:
             mail = store.claim_mail(cur)
         if mail is None:
             break
+        if password is None:
+            password = smtp_password.stored(db, vault) if (settings or {}).get("smtp_server_username") else ""
         problem = _send(settings, password, mail)
         if problem is None:
             with db.transaction() as cur:

@@ -12,7 +12,8 @@ from common.auth import Principal
 from common.db import Database
 from common.timefmt import rfc3339
 from common.web import database
-from secrets_manager_service.workflows import grant_outbox, mail, schemas, store
+from secrets_manager_service.vault_client import VaultClient
+from secrets_manager_service.workflows import grant_outbox, mail, schemas, smtp_password, store
 
 log = logging.getLogger(__name__)
 
@@ -449,20 +450,16 @@ def _notify_requester(cur, request_id, row: dict, status: str) -> None:
                      f"Your request for the role {row['role_name']} was {status}.\n{_link(settings, request_id)}\n")
 
 
-def test_smtp(db: Database, body: dict) -> dict:
+def test_smtp(db: Database, vault: VaultClient, body: dict) -> dict:
     """testsmtp: the given settings, with the stored password where the body leaves it ""."""
-    password = body.pop("smtp_server_password", None)
-    if not password:
-        with db.cursor() as cur:
-            password = store.read_settings(cur)[1]
+    password = body.pop("smtp_server_password", None) or smtp_password.stored(db, vault)
     return mail.test_settings(body, password)
 
 
 # --- settings ---------------------------------------------------------------------------------
 
 def _settings(cur) -> dict:
-    doc, _password = store.read_settings(cur)
-    return {**SETTINGS_DEFAULTS, **(doc or {})}
+    return {**SETTINGS_DEFAULTS, **(store.read_settings(cur) or {})}
 
 
 def read_settings(db: Database) -> dict:
@@ -470,10 +467,12 @@ def read_settings(db: Database) -> dict:
         return {**_settings(cur), "smtp_server_password": ""}  # write only
 
 
-def write_settings(db: Database, principal: Principal, body: dict) -> None:
+def write_settings(db: Database, vault: VaultClient, principal: Principal, body: dict) -> None:
     password = body.pop("smtp_server_password", None)  # "" or absent: keep the stored one
+    # Into the Vault first (503 and nothing changed when it is down); the row then names it.
+    version = smtp_password.save(vault, password) if password else None
     with db.transaction() as cur:
-        store.write_settings(cur, principal.sub, body, password or None)
+        store.write_settings(cur, principal.sub, body, version)
         # The password never reaches the audit row: only whether it changed.
         audit.record("workflow.settings", "settings", cur=cur,
                      details={"smtp_server_enabled": body["smtp_server_enabled"], "password_changed": bool(password)})

@@ -1,5 +1,5 @@
 """SQL of the workflow engine: tables wf_workflows, wf_requests, wf_settings, wf_roles, wf_users
-(migrations/0008_workflows.sql). Rules live in service.py; this module only reads and writes."""
+(migrations/0008_workflows.sql), wf_mail_outbox (0009). Rules live in service.py; this module only reads and writes."""
 from __future__ import annotations
 
 import uuid
@@ -200,17 +200,34 @@ def requests_page(db: Database, *, condition: str, me: str, roles: list[str], ke
 
 # --- settings ---------------------------------------------------------------------------------
 
-def read_settings(cur) -> tuple[dict | None, str]:
-    cur.execute("SELECT doc, smtp_password FROM wf_settings WHERE id = 1")
+def read_settings(cur) -> dict | None:
+    cur.execute("SELECT doc FROM wf_settings WHERE id = 1")
     row = cur.fetchone()
-    return (row["doc"], row["smtp_password"]) if row else (None, "")
+    return row["doc"] if row else None
 
 
-def write_settings(cur, by: str, doc: dict, password: str | None) -> None:
-    cur.execute("""INSERT INTO wf_settings (id, doc, smtp_password, updated_by) VALUES (1, %s, coalesce(%s, ''), %s)
+def smtp_password_ref(cur) -> tuple[int | None, str]:
+    """(the Vault version of the SMTP password, a password still in plain text from before 0013)."""
+    cur.execute("SELECT smtp_password_version, smtp_password FROM wf_settings WHERE id = 1")
+    row = cur.fetchone()
+    return (row["smtp_password_version"], row["smtp_password"]) if row else (None, "")
+
+
+def write_settings(cur, by: str, doc: dict, password_version: int | None) -> None:
+    """The settings; with `password_version`, that Vault version is the password from now on."""
+    cur.execute("""INSERT INTO wf_settings (id, doc, smtp_password_version, updated_by) VALUES (1, %(doc)s, %(v)s::integer, %(by)s)
                    ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, updated = now(), updated_by = EXCLUDED.updated_by,
-                          smtp_password = coalesce(%s, wf_settings.smtp_password)""",
-                (Jsonb(doc), password, by, password))
+                          smtp_password_version = coalesce(%(v)s::integer, wf_settings.smtp_password_version),
+                          smtp_password = CASE WHEN %(v)s::integer IS NULL THEN wf_settings.smtp_password ELSE '' END""",
+                {"doc": Jsonb(doc), "v": password_version, "by": by})
+
+
+def adopt_smtp_password(cur, version: int, *, replacing: str) -> bool:
+    """Name the Vault version holding the plain-text password `replacing`, and forget that text,
+    unless the password changed meanwhile."""
+    cur.execute("""UPDATE wf_settings SET smtp_password_version = %s, smtp_password = ''
+                    WHERE id = 1 AND smtp_password = %s AND smtp_password <> ''""", (version, replacing))
+    return cur.rowcount == 1
 
 
 # --- grants -----------------------------------------------------------------------------------
@@ -311,10 +328,6 @@ def claim_mail(cur) -> dict | None:
                                  ORDER BY next_attempt LIMIT 1 FOR UPDATE SKIP LOCKED)
                 RETURNING id, recipients, subject, body, attempts""")
     return cur.fetchone()
-
-
-def mail_settings(cur) -> tuple[dict | None, str]:
-    return read_settings(cur)
 
 
 def mail_sent(cur, mail_id: int) -> None:

@@ -1,7 +1,7 @@
 """Routes of the workflow engine, served by the Secrets Manager under /workflow-engine/api/v1."""
 from __future__ import annotations
 
-from flask import request, url_for
+from flask import current_app, request, url_for
 from flask.views import MethodView
 
 from common import errors, strict_json
@@ -152,7 +152,7 @@ class Settings(MethodView):
     @blp.response(200)
     def put(self, body):
         """Replace the workflow engine's settings ("" keeps the stored SMTP password)"""
-        service.write_settings(database(), current_principal(), body)
+        service.write_settings(database(), vault_client(), current_principal(), body)
         return empty()
 
 
@@ -163,7 +163,11 @@ class TestSmtp(MethodView):
     @blp.response(200, schemas.SMTPResponse)
     def post(self, body):
         """Try the SMTP settings (a real exchange: connect, TLS, AUTH); "" means the stored password"""
-        return service.test_smtp(database(), body)
+        return service.test_smtp(database(), vault_client(), body)
+
+
+def vault_client():
+    return current_app.extensions["vault_client"]
 
 
 def _no_body_but_empty_object() -> None:

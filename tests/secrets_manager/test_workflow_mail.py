@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import os
 import ssl
 import subprocess
@@ -15,10 +16,16 @@ import time
 
 import psycopg
 import pytest
+import requests
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from psycopg.types.json import Jsonb
 
+from secrets_manager_service import worker
+from secrets_manager_service.app import create_app
+from secrets_manager_service.workflows import smtp_password
 from tests import support
+from tests.secrets_manager.helpers import SmApi
 from tests.rsyslog import make_test_ca
 from tests.secrets_manager.workflow_helpers import WF, People, _decide, _request, _workflow
 
@@ -218,3 +225,106 @@ def test_retries_run_out_after_smtp_retry_attempts(sm, smtp_server, tokens, sm_c
     _until(lambda: _outbox(sm_config, request_id)[0] >= 2)
     attempts, sent, failed, problem, _ = _outbox(sm_config, request_id)
     assert attempts == 2 and sent is None and failed is not None  # the first try and its one retry
+
+
+# --- the SMTP password: only in the Vault, never in a log, an audit row, an error ---------------
+
+def _tables_holding(database_url: str, secret: str) -> list[str]:
+    """The tables of a database where `secret` is in any row, as text or as bytes (bytea's hex)."""
+    found = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [row[0] for row in conn.execute(
+            """SELECT format('%I.%I', table_schema, table_name) FROM information_schema.tables
+                WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'""")]
+        for table in tables:
+            hit = conn.execute(f"SELECT 1 FROM {table} t WHERE t::text LIKE %s OR t::text LIKE %s LIMIT 1",
+                               (f"%{secret}%", f"%{secret.encode().hex()}%")).fetchone()
+            if hit:
+                found.append(table)
+    return found
+
+
+def _settings_row(database_url: str) -> tuple:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT smtp_password, smtp_password_version FROM wf_settings").fetchone()
+
+
+def test_the_password_is_kept_only_in_the_vault(sm, sm_config, sm_vault_db, vault_reader, vault_url, tokens,
+                                                smtp_server, trusted_ca, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert sm.put("/settings", prefix=WF, json=_settings(smtp_server["port"])).status_code == 200
+    assert sm.get("/settings", prefix=WF).get_json()["smtp_server_password"] == ""
+    plain_text, version = _settings_row(sm_config["DATABASE_URL"])
+    assert plain_text == "" and version == vault_reader.versions(smtp_password.PATH)[-1]["version"]
+    assert vault_reader.raw(smtp_password.PATH) == {"password": PASSWORD}  # encrypted at rest by the Vault
+    assert sm.post("/testsmtp", prefix=WF, json=_settings(smtp_server["port"], smtp_server_password="")).get_json()[
+        "status"] == "OK"
+    # In no table of either service (settings, audit rows, the Vault's versions: ciphertext only).
+    assert _tables_holding(sm_config["DATABASE_URL"], PASSWORD) == []
+    assert _tables_holding(sm_vault_db, PASSWORD) == []
+    assert PASSWORD not in caplog.text
+    # The Secrets Manager's reserved part: no Vault user reaches it, not even an admin.
+    admin = {"Authorization": f"Bearer {tokens('admin user vaultManage')}"}
+    assert requests.get(f"{vault_url}/vault/api/v1/secrets/{smtp_password.PATH.replace('/', '%2F')}",
+                        headers=admin, timeout=10).status_code == 404
+
+
+def test_a_vault_outage_refuses_a_new_password_and_changes_nothing(sm, sm_config, tokens, smtp_server, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert sm.put("/settings", prefix=WF, json=_settings(smtp_server["port"])).status_code == 200
+    before = _settings_row(sm_config["DATABASE_URL"])
+    app = create_app({**sm_config, "VAULT_URL": f"http://127.0.0.1:{support.free_port()}"})  # no Vault there
+    try:
+        cut_off = SmApi(app.test_client(), tokens)
+        other = "another-s3cret-smtp-pw"
+        refused = cut_off.put("/settings", prefix=WF, json=_settings(1025, smtp_server_password=other))
+        assert refused.status_code == 503 and other not in refused.get_data(as_text=True)
+        tried = cut_off.post("/testsmtp", prefix=WF, json=_settings(smtp_server["port"], smtp_server_password=""))
+        assert tried.status_code == 503  # the stored password is out of reach, and nothing is guessed
+    finally:
+        app.extensions["db"].close()
+    assert _settings_row(sm_config["DATABASE_URL"]) == before
+    assert sm.get("/settings", prefix=WF).get_json()["smtp_server_port"] == smtp_server["port"]
+    assert other not in caplog.text and PASSWORD not in caplog.text
+    assert _tables_holding(sm_config["DATABASE_URL"], other) == []
+
+
+UNDO_0013 = """
+    ALTER TABLE wf_settings DROP COLUMN smtp_password_version;
+    DELETE FROM schema_migrations WHERE service = 'secrets-manager' AND version = 13;
+"""
+
+
+def test_a_password_stored_in_plain_text_is_moved_into_the_vault(db_server, sm_config, vault_reader, tokens,
+                                                                  smtp_server, trusted_ca, caplog):
+    caplog.set_level(logging.DEBUG)
+    with support.fresh_database(db_server, "sm_smtp_move") as url:
+        app = create_app({**sm_config, "DATABASE_URL": url})
+        try:
+            app.extensions["db"].migrate()
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(UNDO_0013)  # the schema as 0012 left it, and a row as that release wrote it
+                doc = {key: value for key, value in _settings(smtp_server["port"]).items()
+                       if key != "smtp_server_password"}
+                conn.execute("INSERT INTO wf_settings (id, doc, smtp_password, updated_by) VALUES (1, %s, %s, 'me')",
+                             (Jsonb(doc), PASSWORD))
+            assert app.extensions["db"].migrate() == ["secrets-manager/0013_workflow_smtp_password_in_vault.sql"]
+            api = SmApi(app.test_client(), tokens)
+            retest = _settings(smtp_server["port"], smtp_server_password="")
+            assert api.post("/testsmtp", prefix=WF, json=retest).get_json()["status"] == "OK"  # still found
+            with app.app_context():
+                assert worker.run(once=True, interval=0) == 0  # the pass that moves it
+            plain_text, version = _settings_row(url)
+            assert plain_text == "" and version == vault_reader.versions(smtp_password.PATH)[-1]["version"]
+            assert vault_reader.raw(smtp_password.PATH) == {"password": PASSWORD}
+            assert api.post("/testsmtp", prefix=WF, json=retest).get_json()["status"] == "OK"  # from the Vault now
+            assert _tables_holding(url, PASSWORD) == []
+            with psycopg.connect(url) as conn:
+                assert conn.execute("SELECT count(*) FROM audit_events WHERE action = %s",
+                                    ("workflow.settings.password_encrypted",)).fetchone()[0] == 1
+            with app.app_context():
+                assert worker.run(once=True, interval=0) == 0  # nothing left to move: no second version
+            assert vault_reader.versions(smtp_password.PATH)[-1]["version"] == version
+        finally:
+            app.extensions["db"].close()
+    assert PASSWORD not in caplog.text

@@ -219,7 +219,7 @@ def test_a_workflow_with_waiting_requests_is_not_deleted(sm, people, sm_config):
     assert _get(sm, request_id)["workflow"] is None
 
 
-def test_settings_keep_the_smtp_password_write_only(sm, people, sm_config):
+def test_settings_keep_the_smtp_password_write_only(sm, people, sm_config, vault_reader):
     go_settings = {"smtp_server": "127.0.0.1", "smtp_server_port": 2525, "request_role_max_approvers": 0,
                    "smtp_server_enabled": False, "privx_backend_address": "https://privx.example",
                    "smtp_server_username": "mailer", "smtp_server_password": "s3cret-pw",
@@ -229,9 +229,11 @@ def test_settings_keep_the_smtp_password_write_only(sm, people, sm_config):
     settings = sm.get("/settings", prefix=WF).get_json()
     assert settings["smtp_server_password"] == "" and settings["request_role_max_approvers"] == 10
     assert settings["smtp_server_port"] == 2525
+    stored = vault_reader.versions("workflow-engine/smtp")[-1]["version"]
     assert sm.put("/settings", prefix=WF, json=settings).status_code == 200  # "" keeps the stored one
+    assert vault_reader.raw("workflow-engine/smtp") == {"password": "s3cret-pw"}  # only in the Vault
     with psycopg.connect(sm_config["DATABASE_URL"]) as conn:
-        assert conn.execute("SELECT smtp_password FROM wf_settings").fetchone()[0] == "s3cret-pw"
+        assert conn.execute("SELECT smtp_password, smtp_password_version FROM wf_settings").fetchone() == ("", stored)
         audit_text = str(conn.execute("SELECT array_agg(details::text) FROM audit_events").fetchone()[0])
     assert "s3cret-pw" not in audit_text
     assert sm.get("/settings", prefix=WF, headers=people.requester).status_code == 403

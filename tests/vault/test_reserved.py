@@ -1,4 +1,4 @@
-"""The Secrets Manager's reserved part (`hosts/...`, `targetdomains/...`): only the `service`
+"""The Secrets Manager's reserved part (`hosts/...`, `targetdomains/...`, `workflow-engine/...`): only the `service`
 scope reaches it, through the versioned API; to every other caller it does not exist (404 on
 reads, absent from lists, keys, search and versions) and cannot be created or changed (403)."""
 from __future__ import annotations
@@ -115,7 +115,7 @@ def test_changes_that_reach_the_rule_say_it_is_reserved(client, tokens, managed)
     """Callers holding the route's scope get the reserved 403, whether or not the secret exists."""
     role = new_role()
     fresh = f"hosts/{uuid.uuid4()}/root"  # not created: the answer must be the same
-    for name in (managed, fresh, f"targetdomains/{uuid.uuid4()}/bind", "hosts"):
+    for name in (managed, fresh, f"targetdomains/{uuid.uuid4()}/bind", "hosts", "workflow-engine/smtp"):
         cases = [
             ("POST", "/secrets", {"name": name, "data": {}, "read_roles": [role]}, "vaultAdd"),
             ("POST", "/secrets", {"name": name, "data": {}, "read_roles": [role]}, "admin"),
@@ -159,19 +159,24 @@ def test_personal_secrets_keep_their_names(client, tokens):
     assert client.get(f"{V1}/user/{sub}/secrets/{name}", headers=owner).json["data"] == {"a": 1}
 
 
-def test_migration_moves_existing_managed_secrets(client, tokens, vault_app, vault_db):
-    """A managed secret stored in the shared namespace before the reserved part existed (squatted,
-    with a read role) moves there by migration 0002, keeps its versions and loses its roles."""
+@pytest.mark.parametrize(("prefix", "version", "migration"), [
+    ("hosts", 2, "vault/0002_reserved_namespace.sql"),
+    ("workflow-engine", 8, "vault/0008_workflow_engine_reserved.sql"),
+])
+def test_migration_moves_existing_managed_secrets(client, tokens, vault_app, vault_db, prefix, version, migration):
+    """A managed secret stored in the shared namespace before its prefix was reserved (squatted,
+    with a read role) moves there by the migration that reserved it, keeps its versions and loses
+    its roles."""
     role = new_role()
-    name = f"hosts/{uuid.uuid4()}/root"
+    name = f"{prefix}/{uuid.uuid4()}/root"
     service = tokens.headers("service")
     client.post(f"{V1}/secret/data/{name}", headers=service, json={"data": {"password": "legacy"}})
     with psycopg.connect(vault_db, autocommit=True) as conn:
-        # Put it back where the old code kept it, as the issue's squatter left it, and forget 0002.
+        # Put it back where the old code kept it, as the issue's squatter left it, and forget the migration.
         conn.execute("UPDATE vault_secrets SET owner_id = '', read_roles = %s WHERE name = %s", ([role["id"]], name))
-        conn.execute("DELETE FROM schema_migrations WHERE service = 'vault' AND version = 2")
+        conn.execute("DELETE FROM schema_migrations WHERE service = 'vault' AND version = %s", (version,))
     assert client.get(f"{V1}/secrets/{name}", headers=tokens.headers("user", roles=[role])).status_code == 404
-    assert vault_app.extensions["db"].migrate() == ["vault/0002_reserved_namespace.sql"]
+    assert vault_app.extensions["db"].migrate() == [migration]
     with psycopg.connect(vault_db) as conn:
         owner, roles = conn.execute("SELECT owner_id, read_roles FROM vault_secrets WHERE name = %s", (name,)).fetchone()
     assert (owner, roles) == ("/secrets-manager", [])
