@@ -87,7 +87,7 @@ def test_todays_rows_survive_the_move_and_are_served(db_server, data_dir, vault_
         assert len(before["checkouts"]) == 6 and len(before["states"]) == 2 and len(before["queue"]) == 5
         db = Database(url, service=SM, migrations_package="secrets_manager_service")
         try:
-            assert db.migrate()[-1] == f"{SM}/0012_one_account_model.sql"  # (with those between 0009 and it)
+            assert f"{SM}/0012_one_account_model.sql" in db.migrate()  # (with those between 0009 and after it)
         finally:
             db.close()
 
