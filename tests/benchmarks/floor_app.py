@@ -35,6 +35,10 @@ from flask import Flask, jsonify, request
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from secrets_manager_service.account_secrets import store as hosts
+from secrets_manager_service.accounts import checkout_store
+from secrets_manager_service.target_domains import checkout_store as directory
+from secrets_manager_service.target_domains.scanned import store as account_store
 from vault_service.secrets import store
 
 app = Flask(__name__)
@@ -156,9 +160,6 @@ def _listing(total_rows: tuple) -> dict:
 @app.get("/sm/accounts")
 def sm_accounts():
     """The account list's SQL: each family's first page for the caller's roles (X-Roles)."""
-    from secrets_manager_service.account_secrets import store as hosts
-    from secrets_manager_service.target_domains import checkout_store as directory
-
     roles = request.headers.get("X-Roles", "").split(",")
     window = {"role_ids": roles, "keywords": [], "username": None, "sortkey": "path", "sortdir": "ASC",
               "offset": 0, "limit": 100}
@@ -172,8 +173,6 @@ def sm_accounts():
 @app.get("/sm/targetdomains/<domain_id>/accounts")
 def sm_domain_accounts(domain_id):
     """A target domain's scanned-account list's SQL, its first page by username."""
-    from secrets_manager_service.target_domains import account_store
-
     with _pool().connection() as conn:
         return jsonify(_listing(account_store.list_accounts(conn, domain_id, sortkey="username", sortdir="ASC",
                                                             offset=0, limit=100)))
@@ -182,7 +181,5 @@ def sm_domain_accounts(domain_id):
 @app.get("/sm/checkouts/<user_id>")
 def sm_checkouts(user_id):
     """The checkout list's SQL: the user's live checkouts, newest first."""
-    from secrets_manager_service.accounts import checkout_store
-
     with _pool().connection() as conn:
         return jsonify(_listing(checkout_store.live_of(conn, user_id, sortdir="ASC", limit=100)))
