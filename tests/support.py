@@ -4,14 +4,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import psycopg
+import pytest
 import requests
 from psycopg import sql
 
@@ -320,3 +323,27 @@ class LoadThreads:
         self._stop.set()
         for thread in self._threads:
             thread.join(60)
+
+
+# -- recorded responses (tests/vault and tests/secrets_manager test_recorded_responses.py) ----------
+_RECORDED_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_RECORDED_TIME = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
+
+
+def masked_ids_and_times(body: bytes, chosen: set[str]) -> bytes:
+    """A recorded answer's bytes with what varies from run to run masked: every UUID the service made
+    (those in `chosen`, which the test picks, stay) and every timestamp. Nothing else is."""
+    body = _RECORDED_UUID.sub(lambda m: m.group(0) if m.group(0).decode() in chosen else b"<uuid>", body)
+    return _RECORDED_TIME.sub(b"<time>", body)
+
+
+def compare_with_recording(answers: list[dict], recording: Path) -> None:
+    """Each answer equals the recorded one, in the same order; with RECORD_RESPONSES=1 the answers
+    are written as the new recording instead (and the test skips, saying so)."""
+    if os.environ.get("RECORD_RESPONSES") == "1":
+        recording.write_text(json.dumps(answers, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        pytest.skip(f"recorded {len(answers)} answers in {recording.name}")
+    recorded = json.loads(recording.read_text(encoding="utf-8"))
+    assert [answer["request"] for answer in answers] == [answer["request"] for answer in recorded]
+    for answer, expected in zip(answers, recorded):
+        assert answer == expected, answer["request"]

@@ -17,8 +17,6 @@ made with `{key}` (see REMEMBER).
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 from pathlib import Path
 
@@ -41,8 +39,6 @@ CHOSEN = {ADMIN, READER, OTHER, OUTSIDER, ROLE["id"], ROLE2["id"], *HOSTS}
 # masked as in a body.)
 VARYING_HEADERS = {"X-Request-ID"}
 
-_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_TIME = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
 
 # What later requests refer to: {key} in a path or body is the value an answer gave, found by
 # (index of the request in the whole list, a function of its JSON).
@@ -50,8 +46,7 @@ REMEMBER = {}
 
 
 def masked(body: bytes) -> bytes:
-    body = _UUID.sub(lambda m: m.group(0) if m.group(0).decode() in CHOSEN else b"<uuid>", body)
-    return _TIME.sub(b"<time>", body)
+    return support.masked_ids_and_times(body, CHOSEN)
 
 
 def _seed() -> list[tuple]:
@@ -208,10 +203,4 @@ def _answer(app, client, tokens, known: dict, method, path, who, body, query, re
 def test_answers_are_byte_for_byte_the_recorded_ones(recorded_app, tokens):
     client, known = recorded_app.test_client(), {}
     answers = [_answer(recorded_app, client, tokens, known, *request) for request in _seed() + _checks()]
-    if os.environ.get("RECORD_RESPONSES") == "1":
-        RECORDING.write_text(json.dumps(answers, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        pytest.skip(f"recorded {len(answers)} answers in {RECORDING.name}")
-    recorded = json.loads(RECORDING.read_text(encoding="utf-8"))
-    assert [answer["request"] for answer in answers] == [answer["request"] for answer in recorded]
-    for answer, expected in zip(answers, recorded):
-        assert answer == expected, answer["request"]
+    support.compare_with_recording(answers, RECORDING)
