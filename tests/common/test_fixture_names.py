@@ -60,3 +60,17 @@ def test_no_module_hides_a_shared_fixture():
         hidden += [f"{path.relative_to(REPO)} hides {name} of {visible[name].relative_to(REPO)}"
                    for name in sorted(fixtures_of(path)) if name in visible]
     assert not hidden
+
+
+def test_no_module_imports_a_conftest():
+    """pytest loads each conftest itself; a module importing one loads it a second time, under
+    another name, with fixtures registered twice. What tests share besides fixtures lives in
+    ordinary modules (tests/support.py, a folder's helpers)."""
+    importers = []
+    for path in sorted(TESTS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if any(name.split(".")[-1] == "conftest" for name in names):
+                importers.append(str(path.relative_to(REPO)))
+    assert importers == []

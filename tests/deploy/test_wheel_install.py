@@ -24,7 +24,7 @@ import pytest
 from common.devtools import slapd
 from tests import support
 from tests.deploy import installed_suite, smoke
-from tests.deploy.conftest import PACKAGES, REPO, package_files
+from tests.deploy.packaging import PACKAGES, REPO, package_files
 
 pytestmark = pytest.mark.slow
 

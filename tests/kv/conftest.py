@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from tests import support
+from tests.kv.servers import vault_under_gunicorn
 
 
 @pytest.fixture(scope="session")
@@ -18,12 +19,6 @@ def kv_db(db_server):
 def kv_env(kv_db, data_dir, master_keys):
     settings = support.service_settings(data_dir, kv_db, VAULT_MASTER_KEYS=master_keys, LOG_LEVEL="WARNING")
     return {key: str(value) for key, value in settings.items()}
-
-
-def vault_under_gunicorn(kv_env: dict, *, workers: int):
-    """The Vault under gunicorn with the production settings (deploy/gunicorn); yields its base URL."""
-    return support.gunicorn("vault_service.wsgi:app", kv_env, workers=workers, health_path="/v1/sys/health",
-                            conf="vault.conf.py")
 
 
 @pytest.fixture(scope="session")

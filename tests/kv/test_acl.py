@@ -14,7 +14,7 @@ import requests
 from hvac import exceptions
 
 from tests import support
-from tests.kv.conftest import vault_under_gunicorn
+from tests.kv.servers import vault_under_gunicorn
 from tests.support import new_role, unique
 from vault_service.acl import cache as acl_cache
 from vault_service.app import create_app
