@@ -90,10 +90,21 @@ class VaultClient:
         """Remove the secret with every version; one that is already gone is fine."""
         self._json("DELETE", f"/secret/metadata/{_quoted(path)}", missing_ok=True)
 
-    def put_grant(self, request_id: str, state: dict) -> int:
+    def put_grant(self, request_id: str, state: dict) -> tuple[int, dict | None]:
         """Tell the Vault a workflow grant's state (PUT /grants/{request_id}); the status it answered
-        (an unreachable Vault raises IntraServiceError, as every call)."""
-        return self._send("PUT", f"/grants/{quote(request_id, safe='')}", params=None, body=state).status_code
+        and, when it took the state, the grant as it holds it (an unreachable Vault raises
+        IntraServiceError, as every call)."""
+        response = self._send("PUT", f"/grants/{quote(request_id, safe='')}", params=None, body=state)
+        if not 200 <= response.status_code < 300:
+            return response.status_code, None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            raise errors.IntraServiceError("the Vault answered with something that is not JSON") from None
+
+    def grant(self, request_id: str) -> dict | None:
+        """The workflow grant as the Vault holds it (GET /grants/{request_id}); None if it has none."""
+        return self._json("GET", f"/grants/{quote(request_id, safe='')}", missing_ok=True)
 
     def ping(self) -> bool:
         """Whether the Vault answers its status route (no token, one try, short timeouts)."""

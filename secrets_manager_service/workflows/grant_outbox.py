@@ -9,15 +9,20 @@ be delivered holds back the ones after it, so every grant's states land in the o
 made. Delivery is kicked right after the commit by a thread of the process that made the change
 (deliver_soon; it gives up after KICK_ROUNDS tries) and retried by the worker every second
 (secrets_manager_service.workflows.grants), so a Vault outage only delays it.
+
+A FLOATING grant first used in the Vault starts there first: the sender takes the Vault's start
+from its answer, and FirstUseWatch asks the Vault about the grants not yet used here.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import datetime
 
 from flask import current_app
 
-from common import errors
+from common import audit, errors
 from common.db import Database
 from secrets_manager_service.workflows import store
 
@@ -40,9 +45,10 @@ def deliver_due(db: Database, vault) -> bool:
         for row in rows:
             if not row["due"]:
                 return True
-            problem = _send(vault, row)
+            problem, held = _send(vault, row)
             if problem is None:
                 store.grant_state_delivered(cur, row["id"])
+                adopt_vault_start(cur, row["request_id"], held)
                 continue
             refused = problem.startswith(f"the Vault answered {REFUSED}")
             store.grant_state_failed(cur, row["id"], problem, refused=refused,
@@ -55,13 +61,65 @@ def deliver_due(db: Database, vault) -> bool:
         return len(rows) == BATCH
 
 
-def _send(vault, row: dict) -> str | None:
-    """PUT the state; None when the Vault took it, else what went wrong (no secret in it)."""
+def _send(vault, row: dict) -> tuple[str | None, dict | None]:
+    """PUT the state; (None, the grant as the Vault holds it) when the Vault took it, else (what
+    went wrong, no secret in it; None)."""
     try:
-        status = vault.put_grant(str(row["request_id"]), {**row["state"], "sequence": row["id"]})
+        status, held = vault.put_grant(str(row["request_id"]), {**row["state"], "sequence": row["id"]})
     except errors.ApiError as exc:
-        return exc.message
-    return None if 200 <= status < 300 else f"the Vault answered {status}"
+        return exc.message, None
+    return (None, held) if 200 <= status < 300 else (f"the Vault answered {status}", None)
+
+
+# --- a FLOATING grant first used in the Vault ---------------------------------------------------
+# Its window starts at its first use in either service, and the Vault never calls us: it keeps
+# the earlier start of the two, and we learn it from its answer to our next state, or by asking
+# (FirstUseWatch), so our window ends when the Vault's does, not at a later first use of ours.
+
+FIRST_USE_CHECK_SECONDS = 3.0  # how stale our start may be: within the contract's 5 s for an end
+FIRST_USE_BATCH = 100  # grants asked about per check, round-robin over all unstarted ones
+
+
+def adopt_vault_start(cur, request_id, held: dict | None) -> None:
+    """Keep the Vault's start of a FLOATING grant when it is earlier than ours (audited as its
+    first use, in the Vault)."""
+    if not held or held.get("grant_type") != "FLOATING" or not held.get("grant_start") or not held.get("grant_end"):
+        return
+    try:
+        start, end = datetime.fromisoformat(held["grant_start"]), datetime.fromisoformat(held["grant_end"])
+    except (TypeError, ValueError):
+        log.warning("the Vault sent a grant window that is not RFC 3339", extra={"request_id": str(request_id)})
+        return
+    row = store.adopt_earlier_start(cur, request_id, start, end)
+    if row is not None:
+        audit.record("grant.first_use", str(request_id), cur=cur,
+                     details={"request_id": str(request_id), "user": row["target_user_id"], "first_used_in": "vault"})
+
+
+class FirstUseWatch:
+    """The worker's look, every FIRST_USE_CHECK_SECONDS, at the Vault's copy of the FLOATING grants
+    not used here yet, FIRST_USE_BATCH at a time (a cursor goes round them all)."""
+
+    def __init__(self, vault):
+        self._vault = vault
+        self._after = None  # the last request id asked about; None: start from the first
+        self._due = 0.0
+
+    def check_due(self, db: Database) -> None:
+        if time.monotonic() < self._due:
+            return
+        self._due = time.monotonic() + FIRST_USE_CHECK_SECONDS
+        with db.cursor() as cur:
+            rows = store.unstarted_floating_grants(cur, self._after, FIRST_USE_BATCH)
+        self._after = rows[-1]["id"] if len(rows) == FIRST_USE_BATCH else None
+        for row in rows:
+            try:
+                held = self._vault.grant(str(row["id"]))
+            except errors.IntraServiceError:
+                return  # the Vault is away (its client said so): the next check asks again
+            if held is not None and held.get("grant_start"):
+                with db.transaction() as cur:
+                    adopt_vault_start(cur, row["id"], held)
 
 
 class Sender:

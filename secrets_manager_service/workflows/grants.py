@@ -69,9 +69,10 @@ def hook(db: Database):
 # --- the worker's sweep -----------------------------------------------------------------------
 
 def sweep(vault) -> None:
-    """One round of both (needs an app context)."""
+    """One round of all of it (needs an app context): the worker's `run --once`."""
     end_what_ended()
     grant_outbox.deliver_due(database(), vault)
+    grant_outbox.FirstUseWatch(vault).check_due(database())
 
 
 def end_what_ended() -> None:
@@ -102,11 +103,17 @@ def _end_checkouts_of_ended_grants(db: Database) -> None:
 
 def start_sweeper(app: Flask, stop: threading.Event) -> list[threading.Thread]:
     """The worker's sweep every SWEEP_SECONDS, until `stop` is set: ends in one thread, delivery
-    to the Vault in another (a Vault that does not answer holds back neither the ends of
+    to the Vault (and the look at FLOATING grants first used there) in another (a Vault that does not answer holds back neither the ends of
     checkouts nor, being a thread apart from the passes, a long rotation)."""
     vault = app.extensions["vault_client"]
+    first_uses = grant_outbox.FirstUseWatch(vault)
+
+    def exchange_with_vault():
+        grant_outbox.deliver_due(database(), vault)
+        first_uses.check_due(database())
+
     return [_every_second(app, stop, "workflow-grant-ends", end_what_ended),
-            _every_second(app, stop, "workflow-grant-outbox", lambda: grant_outbox.deliver_due(database(), vault))]
+            _every_second(app, stop, "workflow-grant-outbox", exchange_with_vault)]
 
 
 def _every_second(app: Flask, stop: threading.Event, name: str, work) -> threading.Thread:

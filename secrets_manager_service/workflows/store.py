@@ -8,7 +8,6 @@ from psycopg.types.json import Jsonb
 
 from common.db import Database, fetch_page, like_escaped
 
-
 # --- names learned from tokens ------------------------------------------------------------------
 
 def learn_principal(cur, principal) -> None:
@@ -251,6 +250,26 @@ def start_floating(cur, request_ids: list) -> list[dict]:
                  RETURNING {GRANT_COLUMNS}""",
                 (request_ids,))
     return cur.fetchall()
+
+
+def unstarted_floating_grants(cur, after_id, limit: int) -> list[dict]:
+    """Approved FLOATING grants not yet used here (nor ended), in id order after `after_id` (None:
+    from the first): the ones whose first use may have been in the Vault."""
+    cur.execute("""SELECT id FROM wf_requests
+                    WHERE status = 'APPROVED' AND grant_type = 'FLOATING' AND grant_start IS NULL AND grant_ended IS NULL
+                      AND (%(after)s::uuid IS NULL OR id > %(after)s::uuid)
+                    ORDER BY id LIMIT %(limit)s""", {"after": after_id, "limit": limit})
+    return cur.fetchall()
+
+
+def adopt_earlier_start(cur, request_id, start, end) -> dict | None:
+    """A FLOATING grant's window as the Vault started it, kept when it starts earlier than ours
+    (or ours has not started); the row if this changed it."""
+    cur.execute(f"""UPDATE wf_requests SET grant_start = %(start)s, grant_end = %(end)s
+                     WHERE id = %(id)s AND grant_type = 'FLOATING' AND grant_ended IS NULL
+                       AND (grant_start IS NULL OR grant_start > %(start)s)
+                 RETURNING {GRANT_COLUMNS}""", {"id": request_id, "start": start, "end": end})
+    return cur.fetchone()
 
 
 def end_expired_grants(cur, floating_unused_lapse) -> list[dict]:

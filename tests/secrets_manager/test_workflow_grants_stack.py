@@ -20,6 +20,7 @@ import psycopg
 import pytest
 import requests
 
+from secrets_manager_service.workflows.grant_outbox import FIRST_USE_CHECK_SECONDS
 from tests import support
 from tests.secrets_manager.helpers import LiveSmApi
 from tests.secrets_manager.workflow_helpers import WF, People, go_access_request, go_decision, go_workflow
@@ -264,3 +265,36 @@ def test_the_sweep_keeps_a_checkout_whose_holder_still_holds_the_role(stack, wor
     _within(END_WITHIN, swept, "the worker sweeps the grant's end")
     assert not _checkout_revoked(stack, checkout_id)
     assert sm.get(f"/secrets/checkouts/{checkout_id}", headers=both).status_code == 200
+
+
+def _vault_grant_window(stack, tokens, request_id: str) -> tuple | None:
+    response = requests.get(f"{stack['vault']}{V1}/grants/{request_id}", headers=tokens.headers("service"), timeout=30)
+    assert response.status_code in (200, 404), response.text
+    grant = response.json() if response.status_code == 200 else {}
+    if not grant.get("grant_start"):
+        return None
+    return datetime.fromisoformat(grant["grant_start"]), datetime.fromisoformat(grant["grant_end"])
+
+
+def _sm_grant_window(stack, request_id: str) -> tuple:
+    with psycopg.connect(stack["db"]) as conn:
+        return conn.execute("SELECT grant_start, grant_end FROM wf_requests WHERE id = %s", (request_id,)).fetchone()
+
+
+def test_a_floating_grant_first_used_in_the_vault_ends_when_the_vaults_window_does(stack, world, tokens):
+    """The first use is a Vault read: the Vault starts the window, and the Secrets Manager, which
+    the Vault never calls, takes that start (asking the Vault, or from its answer to the state the
+    checkout sends), so its window cannot end later than the Vault's."""
+    request_id = _approved(world, grant_type="FLOATING", floating_length=1)
+    _approve_last_step(world, request_id)
+    _granted_everywhere(stack, world)  # reads of the secret: the grant's first use, in the Vault
+    vault_window = _within(END_WITHIN, lambda: _vault_grant_window(stack, tokens, request_id), "the Vault starts the window")
+    assert vault_window[1] - vault_window[0] == timedelta(hours=1)
+    _checkout(world)  # a use here too, later: it must not move the start
+    _within(FIRST_USE_CHECK_SECONDS + END_WITHIN, lambda: _sm_grant_window(stack, request_id) == vault_window,
+            "the Secrets Manager takes the Vault's start")
+    assert _vault_grant_window(stack, tokens, request_id) == vault_window  # the Vault kept the earlier start
+    with psycopg.connect(stack["db"]) as conn:
+        where = conn.execute("""SELECT details->>'first_used_in' FROM audit_events
+                                 WHERE action = 'grant.first_use' AND details->>'request_id' = %s""", (request_id,)).fetchall()
+    assert ("vault",) in where
