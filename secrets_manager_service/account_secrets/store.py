@@ -1,16 +1,23 @@
 """SQL of host accounts as account secrets (what users see and check out; their checkouts are
 accounts.checkout_store's).
 
-Account rows carry `account_id, account, host_id, address, access_role_ids`; listings carry only
+Account rows carry `account_id, account, host_id, address, access_role_ids` and the step and
+pending version of a rotation under way (`rotation_step`, `rotation_pending`: None when none is;
+checkouts hand out a pending password by them); listings carry only
 what a list shows: `account, host_id` (as text), `address`, the account's `created, updated`.
 `find_*` return None when nothing matches.
 """
 from __future__ import annotations
 
 from common.db import Database, fetch_counted_page, like_escaped
+from secrets_manager_service.accounts.checkout_store import CHECKOUT_BESIDE, split_checkout
+from secrets_manager_service.accounts.kinds import HOST, LIVE_CHECKOUT
 
-_ACCOUNT = """a.id AS account_id, a.account, h.id AS host_id, h.address, h.access_role_ids"""
+_ACCOUNT = """a.id AS account_id, a.account, h.id AS host_id, h.address, h.access_role_ids,
+              s.step AS rotation_step, s.pending_version AS rotation_pending"""
 _ACCOUNTS = "sm_accounts a JOIN sm_hosts h ON h.id = a.host_id"
+# An account's rotation under way, read with it (a statement less per checkout and checkout read).
+_WITH_STATE = f"""{_ACCOUNTS} LEFT JOIN sm_rotation_states s ON s.account_kind = '{HOST}' AND s.account_id = a.id"""
 # A list row's columns: no account id, no role array (parsed per row, never shown), the host id as
 # text (a uuid.UUID made per row only to be turned back into text).
 _LISTED = "a.account, h.id::text AS host_id, h.address"
@@ -53,7 +60,7 @@ def list_accounts(db: Database, *, role_ids: list[str] | None, host_id=None, use
 
 def find_account(db: Database, host_id, account: str) -> dict | None:
     with db.cursor() as cur:
-        cur.execute(f"SELECT {_ACCOUNT} FROM {_ACCOUNTS} WHERE h.id = %(host)s AND a.account = %(account)s",
+        cur.execute(f"SELECT {_ACCOUNT} FROM {_WITH_STATE} WHERE h.id = %(host)s AND a.account = %(account)s",
                     {"host": host_id, "account": account})
         return cur.fetchone()
 
@@ -77,5 +84,16 @@ def lock_account(cur, account_id) -> dict | None:
 def find_accounts(db: Database, account_ids: list) -> list[dict]:
     """The accounts with these ids that still exist."""
     with db.cursor() as cur:
-        cur.execute(f"SELECT {_ACCOUNT} FROM {_ACCOUNTS} WHERE a.id = ANY (%(ids)s)", {"ids": list(account_ids)})
+        cur.execute(f"SELECT {_ACCOUNT} FROM {_WITH_STATE} WHERE a.id = ANY (%(ids)s)", {"ids": list(account_ids)})
         return cur.fetchall()
+
+
+def find_checkout(db: Database, checkout_id) -> dict | None:
+    """The live checkout of a host account with this id and its account under "account" (as
+    find_account's), in one statement; None if there is none."""
+    with db.cursor() as cur:
+        cur.execute(f"""SELECT {CHECKOUT_BESIDE}, {_ACCOUNT} FROM sm_checkouts c
+                          JOIN {_WITH_STATE} ON a.id = c.host_account_id
+                         WHERE c.id = %(id)s AND c.account_kind = '{HOST}' AND {LIVE_CHECKOUT}""", {"id": checkout_id})
+        row = cur.fetchone()
+    return None if row is None else split_checkout(row)

@@ -13,33 +13,45 @@ from secrets_manager_service.accounts.kinds import FOREIGN_KEY, LIVE_CHECKOUT
 LIVE = LIVE_CHECKOUT
 _CHECKOUT = ("c.id, c.account_kind, c.account_id, c.user_id, c.explicit_checkout, c.created, c.expires, "
              "c.holder_role_ids, c.holder_admin")
+# The checkout's columns beside its account's in one row (families' find_checkout): named apart,
+# since an account's columns may share their names (id, created, explicit_checkout).
+_CHECKOUT_NAMES = ("id", "account_kind", "account_id", "user_id", "explicit_checkout", "created", "expires",
+                   "holder_role_ids", "holder_admin")
+CHECKOUT_BESIDE = ", ".join(f"c.{name} AS checkout_{name}" for name in _CHECKOUT_NAMES)
+_BESIDE_KEYS = tuple((f"checkout_{name}", name) for name in _CHECKOUT_NAMES)
 
 
-def live_checkout_of(cur, kind: str, account_id, user_id: str) -> dict | None:
-    """The user's newest live checkout of the account, or None."""
-    cur.execute(f"""SELECT {_CHECKOUT} FROM sm_checkouts c
-                     WHERE c.account_kind = %(kind)s AND c.account_id = %(id)s AND c.user_id = %(user)s AND {LIVE}
-                     ORDER BY c.created DESC LIMIT 1""", {"kind": kind, "id": account_id, "user": user_id})
-    return cur.fetchone()
+def split_checkout(row: dict) -> dict:
+    """A row of CHECKOUT_BESIDE and an account's columns: the checkout, its account under "account"."""
+    checkout = {name: row.pop(key) for key, name in _BESIDE_KEYS}
+    checkout["account"] = row
+    return checkout
 
 
-def count_live(cur, kind: str, account_id) -> int:
-    cur.execute(f"""SELECT count(*) AS n FROM sm_checkouts c
-                     WHERE c.account_kind = %(kind)s AND c.account_id = %(id)s AND {LIVE}""",
-                {"kind": kind, "id": account_id})
-    return cur.fetchone()["n"]
-
-
-def insert_checkout(cur, kind: str, checkout_id, account_id, user_id: str, duration_seconds: int, *,
-                    holder_role_ids: list[str], holder_admin: bool) -> dict:
+def claim(cur, kind: str, checkout_id, account_id, user_id: str, *, limit: int | None, duration_seconds: int,
+          holder_role_ids: list[str], holder_admin: bool) -> dict | None:
+    """The user's newest live checkout of the account (`existing` true), else a new one with id
+    `checkout_id` (`existing` false) if fewer than `limit` (0 or None: no limit) are live; None
+    when the limit is reached. One statement, after the account's lock (its family's `lock`), so
+    it sees every checkout committed before the lock was granted."""
     cur.execute(
-        f"""INSERT INTO sm_checkouts AS c (id, account_kind, {FOREIGN_KEY[kind]}, user_id, expires, holder_role_ids,
-                                           holder_admin)
-            VALUES (%(id)s, %(kind)s, %(account)s, %(user)s, now() + make_interval(secs => %(secs)s), %(roles)s,
-                    %(admin)s)
-            RETURNING {_CHECKOUT}""",
-        {"id": checkout_id, "kind": kind, "account": account_id, "user": user_id, "secs": duration_seconds,
-         "roles": holder_role_ids, "admin": holder_admin})
+        f"""WITH mine AS (SELECT {_CHECKOUT} FROM sm_checkouts c
+                           WHERE c.account_kind = %(kind)s AND c.account_id = %(account)s AND c.user_id = %(user)s
+                             AND {LIVE}
+                           ORDER BY c.created DESC LIMIT 1),
+                 made AS (INSERT INTO sm_checkouts AS c (id, account_kind, {FOREIGN_KEY[kind]}, user_id, expires,
+                                                         holder_role_ids, holder_admin)
+                          SELECT %(id)s, %(kind)s, %(account)s, %(user)s, now() + make_interval(secs => %(secs)s),
+                                 %(roles)s, %(admin)s
+                           WHERE NOT EXISTS (SELECT 1 FROM mine)
+                             AND (coalesce(%(limit)s::int, 0) = 0
+                                  OR (SELECT count(*) FROM sm_checkouts c
+                                       WHERE c.account_kind = %(kind)s AND c.account_id = %(account)s AND {LIVE})
+                                     < %(limit)s::int)
+                          RETURNING {_CHECKOUT})
+            SELECT *, true AS existing FROM mine UNION ALL SELECT *, false FROM made""",
+        {"kind": kind, "id": checkout_id, "account": account_id, "user": user_id, "secs": duration_seconds,
+         "roles": holder_role_ids, "admin": holder_admin, "limit": limit})
     return cur.fetchone()
 
 

@@ -46,10 +46,13 @@ class Deps:
     audit: Callable[..., None] = audit.record
     accepted_pending: Callable[[AccountFamily, Any], int | None] | None = field(default=None)
 
-    def pending(self, family: AccountFamily, account_id) -> int | None:
+    def pending(self, family: AccountFamily, account: dict) -> int | None:
+        account_id = family.account_id(account)
         if self.accepted_pending is not None:
             return self.accepted_pending(family, account_id)
-        return rotations.accepted_pending(family, rotations.Deps(db=self.db, vault=self.vault), account_id)
+        # The rotation state comes with the account where its family reads them together.
+        return rotations.accepted_pending(family, rotations.Deps(db=self.db, vault=self.vault), account_id,
+                                          rotations.state_carried(account))
 
 
 def app_deps() -> Deps:
@@ -107,8 +110,7 @@ def _render(family: AccountFamily, account: dict, checkout: dict, secrets: list[
 def _passwords(family: AccountFamily, deps: Deps, account: dict) -> list[dict]:
     """The current password and its history, newest first, and a rotation's pending one only
     once the target accepts it."""
-    pending = deps.pending(family, family.account_id(account))
-    return deps.vault.live_versions(family.path(account), also=pending)
+    return deps.vault.live_versions(family.path(account), also=deps.pending(family, account))
 
 
 def check_out(family: AccountFamily, deps: Deps, principal: Principal, path: str) -> dict:
@@ -130,17 +132,15 @@ def check_out(family: AccountFamily, deps: Deps, principal: Principal, path: str
             limits = family.lock(cur, account_id)  # orders this with other checkouts and releases of the account
             if limits is None:  # removed (or no longer usable) meanwhile
                 raise errors.NotFound("account secret not found")
-            checkout = deps.store.live_checkout_of(cur, family.kind, account_id, principal.sub)
-            existing = checkout is not None
-            if not existing:
-                limit = limits["max_concurrent_checkouts"]
-                if limit and deps.store.count_live(cur, family.kind, account_id) >= limit:
-                    raise errors.Conflict(f"the account is checked out by the most users its policy allows ({limit})",
-                                          property="path")
-                checkout = deps.store.insert_checkout(cur, family.kind, uuid.uuid4(), account_id, principal.sub,
-                                                      limits["max_checkout_duration"],
-                                                      holder_role_ids=sorted(principal.all_role_ids()),
-                                                      holder_admin=_is_admin(principal))
+            checkout = deps.store.claim(cur, family.kind, uuid.uuid4(), account_id, principal.sub,
+                                        limit=limits["max_concurrent_checkouts"],
+                                        duration_seconds=limits["max_checkout_duration"],
+                                        holder_role_ids=sorted(principal.all_role_ids()),
+                                        holder_admin=_is_admin(principal))
+            if checkout is None:
+                raise errors.Conflict("the account is checked out by the most users its policy allows "
+                                      f"({limits['max_concurrent_checkouts']})", property="path")
+            existing = checkout.pop("existing")
             deps.audit("checkout.create", path, cur=cur,
                        details={"checkout_id": str(checkout["id"]), "existing": existing})
     except errors.Conflict:
@@ -226,8 +226,9 @@ def _with_accounts(families: tuple[AccountFamily, ...], deps: Deps, checkouts: l
 def _visible_checkout(families, deps: Deps, principal: Principal, checkout_id: uuid.UUID,
                       action: str) -> tuple[AccountFamily, dict]:
     """A live checkout the caller may see and its holder still use, with its family; else 404."""
-    checkout = deps.store.find_live(deps.db, checkout_id)
-    family, found = next(iter(_with_accounts(families, deps, [checkout] if checkout else [])), (None, None))
+    # Each family's checkouts are found with their account in one statement.
+    family, found = next(((family, found) for family in families
+                          if (found := family.find_checkout(deps.db, checkout_id)) is not None), (None, None))
     if found is None or not (found["user_id"] == principal.sub or _is_admin(principal)):
         deps.audit(action, f"checkouts/{checkout_id}", audit.NOT_FOUND)
         raise errors.NotFound("checkout not found")

@@ -64,6 +64,9 @@ class DirectoryAccounts:
     def find_account(self, db, key) -> dict | None:
         return managed_store.find_managed(db, *key)
 
+    def find_checkout(self, db, checkout_id) -> dict | None:
+        return managed_store.find_checkout(db, checkout_id)
+
     def accounts_by_id(self, db, account_ids: list) -> dict:
         found = (managed_store.find_by_id(db, account_id) for account_id in set(account_ids))
         return {row["id"]: row for row in found if row is not None}
@@ -96,7 +99,7 @@ class DirectoryAccounts:
         return locked if locked is not None and self.usable(locked) else None
 
     def queue_release(self, cur, account_ids: list) -> None:
-        queue_store.enqueue_all(cur, self.kind, checkout_store.released_unused(cur, account_ids), CHECKOUT_RELEASE)
+        queue_store.enqueue_selected(cur, self.kind, checkout_store.released_unused(account_ids), CHECKOUT_RELEASE)
 
     # --- rotations ---------------------------------------------------------------------------
     def claim_due(self, cur) -> dict | None:

@@ -1,7 +1,8 @@
 """What the checkout and rotation rules need of a kind of account (an account family).
 
 An *account* is the family's row of one account as checkouts see it (with `access_role_ids`,
-who may use it); a *subject* is what a rotation needs of it (policy fields, `protocol`,
+who may use it; a family may read its rotation state with it, as `rotation_step` and
+`rotation_pending`, so a checkout needs no statement more for it); a *subject* is what a rotation needs of it (policy fields, `protocol`,
 `checked_out`, `retry_interval`, `number_of_retries`, `max_versions`, `verify_after_rotation`).
 """
 from __future__ import annotations
@@ -30,6 +31,9 @@ class AccountFamily(Protocol):
 
     def find_account(self, db, key) -> dict | None:
         """The account `key` names, or None."""
+
+    def find_checkout(self, db, checkout_id) -> dict | None:
+        """The live checkout with this id if it is of one of its accounts, its account under "account"; else None."""
 
     def accounts_by_id(self, db, account_ids: list) -> dict[uuid.UUID, dict]:
         """The accounts with these ids that still exist, by id."""

@@ -42,6 +42,9 @@ class HostAccounts:
     def find_account(self, db, key) -> dict | None:
         return store.find_account(db, *key)
 
+    def find_checkout(self, db, checkout_id) -> dict | None:
+        return store.find_checkout(db, checkout_id)
+
     def accounts_by_id(self, db, account_ids: list) -> dict:
         return {row["account_id"]: row for row in store.find_accounts(db, account_ids)}
 
@@ -76,7 +79,7 @@ class HostAccounts:
         return store.lock_account(cur, account_id)
 
     def queue_release(self, cur, account_ids: list) -> None:
-        queue_store.enqueue_all(cur, self.kind, rotation_store.released_unused(cur, account_ids), self.release_reason)
+        queue_store.enqueue_selected(cur, self.kind, rotation_store.released_unused(account_ids), self.release_reason)
 
     # --- rotations ---------------------------------------------------------------------------
     def claim_due(self, cur) -> dict | None:

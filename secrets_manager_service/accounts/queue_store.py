@@ -31,6 +31,18 @@ def enqueue_all(cur, kind: str, account_ids: list, reason: str) -> int:
     return cur.rowcount
 
 
+def enqueue_selected(cur, kind: str, selected: tuple[str, dict], reason: str) -> int:
+    """enqueue_all of the ids a (query, params) selects as `id`, in one statement; how many were queued."""
+    query, params = selected
+    cur.execute(
+        f"""INSERT INTO sm_rotations (account_kind, {FOREIGN_KEY[kind]}, reason)
+            SELECT %(queue_kind)s, selected.id, %(queue_reason)s FROM ({query}) AS selected
+            ON CONFLICT (account_kind, account_id) DO NOTHING""",
+        {**params, "queue_kind": kind, "queue_reason": reason},
+    )
+    return cur.rowcount
+
+
 def reason_of(cur, kind: str, account_id) -> str | None:
     """Why the account's queued rotation runs; None when none is queued."""
     cur.execute("SELECT reason FROM sm_rotations WHERE account_kind = %(kind)s AND account_id = %(id)s",

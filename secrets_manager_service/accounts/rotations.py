@@ -370,10 +370,26 @@ def end_unfinished(family: AccountFamily, deps: Deps, account_id, path: str, ver
         deps.vault.discard(path, [unfinished["pending_version"]])
 
 
-def accepted_pending(family: AccountFamily, deps: Deps, account_id) -> int | None:
+# accepted_pending's `state` when the caller has not read it (accepted_pending reads it then).
+UNREAD = object()
+
+
+def state_carried(account: dict):
+    """The rotation state an account row carries (a family's checkout rows may: `rotation_step`,
+    `rotation_pending`), as states.find gives it: None when no rotation is under way; UNREAD when
+    the row does not carry it."""
+    if "rotation_step" not in account:
+        return UNREAD
+    step = account["rotation_step"]
+    return None if step is None else {"step": step, "pending_version": account["rotation_pending"]}
+
+
+def accepted_pending(family: AccountFamily, deps: Deps, account_id, state=UNREAD) -> int | None:
     """The pending version of a rotation under way if the target accepts it (checkouts hand it out
-    then), else None. Asks the target only while that is not known from the rotation's step."""
-    state = family.states.find(deps.db, account_id)
+    then), else None. Asks the target only while that is not known from the rotation's step.
+    `state`: the account's rotation state if the caller has it (states.find's, or None)."""
+    if state is UNREAD:
+        state = family.states.find(deps.db, account_id)
     if state is None or state["pending_version"] is None or state["step"] == "storing":
         return None
     if state["step"] == "changed":

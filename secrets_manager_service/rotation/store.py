@@ -11,18 +11,16 @@ from secrets_manager_service.accounts.kinds import HOST, LIVE_CHECKOUT
 MANUAL, RELEASE, SCHEDULE = "manual", "release", "schedule"
 
 
-def released_unused(cur, account_ids: list) -> list:
-    """Of these accounts, whose checkouts ended: those whose policy asks for a rotation on
-    release and which no live checkout holds any more."""
-    cur.execute(
-        f"""SELECT a.id FROM sm_accounts a
-              JOIN sm_hosts h ON h.id = a.host_id JOIN sm_password_policies p ON p.id = h.password_policy_id
-             WHERE a.id = ANY (%(ids)s) AND p.rotate_on_release
-               AND NOT EXISTS (SELECT 1 FROM sm_checkouts c
-                                WHERE c.account_kind = %(kind)s AND c.account_id = a.id AND {LIVE_CHECKOUT})""",
-        {"kind": HOST, "ids": list(account_ids)},
-    )
-    return [row["id"] for row in cur.fetchall()]
+def released_unused(account_ids: list) -> tuple[str, dict]:
+    """(query, params) selecting `id` of those of these accounts whose checkouts ended, whose policy
+    asks for a rotation on release and which no live checkout holds any more (a query, so that
+    queueing them is one statement: queue_store.enqueue_selected)."""
+    return (f"""SELECT a.id FROM sm_accounts a
+                  JOIN sm_hosts h ON h.id = a.host_id JOIN sm_password_policies p ON p.id = h.password_policy_id
+                 WHERE a.id = ANY (%(ids)s) AND p.rotate_on_release
+                   AND NOT EXISTS (SELECT 1 FROM sm_checkouts c
+                                    WHERE c.account_kind = %(kind)s AND c.account_id = a.id AND {LIVE_CHECKOUT})""",
+            {"kind": HOST, "ids": list(account_ids)})
 
 
 def due_by_schedule(cur) -> list:

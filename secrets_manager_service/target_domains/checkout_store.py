@@ -46,13 +46,12 @@ def list_usable(db: Database, *, role_ids: list[str] | None, keywords: list[str]
                       order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit)
 
 
-def released_unused(cur, managed_ids: list) -> list:
-    """Of these accounts, whose checkouts ended: those whose policy says rotate_on_release, whose
-    rotation_enabled, and which no live checkout holds any more."""
-    cur.execute(
-        f"""SELECT m.id FROM sm_td_managed_accounts m JOIN sm_password_policies p ON p.id = m.password_policy_id
-             WHERE m.id = ANY (%(ids)s) AND p.rotate_on_release AND m.rotation_enabled
-               AND NOT EXISTS (SELECT 1 FROM sm_checkouts c
-                                WHERE c.account_kind = %(kind)s AND c.account_id = m.id AND {LIVE_CHECKOUT})""",
-        {"kind": DIRECTORY, "ids": list(managed_ids)})
-    return [row["id"] for row in cur.fetchall()]
+def released_unused(managed_ids: list) -> tuple[str, dict]:
+    """(query, params) selecting `id` of those of these accounts whose checkouts ended, whose policy
+    says rotate_on_release, whose rotation_enabled, and which no live checkout holds any more (a
+    query, so that queueing them is one statement: queue_store.enqueue_selected)."""
+    return (f"""SELECT m.id FROM sm_td_managed_accounts m JOIN sm_password_policies p ON p.id = m.password_policy_id
+                 WHERE m.id = ANY (%(ids)s) AND p.rotate_on_release AND m.rotation_enabled
+                   AND NOT EXISTS (SELECT 1 FROM sm_checkouts c
+                                    WHERE c.account_kind = %(kind)s AND c.account_id = m.id AND {LIVE_CHECKOUT})""",
+            {"kind": DIRECTORY, "ids": list(managed_ids)})

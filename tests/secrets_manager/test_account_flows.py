@@ -41,19 +41,21 @@ class FakeCheckoutStore:
     def _live(self, row) -> bool:
         return row["ended"] is None and row["expires"] > self.clock.now
 
-    def live_checkout_of(self, cur, kind, account_id, user_id):
-        return next((r for r in reversed(self.rows) if r["account_kind"] == kind and r["account_id"] == account_id
+    def claim(self, cur, kind, checkout_id, account_id, user_id, *, limit, duration_seconds, holder_role_ids,
+              holder_admin):
+        mine = next((r for r in reversed(self.rows) if r["account_kind"] == kind and r["account_id"] == account_id
                      and r["user_id"] == user_id and self._live(r)), None)
-
-    def count_live(self, cur, kind, account_id):
-        return sum(1 for r in self.rows if r["account_kind"] == kind and r["account_id"] == account_id and self._live(r))
-
-    def insert_checkout(self, cur, kind, checkout_id, account_id, user_id, seconds, *, holder_role_ids, holder_admin):
+        if mine is not None:
+            return {**mine, "existing": True}
+        live = sum(1 for r in self.rows if r["account_kind"] == kind and r["account_id"] == account_id and self._live(r))
+        if limit and live >= limit:
+            return None
         row = {"id": checkout_id, "account_kind": kind, "account_id": account_id, "user_id": user_id,
-               "explicit_checkout": True, "created": self.clock.now, "expires": self.clock.now + timedelta(seconds=seconds),
-               "ended": None, "holder_role_ids": holder_role_ids, "holder_admin": holder_admin}
+               "explicit_checkout": True, "created": self.clock.now,
+               "expires": self.clock.now + timedelta(seconds=duration_seconds), "ended": None,
+               "holder_role_ids": holder_role_ids, "holder_admin": holder_admin}
         self.rows.append(row)
-        return row
+        return {**row, "existing": False}
 
     def find_live(self, db, checkout_id):
         return next((r for r in self.rows if r["id"] == checkout_id and self._live(r)), None)
@@ -186,6 +188,7 @@ class FakeFamily:
     def __init__(self):
         self.accounts, self.targets, self.queue, self.released, self.results = {}, {}, {}, [], []
         self.states = FakeStates()
+        self.store = None  # the world's FakeCheckoutStore: sm_checkouts, which its checkouts are rows of
         self.limits = {"max_concurrent_checkouts": 0, "max_checkout_duration": 3600}
 
     def add(self, roles=("r",), password="pw-1", vault=None):
@@ -207,6 +210,12 @@ class FakeFamily:
 
     def find_account(self, db, key):
         return self.accounts.get(key)
+
+    def find_checkout(self, db, checkout_id):
+        checkout = self.store.find_live(db, checkout_id)
+        if checkout is None or checkout["account_kind"] != self.kind or checkout["account_id"] not in self.accounts:
+            return None
+        return {**checkout, "account": self.accounts[checkout["account_id"]]}
 
     def accounts_by_id(self, db, account_ids):
         return {i: self.accounts[i] for i in account_ids if i in self.accounts}
@@ -272,7 +281,7 @@ def world(monkeypatch):
     family, clock, vault, audit = FakeFamily(), Clock(), FakeVault(), []
     monkeypatch.setattr(rotations.queue_store, "drop", lambda cur, kind, account_id: family.queue.pop(account_id, None))
     monkeypatch.setattr(rotations.queue_store, "retry_later", lambda cur, kind, account_id, retry_in: None)
-    store = FakeCheckoutStore(clock)
+    store = family.store = FakeCheckoutStore(clock)
     rotation_deps = rotations.Deps(db=FakeDb(), vault=vault, audit=lambda *a, **k: audit.append(a),
                                    checkpoint=lambda step: None)
     checkout_deps = checkouts.Deps(db=FakeDb(), store=store, vault=vault, audit=lambda *a, **k: audit.append(a),

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from common.db import Database, fetch_page
 from secrets_manager_service.accounts import queue_store
+from secrets_manager_service.accounts.checkout_store import CHECKOUT_BESIDE, split_checkout
 from secrets_manager_service.accounts.kinds import DIRECTORY, LIVE_CHECKOUT as LIVE
 from secrets_manager_service.target_domains.scanned.store import keyword_filters, time_filters
 from secrets_manager_service.target_domains.domains.store import rows
@@ -70,6 +71,14 @@ def find_by_id(db_or_cur, managed_id, *, lock: bool = False) -> dict | None:
     query = f"SELECT {_COLUMNS} FROM {_SOURCE} WHERE m.id = %(id)s" + (" FOR UPDATE OF m" if lock else "")
     found = rows(db_or_cur, query, {"id": managed_id})
     return found[0] if found else None
+
+
+def find_checkout(db: Database, checkout_id) -> dict | None:
+    """The live checkout of a managed account with this id and its account under "account" (as
+    find_by_id's), in one statement; None if there is none."""
+    found = rows(db, f"""SELECT {CHECKOUT_BESIDE}, {_COLUMNS} FROM sm_checkouts c JOIN {_SOURCE} ON m.id = c.managed_account_id
+                          WHERE c.id = %(id)s AND c.account_kind = '{DIRECTORY}' AND {LIVE}""", {"id": checkout_id})
+    return split_checkout(found[0]) if found else None
 
 
 def insert_managed(cur, managed_id, domain_id, account_id, settings: dict, roles: list[dict], state: str,
