@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from common.auth import Principal
+from secrets_manager_service import listing
 from secrets_manager_service.accounts import checkouts
 from secrets_manager_service.accounts.families import FAMILIES, family_of
 
@@ -15,9 +16,11 @@ from secrets_manager_service.accounts.families import FAMILIES, family_of
 def list_page(principal: Principal, args: dict, *, keywords: list[str] = (), host_id=None, username=None,
               target_domain_id=None) -> dict:
     """Host accounts and managed directory accounts the caller may check out, one page of both;
-    `host_id` leaves the directory accounts out, `target_domain_id` the host accounts."""
-    return checkouts.list_page(FAMILIES, checkouts.app_deps(), principal, args, keywords=keywords, username=username,
+    `host_id` leaves the directory accounts out, `target_domain_id` the host accounts. The answer
+    itself (its items come encoded: listing.py)."""
+    page = checkouts.list_page(FAMILIES, checkouts.app_deps(), principal, args, keywords=keywords, username=username,
                                within={"host_id": host_id, "target_domain_id": target_domain_id})
+    return listing.page_response(page["count"], [item["json"] for item in page["items"]])
 
 
 def check_out(principal: Principal, path: str) -> dict:

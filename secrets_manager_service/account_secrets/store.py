@@ -4,7 +4,8 @@ accounts.checkout_store's).
 Account rows carry `account_id, account, host_id, address, access_role_ids` and the step and
 pending version of a rotation under way (`rotation_step`, `rotation_pending`: None when none is;
 checkouts hand out a pending password by them); listings carry only
-what a list shows: `account, host_id` (as text), `address`, the account's `created, updated`.
+what a list shows, as text: `account, host_id, address`, the account's `created, updated`
+(RFC 3339), and `sort_time` (a datetime) when sorted by created or updated.
 `find_*` return None when nothing matches.
 """
 from __future__ import annotations
@@ -12,15 +13,19 @@ from __future__ import annotations
 from common.db import Database, fetch_counted_page, like_escaped
 from secrets_manager_service.accounts.checkout_store import CHECKOUT_BESIDE, split_checkout
 from secrets_manager_service.accounts.kinds import HOST, LIVE_CHECKOUT
+from secrets_manager_service.listing_store import rfc3339_text
 
 _ACCOUNT = """a.id AS account_id, a.account, h.id AS host_id, h.address, h.access_role_ids,
               s.step AS rotation_step, s.pending_version AS rotation_pending"""
 _ACCOUNTS = "sm_accounts a JOIN sm_hosts h ON h.id = a.host_id"
 # An account's rotation under way, read with it (a statement less per checkout and checkout read).
 _WITH_STATE = f"""{_ACCOUNTS} LEFT JOIN sm_rotation_states s ON s.account_kind = '{HOST}' AND s.account_id = a.id"""
-# A list row's columns: no account id, no role array (parsed per row, never shown), the host id as
-# text (a uuid.UUID made per row only to be turned back into text).
-_LISTED = "a.account, h.id::text AS host_id, h.address"
+# A list row's columns: what the list shows, as the text it shows (listing.py): no account id, no
+# role array, the host id and the times as text (a uuid.UUID or a datetime made per row only to be
+# turned back into text); the time a list is sorted by, as a time, only when it is sorted by one.
+_LISTED = f"""a.account, h.id::text AS host_id, h.address, {rfc3339_text('a.created')} AS created,
+              {rfc3339_text('a.updated')} AS updated"""
+SORT_TIMES = {"created": "a.created", "updated": "a.updated"}
 
 SORT_COLUMNS = {
     "path": "h.id {dir}, a.account {dir}",
@@ -52,7 +57,8 @@ def list_accounts(db: Database, *, role_ids: list[str] | None, host_id=None, use
     # counted on the accounts alone, an index-only scan instead of a join of every row.
     counted = f"sm_accounts a WHERE {' AND '.join(by_account) or 'true'}" if not by_host else f"{_ACCOUNTS} WHERE {where}"
     order = SORT_COLUMNS[sortkey].format(dir=sortdir)
-    query = f"""SELECT {_LISTED}, a.created, a.updated, (SELECT count(*) FROM {counted}) AS total
+    sort_time = f", {SORT_TIMES[sortkey]} AS sort_time" if sortkey in SORT_TIMES else ""
+    query = f"""SELECT {_LISTED}{sort_time}, (SELECT count(*) FROM {counted}) AS total
                   FROM {_ACCOUNTS} WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
     return fetch_counted_page(db, query, {**params, "offset": offset, "limit": limit},
                               total_query=f"SELECT count(*) AS total FROM {counted}")
@@ -88,12 +94,18 @@ def find_accounts(db: Database, account_ids: list) -> list[dict]:
         return cur.fetchall()
 
 
-def find_checkout(db: Database, checkout_id) -> dict | None:
+def find_checkout(db_or_cur, checkout_id, *, lock: bool = False) -> dict | None:
     """The live checkout of a host account with this id and its account under "account" (as
-    find_account's), in one statement; None if there is none."""
-    with db.cursor() as cur:
-        cur.execute(f"""SELECT {CHECKOUT_BESIDE}, {_ACCOUNT} FROM sm_checkouts c
-                          JOIN {_WITH_STATE} ON a.id = c.host_account_id
-                         WHERE c.id = %(id)s AND c.account_kind = '{HOST}' AND {LIVE_CHECKOUT}""", {"id": checkout_id})
-        row = cur.fetchone()
+    find_account's), in one statement; None if there is none. With `lock` (on a transaction's
+    cursor), the account's row is locked as lock_account locks it."""
+    query = f"""SELECT {CHECKOUT_BESIDE}, {_ACCOUNT} FROM sm_checkouts c
+                  JOIN {_WITH_STATE} ON a.id = c.host_account_id
+                 WHERE c.id = %(id)s AND c.account_kind = '{HOST}' AND {LIVE_CHECKOUT}""" + (" FOR UPDATE OF a" if lock else "")
+    if isinstance(db_or_cur, Database):
+        with db_or_cur.cursor() as cur:
+            cur.execute(query, {"id": checkout_id})
+            row = cur.fetchone()
+    else:
+        db_or_cur.execute(query, {"id": checkout_id})
+        row = db_or_cur.fetchone()
     return None if row is None else split_checkout(row)

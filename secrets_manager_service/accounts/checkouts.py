@@ -89,7 +89,7 @@ def list_page(families: tuple[AccountFamily, ...], deps: Deps, principal: Princi
         total += count
         items += rows
     order = {"path": lambda i: i["path"], "username": lambda i: (i["username"], i["path"]),
-             "created": lambda i: (i["created"], i["path"]), "updated": lambda i: (i["updated"], i["path"])}
+             "created": lambda i: (i["sort_time"], i["path"]), "updated": lambda i: (i["sort_time"], i["path"])}
     items.sort(key=order[args["sortkey"]], reverse=args["sortdir"] == "DESC")
     return {"count": total, "items": items[args["offset"]:args["offset"] + args["limit"]]}
 
@@ -179,16 +179,22 @@ def _holder_may_still_use(family: AccountFamily, principal: Principal, found: di
 def _end(family: AccountFamily, deps: Deps, found: dict, *, action: str, details: dict | None = None) -> bool:
     """End the checkout (release or revocation); False if it had already ended. The last live one
     queues a release rotation when the policy says rotate_on_release."""
-    account_id = found["account_id"]
     with deps.db.transaction() as cur:
         # The account lock orders this with concurrent checkouts of the same account.
-        family.lock(cur, account_id)
-        if not deps.store.end_checkout(cur, found["id"]):
-            return False
-        family.queue_release(cur, [account_id])
-        deps.audit(action, family.path(found["account"]), cur=cur,
-                   details={"checkout_id": str(found["id"]), "holder": found["user_id"], **(details or {})})
-    metrics.CHECKOUTS.labels(action.split(".")[-1], "success").inc()
+        family.lock(cur, found["account_id"])
+        ended = _end_locked(family, deps, cur, found, action=action, details=details)
+    if ended:
+        metrics.CHECKOUTS.labels(action.split(".")[-1], "success").inc()
+    return ended
+
+
+def _end_locked(family: AccountFamily, deps: Deps, cur, found: dict, *, action: str, details: dict | None = None) -> bool:
+    """_end's work in the caller's transaction, which holds the account's lock."""
+    if not deps.store.end_checkout(cur, found["id"]):
+        return False
+    family.queue_release(cur, [found["account_id"]])
+    deps.audit(action, family.path(found["account"]), cur=cur,
+               details={"checkout_id": str(found["id"]), "holder": found["user_id"], **(details or {})})
     return True
 
 
@@ -223,13 +229,23 @@ def _with_accounts(families: tuple[AccountFamily, ...], deps: Deps, checkouts: l
             for c in checkouts if c["account_id"] in accounts[c["account_kind"]]]
 
 
+def _find_checkout(families, db_or_cur, checkout_id: uuid.UUID, *, lock: bool = False) -> tuple:
+    """(its family, the live checkout with its account) or (None, None): each family's checkouts are
+    found with their account in one statement (with `lock`, its account's row locked)."""
+    return next(((family, found) for family in families
+                 if (found := family.find_checkout(db_or_cur, checkout_id, lock=lock)) is not None), (None, None))
+
+
+def _visible(principal: Principal, found: dict | None) -> bool:
+    """Whether the caller may see the checkout: its holder and admins only."""
+    return found is not None and (found["user_id"] == principal.sub or _is_admin(principal))
+
+
 def _visible_checkout(families, deps: Deps, principal: Principal, checkout_id: uuid.UUID,
                       action: str) -> tuple[AccountFamily, dict]:
     """A live checkout the caller may see and its holder still use, with its family; else 404."""
-    # Each family's checkouts are found with their account in one statement.
-    family, found = next(((family, found) for family in families
-                          if (found := family.find_checkout(deps.db, checkout_id)) is not None), (None, None))
-    if found is None or not (found["user_id"] == principal.sub or _is_admin(principal)):
+    family, found = _find_checkout(families, deps.db, checkout_id)
+    if not _visible(principal, found):
         deps.audit(action, f"checkouts/{checkout_id}", audit.NOT_FOUND)
         raise errors.NotFound("checkout not found")
     if not _holder_may_still_use(family, principal, found):
@@ -263,9 +279,26 @@ def list_checkouts(families, deps: Deps, principal: Principal, args: dict) -> di
 
 
 def release(families, deps: Deps, principal: Principal, checkout_id: uuid.UUID) -> None:
-    """End the checkout; if it was the account's last live one and the policy says so, queue a rotation."""
-    family, found = _visible_checkout(families, deps, principal, checkout_id, "checkout.release")
-    if not _end(family, deps, found, action="checkout.release"):
+    """End the checkout; if it was the account's last live one and the policy says so, queue a rotation.
+
+    One transaction: the checkout is found with its account's row locked (as _end's lock: it
+    orders this with the account's other checkouts and releases), then ended. What a read would
+    refuse is refused alike: not visible, 404 (audited); a holder who may no longer use the
+    account, 404 and the checkout revoked."""
+    action = "checkout.release"
+    with deps.db.transaction() as cur:
+        family, found = _find_checkout(families, cur, checkout_id, lock=True)
+        visible = _visible(principal, found)
+        if visible and not _holder_may_still_use(family, principal, found):
+            action = "checkout.revoke"
+            ended = _end_locked(family, deps, cur, found, action=action, details={"reason": family.revoke_reason})
+        else:
+            ended = visible and _end_locked(family, deps, cur, found, action=action)
+    if not visible:
+        deps.audit(action, f"checkouts/{checkout_id}", audit.NOT_FOUND)
+    if ended:
+        metrics.CHECKOUTS.labels(action.split(".")[-1], "success").inc()
+    if not ended or action != "checkout.release":
         raise errors.NotFound("checkout not found")
 
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 import re
 import uuid
 
+from datetime import datetime, timezone
+
 from common import errors
 from secrets_manager_service import account_passwords, names
+from secrets_manager_service.account_secrets.schemas import AccountSecret
 from secrets_manager_service.accounts import queue_store
 from secrets_manager_service.accounts.kinds import DIRECTORY
 from secrets_manager_service.accounts.state_store import RotationStates
@@ -31,6 +34,7 @@ from secrets_manager_service.target_domains.endpoints import (
     endpoint_of,
     endpoints_in_order,
 )
+from secrets_manager_service.listing import ItemJson, quoted
 from secrets_manager_service.target_domains.managed import store as managed_store
 
 TYPE = "TARGET_DOMAIN_SECRET"
@@ -64,8 +68,8 @@ class DirectoryAccounts:
     def find_account(self, db, key) -> dict | None:
         return managed_store.find_managed(db, *key)
 
-    def find_checkout(self, db, checkout_id) -> dict | None:
-        return managed_store.find_checkout(db, checkout_id)
+    def find_checkout(self, db, checkout_id, *, lock: bool = False) -> dict | None:
+        return managed_store.find_checkout(db, checkout_id, lock=lock)
 
     def accounts_by_id(self, db, account_ids: list) -> dict:
         found = (managed_store.find_by_id(db, account_id) for account_id in set(account_ids))
@@ -91,8 +95,16 @@ class DirectoryAccounts:
         total, rows = checkout_store.list_usable(db, role_ids=role_ids, keywords=list(keywords), username=username,
                                                  domain_id=within, sortkey=sortkey, sortdir=sortdir, offset=offset,
                                                  limit=limit)
-        return total, [{**self.view({**row, "id": row["managed_id"]}), "created": row["created"],
-                        "updated": row["updated"]} for row in rows]
+        listed, template = [], _LISTED.template
+        for row in rows:  # (its columns are NOT NULL: quoted as they are)
+            path = names.directory_secret_path(row["domain_id"], row["managed_id"])
+            listed.append({"path": path, "username": row["username"], "sort_time": row.get("sort_time"),
+                           "json": template % {"path": quoted(path), "username": quoted(row["username"]),
+                                               "email": quoted(row["email"]), "full_name": quoted(row["full_name"]),
+                                               "domain_id": quoted(row["domain_id"]),
+                                               "domain_name": quoted(row["domain_name"]),
+                                               "created": quoted(row["created"]), "updated": quoted(row["updated"])}})
+        return total, listed
 
     def lock(self, cur, account_id) -> dict | None:
         locked = managed_store.find_by_id(cur, account_id, lock=True)
@@ -161,3 +173,18 @@ class DirectoryAccounts:
             with db.transaction() as cur:
                 managed_store.bind_to_endpoints(cur, [subject["account_id"]], usable, only_if_unbound=True)
         return {**subject, "bound_endpoints": usable}
+
+
+def _listed_item() -> ItemJson:
+    """A managed directory account as /secrets lists it: its view, with its times."""
+    slots = {"path": "\x01path", "username": "\x01username", "email": "\x01email", "full_name": "\x01full_name",
+             "domain_id": "\x01domain", "domain_name": "\x01domain_name",
+             "created": datetime(1001, 1, 1, tzinfo=timezone.utc), "updated": datetime(1001, 1, 2, tzinfo=timezone.utc)}
+    view = DirectoryAccounts().view({"domain_id": slots["domain_id"], "id": "", "username": slots["username"],
+                                     "email": slots["email"], "full_name": slots["full_name"],
+                                     "domain_name": slots["domain_name"]})
+    return ItemJson(AccountSecret(), {**view, "path": slots["path"], "created": slots["created"],
+                                      "updated": slots["updated"]}, slots)
+
+
+_LISTED = _listed_item()

@@ -32,8 +32,9 @@ class AccountFamily(Protocol):
     def find_account(self, db, key) -> dict | None:
         """The account `key` names, or None."""
 
-    def find_checkout(self, db, checkout_id) -> dict | None:
-        """The live checkout with this id if it is of one of its accounts, its account under "account"; else None."""
+    def find_checkout(self, db, checkout_id, *, lock: bool = False) -> dict | None:
+        """The live checkout with this id if it is of one of its accounts, its account under "account"; else None.
+        With `lock` (`db` a transaction's cursor), the account is locked as by `lock`."""
 
     def accounts_by_id(self, db, account_ids: list) -> dict[uuid.UUID, dict]:
         """The accounts with these ids that still exist, by id."""
@@ -52,7 +53,9 @@ class AccountFamily(Protocol):
 
     def list_accounts(self, db, *, role_ids: list[str] | None, keywords: list[str], username: str | None, within,
                       sortkey: str, sortdir: str, offset: int, limit: int) -> tuple[int, list[dict]]:
-        """(total, a page of `view` rows + `created`, `updated`) that `role_ids` (None: anyone) may check out, in `within`."""
+        """(total, a page) of the accounts `role_ids` (None: anyone) may check out, in `within`: rows of `path`,
+        `username`, `sort_time` (sorted by created or updated: that time) and `json`, the item as /secrets lists it
+        (its `view` with its `created` and `updated`, encoded: listing.ItemJson)."""
 
     def lock(self, cur, account_id: uuid.UUID) -> dict | None:
         """Its policy's checkout limits, its row locked till the transaction ends; None if gone or unusable."""

@@ -6,14 +6,18 @@ so, as its main account.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from common import errors
 from secrets_manager_service import account_passwords, drivers, names
 from secrets_manager_service.account_secrets import store
+from secrets_manager_service.account_secrets.schemas import AccountSecret
 from secrets_manager_service.accounts import queue_store
 from secrets_manager_service.accounts.kinds import HOST
 from secrets_manager_service.accounts.state_store import RotationStates
 from secrets_manager_service.drivers import binding
 from secrets_manager_service.drivers.registry import driver_for
+from secrets_manager_service.listing import ItemJson, quoted
 from secrets_manager_service.rotation import store as rotation_store
 
 HOST_SECRET = "HOST_SECRET"
@@ -42,8 +46,8 @@ class HostAccounts:
     def find_account(self, db, key) -> dict | None:
         return store.find_account(db, *key)
 
-    def find_checkout(self, db, checkout_id) -> dict | None:
-        return store.find_checkout(db, checkout_id)
+    def find_checkout(self, db, checkout_id, *, lock: bool = False) -> dict | None:
+        return store.find_checkout(db, checkout_id, lock=lock)
 
     def accounts_by_id(self, db, account_ids: list) -> dict:
         return {row["account_id"]: row for row in store.find_accounts(db, account_ids)}
@@ -73,7 +77,14 @@ class HostAccounts:
         total, rows = store.list_accounts(db, role_ids=role_ids, host_id=within, username=username,
                                           keywords=list(keywords), sortkey=sortkey, sortdir=sortdir, offset=offset,
                                           limit=limit)
-        return total, [{**self.view(row), "created": row["created"], "updated": row["updated"]} for row in rows]
+        listed, template = [], _LISTED.template
+        for row in rows:  # (its columns are NOT NULL: quoted as they are)
+            path = self.path(row)
+            listed.append({"path": path, "username": row["account"], "sort_time": row.get("sort_time"),
+                           "json": template % {"path": quoted(path), "username": quoted(row["account"]),
+                                               "host_id": quoted(row["host_id"]), "address": quoted(row["address"]),
+                                               "created": quoted(row["created"]), "updated": quoted(row["updated"])}})
+        return total, listed
 
     def lock(self, cur, account_id) -> dict | None:
         return store.lock_account(cur, account_id)
@@ -132,3 +143,15 @@ class HostAccounts:
         with db.transaction() as cur:
             rotation_store.bind_account(cur, subject["account_id"], fingerprint)
         return {**subject, "bound_endpoint": fingerprint}
+
+
+def _listed_item() -> ItemJson:
+    """A host account as /secrets lists it: its view, with its times."""
+    slots = {"path": "\x01path", "username": "\x01username", "host_id": "\x01host", "address": "\x01address",
+             "created": datetime(1001, 1, 1, tzinfo=timezone.utc), "updated": datetime(1001, 1, 2, tzinfo=timezone.utc)}
+    view = HostAccounts().view({"host_id": slots["host_id"], "account": slots["username"], "address": slots["address"]})
+    return ItemJson(AccountSecret(), {**view, "path": slots["path"], "created": slots["created"],
+                                      "updated": slots["updated"]}, slots)
+
+
+_LISTED = _listed_item()

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from common.db import Database, fetch_page
 from secrets_manager_service.accounts.kinds import DIRECTORY, LIVE_CHECKOUT
+from secrets_manager_service.listing_store import rfc3339_text
 
 # Accounts a user may check out (the role condition is added per caller).
 USABLE = ("m.enabled AND m.explicit_checkout AND NOT a.removed AND m.state IN ('ACTIVE', 'FAILED') "
           "AND d.enabled")
-_ACCOUNT_COLUMNS = """m.id AS managed_id, m.domain_id, d.name AS domain_name, a.username, a.email, a.full_name,
-                      m.access_role_ids, m.created, m.updated"""
+# What the list shows, as the text it shows (listing.py); the time sorted by, as a time, only when sorted by one.
+_ACCOUNT_COLUMNS = f"""m.id::text AS managed_id, m.domain_id::text AS domain_id, d.name AS domain_name, a.username,
+                       a.email, a.full_name, {rfc3339_text('m.created')} AS created,
+                       {rfc3339_text('m.updated')} AS updated"""
+SORT_TIMES = {"created": "m.created", "updated": "m.updated"}
 ACCOUNTS = """sm_td_managed_accounts m JOIN sm_td_accounts a ON a.id = m.account_id
                JOIN sm_target_domains d ON d.id = m.domain_id"""
 SORT_COLUMNS = {
@@ -42,7 +46,8 @@ def list_usable(db: Database, *, role_ids: list[str] | None, keywords: list[str]
         where.append(f"""strpos(lower('targetdomains/' || m.domain_id::text || '/' || m.id::text || ' ' || a.username
                                       || ' ' || a.email || ' ' || a.full_name || ' ' || d.name), %(kw{i})s) > 0""")
         params[f"kw{i}"] = keyword.lower()
-    return fetch_page(db, columns=_ACCOUNT_COLUMNS, source=ACCOUNTS, where=" AND ".join(where),
+    sort_time = f", {SORT_TIMES[sortkey]} AS sort_time" if sortkey in SORT_TIMES else ""
+    return fetch_page(db, columns=_ACCOUNT_COLUMNS + sort_time, source=ACCOUNTS, where=" AND ".join(where),
                       order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit)
 
 

@@ -211,7 +211,7 @@ class FakeFamily:
     def find_account(self, db, key):
         return self.accounts.get(key)
 
-    def find_checkout(self, db, checkout_id):
+    def find_checkout(self, db, checkout_id, *, lock=False):
         checkout = self.store.find_live(db, checkout_id)
         if checkout is None or checkout["account_kind"] != self.kind or checkout["account_id"] not in self.accounts:
             return None

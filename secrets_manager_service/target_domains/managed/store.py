@@ -73,11 +73,14 @@ def find_by_id(db_or_cur, managed_id, *, lock: bool = False) -> dict | None:
     return found[0] if found else None
 
 
-def find_checkout(db: Database, checkout_id) -> dict | None:
+def find_checkout(db_or_cur, checkout_id, *, lock: bool = False) -> dict | None:
     """The live checkout of a managed account with this id and its account under "account" (as
-    find_by_id's), in one statement; None if there is none."""
-    found = rows(db, f"""SELECT {CHECKOUT_BESIDE}, {_COLUMNS} FROM sm_checkouts c JOIN {_SOURCE} ON m.id = c.managed_account_id
-                          WHERE c.id = %(id)s AND c.account_kind = '{DIRECTORY}' AND {LIVE}""", {"id": checkout_id})
+    find_by_id's), in one statement; None if there is none. With `lock` (on a transaction's
+    cursor), the account's row is locked as find_by_id locks it."""
+    found = rows(db_or_cur, f"""SELECT {CHECKOUT_BESIDE}, {_COLUMNS} FROM sm_checkouts c
+                                  JOIN {_SOURCE} ON m.id = c.managed_account_id
+                                 WHERE c.id = %(id)s AND c.account_kind = '{DIRECTORY}' AND {LIVE}"""
+                 + (" FOR UPDATE OF m" if lock else ""), {"id": checkout_id})
     return split_checkout(found[0]) if found else None
 
 

@@ -1,17 +1,25 @@
 """SQL of scanned accounts (`sm_td_accounts`).
 
 Rows carry the table's columns plus `state` (derived: REMOVED, MANAGED or UNMANAGED),
-`managed_id` and the domain's `domain_name`. `find_*` return None when nothing matches.
+`managed_id` and the domain's `domain_name`; a list's rows only what the list shows (ids and times
+as text). `find_*` return None when nothing matches.
 """
 from __future__ import annotations
 
 from common.db import Database, fetch_page
+from secrets_manager_service.listing_store import rfc3339_text
 from secrets_manager_service.target_domains.domains.store import rows
 
 STATE = ("CASE WHEN a.removed THEN 'REMOVED' WHEN m.id IS NOT NULL THEN 'MANAGED' ELSE 'UNMANAGED' END")
 _COLUMNS = f"a.*, {STATE} AS state, m.id AS managed_id, d.name AS domain_name"
 _SOURCE = """sm_td_accounts a JOIN sm_target_domains d ON d.id = a.domain_id
              LEFT JOIN sm_td_managed_accounts m ON m.account_id = a.id"""
+# A list row: what the list shows, as the text it shows where it is text (listing.py): ids and
+# times (RFC 3339) as text, none of the columns it does not show.
+_LISTED = f"""a.id::text AS id, a.username, a.email, a.full_name, a.source_id, a.security_id, a.additional_data,
+              {STATE} AS state, a.ignored, a.comment, {rfc3339_text('a.created')} AS created,
+              {rfc3339_text('a.updated')} AS updated, a.updated_by, a.domain_id::text AS domain_id,
+              d.name AS domain_name"""
 SORT_COLUMNS = {
     "username": "lower(a.username) {dir}, a.id",
     "email": "lower(a.email) {dir}, a.id",
@@ -50,7 +58,7 @@ def list_accounts(db: Database, domain_id, *, keywords: list[str] = (), filters:
     if filters.get("ignored") is not None:
         where.append("a.ignored = %(ignored)s")
         params["ignored"] = filters["ignored"]
-    return fetch_page(db, columns=_COLUMNS, source=_SOURCE, where=" AND ".join(where),
+    return fetch_page(db, columns=_LISTED, source=_SOURCE, where=" AND ".join(where),
                       order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit)
 
 
