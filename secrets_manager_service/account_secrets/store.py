@@ -10,6 +10,7 @@ what a list shows, as text: `account, host_id, address`, the account's `created,
 """
 from __future__ import annotations
 
+from common import search_tokens
 from common.db import Database, fetch_counted_page, like_escaped
 from secrets_manager_service.accounts.checkout_store import CHECKOUT_BESIDE, split_checkout
 from secrets_manager_service.accounts.kinds import HOST, LIVE_CHECKOUT
@@ -48,17 +49,42 @@ def list_accounts(db: Database, *, role_ids: list[str] | None, host_id=None, use
     if username is not None:
         by_account.append("a.account = %(username)s")
         params["username"] = username
+    # A keyword matches anywhere in the path or the host's address (search_text, migration 0005).
+    # Its segments and infixes (migration 0014, common.search_tokens) find the accounts that may
+    # hold it, and the LIKE rechecks those: the trigram index, left in view, would intersect
+    # trigrams (`acc`, `cct`) that every account has.
+    keywords = [keyword.lower() for keyword in keywords]
+    tokens = {"segments": search_tokens.segment_query(keywords), "infixes": search_tokens.infix_query(keywords)}
+    for kind, query in tokens.items():
+        if query:
+            by_account.append(f"search_{kind}(a.search_text) @@ %({kind})s::tsquery")
+            params[kind] = query
+    by_tokens = any(tokens.values())
+    text = "(a.search_text || '')" if by_tokens else "a.search_text"
     for i, keyword in enumerate(keywords):
-        # A keyword matches anywhere in the path or the host's address (search_text, migration 0005).
-        by_account.append(f"a.search_text LIKE %(kw{i})s")
-        params[f"kw{i}"] = f"%{like_escaped(keyword.lower())}%"
+        by_account.append(f"{text} LIKE %(kw{i})s")
+        params[f"kw{i}"] = f"%{like_escaped(keyword)}%"
     where = " AND ".join(by_host + by_account) or "true"
     # Every account has its host (a foreign key): without a condition on hosts the total is
     # counted on the accounts alone, an index-only scan instead of a join of every row.
     counted = f"sm_accounts a WHERE {' AND '.join(by_account) or 'true'}" if not by_host else f"{_ACCOUNTS} WHERE {where}"
     order = SORT_COLUMNS[sortkey].format(dir=sortdir)
     sort_time = f", {SORT_TIMES[sortkey]} AS sort_time" if sortkey in SORT_TIMES else ""
-    query = f"""SELECT {_LISTED}{sort_time}, (SELECT count(*) FROM {counted}) AS total
+    if by_tokens:
+        # The matches are found once, counted and sorted, and only the page's rows meet their
+        # hosts: walking the (host_id, account) index for the first page's matches reads 50
+        # hosts' accounts when a keyword names one account per host (`acct042`), and the count
+        # would search the index a second time. (`h.id` of the order is the account's host_id.)
+        matched = "sm_accounts a" if not by_host else _ACCOUNTS
+        query = f"""WITH matches AS MATERIALIZED (
+                        SELECT a.id, a.host_id, a.account, a.created, a.updated FROM {matched} WHERE {where}),
+                    page AS MATERIALIZED (
+                        SELECT a.* FROM matches a, LATERAL (SELECT a.host_id AS id) h
+                         ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s)
+                    SELECT {_LISTED}{sort_time}, (SELECT count(*) FROM matches) AS total
+                      FROM page a JOIN sm_hosts h ON h.id = a.host_id ORDER BY {order}"""
+    else:
+        query = f"""SELECT {_LISTED}{sort_time}, (SELECT count(*) FROM {counted}) AS total
                   FROM {_ACCOUNTS} WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
     return fetch_counted_page(db, query, {**params, "offset": offset, "limit": limit},
                               total_query=f"SELECT count(*) AS total FROM {counted}")

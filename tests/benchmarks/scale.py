@@ -20,6 +20,8 @@ Environment:
   BENCH_SCALE_REQUESTS  measured requests per scenario and size (default 200)
   BENCH_SCALE_KEEP      set: keep the databases (bench_scale_<kind>_<size>) and reuse them
                         next time, so a query change can be measured without a rebuild
+  BENCH_SCALE_ONLY      scenario keys (comma separated, e.g. search_keyword,sm_search_admin):
+                        measure only these
   BENCH_DEBUG           set: a failure shows its traceback
 """
 from __future__ import annotations
@@ -340,10 +342,21 @@ def report(rows: list[tuple[Scenario, list[Measured]]], sites: list[Site]) -> di
     return out
 
 
+def _chosen(scenarios: list[Scenario], only: str | None) -> list[Scenario]:
+    if not only:
+        return scenarios
+    keys = [key.strip() for key in only.split(",") if key.strip()]
+    unknown = sorted(set(keys) - {s.key for s in scenarios})
+    if unknown:
+        raise ValueError(f"BENCH_SCALE_ONLY: no scenario {', '.join(unknown)} (keys: {', '.join(s.key for s in scenarios)})")
+    return [s for s in scenarios if s.key in keys]
+
+
 def run() -> dict:
     sizes = [int(x) for x in (os.environ.get("BENCH_SCALE_SIZES") or "10000,1000000").split(",")]
     requests = int(os.environ.get("BENCH_SCALE_REQUESTS") or 200)
     keep = bool(os.environ.get("BENCH_SCALE_KEEP"))
+    scenarios = _chosen(SCENARIOS, os.environ.get("BENCH_SCALE_ONLY"))
     os.chdir(ROOT)
     free = shutil.disk_usage(ROOT).free
     print(f"disk: {free / 2**30:.0f} GiB free; the 1,000,000 data set takes about 6 GiB")
@@ -359,8 +372,8 @@ def run() -> dict:
             serve_site(stack, site, data_dir)
         tokens = Tokens(support.TokenFactory(data_dir))
         rows = []
-        print(f"measuring {len(SCENARIOS)} scenarios, {requests} requests per size each, one at a time")
-        for scenario in SCENARIOS:
+        print(f"measuring {len(scenarios)} scenarios, {requests} requests per size each, one at a time")
+        for scenario in scenarios:
             rows.append((scenario, measure(scenario, sites, tokens, min(requests, scenario.requests or requests))))
             print(f"  {scenario.title}: done", flush=True)
         results = report(rows, sites)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from common import audit
+from common import audit, search_tokens
 from common.db import Database, fetch_counted_page, fetch_page, like_escaped
 from vault_service.names import RESERVED_OWNER
 from vault_service.secrets import rights
@@ -516,8 +516,15 @@ def search(db: Database, *, owners: list[str] | None, shared: bool | None, visib
     # matched one by one (the `|| ''` keeps the trigram index out): a few thousand names are
     # matched sooner than a common word's tens of thousands of index entries are intersected,
     # and PostgreSQL, which guesses a LIKE to match almost nothing, would pick the index.
+    # Otherwise a keyword with a part after a separator (`team-0003`) is found by the name's
+    # segments (migration 0009, common.search_tokens), and the LIKE only rechecks those names:
+    # trigrams that nearly every name has would be intersected too, were the index left in view.
     narrowed = visible_to_roles is not None or readable_roles is not None or writable_roles is not None
-    name = "lower(s.name || '')" if narrowed else "lower(s.name)"
+    segments = None if narrowed else search_tokens.segment_query([keyword.lower() for keyword in keywords])
+    if segments:
+        where.append("search_segments(lower(s.name)) @@ %(segments)s::tsquery")
+        params["segments"] = segments
+    name = "lower(s.name || '')" if narrowed or segments else "lower(s.name)"
     for i, keyword in enumerate(keywords):
         where.append(f"{name} LIKE %(kw{i})s")
         params[f"kw{i}"] = f"%{like_escaped(keyword.lower())}%"
