@@ -381,9 +381,16 @@ _SYNC_REPLICATION_CANCELLED = "canceling wait for synchronous replication"
 
 
 def _commit_replicated(conn: psycopg.Connection) -> None:
-    """COMMIT, acknowledged only if it is as durable as the server promises: with a synchronous
-    standby, PostgreSQL answers a COMMIT whose wait for the standby was cancelled (while the
-    standby is unreachable) with success and a WARNING. Acknowledging that
+    """COMMIT, acknowledged only if the synchronous standby confirmed it (_standby_confirmed)."""
+    with _standby_confirmed(conn):
+        conn.execute("COMMIT")
+
+
+@contextmanager
+def _standby_confirmed(conn: psycopg.Connection):
+    """Around what commits a write: acknowledged only if it is as durable as the server promises.
+    With a synchronous standby, PostgreSQL answers a commit whose wait for the standby was
+    cancelled (while the standby is unreachable) with success and a WARNING. Acknowledging that
     write could lose it in a failover, so it is a 503: its outcome is unknown to the client, as
     after any commit whose answer was lost."""
     warnings = []
@@ -394,12 +401,34 @@ def _commit_replicated(conn: psycopg.Connection) -> None:
 
     conn.add_notice_handler(keep)
     try:
-        conn.execute("COMMIT")
+        yield
     finally:
         conn.remove_notice_handler(keep)
     if warnings:
         log.warning("commit not confirmed by the synchronous standby")
         raise errors.DatabaseUnavailable("the database could not confirm the write")
+
+
+# A condition that is always true and, evaluated, makes the statement's own transaction commit as
+# durably as transaction()'s (synchronous_commit on, for this transaction only). A row is written
+# only when every condition on it held, so a statement that has it among the conditions of what
+# it writes has evaluated it whenever it wrote anything (write_alone).
+DURABLE_COMMIT = "set_config('synchronous_commit', 'on', true) IS NOT NULL"
+
+
+def write_alone(cur: psycopg.Cursor, query: str, params: dict) -> None:
+    """One statement that is its own transaction (a Database.cursor(), autocommit: one round trip
+    where transaction() takes three more for BEGIN and COMMIT), committed as durably as
+    transaction()'s: `query` holds DURABLE_COMMIT among the conditions of every row it writes, and
+    a commit the synchronous standby did not confirm is a 503. Everything or nothing is written:
+    it is one statement."""
+    if DURABLE_COMMIT not in query:
+        raise ValueError("write_alone: the statement must hold DURABLE_COMMIT")
+    conn = cur.connection
+    if conn.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise RuntimeError("write_alone: inside a transaction (its commit is the transaction's)")
+    with _standby_confirmed(conn):
+        cur.execute(query, params)
 
 
 def _connection_lost(exc: psycopg.Error, conn: psycopg.Connection | None) -> bool:

@@ -9,8 +9,9 @@ between a Vault row and its floor row is what our Python costs.
     GET  /ping          one `SELECT 1` round trip: what any database call costs at least
     GET  /read/<name>   (X-Role: a read role)  the v1 read's one statement: the secret,
                         its newest version and the read's audit event
-    POST /write/<name>  the v2 write's transaction: BEGIN with durable commit, the row
-                        locked, the version written (with prune and audit event), COMMIT
+    POST /write/<name>  the v2 write's two statements: the row read, then the version
+                        written (with prune and audit event) by one durable statement
+                        that writes only if the row is still the one read
     GET  /read-unaudited/<name>  the same read without its audit insert: the difference
                         to /read is what the per-read audit event costs
     POST /search        (X-Role, body {"keywords": ...}) the v1 search's statement for a reader
@@ -80,12 +81,10 @@ def read(name):
 @app.post("/write/<path:name>")
 def write(name):
     with _pool().connection() as conn, conn.cursor() as cur:
-        cur.execute("BEGIN; SET LOCAL synchronous_commit = on")
-        secret = store.lock_secret(cur, "", name)
+        secret = store.secret_for_write(cur, "", name)
         version = secret["current_version"] + 1
         row = store.add_version(cur, secret, version=version, ciphertext=os.urandom(96), created_by="floor", entry_keys=["password"],
-                                audit_event=_event("secret.write", f"secret:{name}"))
-        conn.execute("COMMIT")
+                                audit_event=_event("secret.write", f"secret:{name}"), unchanged_since=secret["row_version"])
     return jsonify({"version": row["version"]})
 
 

@@ -6,11 +6,13 @@ joined, `v_*` columns. `find_*` return None when nothing matches.
 """
 from __future__ import annotations
 
+import json
+
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from common import audit, search_tokens
-from common.db import Database, fetch_counted_page, fetch_page, like_escaped
+from common.db import DURABLE_COMMIT, Database, fetch_counted_page, fetch_page, like_escaped, write_alone
 from vault_service.names import RESERVED_OWNER
 from vault_service.secrets import rights
 from vault_service.secrets.rights import SHARED  # noqa: F401  (owner_id of the shared namespace; callers name it here)
@@ -201,18 +203,37 @@ def find_secret(db: Database, owner: str, name: str, *, version: int | None = No
 
 def lock_secret(cur, owner: str, name: str) -> dict | None:
     """The secret row (without role names: writers never render them), locked for the transaction,
-    with what the mount's settings make of it: `mount_cas_required`, `effective_delete_after`; and
+    with what the mount's settings make of it: `mount_cas_required`, `effective_delete_after`;
     `has_due_versions` (a scheduled destruction whose time has come), so that a write pays for
-    destroy_due only when there is something to destroy, not with a round trip of its own."""
-    cur.execute(
-        f"""SELECT {_BARE_COLUMNS}, coalesce(c.cas_required, false) AS mount_cas_required,
-                   {_EFFECTIVE_DELETE_AFTER} AS effective_delete_after,
-                   EXISTS (SELECT 1 FROM vault_secret_versions v WHERE v.secret_id = s.id AND {DUE}) AS has_due_versions
-              FROM vault_secrets s {_MOUNT_JOIN}
-             WHERE s.owner_id = %(owner)s AND s.name = %(name)s FOR UPDATE OF s""",
-        {"owner": owner, "name": name},
-    )
+    destroy_due only when there is something to destroy, not with a round trip of its own; and
+    `row_version`, which changes with every change of the row (see add_version)."""
+    cur.execute(_for_write(_BARE_COLUMNS) + " FOR UPDATE OF s", {"owner": owner, "name": name})
     return cur.fetchone()
+
+
+def secret_for_write(cur, owner: str, name: str) -> dict | None:
+    """What a new version needs of lock_secret()'s row (the id as text), without the lock, for a
+    write that is one statement on its own (add_version with `unchanged_since`): the row read is
+    still the secret's then, or nothing is written."""
+    cur.execute(_SECRET_FOR_WRITE, {"owner": owner, "name": name})
+    return cur.fetchone()
+
+
+def _for_write(secret_columns: str) -> str:
+    # The row's xmin (the transaction that wrote this version of it) tells whether a row is still
+    # the one read: every UPDATE of it writes a new version, with a new xmin; a lock does not.
+    return f"""SELECT {secret_columns}, s.xmin::text AS row_version,
+                      coalesce(c.cas_required, false) AS mount_cas_required,
+                      {_EFFECTIVE_DELETE_AFTER} AS effective_delete_after,
+                      EXISTS (SELECT 1 FROM vault_secret_versions v WHERE v.secret_id = s.id AND {DUE}) AS has_due_versions
+                 FROM vault_secrets s {_MOUNT_JOIN}
+                WHERE s.owner_id = %(owner)s AND s.name = %(name)s"""
+
+
+# Each column is parsed on every write: only what add_version, the check-and-set rules, sealing
+# and the answer use (issue 25).
+_SECRET_FOR_WRITE = _for_write("s.id::text AS id, s.dek_key_id, s.dek_wrapped, s.current_version, s.max_versions, "
+                               "s.cas_required, s.custom_metadata")
 
 
 def insert_secret(cur, *, secret_id: str, owner: str, name: str, read_roles: list[str], write_roles: list[str],
@@ -234,37 +255,55 @@ def insert_secret(cur, *, secret_id: str, owner: str, name: str, read_roles: lis
 
 
 def add_version(cur, secret: dict, *, version: int, ciphertext: bytes, created_by: str, entry_keys: list[str],
-                description: str = "", password_spec: dict | None = None, audit_event: dict | None = None) -> dict:
+                description: str = "", password_spec: dict | None = None, audit_event: dict | None = None,
+                unchanged_since: str | None = None) -> dict | None:
     """Write `version` (its data's sorted `entry_keys`, never a value), make it current, drop
     versions past max_versions and, if given, record `audit_event` — one statement, so one round
-    trip; returns the version row."""
+    trip; returns the version row.
+
+    In the caller's transaction (the secret locked by lock_secret); or, with `unchanged_since`
+    (the `row_version` secret_for_write read), as a transaction of its own on an autocommit cursor
+    (common.db.write_alone: durable, one round trip instead of BEGIN, the lock, this and COMMIT)
+    that writes only if the secret's row is still the one read: None, and nothing written, when
+    another change came between (the caller then takes the lock and decides again)."""
     event = audit_event or {}
+    params = {"id": secret["id"], "version": version, "ct": ciphertext, "by": created_by,
+              "keys": json.dumps(sorted(entry_keys)), "description": description,
+              "spec": Jsonb(password_spec) if password_spec is not None else None,
+              "dva": secret["effective_delete_after"], "max": secret["max_versions"], "row_version": unchanged_since,
+              **{f"a_{key}": event.get(key) for key in ("service", "request_id", "principal", "action", "target")}}
     with audit.failing_closed(event.get("action", "secret.write"), event.get("target", "")):
-        cur.execute(
-            """WITH bumped AS (
-                   UPDATE vault_secrets SET current_version = %(version)s, updated = now(), updated_by = %(by)s
-                    WHERE id = %(id)s),
-               pruned AS (
-                   DELETE FROM vault_secret_versions
-                    WHERE secret_id = %(id)s AND %(max)s > 0 AND version <= %(version)s - %(max)s),
-               logged AS (
-                   INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
-                   SELECT %(a_service)s, %(a_request_id)s, %(a_principal)s, %(a_action)s, %(a_target)s, 'success',
-                          jsonb_build_object('version', %(version)s)
-                    WHERE %(a_action)s::text IS NOT NULL)
-               INSERT INTO vault_secret_versions (secret_id, version, ciphertext, created_by, deletion_time,
-                                                  payload_entry_keys, description, password_spec)
-               VALUES (%(id)s, %(version)s, %(ct)s, %(by)s,
-                       CASE WHEN %(dva)s > 0 THEN now() + make_interval(secs => %(dva)s) END,
-                       %(keys)s, %(description)s, %(spec)s)
-               RETURNING version, created, created_by, deletion_time, destroyed""",
-            {"id": secret["id"], "version": version, "ct": ciphertext, "by": created_by,
-             "keys": sorted(entry_keys), "description": description,
-             "spec": Jsonb(password_spec) if password_spec is not None else None,
-             "dva": secret["effective_delete_after"], "max": secret["max_versions"],
-             **{f"a_{key}": event.get(key) for key in ("service", "request_id", "principal", "action", "target")}},
-        )
+        if unchanged_since is None:
+            cur.execute(_ADD_VERSION, params)
+        else:
+            write_alone(cur, _ADD_VERSION, params)
         return cur.fetchone()
+
+
+# Everything hangs on `bumped`: when the secret's row is not the one expected (`row_version`),
+# nothing is written at all. The entry keys come as a JSON array: psycopg works out a Python list's
+# array type element by element, which cost a write more than the rest of its parameters.
+_ADD_VERSION = f"""
+    WITH bumped AS (
+        UPDATE vault_secrets s SET current_version = %(version)s, updated = now(), updated_by = %(by)s
+         WHERE s.id = %(id)s AND (%(row_version)s::text IS NULL OR s.xmin::text = %(row_version)s::text)
+           AND {DURABLE_COMMIT}
+        RETURNING s.id),
+    pruned AS (
+        DELETE FROM vault_secret_versions v USING bumped b
+         WHERE v.secret_id = b.id AND %(max)s > 0 AND v.version <= %(version)s - %(max)s),
+    logged AS (
+        INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
+        SELECT %(a_service)s, %(a_request_id)s, %(a_principal)s, %(a_action)s, %(a_target)s, 'success',
+               jsonb_build_object('version', %(version)s)
+          FROM bumped WHERE %(a_action)s::text IS NOT NULL)
+    INSERT INTO vault_secret_versions (secret_id, version, ciphertext, created_by, deletion_time,
+                                       payload_entry_keys, description, password_spec)
+    SELECT b.id, %(version)s, %(ct)s, %(by)s, CASE WHEN %(dva)s > 0 THEN now() + make_interval(secs => %(dva)s) END,
+           ARRAY(SELECT e.key FROM jsonb_array_elements_text(%(keys)s::jsonb) WITH ORDINALITY AS e(key, n) ORDER BY e.n),
+           %(description)s, %(spec)s
+      FROM bumped b
+    RETURNING version, created, created_by, deletion_time, destroyed"""
 
 
 def prune_versions(cur, secret_id, max_versions: int, *, newest: int) -> None:

@@ -132,7 +132,12 @@ def write(principal: Principal, path: str, data: dict, cas: int | None, *, descr
     """Write a new version, creating the secret if new; `cas` guards against lost updates.
 
     With a password spec (password_spec; loaded, so possible), a generated password is stored
-    under its password_key beside `data`'s keys; only a data read ever shows it."""
+    under its password_key beside `data`'s keys; only a data read ever shows it.
+
+    Two round trips for a secret that exists (issue 25): its row is read without a lock, then the
+    version is written by one statement, its own durable transaction, that writes only if the row
+    is still the one read (store.add_version's `unchanged_since`). A new secret, one with due
+    versions to destroy first, or a row changed in between takes the locking transaction."""
     name = names.checked(path, "path")
     owner = _owner(principal, name, change=True, action="secret.write")
     if spec is not None:
@@ -140,34 +145,53 @@ def write(principal: Principal, path: str, data: dict, cas: int | None, *, descr
         if len(sealing.serialize(data)) > MAX_DATA_BYTES:
             raise errors.ApiError(f"data with the generated password must not exceed {MAX_DATA_BYTES} bytes serialised",
                                   code="VALUE_OUT_OF_BOUNDS", property="data").with_status(400)
-    with database().transaction() as cur:
-        secret = store.lock_secret(cur, owner, name)
-        if secret is None:
-            if cas not in (None, 0):
-                raise _cas_conflict(cas, 0)
-            secret_id = str(uuid.uuid4())
-            data_key, wrapped = sealing.new_data_key(secret_id)
-            store.insert_secret(cur, secret_id=secret_id, owner=owner, name=name, read_roles=[], write_roles=[],
-                                author=principal.sub, dek_key_id=wrapped.key_id, dek_wrapped=wrapped.wrapped,
-                                if_absent=True)
-            # If another request created it meanwhile, this waits for it and sees its row.
-            secret = store.lock_secret(cur, owner, name)
-            if secret["id"] != uuid.UUID(secret_id):
-                data_key = sealing.data_key_of(secret)
-        else:
-            data_key = sealing.data_key_of(secret)
-            lifecycle.destroy_due_of(cur, secret)
-        if (secret["cas_required"] or secret["mount_cas_required"]) and cas is None:
-            raise CasRequired(property="options.cas")
-        if cas is not None and cas != secret["current_version"]:
-            raise _cas_conflict(cas, secret["current_version"])
-        version = secret["current_version"] + 1
-        event = audit.new_event("secret.write", _target(name), details={"version": version})
-        row = store.add_version(cur, secret, version=version, created_by=principal.sub,
-                                ciphertext=sealing.seal(data_key, secret, version, data), entry_keys=list(data),
-                                description=description, password_spec=spec, audit_event=event)
+    row = None
+    with database().cursor() as cur:
+        secret = store.secret_for_write(cur, owner, name)
+        if secret is not None and not secret["has_due_versions"]:
+            event, row = _add_version(cur, principal, name, secret, data, cas, description, spec,
+                                      unchanged_since=secret["row_version"])
+    if row is None:
+        with database().transaction() as cur:
+            secret = _locked_or_created(cur, principal, owner, name, cas)
+            event, row = _add_version(cur, principal, name, secret, data, cas, description, spec)
     audit.log_event(event)
     return {**_version_meta(row), "custom_metadata": secret["custom_metadata"]}
+
+
+def _locked_or_created(cur, principal: Principal, owner: str, name: str, cas: int | None) -> dict:
+    """The secret at `name`, locked in `cur`'s transaction (created, empty, if new), its due
+    versions destroyed."""
+    secret = store.lock_secret(cur, owner, name)
+    if secret is not None:
+        lifecycle.destroy_due_of(cur, secret)
+        return secret
+    if cas not in (None, 0):
+        raise _cas_conflict(cas, 0)
+    secret_id = str(uuid.uuid4())
+    _, wrapped = sealing.new_data_key(secret_id)
+    store.insert_secret(cur, secret_id=secret_id, owner=owner, name=name, read_roles=[], write_roles=[],
+                        author=principal.sub, dek_key_id=wrapped.key_id, dek_wrapped=wrapped.wrapped,
+                        if_absent=True)
+    # If another request created it meanwhile, this waits for it and sees its row.
+    return store.lock_secret(cur, owner, name)
+
+
+def _add_version(cur, principal: Principal, name: str, secret: dict, data: dict, cas: int | None,
+                 description: str, spec: dict | None, *, unchanged_since: str | None = None) -> tuple[dict, dict | None]:
+    """(audit event, version row) of the next version of `secret` after the check-and-set rules;
+    the row is None when `unchanged_since` is given and the secret changed (nothing written)."""
+    if (secret["cas_required"] or secret["mount_cas_required"]) and cas is None:
+        raise CasRequired(property="options.cas")
+    if cas is not None and cas != secret["current_version"]:
+        raise _cas_conflict(cas, secret["current_version"])
+    version = secret["current_version"] + 1
+    event = audit.new_event("secret.write", _target(name), details={"version": version})
+    row = store.add_version(cur, secret, version=version, created_by=principal.sub,
+                            ciphertext=sealing.seal(sealing.data_key_of(secret), secret, version, data),
+                            entry_keys=list(data), description=description, password_spec=spec, audit_event=event,
+                            unchanged_since=unchanged_since)
+    return event, row
 
 
 def _cas_conflict(cas: int, current: int) -> errors.ApiError:
