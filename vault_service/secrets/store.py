@@ -87,11 +87,18 @@ def _with_version(secret_columns: str, *, exact: bool = False) -> str:
 
 _WITH_VERSION = _with_version(_SECRET_COLUMNS)
 
-# What a listed secret renders and unseals with (service.render, sealing.unseal), and no more:
+def listed_time(column: str) -> str:
+    """A timestamptz as common.timefmt.rfc3339 writes it (whole seconds, UTC, `Z`; a year
+    before 1000 unpadded, as strftime's %Y), made by the database: a list shows two a row."""
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'FMYYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
+# What a listed secret renders and unseals with (service.list_page, sealing.unseal), and no more:
 # a page of a hundred rows parses each column a hundred times (issue 25). The id as text: it is
-# only ever the data key's associated data, which takes its text.
+# only ever the data key's associated data, which takes its text; the times as their text.
 _LISTED_COLUMNS = (
-    "s.id::text AS id, s.owner_id, s.name, s.read_roles, s.write_roles, s.author, s.updated_by, s.created, s.updated, "
+    "s.id::text AS id, s.owner_id, s.name, s.read_roles, s.write_roles, s.author, s.updated_by, "
+    f"{listed_time('s.created')} AS created, {listed_time('s.updated')} AS updated, "
     "s.dek_key_id, s.dek_wrapped, " + _NAMED_ROLES.format(col="read_roles") + ", " + _NAMED_ROLES.format(col="write_roles")
 )
 
