@@ -95,15 +95,13 @@ class DirectoryAccounts:
         total, rows = checkout_store.list_usable(db, role_ids=role_ids, keywords=list(keywords), username=username,
                                                  domain_id=within, sortkey=sortkey, sortdir=sortdir, offset=offset,
                                                  limit=limit)
-        listed, template = [], _LISTED.template
+        listed, item = [], _LISTED.format
         for row in rows:  # (its columns are NOT NULL: quoted as they are)
             path = names.directory_secret_path(row["domain_id"], row["managed_id"])
             listed.append({"path": path, "username": row["username"], "sort_time": row.get("sort_time"),
-                           "json": template % {"path": quoted(path), "username": quoted(row["username"]),
-                                               "email": quoted(row["email"]), "full_name": quoted(row["full_name"]),
-                                               "domain_id": quoted(row["domain_id"]),
-                                               "domain_name": quoted(row["domain_name"]),
-                                               "created": quoted(row["created"]), "updated": quoted(row["updated"])}})
+                           "json": item(quoted(path), quoted(row["username"]), quoted(row["email"]),
+                                        quoted(row["full_name"]), quoted(row["domain_id"]), quoted(row["domain_name"]),
+                                        quoted(row["created"]), quoted(row["updated"]))})
         return total, listed
 
     def lock(self, cur, account_id) -> dict | None:
@@ -176,7 +174,7 @@ class DirectoryAccounts:
 
 
 def _listed_item() -> ItemJson:
-    """A managed directory account as /secrets lists it: its view, with its times."""
+    """A managed directory account as /secrets lists it: its view, with its times (slots in list_accounts' order)."""
     slots = {"path": "\x01path", "username": "\x01username", "email": "\x01email", "full_name": "\x01full_name",
              "domain_id": "\x01domain", "domain_name": "\x01domain_name",
              "created": datetime(1001, 1, 1, tzinfo=timezone.utc), "updated": datetime(1001, 1, 2, tzinfo=timezone.utc)}

@@ -77,13 +77,12 @@ class HostAccounts:
         total, rows = store.list_accounts(db, role_ids=role_ids, host_id=within, username=username,
                                           keywords=list(keywords), sortkey=sortkey, sortdir=sortdir, offset=offset,
                                           limit=limit)
-        listed, template = [], _LISTED.template
+        listed, item = [], _LISTED.format
         for row in rows:  # (its columns are NOT NULL: quoted as they are)
             path = self.path(row)
             listed.append({"path": path, "username": row["account"], "sort_time": row.get("sort_time"),
-                           "json": template % {"path": quoted(path), "username": quoted(row["account"]),
-                                               "host_id": quoted(row["host_id"]), "address": quoted(row["address"]),
-                                               "created": quoted(row["created"]), "updated": quoted(row["updated"])}})
+                           "json": item(quoted(path), quoted(row["account"]), quoted(row["host_id"]),
+                                        quoted(row["address"]), quoted(row["created"]), quoted(row["updated"]))})
         return total, listed
 
     def lock(self, cur, account_id) -> dict | None:
@@ -146,7 +145,7 @@ class HostAccounts:
 
 
 def _listed_item() -> ItemJson:
-    """A host account as /secrets lists it: its view, with its times."""
+    """A host account as /secrets lists it: its view, with its times (slots in list_accounts' order)."""
     slots = {"path": "\x01path", "username": "\x01username", "host_id": "\x01host", "address": "\x01address",
              "created": datetime(1001, 1, 1, tzinfo=timezone.utc), "updated": datetime(1001, 1, 2, tzinfo=timezone.utc)}
     view = HostAccounts().view({"host_id": slots["host_id"], "account": slots["username"], "address": slots["address"]})

@@ -12,6 +12,7 @@ import pytest
 from common.timefmt import rfc3339
 from secrets_manager_service.account_secrets.schemas import AccountSecret
 from secrets_manager_service.accounts import directory, hosts
+from secrets_manager_service.listing import compact, jsonb_value
 from secrets_manager_service.listing_store import rfc3339_text
 from secrets_manager_service.target_domains.scanned import service as scanned
 
@@ -34,6 +35,14 @@ def test_the_database_renders_times_as_rfc3339_does(db_server):
             rendered = conn.execute(f"SELECT {rfc3339_text('%s::timestamptz')}", (value,)).fetchone()[0]
             assert rendered == rfc3339(value), value
         assert conn.execute(f"SELECT {rfc3339_text('NULL::timestamptz')}").fetchone()[0] is None
+
+
+def test_a_jsonb_text_is_read_as_its_value(db_server):
+    value = {"dn": "uid=a, ou=b", "ü": 'q"uote\\', "n": 1, "nested": {"list": [None, True, 1.5]}}
+    with psycopg.connect(db_server) as conn:
+        text = conn.execute("SELECT %s::jsonb::text", (json.dumps(value),)).fetchone()[0]
+    assert jsonb_value(text) == value
+    assert compact(jsonb_value(text)) == json.dumps(jsonb_value(text), separators=(",", ":"), ensure_ascii=True)
 
 
 @pytest.mark.parametrize("awkward", AWKWARD)
@@ -68,6 +77,8 @@ def test_a_scanned_account_item_is_what_the_schema_and_flask_give(awkward, addit
            "source_id": awkward, "security_id": "", "additional_data": additional_data, "state": "MANAGED",
            "ignored": awkward == "plain", "comment": awkward, "updated_by": awkward,
            "domain_id": "00000000-0000-4000-c000-000000000005", "domain_name": awkward}
-    listed = scanned._listed({**row, "created": rfc3339(TIMES[0]), "updated": rfc3339(TIMES[3])})
+    as_text = json.dumps(additional_data, ensure_ascii=False)  # jsonb's text: spaces, no escapes
+    listed = scanned._listed({**row, "additional_data": as_text, "created": rfc3339(TIMES[0]),
+                              "updated": rfc3339(TIMES[3])})
     expected = scanned.schemas.ScannedAccount().dump(scanned.render({**row, "created": TIMES[0], "updated": TIMES[3]}))
     assert listed == json.dumps(expected, separators=(",", ":"), ensure_ascii=True)

@@ -6,12 +6,13 @@ ignored (auto-onboarding then leaves them alone) and comment on them.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from operator import itemgetter
 
 from common import audit, errors
 from common.auth import Principal
 from common.web import database
 from secrets_manager_service import listing
-from secrets_manager_service.listing import compact, quoted
+from secrets_manager_service.listing import compact, jsonb_value, quoted
 from secrets_manager_service.target_domains.scanned import schemas, store
 from secrets_manager_service.target_domains.domains import service as domains
 
@@ -50,41 +51,47 @@ def get(domain_id, account_id) -> dict:
 
 
 def list_page(domain_id, args: dict, *, keywords: list[str] = (), filters: dict | None = None):
-    """The answer itself: its items encoded from the list's rows (listing.py)."""
-    domain = domains.get_row(domain_id)
-    total, rows = store.list_accounts(database(), domain["id"], keywords=keywords, filters=filters,
+    """The answer itself: its items encoded from the list's rows (listing.py). 404 if the domain
+    does not exist: asked only when the page is empty (a row is of an existing domain)."""
+    domain_id = domains.parse_id(domain_id)
+    total, rows = store.list_accounts(database(), domain_id, keywords=keywords, filters=filters,
                                       sortkey=args["sortkey"], sortdir=args["sortdir"],
                                       offset=args["offset"], limit=args["limit"])
+    if not rows:
+        domains.get_row(domain_id)
     return listing.page_response(total, [_listed(row) for row in rows])
 
 
+# The list's text columns, in the order of _LISTED's first slots (NOT NULL: quoted as they are).
+_TEXTS = ("id", "username", "email", "full_name", "source_id", "security_id", "state", "comment", "updated_by",
+          "domain_id", "domain_name", "created", "updated")
+_texts = itemgetter(*_TEXTS)
+
+
 def _listed(row: dict) -> str:
-    """A list row (store.list_accounts') as the list shows it: render()'s item, encoded (its columns
-    are NOT NULL: quoted as they are)."""
-    return _LISTED.template % {
-        "id": quoted(row["id"]), "username": quoted(row["username"]), "email": quoted(row["email"]),
-        "full_name": quoted(row["full_name"]), "source_id": quoted(row["source_id"]),
-        "security_id": quoted(row["security_id"]), "additional_data": _text_map(row["additional_data"]),
-        "domain_id": quoted(row["domain_id"]), "domain_name": quoted(row["domain_name"]), "state": quoted(row["state"]),
-        "ignored": "true" if row["ignored"] else "false", "comment": quoted(row["comment"]),
-        "created": quoted(row["created"]), "updated": quoted(row["updated"]), "updated_by": quoted(row["updated_by"])}
+    """A list row (store.list_accounts') as the list shows it: render()'s item, encoded."""
+    return _LISTED.format(*map(quoted, _texts(row)), _text_map(row["additional_data"]),
+                          "true" if row["ignored"] else "false")
 
 
 _ADDITIONAL_DATA = schemas.ScannedAccount().fields["additional_data"]
 
 
-def _text_map(value) -> str:
-    """`additional_data` as the schema dumps it: a {text: text} map as it is, any other through its field."""
+def _text_map(text: str) -> str:
+    """`additional_data` (its jsonb text) as the schema dumps it: a {text: text} map as it is, any
+    other through its field."""
+    if text == "{}":
+        return text
+    value = jsonb_value(text)
     if type(value) is not dict or not all(type(k) is str and type(v) is str for k, v in value.items()):
         value = _ADDITIONAL_DATA.serialize("additional_data", {"additional_data": value})
     return compact(value)
 
 
 def _listed_item() -> listing.ItemJson:
-    slots = {name: f"\x01{name}" for name in ("id", "username", "email", "full_name", "source_id", "security_id",
-                                               "state", "comment", "updated_by", "domain_id", "domain_name")}
-    slots.update(additional_data={"\x01additional": "\x01data"}, ignored=True,
-                 created=datetime(1001, 1, 1, tzinfo=timezone.utc), updated=datetime(1001, 1, 2, tzinfo=timezone.utc))
+    slots = {name: f"\x01{name}" for name in _TEXTS}
+    slots.update(created=datetime(1001, 1, 1, tzinfo=timezone.utc), updated=datetime(1001, 1, 2, tzinfo=timezone.utc),
+                 additional_data={"\x01additional": "\x01data"}, ignored=True)
     return listing.ItemJson(schemas.ScannedAccount(), render(slots), slots)
 
 

@@ -15,8 +15,9 @@ _COLUMNS = f"a.*, {STATE} AS state, m.id AS managed_id, d.name AS domain_name"
 _SOURCE = """sm_td_accounts a JOIN sm_target_domains d ON d.id = a.domain_id
              LEFT JOIN sm_td_managed_accounts m ON m.account_id = a.id"""
 # A list row: what the list shows, as the text it shows where it is text (listing.py): ids and
-# times (RFC 3339) as text, none of the columns it does not show.
-_LISTED = f"""a.id::text AS id, a.username, a.email, a.full_name, a.source_id, a.security_id, a.additional_data,
+# times (RFC 3339) as text, additional_data as its jsonb text, none of the columns it does not show.
+_LISTED = f"""a.id::text AS id, a.username, a.email, a.full_name, a.source_id, a.security_id,
+              a.additional_data::text AS additional_data,
               {STATE} AS state, a.ignored, a.comment, {rfc3339_text('a.created')} AS created,
               {rfc3339_text('a.updated')} AS updated, a.updated_by, a.domain_id::text AS domain_id,
               d.name AS domain_name"""

@@ -195,3 +195,13 @@ def test_periodic_scans_and_one_queued_at_most(sm, directory):
         while flows.scan_one() is not None:
             pass
     assert sm.get(f"{TD}/{domain_id}").get_json()["scan_status"] == "DONE"
+
+
+def test_the_account_list_of_no_domain_is_404_and_of_a_domain_never_scanned_empty(sm, directory):
+    # The list asks whether the domain exists only when its page is empty (issue 25): both answers stay.
+    missing = uuid.uuid4()
+    assert sm.get(f"{TD}/{missing}/accounts").status_code == 404
+    assert sm.post(f"{TD}/{missing}/accounts/search", json={"keywords": "user"}).status_code == 404
+    never_scanned = create_domain(sm, directory)
+    assert sm.get(f"{TD}/{never_scanned}/accounts").get_json() == {"count": 0, "items": []}
+    assert sm.get(f"{TD}/{never_scanned}/accounts", query={"offset": 5}).get_json() == {"count": 0, "items": []}
