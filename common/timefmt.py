@@ -18,6 +18,13 @@ def rfc3339(value: datetime | None) -> str | None:
                                                value.hour, value.minute, value.second)
 
 
+def rfc3339_sql(column: str) -> str:
+    """SQL of `column` (a timestamptz) as text exactly as rfc3339() renders it (a year before 1000
+    unpadded, as strftime's %Y: FMYYYY): lists have the database format their times, where loading
+    a datetime and formatting it cost about 10k instructions a time (issue 25)."""
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'FMYYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
 class Rfc3339(fields.Field):
     """A read-only time field rendered as `2026-11-23T10:00:00Z` (or null)."""
 

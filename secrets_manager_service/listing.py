@@ -8,7 +8,7 @@ sample item whose variable values are markers, Flask's encoder encodes it, and t
 places become slots. So the schema stays the one definition of the item (its fields, their
 order, the constants a family's view puts in), and an item costs one string formatting of its
 values, each escaped by the JSON encoder's own C function. Times come as text from the
-database, rendered as common.timefmt renders them (listing_store.rfc3339_text).
+database, rendered as common.timefmt renders them (its rfc3339_sql).
 
 The bytes are Flask's (compact separators, ASCII escapes, a trailing newline): a page answered
 by `page_response` equals the schema's dump of the same items encoded by the app's JSON

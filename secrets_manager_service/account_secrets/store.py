@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from common import search_tokens
 from common.db import Database, fetch_counted_page, like_escaped
+from common.timefmt import rfc3339_sql
 from secrets_manager_service.accounts.checkout_store import CHECKOUT_BESIDE, split_checkout
 from secrets_manager_service.accounts.kinds import HOST, LIVE_CHECKOUT
-from secrets_manager_service.listing_store import rfc3339_text
 
 _ACCOUNT = """a.id AS account_id, a.account, h.id AS host_id, h.address, h.access_role_ids,
               s.step AS rotation_step, s.pending_version AS rotation_pending"""
@@ -24,8 +24,8 @@ _WITH_STATE = f"""{_ACCOUNTS} LEFT JOIN sm_rotation_states s ON s.account_kind =
 # A list row's columns: what the list shows, as the text it shows (listing.py): no account id, no
 # role array, the host id and the times as text (a uuid.UUID or a datetime made per row only to be
 # turned back into text); the time a list is sorted by, as a time, only when it is sorted by one.
-_LISTED = f"""a.account, h.id::text AS host_id, h.address, {rfc3339_text('a.created')} AS created,
-              {rfc3339_text('a.updated')} AS updated"""
+_LISTED = f"""a.account, h.id::text AS host_id, h.address, {rfc3339_sql('a.created')} AS created,
+              {rfc3339_sql('a.updated')} AS updated"""
 SORT_TIMES = {"created": "a.created", "updated": "a.updated"}
 
 SORT_COLUMNS = {

@@ -7,16 +7,16 @@ and releases of one account on every replica.
 from __future__ import annotations
 
 from common.db import Database, fetch_page
+from common.timefmt import rfc3339_sql
 from secrets_manager_service.accounts.kinds import DIRECTORY, LIVE_CHECKOUT
-from secrets_manager_service.listing_store import rfc3339_text
 
 # Accounts a user may check out (the role condition is added per caller).
 USABLE = ("m.enabled AND m.explicit_checkout AND NOT a.removed AND m.state IN ('ACTIVE', 'FAILED') "
           "AND d.enabled")
 # What the list shows, as the text it shows (listing.py); the time sorted by, as a time, only when sorted by one.
 _ACCOUNT_COLUMNS = f"""m.id::text AS managed_id, m.domain_id::text AS domain_id, d.name AS domain_name, a.username,
-                       a.email, a.full_name, {rfc3339_text('m.created')} AS created,
-                       {rfc3339_text('m.updated')} AS updated"""
+                       a.email, a.full_name, {rfc3339_sql('m.created')} AS created,
+                       {rfc3339_sql('m.updated')} AS updated"""
 SORT_TIMES = {"created": "m.created", "updated": "m.updated"}
 ACCOUNTS = """sm_td_managed_accounts m JOIN sm_td_accounts a ON a.id = m.account_id
                JOIN sm_target_domains d ON d.id = m.domain_id"""

@@ -9,11 +9,10 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from common.timefmt import rfc3339
+from common.timefmt import rfc3339, rfc3339_sql
 from secrets_manager_service.account_secrets.schemas import AccountSecret
 from secrets_manager_service.accounts import directory, hosts
 from secrets_manager_service.listing import compact, jsonb_value
-from secrets_manager_service.listing_store import rfc3339_text
 from secrets_manager_service.target_domains.scanned import service as scanned
 
 TIMES = [datetime(2026, 12, 5, 23, 59, 59, 999999, tzinfo=timezone.utc),
@@ -32,9 +31,9 @@ def _flask_bytes(item: dict) -> str:
 def test_the_database_renders_times_as_rfc3339_does(db_server):
     with psycopg.connect(db_server) as conn:
         for value in TIMES:
-            rendered = conn.execute(f"SELECT {rfc3339_text('%s::timestamptz')}", (value,)).fetchone()[0]
+            rendered = conn.execute(f"SELECT {rfc3339_sql('%s::timestamptz')}", (value,)).fetchone()[0]
             assert rendered == rfc3339(value), value
-        assert conn.execute(f"SELECT {rfc3339_text('NULL::timestamptz')}").fetchone()[0] is None
+        assert conn.execute(f"SELECT {rfc3339_sql('NULL::timestamptz')}").fetchone()[0] is None
 
 
 def test_a_jsonb_text_is_read_as_its_value(db_server):

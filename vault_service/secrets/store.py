@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from common import audit, search_tokens
 from common.db import DURABLE_COMMIT, Database, fetch_counted_page, fetch_page, like_escaped, write_alone
+from common.timefmt import rfc3339_sql
 from vault_service.names import RESERVED_OWNER
 from vault_service.secrets import rights
 from vault_service.secrets.rights import SHARED  # noqa: F401  (owner_id of the shared namespace; callers name it here)
@@ -90,7 +91,7 @@ _WITH_VERSION = _with_version(_SECRET_COLUMNS)
 def listed_time(column: str) -> str:
     """A timestamptz as common.timefmt.rfc3339 writes it (whole seconds, UTC, `Z`; a year
     before 1000 unpadded, as strftime's %Y), made by the database: a list shows two a row."""
-    return f"""to_char({column} AT TIME ZONE 'UTC', 'FMYYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+    return rfc3339_sql(column)
 
 
 # What a listed secret renders and unseals with (service.list_page, sealing.unseal), and no more:

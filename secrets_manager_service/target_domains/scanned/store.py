@@ -7,7 +7,7 @@ as text). `find_*` return None when nothing matches.
 from __future__ import annotations
 
 from common.db import Database, fetch_page
-from secrets_manager_service.listing_store import rfc3339_text
+from common.timefmt import rfc3339_sql
 from secrets_manager_service.target_domains.domains.store import rows
 
 STATE = ("CASE WHEN a.removed THEN 'REMOVED' WHEN m.id IS NOT NULL THEN 'MANAGED' ELSE 'UNMANAGED' END")
@@ -18,8 +18,8 @@ _SOURCE = """sm_td_accounts a JOIN sm_target_domains d ON d.id = a.domain_id
 # times (RFC 3339) as text, additional_data as its jsonb text, none of the columns it does not show.
 _LISTED = f"""a.id::text AS id, a.username, a.email, a.full_name, a.source_id, a.security_id,
               a.additional_data::text AS additional_data,
-              {STATE} AS state, a.ignored, a.comment, {rfc3339_text('a.created')} AS created,
-              {rfc3339_text('a.updated')} AS updated, a.updated_by, a.domain_id::text AS domain_id,
+              {STATE} AS state, a.ignored, a.comment, {rfc3339_sql('a.created')} AS created,
+              {rfc3339_sql('a.updated')} AS updated, a.updated_by, a.domain_id::text AS domain_id,
               d.name AS domain_name"""
 SORT_COLUMNS = {
     "username": "lower(a.username) {dir}, a.id",
