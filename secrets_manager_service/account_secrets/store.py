@@ -68,6 +68,10 @@ def list_accounts(db: Database, *, role_ids: list[str] | None, host_id=None, use
     # Every account has its host (a foreign key): without a condition on hosts the total is
     # counted on the accounts alone, an index-only scan instead of a join of every row.
     counted = f"sm_accounts a WHERE {' AND '.join(by_account) or 'true'}" if not by_host else f"{_ACCOUNTS} WHERE {where}"
+    # Without any condition (an admin's list) the total is the count kept by triggers (migration
+    # 0015): counting 100,000 accounts for each page cost more than the page.
+    total = (f"SELECT count(*) FROM {counted}" if by_host or by_account
+             else "SELECT coalesce(sum(n), 0)::bigint FROM sm_account_counts")
     order = SORT_COLUMNS[sortkey].format(dir=sortdir)
     sort_time = f", {SORT_TIMES[sortkey]} AS sort_time" if sortkey in SORT_TIMES else ""
     if by_tokens:
@@ -84,10 +88,10 @@ def list_accounts(db: Database, *, role_ids: list[str] | None, host_id=None, use
                     SELECT {_LISTED}{sort_time}, (SELECT count(*) FROM matches) AS total
                       FROM page a JOIN sm_hosts h ON h.id = a.host_id ORDER BY {order}"""
     else:
-        query = f"""SELECT {_LISTED}{sort_time}, (SELECT count(*) FROM {counted}) AS total
+        query = f"""SELECT {_LISTED}{sort_time}, ({total}) AS total
                   FROM {_ACCOUNTS} WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
     return fetch_counted_page(db, query, {**params, "offset": offset, "limit": limit},
-                              total_query=f"SELECT count(*) AS total FROM {counted}")
+                              total_query=f"SELECT ({total}) AS total")
 
 
 def find_account(db: Database, host_id, account: str) -> dict | None:
