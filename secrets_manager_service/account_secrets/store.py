@@ -15,6 +15,7 @@ from common.db import Database, fetch_counted_page, like_escaped
 from common.timefmt import rfc3339_sql
 from secrets_manager_service.accounts.checkout_store import CHECKOUT_BESIDE, split_checkout
 from secrets_manager_service.accounts.kinds import HOST, LIVE_CHECKOUT
+from secrets_manager_service.page_store import paged
 
 _ACCOUNT = """a.id AS account_id, a.account, h.id AS host_id, h.address, h.access_role_ids,
               s.step AS rotation_step, s.pending_version AS rotation_pending"""
@@ -23,9 +24,14 @@ _ACCOUNTS = "sm_accounts a JOIN sm_hosts h ON h.id = a.host_id"
 _WITH_STATE = f"""{_ACCOUNTS} LEFT JOIN sm_rotation_states s ON s.account_kind = '{HOST}' AND s.account_id = a.id"""
 # A list row's columns: what the list shows, as the text it shows (listing.py): no account id, no
 # role array, the host id and the times as text (a uuid.UUID or a datetime made per row only to be
-# turned back into text); the time a list is sorted by, as a time, only when it is sorted by one.
-_LISTED = f"""a.account, h.id::text AS host_id, h.address, {rfc3339_sql('a.created')} AS created,
-              {rfc3339_sql('a.updated')} AS updated"""
+# turned back into text), made on the page's rows only (page_store); the time a list is sorted by,
+# as a time, only when it is sorted by one.
+_PAGE = "a.account, h.id AS host_id, h.address, a.created, a.updated"
+_LISTED = f"""page.account, page.host_id::text AS host_id, page.address, {rfc3339_sql('page.created')} AS created,
+              {rfc3339_sql('page.updated')} AS updated"""
+# The same of a keyword search's page, whose rows (a) already are the page's, with their hosts (h).
+_LISTED_OF_ROWS = f"""a.account, h.id::text AS host_id, h.address, {rfc3339_sql('a.created')} AS created,
+                      {rfc3339_sql('a.updated')} AS updated"""
 SORT_TIMES = {"created": "a.created", "updated": "a.updated"}
 
 SORT_COLUMNS = {
@@ -73,7 +79,8 @@ def list_accounts(db: Database, *, role_ids: list[str] | None, host_id=None, use
     total = (f"SELECT count(*) FROM {counted}" if by_host or by_account
              else "SELECT coalesce(sum(n), 0)::bigint FROM sm_account_counts")
     order = SORT_COLUMNS[sortkey].format(dir=sortdir)
-    sort_time = f", {SORT_TIMES[sortkey]} AS sort_time" if sortkey in SORT_TIMES else ""
+    sorted_by_time = sortkey in SORT_TIMES
+    sort_time = f", {SORT_TIMES[sortkey]} AS sort_time" if sorted_by_time else ""
     if by_tokens:
         # The matches are found once, counted and sorted, and only the page's rows meet their
         # hosts: walking the (host_id, account) index for the first page's matches reads 50
@@ -85,11 +92,11 @@ def list_accounts(db: Database, *, role_ids: list[str] | None, host_id=None, use
                     page AS MATERIALIZED (
                         SELECT a.* FROM matches a, LATERAL (SELECT a.host_id AS id) h
                          ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s)
-                    SELECT {_LISTED}{sort_time}, (SELECT count(*) FROM matches) AS total
+                    SELECT {_LISTED_OF_ROWS}{sort_time}, (SELECT count(*) FROM matches) AS total
                       FROM page a JOIN sm_hosts h ON h.id = a.host_id ORDER BY {order}"""
     else:
-        query = f"""SELECT {_LISTED}{sort_time}, ({total}) AS total
-                  FROM {_ACCOUNTS} WHERE {where} ORDER BY {order} OFFSET %(offset)s LIMIT %(limit)s"""
+        query = paged(_PAGE + sort_time, _LISTED + (", page.sort_time" if sorted_by_time else ""), _ACCOUNTS, where,
+                      order, total=total)
     return fetch_counted_page(db, query, {**params, "offset": offset, "limit": limit},
                               total_query=f"SELECT ({total}) AS total")
 

@@ -6,17 +6,20 @@ and releases of one account on every replica.
 """
 from __future__ import annotations
 
-from common.db import Database, fetch_page
+from common.db import Database
 from common.timefmt import rfc3339_sql
 from secrets_manager_service.accounts.kinds import DIRECTORY, LIVE_CHECKOUT
+from secrets_manager_service.page_store import fetch_shown_page
 
 # Accounts a user may check out (the role condition is added per caller).
 USABLE = ("m.enabled AND m.explicit_checkout AND NOT a.removed AND m.state IN ('ACTIVE', 'FAILED') "
           "AND d.enabled")
-# What the list shows, as the text it shows (listing.py); the time sorted by, as a time, only when sorted by one.
-_ACCOUNT_COLUMNS = f"""m.id::text AS managed_id, m.domain_id::text AS domain_id, d.name AS domain_name, a.username,
-                       a.email, a.full_name, {rfc3339_sql('m.created')} AS created,
-                       {rfc3339_sql('m.updated')} AS updated"""
+# What the list shows, as the text it shows (listing.py), made on the page's rows only (page_store);
+# the time sorted by, as a time, only when sorted by one.
+_PAGE = "m.id AS managed_id, m.domain_id, d.name AS domain_name, a.username, a.email, a.full_name, m.created, m.updated"
+_ACCOUNT_COLUMNS = f"""page.managed_id::text AS managed_id, page.domain_id::text AS domain_id, page.domain_name,
+                       page.username, page.email, page.full_name, {rfc3339_sql('page.created')} AS created,
+                       {rfc3339_sql('page.updated')} AS updated"""
 SORT_TIMES = {"created": "m.created", "updated": "m.updated"}
 ACCOUNTS = """sm_td_managed_accounts m JOIN sm_td_accounts a ON a.id = m.account_id
                JOIN sm_target_domains d ON d.id = m.domain_id"""
@@ -46,8 +49,9 @@ def list_usable(db: Database, *, role_ids: list[str] | None, keywords: list[str]
         where.append(f"""strpos(lower('targetdomains/' || m.domain_id::text || '/' || m.id::text || ' ' || a.username
                                       || ' ' || a.email || ' ' || a.full_name || ' ' || d.name), %(kw{i})s) > 0""")
         params[f"kw{i}"] = keyword.lower()
-    sort_time = f", {SORT_TIMES[sortkey]} AS sort_time" if sortkey in SORT_TIMES else ""
-    return fetch_page(db, columns=_ACCOUNT_COLUMNS + sort_time, source=ACCOUNTS, where=" AND ".join(where),
+    sorted_by_time = sortkey in SORT_TIMES
+    return fetch_shown_page(db, columns=_PAGE + (f", {SORT_TIMES[sortkey]} AS sort_time" if sorted_by_time else ""),
+                            shown=_ACCOUNT_COLUMNS + (", page.sort_time" if sorted_by_time else ""), source=ACCOUNTS, where=" AND ".join(where),
                       order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit)
 
 

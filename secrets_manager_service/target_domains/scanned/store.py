@@ -6,8 +6,9 @@ as text). `find_*` return None when nothing matches.
 """
 from __future__ import annotations
 
-from common.db import Database, fetch_page
+from common.db import Database
 from common.timefmt import rfc3339_sql
+from secrets_manager_service.page_store import fetch_shown_page
 from secrets_manager_service.target_domains.domains.store import rows
 
 STATE = ("CASE WHEN a.removed THEN 'REMOVED' WHEN m.id IS NOT NULL THEN 'MANAGED' ELSE 'UNMANAGED' END")
@@ -15,12 +16,14 @@ _COLUMNS = f"a.*, {STATE} AS state, m.id AS managed_id, d.name AS domain_name"
 _SOURCE = """sm_td_accounts a JOIN sm_target_domains d ON d.id = a.domain_id
              LEFT JOIN sm_td_managed_accounts m ON m.account_id = a.id"""
 # A list row: what the list shows, as the text it shows where it is text (listing.py): ids and
-# times (RFC 3339) as text, additional_data as its jsonb text, none of the columns it does not show.
-_LISTED = f"""a.id::text AS id, a.username, a.email, a.full_name, a.source_id, a.security_id,
-              a.additional_data::text AS additional_data,
-              {STATE} AS state, a.ignored, a.comment, {rfc3339_sql('a.created')} AS created,
-              {rfc3339_sql('a.updated')} AS updated, a.updated_by, a.domain_id::text AS domain_id,
-              d.name AS domain_name"""
+# times (RFC 3339) as text, additional_data as its jsonb text, none of the columns it does not
+# show; made on the page's rows only (page_store).
+_PAGE = f"a.id, a.username, a.email, a.full_name, a.source_id, a.security_id, a.additional_data, {STATE} AS state, " \
+        "a.ignored, a.comment, a.created, a.updated, a.updated_by, a.domain_id, d.name AS domain_name"
+_LISTED = f"""page.id::text AS id, page.username, page.email, page.full_name, page.source_id, page.security_id,
+              page.additional_data::text AS additional_data, page.state, page.ignored, page.comment,
+              {rfc3339_sql('page.created')} AS created, {rfc3339_sql('page.updated')} AS updated, page.updated_by,
+              page.domain_id::text AS domain_id, page.domain_name"""
 SORT_COLUMNS = {
     "username": "lower(a.username) {dir}, a.id",
     "email": "lower(a.email) {dir}, a.id",
@@ -59,7 +62,7 @@ def list_accounts(db: Database, domain_id, *, keywords: list[str] = (), filters:
     if filters.get("ignored") is not None:
         where.append("a.ignored = %(ignored)s")
         params["ignored"] = filters["ignored"]
-    return fetch_page(db, columns=_LISTED, source=_SOURCE, where=" AND ".join(where),
+    return fetch_shown_page(db, columns=_PAGE, shown=_LISTED, source=_SOURCE, where=" AND ".join(where),
                       order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit)
 
 
