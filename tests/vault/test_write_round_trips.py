@@ -126,3 +126,34 @@ def _cancel_waiting_commit(pair) -> int:
             return cancelled
         time.sleep(0.05)
     return 0
+
+
+@pytest.mark.parametrize("body", [
+    {"data": {"password": "p", "n": 1}},
+    {"data": {}},
+    {"data": {"a": {"b": [1, {"c": None}]}, "d": [[]]}},
+    {"data": {"deep": {"a": {"b": {"c": 1}}}}},
+])
+def test_the_usual_write_body_loads_as_the_full_schema_loads_it(vault_app, body):
+    """schemas.WriteBody takes {"data": {...}} without marshmallow's walk: the same result."""
+    from marshmallow import Schema
+
+    from vault_service.versioned import schemas
+
+    with vault_app.test_request_context("/vault/api/v1/secret/data/x", method="POST"):
+        schema = schemas.WriteBody()
+        fast, full = schema.load(body), Schema.load(schema, body)
+    assert fast == full and list(fast) == list(full)
+
+
+def test_write_bodies_the_usual_path_does_not_take_answer_as_before(client, svc):
+    path = unique("rt/bodies")
+    deep = current = {}
+    for _ in range(40):
+        current["x"] = {}
+        current = current["x"]
+    assert_error(_write(client, svc, path, deep), 400, "VALUE_OUT_OF_BOUNDS", "data")
+    assert_error(_write(client, svc, path, {"k": "v" * (70 * 1024)}), 400, "VALUE_OUT_OF_BOUNDS", "data")
+    answer = client.post(f"{V1}/secret/data/{path}", headers=svc, json={"data": {"v": 1}, "surprise": 1})
+    assert answer.status_code == 400
+    assert client.get(f"{V1}/secret/data/{path}", headers=svc).status_code == 404  # nothing written

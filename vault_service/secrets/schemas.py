@@ -13,8 +13,13 @@ MAX_DATA_BYTES = 64 * 1024
 MAX_DATA_DEPTH = 32
 
 
+_NESTING = (dict, list)
+
+
 def _depth(value) -> int:
     """Nesting depth of a JSON value, without recursion (deep input must not crash us)."""
+    if type(value) is dict and not any(isinstance(child, _NESTING) for child in value.values()):
+        return 1  # the usual secret: one object of plain values
     deepest, stack = 0, [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -31,16 +36,25 @@ def _depth(value) -> int:
     return deepest
 
 
+def data_problem(value) -> str | None:
+    """Why `value` cannot be a secret's data (a JSON object of at most 64 KiB serialised and 32
+    levels deep), as a validation message; None when it can."""
+    if not isinstance(value, dict):
+        return "VALUE_INCORRECT_TYPE: data must be a JSON object"
+    if _depth(value) > MAX_DATA_DEPTH:
+        return f"VALUE_OUT_OF_BOUNDS: data must not be nested deeper than {MAX_DATA_DEPTH} levels"
+    if len(serialize(value)) > MAX_DATA_BYTES:
+        return f"VALUE_OUT_OF_BOUNDS: data must not exceed {MAX_DATA_BYTES} bytes serialised"
+    return None
+
+
 class SecretData(fields.Dict):
-    """A JSON object of at most 64 KiB serialised and 32 levels deep."""
+    """A JSON object of at most 64 KiB serialised and 32 levels deep (data_problem)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, dict):
-            raise ValidationError("VALUE_INCORRECT_TYPE: data must be a JSON object")
-        if _depth(value) > MAX_DATA_DEPTH:
-            raise ValidationError(f"VALUE_OUT_OF_BOUNDS: data must not be nested deeper than {MAX_DATA_DEPTH} levels")
-        if len(serialize(value)) > MAX_DATA_BYTES:
-            raise ValidationError(f"VALUE_OUT_OF_BOUNDS: data must not exceed {MAX_DATA_BYTES} bytes serialised")
+        problem = data_problem(value)
+        if problem is not None:
+            raise ValidationError(problem)
         return value
 
 

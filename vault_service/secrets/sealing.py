@@ -12,8 +12,13 @@ def keyring() -> crypto.Keyring:
     return current_app.extensions["keyring"]
 
 
+# json.dumps with these settings would build an encoder on every call (a write serialises twice:
+# the size check and the seal).
+_SERIALIZER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def serialize(data) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return _SERIALIZER.encode(data).encode()
 
 
 def new_data_key(secret_id: str) -> tuple[bytes, crypto.WrappedKey]:

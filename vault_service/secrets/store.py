@@ -311,7 +311,7 @@ _ADD_VERSION = f"""
            ARRAY(SELECT e.key FROM jsonb_array_elements_text(%(keys)s::jsonb) WITH ORDINALITY AS e(key, n) ORDER BY e.n),
            %(description)s, %(spec)s
       FROM bumped b
-    RETURNING version, created, created_by, deletion_time, destroyed"""
+    RETURNING version, created, deletion_time, destroyed"""
 
 
 def prune_versions(cur, secret_id, max_versions: int, *, newest: int) -> None:

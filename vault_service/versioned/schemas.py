@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 from common.durations import Duration, go_format
 from common.schemas import BoundedList, Integer, RequestBody, StrictInteger
 from common.timefmt import Rfc3339
-from vault_service.secrets.schemas import SecretData
+from vault_service.secrets.schemas import SecretData, data_problem
 from vault_service.versioned import password_spec
 
 MAX_CUSTOM_METADATA_KEYS = 64
@@ -71,6 +71,17 @@ class WriteBody(RequestBody):
     options = fields.Nested(WriteOptions, load_default=lambda: {"description": ""})
     password_payload_specification = fields.Nested(PasswordPayloadSpecification)
     REQUIRED_ONE_OF = ("data", "password_payload_specification")
+
+    def load(self, data, *, many=None, partial=None, unknown=None, **kwargs):
+        # The body nearly every write sends, {"data": {...}} and nothing else, loads to this
+        # without marshmallow's walk over the fields (about 130k instructions, a tenth of a
+        # write: issue 25); anything else, or data the rule refuses, takes the full path, whose
+        # answer (the result or the 400) this one equals. tests/vault/test_bad_input.py and
+        # test_versioned.py send both kinds.
+        if (type(data) is dict and len(data) == 1 and type(data.get("data")) is dict and many is None
+                and partial is None and unknown is None and not kwargs and data_problem(data["data"]) is None):
+            return {"data": data["data"], "options": {"description": ""}}
+        return super().load(data, many=many, partial=partial, unknown=unknown, **kwargs)
 
     @validates_schema
     def _something_to_write(self, body, **kwargs):
