@@ -21,7 +21,9 @@ def paged(columns: str, shown: str, source: str, where: str, order: str, *, tota
 
 
 def fetch_shown_page(db: Database, *, columns: str, shown: str, source: str, where: str, order: str, params: dict,
-                     offset: int, limit: int) -> tuple[int, list[dict]]:
-    """common.db.fetch_page's (total, rows), the rows' `shown` columns computed on the page's rows."""
-    return fetch_counted_page(db, paged(columns, shown, source, where, order), {**params, "offset": offset, "limit": limit},
-                              total_query=f"SELECT count(*) AS total FROM {source} WHERE {where}")
+                     offset: int, limit: int, total: str | None = None) -> tuple[int, list[dict]]:
+    """common.db.fetch_page's (total, rows), the rows' `shown` columns computed on the page's rows
+    (`total` as paged's)."""
+    total = total or f"SELECT count(*) FROM {source} WHERE {where}"
+    return fetch_counted_page(db, paged(columns, shown, source, where, order, total=total),
+                              {**params, "offset": offset, "limit": limit}, total_query=f"SELECT ({total}) AS total")

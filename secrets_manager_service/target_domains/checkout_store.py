@@ -11,9 +11,10 @@ from common.timefmt import rfc3339_sql
 from secrets_manager_service.accounts.kinds import DIRECTORY, LIVE_CHECKOUT
 from secrets_manager_service.page_store import fetch_shown_page
 
-# Accounts a user may check out (the role condition is added per caller).
-USABLE = ("m.enabled AND m.explicit_checkout AND NOT a.removed AND m.state IN ('ACTIVE', 'FAILED') "
-          "AND d.enabled")
+# Accounts a user may check out (the role condition is added per caller): the managed account's own
+# part (the one migration 0016's counts keep, in its words), its scanned account's and its domain's.
+_USABLE_ITSELF = "m.enabled AND m.explicit_checkout AND m.state IN ('ACTIVE', 'FAILED')"
+USABLE = f"{_USABLE_ITSELF} AND NOT a.removed AND d.enabled"
 # What the list shows, as the text it shows (listing.py), made on the page's rows only (page_store);
 # the time sorted by, as a time, only when sorted by one.
 _PAGE = "m.id AS managed_id, m.domain_id, d.name AS domain_name, a.username, a.email, a.full_name, m.created, m.updated"
@@ -23,6 +24,16 @@ _ACCOUNT_COLUMNS = f"""page.managed_id::text AS managed_id, page.domain_id::text
 SORT_TIMES = {"created": "m.created", "updated": "m.updated"}
 ACCOUNTS = """sm_td_managed_accounts m JOIN sm_td_accounts a ON a.id = m.account_id
                JOIN sm_target_domains d ON d.id = m.domain_id"""
+# How many are USABLE, without counting them all (an admin's list without a filter): the counts kept
+# for enabled domains (migration 0016) less the counted ones whose scanned account is removed. Those
+# are found from the removed accounts (a partial index), each one's managed account looked up by
+# key in a subquery the planner cannot turn into a join: as a join, it read every managed account.
+_USABLE_TOTAL = f"""SELECT ((SELECT coalesce(sum(c.n), 0) FROM sm_td_checkout_counts c
+                              JOIN sm_target_domains d ON d.id = c.domain_id WHERE d.enabled)
+                            - (SELECT count(*) FROM sm_td_accounts a
+                                WHERE a.removed AND (SELECT {_USABLE_ITSELF} AND d.enabled
+                                                       FROM sm_td_managed_accounts m JOIN sm_target_domains d ON d.id = m.domain_id
+                                                      WHERE m.account_id = a.id)))::bigint"""
 SORT_COLUMNS = {
     "path": "m.domain_id::text {dir}, m.id::text {dir}",
     "username": "a.username {dir}, m.id",
@@ -52,7 +63,8 @@ def list_usable(db: Database, *, role_ids: list[str] | None, keywords: list[str]
     sorted_by_time = sortkey in SORT_TIMES
     return fetch_shown_page(db, columns=_PAGE + (f", {SORT_TIMES[sortkey]} AS sort_time" if sorted_by_time else ""),
                             shown=_ACCOUNT_COLUMNS + (", page.sort_time" if sorted_by_time else ""), source=ACCOUNTS, where=" AND ".join(where),
-                      order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit)
+                            order=SORT_COLUMNS[sortkey].format(dir=sortdir), params=params, offset=offset, limit=limit,
+                            total=_USABLE_TOTAL if where == [USABLE] else None)
 
 
 def released_unused(managed_ids: list) -> tuple[str, dict]:
