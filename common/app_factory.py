@@ -5,20 +5,28 @@ like any other, can build on those helpers while this factory registers them."""
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, timezone
 from inspect import iscoroutinefunction
+from itertools import chain
 
-from flask import Flask, g, request
+import json
+
+from flask import Flask
+from flask.globals import _cv_request
+from flask.json.provider import DefaultJSONProvider
+from flask.signals import request_tearing_down
 from flask_smorest import Api
 from werkzeug.routing import UnicodeConverter
 
-from common import audit_pump, auth, config, docs_page, errors, logs, metrics, openapi, programs, ratelimit, strict_json
+from common import audit_pump, auth, config, current, docs_page, errors, logs, metrics, openapi, programs, ratelimit, strict_json
 from common.audit_views import audit_blueprint
 from common.schemas import ErrorEnvelope
 from common.timefmt import Rfc3339
 from common.web import MAX_BODY_BYTES
 
 MAX_URL_BYTES = 8 * 1024
+_NOT_GIVEN = object()  # Flask's default of do_teardown_request's exc: take the one being handled
 _REQUEST_ID_MAX = 128
 
 
@@ -41,6 +49,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
         SERVICE_NAME=service,
         START_TIME=datetime.now(timezone.utc),
     )
+    app.json = _JsonProvider(app)
     app.json.sort_keys = False
     logs.configure(app.config["LOG_LEVEL"])
     config.announce(settings)
@@ -64,8 +73,7 @@ def create_base_app(import_name: str, *, service: str, title: str, url_prefix: s
         leeway=app.config["AUTH_LEEWAY_SECONDS"],
         max_lifetime=app.config["AUTH_MAX_TOKEN_LIFETIME_SECONDS"],
     )
-    _install_request_id(app)
-    _install_url_checks(app)
+    _install_request_checks(app)
     metrics.install(app)
     ratelimit.install(app)  # after metrics, so 429s are counted too
     ratelimit.exempt(app, metrics.ENDPOINT, *docs_page.DOCUMENT_ENDPOINTS)  # no token needed (status: its app's)
@@ -85,11 +93,15 @@ def add_converter(app: Flask, api: Api, name: str, base: type, schema: dict) -> 
 
 class _Flask(Flask):
     """Flask, but whether a hook or view is a coroutine function is asked once per function, not
-    on every request for each of the ten or so a request runs through (issue 25)."""
+    on every request for each of the ten or so a request runs through (issue 25); and the steps
+    of a request read the request from its context, not through flask.request (common.current:
+    each read through the proxy costs about 8,000 instructions). What each step does is Flask's
+    (3.1), with the hooks of the request's blueprints found once per blueprint."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._coroutine_functions: dict = {}
+        self._blueprint_chains: dict = {}
 
     def ensure_sync(self, func):
         # A method view's bound method is new on every request: its function is the key.
@@ -98,6 +110,82 @@ class _Flask(Flask):
         if coroutine is None:
             coroutine = self._coroutine_functions[key] = iscoroutinefunction(func)
         return self.async_to_sync(func) if coroutine else func
+
+    def _blueprints_of(self, request) -> tuple:
+        """request.blueprints, as a tuple kept per blueprint name."""
+        name = request.blueprint
+        chain_ = self._blueprint_chains.get(name)
+        if chain_ is None:
+            chain_ = self._blueprint_chains[name] = tuple(request.blueprints)
+        return chain_
+
+    def preprocess_request(self):
+        request = _cv_request.get().request
+        names = (None, *reversed(self._blueprints_of(request)))
+        for name in names:
+            if name in self.url_value_preprocessors:
+                for url_func in self.url_value_preprocessors[name]:
+                    url_func(request.endpoint, request.view_args)
+        for name in names:
+            if name in self.before_request_funcs:
+                for before_func in self.before_request_funcs[name]:
+                    rv = self.ensure_sync(before_func)()
+                    if rv is not None:
+                        return rv
+        return None
+
+    def dispatch_request(self):
+        req = _cv_request.get().request
+        if req.routing_exception is not None:
+            self.raise_routing_exception(req)
+        rule = req.url_rule
+        if getattr(rule, "provide_automatic_options", False) and req.method == "OPTIONS":
+            return self.make_default_options_response()
+        return self.ensure_sync(self.view_functions[rule.endpoint])(**req.view_args)
+
+    def process_response(self, response):
+        ctx = _cv_request.get()
+        for func in ctx._after_request_functions:
+            response = self.ensure_sync(func)(response)
+        for name in chain(self._blueprints_of(ctx.request), (None,)):
+            if name in self.after_request_funcs:
+                for func in reversed(self.after_request_funcs[name]):
+                    response = self.ensure_sync(func)(response)
+        if not self.session_interface.is_null_session(ctx._session):
+            self.session_interface.save_session(self, ctx._session, response)
+        return response
+
+    def do_teardown_request(self, exc=_NOT_GIVEN):
+        if exc is _NOT_GIVEN:
+            exc = sys.exc_info()[1]
+        for name in chain(self._blueprints_of(_cv_request.get().request), (None,)):
+            if name in self.teardown_request_funcs:
+                for func in reversed(self.teardown_request_funcs[name]):
+                    self.ensure_sync(func)(exc)
+        request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+
+class _JsonProvider(DefaultJSONProvider):
+    """Flask's JSON, but a response body is written by an encoder made once: json.dumps makes
+    a new one for every body (a third of what a small body's text costs, issue 25). The
+    same text: the encoder is the one json.dumps makes for Flask's settings (compact
+    separators, ASCII, Flask's `default`), without the cycle check (a body never holds itself:
+    without it one would fail as deep recursion instead, a 500 either way)."""
+
+    def __init__(self, app: Flask):
+        super().__init__(app)
+        encoder = json.encoder.c_make_encoder
+        self._default = self.default  # what the encoder calls; another set later means Flask's path
+        self._encode = None if encoder is None else encoder(
+            None, self._default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+
+    def response(self, *args, **kwargs):
+        fast = (self._encode is not None and self.ensure_ascii and not self.sort_keys and self.compact is not False
+                and not (self.compact is None and self._app.debug) and self.default is self._default)
+        if not fast:
+            return super().response(*args, **kwargs)
+        obj = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(f"{''.join(self._encode(obj, 0))}\n", mimetype=self.mimetype)
 
 
 class _Api(Api):
@@ -137,40 +225,41 @@ def _jwks_source(settings: dict) -> auth.JwksSource:
     return auth.JwksSource(file=config.development_jwks_file(settings["DATA_DIR"]))
 
 
-def _install_request_id(app: Flask) -> None:
+def _install_request_checks(app: Flask) -> None:
+    """The request id and the URL checks: one hook before and one after each request."""
     @app.before_request
-    def _assign_request_id():
-        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
+    def _request_id_and_url_checks():
+        request = current.request()
+        environ = request.environ
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
         # Accept a proxy's id only when it is short and printable; never echo arbitrary bytes.
         if incoming and len(incoming) <= _REQUEST_ID_MAX and incoming.isprintable():
-            g.request_id = incoming
+            current.g().request_id = incoming
         else:
-            g.request_id = os.urandom(16).hex()  # the shape of uuid4().hex, at a fraction of its cost
+            current.g().request_id = os.urandom(16).hex()  # the shape of uuid4().hex, at a fraction of its cost
+        _check_url(request, environ)
 
     @app.after_request
     def _return_request_id(response):
-        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers["X-Request-ID"] = current.g().get("request_id", "")
         return response
 
 
-def _install_url_checks(app: Flask) -> None:
-    @app.before_request
-    def _url_within_contract():
-        environ = request.environ
-        # The contract's 8 KiB URL limit (the servers in front allow a little more).
-        url_bytes = len(environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path)
-        if url_bytes > MAX_URL_BYTES:
-            raise errors.ApiError(f"the URL is longer than {MAX_URL_BYTES} bytes", code="BAD_REQUEST").with_status(414)
-        # Path and query text reaches PostgreSQL too; a NUL there is a 400, not a driver error.
-        # Only a NUL byte of the path or a NUL or %-escape in the query can make one: werkzeug
-        # decodes invalid UTF-8 by replacing it, never into a lone surrogate. Without them the
-        # query is not parsed here (most requests have none, issue 25).
-        query = environ.get("QUERY_STRING", "")
-        if "\x00" not in environ.get("PATH_INFO", "") and "%" not in query and "\x00" not in query:
-            return
-        for name, value in [*(request.view_args or {}).items(), *request.args.items(multi=True)]:
-            if isinstance(value, str) and not strict_json.is_storable(value):
-                raise strict_json.bad_value(name, f"{name} must not contain NUL characters")
-        for name in request.args:
-            if not strict_json.is_storable(name):
-                raise strict_json.bad_value("query", "a query parameter name contains a NUL character")
+def _check_url(request, environ: dict) -> None:
+    # The contract's 8 KiB URL limit (the servers in front allow a little more).
+    url_bytes = len(environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path)
+    if url_bytes > MAX_URL_BYTES:
+        raise errors.ApiError(f"the URL is longer than {MAX_URL_BYTES} bytes", code="BAD_REQUEST").with_status(414)
+    # Path and query text reaches PostgreSQL too; a NUL there is a 400, not a driver error.
+    # Only a NUL byte of the path or a NUL or %-escape in the query can make one: werkzeug
+    # decodes invalid UTF-8 by replacing it, never into a lone surrogate. Without them the
+    # query is not parsed here (most requests have none, issue 25).
+    query = environ.get("QUERY_STRING", "")
+    if "\x00" not in environ.get("PATH_INFO", "") and "%" not in query and "\x00" not in query:
+        return
+    for name, value in [*(request.view_args or {}).items(), *request.args.items(multi=True)]:
+        if isinstance(value, str) and not strict_json.is_storable(value):
+            raise strict_json.bad_value(name, f"{name} must not contain NUL characters")
+    for name in request.args:
+        if not strict_json.is_storable(name):
+            raise strict_json.bad_value("query", "a query parameter name contains a NUL character")

@@ -24,8 +24,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import requests
-from flask import current_app, g, request
-from common import errors
+from common import current, errors
+from common.text_array import TextArray
 from common.jose import JoseError, KeySet, jws
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,11 @@ class Principal:
     # the app's GRANTS_HOOK; asked only when the token's roles do not decide, so a caller whose
     # token carries the role costs nothing more.
     grants: "GrantedRoles | None" = field(default=None, compare=False, repr=False)
+
+    @functools.cached_property
+    def sorted_role_ids(self) -> TextArray:
+        """role_ids sorted, as SQL takes them (made once for the principal the token's cache keeps)."""
+        return TextArray(sorted(self.role_ids))
 
     def has_scope(self, *scopes: str) -> bool:
         return not self.scopes.isdisjoint(scopes)
@@ -325,12 +330,15 @@ def accept_vault_token(app, endpoint: str) -> None:
 
 def _token_header() -> tuple[str, str] | None:
     """(header name, its value) of the header that authenticates this request, None if it sent none."""
-    if request.endpoint in current_app.extensions.get(_VAULT_TOKEN_ENDPOINTS, ()):
-        sent = request.headers.get(VAULT_TOKEN_HEADER, "").strip()
+    request = current.request()
+    environ = request.environ  # the headers as the server gave them: no Headers object made (issue 25)
+    if request.endpoint in current.app().extensions.get(_VAULT_TOKEN_ENDPOINTS, ()):
+        sent = environ.get("HTTP_X_VAULT_TOKEN", "").strip()
         if sent:
             return VAULT_TOKEN_HEADER, sent
-    if "Authorization" in request.headers:
-        return "Authorization", request.headers["Authorization"]
+    authorization = environ.get("HTTP_AUTHORIZATION")
+    if authorization is not None:
+        return "Authorization", authorization
     return None
 
 
@@ -356,17 +364,19 @@ def presented_token() -> str:
 def current_principal() -> Principal:
     """The authenticated caller of this request (401 if there is none): a token this process
     knows costs one lookup, a new one is verified and then learnt (_first_sight)."""
+    g = current.g()
     principal = g.get("principal")
     if principal is None:
-        validator = current_app.extensions["token_validator"]
+        extensions = current.app().extensions
+        validator = extensions["token_validator"]
         token = presented_token()
         principal = validator.remembered(token)
         if principal is None:
             principal = _first_sight(validator, token)
-        grants = current_app.extensions.get(GRANTS_HOOK)
+        grants = extensions.get(GRANTS_HOOK)
         if grants is not None:  # this request's own: the validator's cached principal stays token-only
             principal = dataclasses.replace(principal, grants=grants(principal.sub))
-        more_roles = current_app.extensions.get(ROLES_HOOK)
+        more_roles = extensions.get(ROLES_HOOK)
         if more_roles is not None:
             principal = more_roles(principal)
         g.principal = principal
@@ -382,7 +392,7 @@ def _first_sight(validator: TokenValidator, token: str) -> Principal:
     where a failed authentication is a 403) and one that needs none still answers. A token
     is remembered only once learnt, so its next request tries again."""
     principal, expires = validator.verify(token)
-    learn = current_app.extensions.get(LEARN_HOOK)
+    learn = current.app().extensions.get(LEARN_HOOK)
     if learn is not None:
         try:
             learn(principal)

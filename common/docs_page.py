@@ -8,8 +8,10 @@ page, on the secrets service's own origin, so no third-party script may run ther
 """
 from __future__ import annotations
 
-from flask import Flask, abort, request, send_from_directory
+from flask import Flask, abort, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
+
+from common import current
 
 # What flask-smorest's swagger_ui.html loads; nothing else of the package is served.
 ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"})
@@ -59,7 +61,7 @@ def install(app: Flask, url_prefix: str) -> None:
 
     @app.after_request
     def _confine(response):
-        if request.endpoint in _ENDPOINTS:
+        if current.request().endpoint in _ENDPOINTS:
             response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
             response.headers["X-Content-Type-Options"] = "nosniff"
         return response

@@ -42,8 +42,10 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import contextlib
+import gc
 import io
 import json
+import logging
 import os
 import re
 import secrets
@@ -71,6 +73,7 @@ SM_LIVE_CHECKOUTS = 3  # the bench user's live checkouts besides the cycle's (th
 
 # Budgets, instructions per request (issue 25, point 2).
 SINGLE_READ = 1.10e6
+INFO_EXTRA = 40_000  # what LOG_LEVEL=INFO may add to a request (issue 25, point 2)
 BUDGETS = {
     "v1_read": SINGLE_READ, "v1_read_grant": SINGLE_READ, "v2_read": SINGLE_READ, "kv_read": SINGLE_READ, "kv_read_policy": SINGLE_READ,
     "v2_write": 1.45e6, "v1_list": 20e6, "sm_list": 8e6, "sm_cycle": 7e6, "vault_cycle_share": 2e6,
@@ -102,6 +105,8 @@ def vault_routes(seed: dict) -> list[tuple]:
          [("GET", f"/keys/{seed['folder']}", {}, None, "")]),
         ("v1_read", "v1 read GET /secrets/{name}", "floor_read", "vault",
          [("GET", f"{V}/secrets/{seed['v1_name']}", user, None, "")]),
+        ("v1_read_info", "v1 read at LOG_LEVEL=INFO (production's): its audit log line", "v1_read", "vault",
+         ("log_level", "INFO", [("GET", f"{V}/secrets/{seed['v1_name']}", user, None, "")])),
         ("v1_read_grant", "v1 read, the role from a workflow grant", "floor_read", "vault",
          [("GET", f"{V}/secrets/{seed['v1_name']}", {"Authorization": f"Bearer {seed['grant_reader']}"}, None, "")]),
         ("v2_read", "v2 read GET /secret/data/{path}", "floor_read", "vault",
@@ -221,6 +226,9 @@ def measured_child(which: str, seed_file: str) -> None:
     order, trips = [], {}
     for key, _title, _floor, app_key, requests_ in routes:
         caller = apps[app_key]
+        level = None
+        if isinstance(requests_, tuple) and requests_[0] == "log_level":  # these requests at another level
+            _, level, requests_ = requests_
         if isinstance(requests_, tuple):  # a function of the app
             runs = [_checkout_cycle(caller, requests_[1], requests_[2])]
         else:
@@ -234,6 +242,13 @@ def measured_child(which: str, seed_file: str) -> None:
                 answer = run()
                 if caller.status and caller.status[:1] not in "2":
                     raise RuntimeError(f"{key} answered {caller.status}: {answer[:300]!r}")
+        # What start-up and the routes before left to collect is collected here, not in this route's
+        # loops: a full collection landing in one of them moved a route by 9% between two counts.
+        gc.collect()
+        root = logging.getLogger()
+        level_before = root.level
+        if level is not None:
+            root.setLevel(level)  # what LOG_LEVEL sets (common.logs.configure), for this route alone
         for _ in range(WARMUP):
             one()
         for count in (SHORT, LONG):
@@ -241,6 +256,7 @@ def measured_child(which: str, seed_file: str) -> None:
             for _ in range(count):
                 one()
         os.getppid()
+        root.setLevel(level_before)
         order.append(key)
         if app_key in pools:  # after the loops: falls in the next route's warm-up, which is not counted
             with round_trips.counted(pools[app_key]()) as counter:
@@ -442,6 +458,8 @@ def report(counts: dict[str, float], titles: dict[str, tuple[str, str | None]]) 
         if key not in counts:
             continue
         value, budget = counts[key], BUDGETS.get(key)
+        if key == "v1_read_info" and "v1_read" in counts:  # the same read at WARNING, plus what INFO may add
+            budget = counts["v1_read"] + INFO_EXTRA
         floor_value = counts.get(floor) if floor else None
         trips, most_trips = ROUND_TRIPS.get(key), MAX_ROUND_TRIPS.get(key)
         result = "" if budget is None else ("PASS" if value <= budget else "MISS")
