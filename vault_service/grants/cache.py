@@ -23,6 +23,7 @@ from vault_service.grants import service, store
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 2.0
+_GRANTED_KEPT = 4096  # principals with grants kept made; beyond that the cache starts over
 
 
 class GrantCache(CounterCache):
@@ -30,6 +31,7 @@ class GrantCache(CounterCache):
         super().__init__(REFRESH_SECONDS)
         self._db = db
         self._by_user: dict[str, list[dict]] = {}
+        self._granted: dict[tuple, tuple[Principal, Principal]] = {}  # with_grants' principals
 
     def live_roles(self, user_id: str) -> list[dict]:
         """The user's grants that count now (the rows)."""
@@ -50,9 +52,20 @@ class GrantCache(CounterCache):
         for grant in grants:
             if grant["grant_type"] == service.FLOATING and grant["grant_start"] is None:  # counted now: used now
                 self._first_use(grant)
+        # The same caller with the same grants is the same principal: made once (dataclasses.replace
+        # was a fortieth of such a read, issue 25). By the principal's identity (the token's
+        # validator keeps one per token), held by the entry so that the identity stays its own.
+        key = (id(principal), tuple([(grant["role_id"], grant["role_name"]) for grant in grants]))
+        kept = self._granted.get(key)
+        if kept is not None and kept[0] is principal:
+            return kept[1]
         added = tuple(dict.fromkeys(Role(grant["role_id"], grant["role_name"]) for grant in grants))
-        return dataclasses.replace(principal, roles=principal.roles + added,
-                                   role_ids=principal.role_ids | {role.id for role in added})
+        granted = dataclasses.replace(principal, roles=principal.roles + added,
+                                      role_ids=principal.role_ids | {role.id for role in added})
+        if len(self._granted) >= _GRANTED_KEPT:
+            self._granted.clear()
+        self._granted[key] = (principal, granted)
+        return granted
 
     def _first_use(self, grant: dict) -> None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import request
 from marshmallow import ValidationError
 
-from common import errors, strict_json
+from common import current, errors, strict_json
 from common.durations import parse_seconds
 from common.web import request_body
 from vault_service import names
@@ -175,5 +175,6 @@ def path(raw: str) -> str:
 
 def query_version() -> int | None:
     """?version=N; 0 or none means the current version."""
-    raw = request.args.get("version")
+    request = current.request()
+    raw = request.args.get("version") if request.environ.get("QUERY_STRING") else None
     return None if raw in (None, "") else integer(raw, "version")

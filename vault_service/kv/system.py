@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from flask import current_app, request
 
+from common import current
 from common.web import database
 from vault_service.acl.access import cache as acl_cache
 from vault_service.kv import acl_endpoints
@@ -21,7 +22,7 @@ CLUSTER_NAME = "privx-vault"
 
 
 def mount() -> str:
-    return current_app.extensions["kv_mount"]
+    return current.app().extensions["kv_mount"]
 
 
 def _stable_uuid(kind: str) -> uuid.UUID:

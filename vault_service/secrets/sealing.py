@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app
-
-from common import crypto
+from common import crypto, current
 
 
 def keyring() -> crypto.Keyring:
-    return current_app.extensions["keyring"]
+    return current.app().extensions["keyring"]
 
 
 # json.dumps with these settings would build an encoder on every call (a write serialises twice:

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from urllib.parse import quote
 
 from flask import current_app
 
 from common import audit, errors
 from common.auth import Principal
-from common.web import database
+from common.timefmt import rfc3339
+from common.web import Dumped, database
 from vault_service import names
 from vault_service.secrets import rights, sealing, store
 from vault_service.secrets.store import SHARED
@@ -169,7 +171,7 @@ def read(principal: Principal, owner: str, name: str) -> dict:
     event = audit.new_event("secret.read", audit_target(owner, name))
     secret = store.find_secret_audited(
         database(), owner, name, version=None, event=event, statement=store.V1_READ,
-        roles=sorted(principal.role_ids), manager=principal.has_scope(*MANAGER_SCOPES))
+        roles=principal.sorted_role_ids, manager=principal.has_scope(*MANAGER_SCOPES))
     event["outcome"] = secret["outcome"]
     event["details"] = {"version": secret["v_version"]}
     audit.log_event(event)
@@ -177,7 +179,21 @@ def read(principal: Principal, owner: str, name: str) -> dict:
         raise errors.NotFound("secret not found")
     if secret["outcome"] == audit.DENIED:
         raise errors.PermissionDenied("no read role for this secret")
-    return render(secret, data=_current_data(secret), include_data=True)
+    return _as_dumped(render(secret, data=_current_data(secret), include_data=True))
+
+
+_TEXT_OR_NONE = (str, type(None))
+
+
+def _as_dumped(body: dict) -> dict:
+    """render()'s body as schemas.Secret dumps it (web.Dumped: sent as it is) when its values are
+    the plain ones the schema passes unchanged (the times made text as Rfc3339 makes them; the
+    roles are named_roles' text and booleans); else `body`, for the schema to dump."""
+    created, updated = body["created"], body["updated"]
+    if (type(body["name"]) is str and type(body["author"]) in _TEXT_OR_NONE and type(body["updated_by"]) in _TEXT_OR_NONE
+            and type(created) is datetime and type(updated) is datetime and type(body.get("owner_id", "")) is str):
+        return Dumped(body, created=rfc3339(created), updated=rfc3339(updated))
+    return body
 
 
 def metadata(principal: Principal, owner: str, name: str) -> dict:

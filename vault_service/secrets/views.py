@@ -4,12 +4,11 @@ from __future__ import annotations
 import uuid
 
 from flask import request
-from flask.views import MethodView
 
 from common import errors
 from common.auth import current_principal, scoped
 from common.schemas import ErrorEnvelope, merged_paging, split_keywords
-from common.web import Blueprint, created, empty
+from common.web import Blueprint, MethodView, created, empty
 from vault_service.secrets import schemas, service
 from vault_service.secrets.store import SHARED
 

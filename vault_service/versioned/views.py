@@ -1,11 +1,10 @@
 """Routes of the versioned API (`/secret/...`), after HashiCorp's KV v2."""
 from __future__ import annotations
 
-from flask.views import MethodView
 
 from common import errors
 from common.auth import current_principal
-from common.web import Blueprint, empty
+from common.web import Blueprint, MethodView, empty
 from vault_service.acl import access as acl
 from vault_service.acl.access import scoped
 from vault_service.versioned import schemas, service
