@@ -9,7 +9,6 @@ A TextArray carries its literal, made on its first use: sent as psycopg sends a 
 from __future__ import annotations
 
 import psycopg
-from psycopg._encodings import conn_encoding  # what psycopg's own str dumpers encode with
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
@@ -34,7 +33,8 @@ class _TextArrayDumper(Dumper):
 
     def __init__(self, cls, context=None):
         super().__init__(cls, context)
-        self._encoding = conn_encoding(self.connection)
+        # The connection's client encoding, as psycopg's own str dumpers encode (its public name).
+        self._encoding = self.connection.info.encoding if self.connection is not None else "utf-8"
 
     def dump(self, obj: TextArray) -> bytes:
         return obj.literal().encode(self._encoding)
