@@ -4,13 +4,12 @@ Separate from common.web (the HTTP helpers views import) so the audit views, whi
 like any other, can build on those helpers while this factory registers them."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 from datetime import datetime, timezone
 from inspect import iscoroutinefunction
 from itertools import chain
-
-import json
 
 from flask import Flask
 from flask.globals import _cv_request

@@ -95,7 +95,6 @@ def _event_json(event: dict) -> str:
     return logs.to_json(event)
 
 
-
 def _details_json(details: dict) -> str:
     """logs.to_json(details); a read's {"version": n} written directly."""
     if len(details) == 1 and type(details.get("version")) is int:
