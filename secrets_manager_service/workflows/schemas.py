@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from common.schemas import (CaseInsensitiveChoice, PageArgs, PagingInBody, Role, RoleRef,
-                            StrictInteger, BoundedList, keywords_field, sorted_page_args)
+                            StrictInteger, BoundedList, body_sortkey, keywords_field, sorted_page_args)
 from common.timefmt import Rfc3339
 from secrets_manager_service.fields import EchoTolerant, IdOnly, StrictBoolean, listing_of
 
@@ -217,6 +217,7 @@ class AccessRequestSearch(PagingInBody):
     start_time = fields.AwareDateTime(format="iso", metadata={"format": "date-time"})
     end_time = fields.AwareDateTime(format="iso", metadata={"format": "date-time"})
     filter = CaseInsensitiveChoice(FILTERS, metadata={"enum": [*FILTERS, ""]})
+    sortkey = body_sortkey(SearchPageArgs)  # documented as checked: `make fuzz` sent one the query refused
 
 
 class WorkflowSettingsBody(EchoTolerant):

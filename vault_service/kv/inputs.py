@@ -20,6 +20,7 @@ from vault_service.kv.wire import KvError
 MAX_INT = 2**31 - 1  # what the store's version and count columns hold
 MERGE_PATCH = "application/merge-patch+json"
 _PARSE_ERROR = "error parsing JSON"
+_JSON_WHITESPACE = b" \t\r\n"  # RFC 8259's whitespace: a body of nothing else is no body
 _SECRET_DATA = SecretData()
 
 
@@ -36,7 +37,7 @@ def body(*known: str) -> Body:
     """The request body as a JSON object (empty: {}), as strict as everywhere (common.strict_json:
     no duplicate keys, non-finite numbers, NUL or lone surrogates); else 400 "error parsing JSON"."""
     raw = request_body(request)
-    if not raw.strip():
+    if not raw.strip(_JSON_WHITESPACE):  # (bytes.strip() would take a form feed or a vertical tab too)
         return Body({}, known)
     try:
         value = strict_json.loads(raw)
