@@ -7,6 +7,9 @@ its family's `lock`, orders checkouts and releases of one account on every repli
 """
 from __future__ import annotations
 
+from psycopg.types.json import Jsonb
+
+from common import audit
 from common.db import Database
 from secrets_manager_service.accounts.kinds import FOREIGN_KEY, LIVE_CHECKOUT
 
@@ -21,6 +24,18 @@ CHECKOUT_BESIDE = ", ".join(f"c.{name} AS checkout_{name}" for name in _CHECKOUT
 _BESIDE_KEYS = tuple((f"checkout_{name}", name) for name in _CHECKOUT_NAMES)
 
 
+# The audit event of a checkout's claim or end, written by the same statement (failing closed with
+# it, as common.audit.record's insert in the transaction did): one row per row of `source`.
+_AUDITED = """INSERT INTO audit_events (service, request_id, principal, action, target, outcome, details)
+              SELECT %(a_service)s, %(a_request_id)s, %(a_principal)s, %(a_action)s, %(a_target)s, %(a_outcome)s,
+                     {details} FROM {source}"""
+
+
+def audit_params(event: dict) -> dict:
+    """An event's columns (common.audit.new_event's) as _AUDITED's parameters, but its details."""
+    return {f"a_{key}": event[key] for key in ("service", "request_id", "principal", "action", "target", "outcome")}
+
+
 def split_checkout(row: dict) -> dict:
     """A row of CHECKOUT_BESIDE and an account's columns: the checkout, its account under "account"."""
     checkout = {name: row.pop(key) for key, name in _BESIDE_KEYS}
@@ -29,11 +44,20 @@ def split_checkout(row: dict) -> dict:
 
 
 def claim(cur, kind: str, checkout_id, account_id, user_id: str, *, limit: int | None, duration_seconds: int,
-          holder_role_ids: list[str], holder_admin: bool) -> dict | None:
+          holder_role_ids: list[str], holder_admin: bool, audit_event: dict) -> dict | None:
     """The user's newest live checkout of the account (`existing` true), else a new one with id
     `checkout_id` (`existing` false) if fewer than `limit` (0 or None: no limit) are live; None
     when the limit is reached. One statement, after the account's lock (its family's `lock`), so
-    it sees every checkout committed before the lock was granted."""
+    it sees every checkout committed before the lock was granted; it also writes `audit_event`
+    (common.audit.new_event's columns) with the checkout's id and `existing` as its details, when
+    it returns a checkout (a statement less than a separate insert)."""
+    with audit.failing_closed(audit_event["action"], audit_event["target"]):
+        return _claim(cur, kind, checkout_id, account_id, user_id, limit=limit, duration_seconds=duration_seconds,
+                      holder_role_ids=holder_role_ids, holder_admin=holder_admin, audit_event=audit_event)
+
+
+def _claim(cur, kind: str, checkout_id, account_id, user_id: str, *, limit: int | None, duration_seconds: int,
+           holder_role_ids: list[str], holder_admin: bool, audit_event: dict) -> dict | None:
     cur.execute(
         f"""WITH mine AS (SELECT {_CHECKOUT} FROM sm_checkouts c
                            WHERE c.account_kind = %(kind)s AND c.account_id = %(account)s AND c.user_id = %(user)s
@@ -48,10 +72,13 @@ def claim(cur, kind: str, checkout_id, account_id, user_id: str, *, limit: int |
                                   OR (SELECT count(*) FROM sm_checkouts c
                                        WHERE c.account_kind = %(kind)s AND c.account_id = %(account)s AND {LIVE})
                                      < %(limit)s::int)
-                          RETURNING {_CHECKOUT})
-            SELECT *, true AS existing FROM mine UNION ALL SELECT *, false FROM made""",
+                          RETURNING {_CHECKOUT}),
+                 claimed AS (SELECT *, true AS existing FROM mine UNION ALL SELECT *, false FROM made),
+                 logged AS ({_AUDITED.format(details="jsonb_build_object('checkout_id', c.id::text, 'existing', c.existing)",
+                                             source="claimed c")})
+            SELECT * FROM claimed""",
         {"kind": kind, "id": checkout_id, "account": account_id, "user": user_id, "secs": duration_seconds,
-         "roles": holder_role_ids, "admin": holder_admin, "limit": limit})
+         "roles": holder_role_ids, "admin": holder_admin, "limit": limit, **audit_params(audit_event)})
     return cur.fetchone()
 
 
@@ -73,9 +100,13 @@ def live_of(db: Database, user_id: str, *, sortdir: str, limit: int) -> tuple[in
     return total, [{k: v for k, v in row.items() if k != "total"} for row in rows]
 
 
-def end_checkout(cur, checkout_id) -> bool:
-    """End a live checkout now; False if it had already ended."""
-    cur.execute(f"UPDATE sm_checkouts c SET ended = now() WHERE c.id = %(id)s AND {LIVE}", {"id": checkout_id})
+def end_checkout(cur, checkout_id, *, audit_event: dict) -> bool:
+    """End a live checkout now and write `audit_event` (common.audit.new_event's columns) in the
+    same statement; False (and no event) if it had already ended."""
+    with audit.failing_closed(audit_event["action"], audit_event["target"]):
+        cur.execute(f"""WITH ended AS (UPDATE sm_checkouts c SET ended = now() WHERE c.id = %(id)s AND {LIVE} RETURNING c.id)
+                        {_AUDITED.format(details="%(a_details)s", source="ended")}""",
+                    {"id": checkout_id, **audit_params(audit_event), "a_details": Jsonb(audit_event["details"])})
     return cur.rowcount == 1
 
 

@@ -43,6 +43,10 @@ class Deps:
     db: Any
     store: Any = checkout_store
     vault: Any = account_passwords
+    # An event the store writes in the statement it belongs to (a claim, an end): its columns
+    # first, its log line once written. (Before `audit`, whose name hides the module below it.)
+    event: Callable[..., dict] = audit.new_event
+    log_event: Callable[[dict], None] = audit.log_event
     audit: Callable[..., None] = audit.record
     accepted_pending: Callable[[AccountFamily, Any], int | None] | None = field(default=None)
 
@@ -132,17 +136,19 @@ def check_out(family: AccountFamily, deps: Deps, principal: Principal, path: str
             limits = family.lock(cur, account_id)  # orders this with other checkouts and releases of the account
             if limits is None:  # removed (or no longer usable) meanwhile
                 raise errors.NotFound("account secret not found")
+            event = deps.event("checkout.create", path)
             checkout = deps.store.claim(cur, family.kind, uuid.uuid4(), account_id, principal.sub,
                                         limit=limits["max_concurrent_checkouts"],
                                         duration_seconds=limits["max_checkout_duration"],
                                         holder_role_ids=sorted(principal.all_role_ids()),
-                                        holder_admin=_is_admin(principal))
+                                        holder_admin=_is_admin(principal), audit_event=event)
             if checkout is None:
                 raise errors.Conflict("the account is checked out by the most users its policy allows "
                                       f"({limits['max_concurrent_checkouts']})", property="path")
             existing = checkout.pop("existing")
-            deps.audit("checkout.create", path, cur=cur,
-                       details={"checkout_id": str(checkout["id"]), "existing": existing})
+            # (written by the claim's statement, with these details)
+            event["details"] = {"checkout_id": str(checkout["id"]), "existing": existing}
+            deps.log_event(event)
     except errors.Conflict:
         deps.audit("checkout.create", path, audit.DENIED, details={"reason": "concurrent checkout limit"})
         metrics.CHECKOUTS.labels("create", "conflict").inc()
@@ -190,11 +196,12 @@ def _end(family: AccountFamily, deps: Deps, found: dict, *, action: str, details
 
 def _end_locked(family: AccountFamily, deps: Deps, cur, found: dict, *, action: str, details: dict | None = None) -> bool:
     """_end's work in the caller's transaction, which holds the account's lock."""
-    if not deps.store.end_checkout(cur, found["id"]):
+    event = deps.event(action, family.path(found["account"]),
+                       details={"checkout_id": str(found["id"]), "holder": found["user_id"], **(details or {})})
+    if not deps.store.end_checkout(cur, found["id"], audit_event=event):  # (it writes the event too)
         return False
     family.queue_release(cur, [found["account_id"]])
-    deps.audit(action, family.path(found["account"]), cur=cur,
-               details={"checkout_id": str(found["id"]), "holder": found["user_id"], **(details or {})})
+    deps.log_event(event)
     return True
 
 

@@ -42,7 +42,7 @@ class FakeCheckoutStore:
         return row["ended"] is None and row["expires"] > self.clock.now
 
     def claim(self, cur, kind, checkout_id, account_id, user_id, *, limit, duration_seconds, holder_role_ids,
-              holder_admin):
+              holder_admin, audit_event):
         mine = next((r for r in reversed(self.rows) if r["account_kind"] == kind and r["account_id"] == account_id
                      and r["user_id"] == user_id and self._live(r)), None)
         if mine is not None:
@@ -65,7 +65,7 @@ class FakeCheckoutStore:
                       reverse=sortdir == "DESC")
         return len(live), live[:limit]
 
-    def end_checkout(self, cur, checkout_id):
+    def end_checkout(self, cur, checkout_id, audit_event):
         row = self.find_live(None, checkout_id)
         if row is None:
             return False
@@ -286,7 +286,9 @@ def world(monkeypatch):
                                    checkpoint=lambda step: None)
     checkout_deps = checkouts.Deps(db=FakeDb(), store=store, vault=vault, audit=lambda *a, **k: audit.append(a),
                                    accepted_pending=lambda fam, account_id: rotations.accepted_pending(
-                                       fam, rotation_deps, account_id))
+                                       fam, rotation_deps, account_id),
+                                   event=lambda action, target, **k: {"action": action, "target": target, **k},
+                                   log_event=lambda event: audit.append((event["action"], event["target"])))
     return {"family": family, "clock": clock, "vault": vault, "store": store, "audit": audit,
             "checkouts": checkout_deps, "rotations": rotation_deps}
 
