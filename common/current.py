@@ -30,6 +30,12 @@ def g():
     return _cv_app.get().g
 
 
+def g_of_request():
+    """The current app context's `g` while a request is served; None outside a request (one
+    call where in_request() and g() are two)."""
+    return None if _cv_request.get(None) is None else _cv_app.get().g
+
+
 def in_request() -> bool:
     """flask.has_request_context()."""
     return _cv_request.get(None) is not None

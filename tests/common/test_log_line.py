@@ -29,14 +29,18 @@ def test_the_same_line_as_the_formatter_in_and_out_of_a_request(monkeypatch):
     event = {"service": "vault", "request_id": "r-1", "principal": "p\u00e9", "action": "secret.read",
              "target": 'secret:a"b', "outcome": "success", "details": {"version": 3}}
     app = Flask(__name__)
-    for in_request in (False, True):
-        for details in ({"version": 3}, {"version": None}, {"versions": [2, 1]}, {}):
-            extra = {"audit": {**event, "details": details}}
+    for in_request, caller in ((False, None), (True, "s\u00e9"), (True, None)):
+        # the request's own ids in the event (as audit.new_event puts them), or others
+        events = [event, {**event, "request_id": "r-1", "principal": caller}, {**event, "principal": None}]
+        for details, event_ in ((d, e) for d in ({"version": 3}, {"version": None}, {"versions": [2, 1]}, {})
+                                for e in events):
+            extra = {"audit": {**event_, "details": details}}
 
             def write(logger, fast):
                 if fast:
                     logs.log_line(logger, logging.INFO, "audit event", extra,
-                                  encoded={"audit": audit._event_json(extra["audit"])})
+                                  tail=', "audit": ' + audit._event_json(extra["audit"], ids := logs.request_ids()),
+                                  ids=ids)
                 else:
                     logger.info("audit event", extra=extra)
 
@@ -46,7 +50,8 @@ def test_the_same_line_as_the_formatter_in_and_out_of_a_request(monkeypatch):
             if in_request:
                 with app.test_request_context("/"):
                     g.request_id = "r-1"
-                    g.principal = Principal(sub="s\u00e9", scopes=frozenset())
+                    if caller is not None:
+                        g.principal = Principal(sub=caller, scopes=frozenset())
                     fast, slow = both()
             else:
                 fast, slow = both()
