@@ -228,7 +228,7 @@ def read_subkeys(path: str):
     principal = allow(acl.READ_SUBKEYS, path)
     version = inputs.query_version()
     raw_depth = request.args.get("depth")
-    depth = 0 if raw_depth in (None, "") else inputs.integer(raw_depth, "depth")
+    depth = 0 if raw_depth in (None, "") else inputs.integer(raw_depth, "depth", text=inputs.QUERY_TEXT)
     name = inputs.path(path)
     try:
         found = service.read_exact(principal, name, version)

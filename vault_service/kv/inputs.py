@@ -6,11 +6,13 @@ strings, ISO 8601 or seconds. Unknown fields are ignored with a warning.
 """
 from __future__ import annotations
 
+import re
+
 from flask import request
 from marshmallow import ValidationError
 
 from common import current, errors, strict_json
-from common.durations import parse_seconds
+from common.durations import PATTERN as DURATION_PATTERN, parse_seconds
 from common.web import request_body
 from vault_service import names
 from vault_service.secrets.schemas import SecretData
@@ -22,6 +24,15 @@ MERGE_PATCH = "application/merge-patch+json"
 _PARSE_ERROR = "error parsing JSON"
 _JSON_WHITESPACE = b" \t\r\n"  # RFC 8259's whitespace: a body of nothing else is no body
 _SECRET_DATA = SecretData()
+# A number as text, exactly as the OpenAPI document states it (kv.openapi uses these): ASCII digits
+# only (no sign, space, "_" or other scripts' digits, which int() would take), at most 9 so that
+# every one is within MAX_INT. A query's integer is any run of ASCII digits, its range checked.
+COUNT_TEXT = r"^[0-9]{1,9}$"
+POSITIVE_TEXT = r"^[1-9][0-9]{0,8}$"
+SIGNED_TEXT = r"^-?[0-9]{1,9}$"
+VERSIONS_TEXT = r"^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*$"
+QUERY_TEXT = r"^[0-9]+$"
+_DURATION = re.compile(DURATION_PATTERN)
 
 
 class Body(dict):
@@ -58,18 +69,16 @@ def require_merge_patch() -> None:
 
 # --- values -------------------------------------------------------------------
 
-def integer(value, field: str, *, minimum: int = 0) -> int:
-    """A number or a numeric string, as Vault's weak decoding takes them."""
-    if isinstance(value, bool):
-        raise KvError(400, f"error converting input {value!r} for field {field!r}")
+def integer(value, field: str, *, minimum: int = 0, text: str | None = None) -> int:
+    """A JSON integer, or its decimal text as the document states it (`text`; by default the
+    body's pattern for `minimum`). Not a float, even 2.0: Vault decodes numbers as json.Number
+    and refuses one with a fraction or exponent for an integer field, and so does the document."""
     if isinstance(value, str):
-        try:
-            value = int(value.strip(), 10)
-        except ValueError:
-            raise KvError(400, f"error converting input {value!r} for field {field!r}") from None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int):
+        pattern = text or (POSITIVE_TEXT if minimum >= 1 else COUNT_TEXT if minimum == 0 else SIGNED_TEXT)
+        if not re.fullmatch(pattern, value):
+            raise KvError(400, f"error converting input {value!r} for field {field!r}")
+        value = int(value, 10)
+    if isinstance(value, bool) or not isinstance(value, int):
         raise KvError(400, f"error converting input for field {field!r}: not an integer")
     if not minimum <= value <= MAX_INT:
         raise KvError(400, f"{field} must be between {minimum} and {MAX_INT}")
@@ -105,15 +114,18 @@ def parse_bool(text: str) -> bool | None:
 
 
 def seconds(value, field: str, *, negative: bool = False) -> int:
-    """A Go duration string, ISO 8601 or integer seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) or isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        result = integer(value, field, minimum=-MAX_INT if negative else 0)
-        return result
+    """Integer seconds (a JSON integer or its text), a Go duration string or ISO 8601, as the
+    document states them (`negative`: with a leading "-" too); "" is 0."""
     if not isinstance(value, str):
-        raise KvError(400, f"error converting input for field {field!r}: not a duration")
-    text, sign = value.strip(), 1
+        return integer(value, field, minimum=-MAX_INT if negative else 0)
+    text, sign = value, 1
     if text.startswith("-") and negative:
         text, sign = text[1:], -1
+    if value == "" or re.fullmatch(COUNT_TEXT, text):
+        return sign * int(text or "0", 10)
+    if not _DURATION.fullmatch(text):
+        raise KvError(400, f"error converting input {value!r} for field {field!r}: not a duration such as 720h, "
+                           "1h30m, P30D or a number of seconds")
     try:
         return sign * parse_seconds(text)
     except ValueError as exc:
@@ -123,8 +135,12 @@ def seconds(value, field: str, *, negative: bool = False) -> int:
 def versions(fields: dict) -> list[int]:
     """`versions` as a list of numbers or numeric strings, or one comma-separated string."""
     value = fields.get("versions")
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
+    if isinstance(value, str) and value:
+        if not re.fullmatch(VERSIONS_TEXT, value):
+            raise KvError(400, f"error converting input {value[:64]!r} for field 'versions'")
+        value = value.split(",")
+    elif value == "":
+        value = []
     if value is None or value == []:
         raise KvError(400, "no version number provided")
     if not isinstance(value, list):
@@ -178,4 +194,4 @@ def query_version() -> int | None:
     """?version=N; 0 or none means the current version."""
     request = current.request()
     raw = request.args.get("version") if request.environ.get("QUERY_STRING") else None
-    return None if raw in (None, "") else integer(raw, "version")
+    return None if raw in (None, "") else integer(raw, "version", text=QUERY_TEXT)

@@ -16,7 +16,8 @@ from werkzeug.routing import Rule
 from common.durations import PATTERN as DURATION_PATTERN
 from common.openapi import JSON_VALUE_REF, TEXT_PATTERN
 from vault_service.acl import service as acl_service
-from vault_service.kv.inputs import FALSE_WORDS, MAX_INT, MERGE_PATCH, TRUE_WORDS
+from vault_service.kv.inputs import (COUNT_TEXT, FALSE_WORDS, MAX_INT, MERGE_PATCH, POSITIVE_TEXT, SIGNED_TEXT,
+                                     TRUE_WORDS, VERSIONS_TEXT)
 from vault_service.kv.views import PREFIX
 
 TAG = "HashiCorp Vault KV v2 API (/v1)"
@@ -28,9 +29,10 @@ _TOKEN = [{TOKEN_SCHEME: []}]
 _NONE = []
 
 _OPEN_OBJECT = {"type": "object", "additionalProperties": JSON_VALUE_REF}
-# A number as Vault decodes it: a JSON integer, or its decimal text.
-_COUNT_TEXT = {"type": "string", "pattern": r"^[0-9]{1,9}$"}
-_POSITIVE_TEXT = {"type": "string", "pattern": r"^[1-9][0-9]{0,8}$"}
+# A number as Vault decodes it: a JSON integer (never 2.0: Vault's json.Number refuses it), or its
+# decimal text; the server checks the text against these same patterns (kv.inputs).
+_COUNT_TEXT = {"type": "string", "pattern": COUNT_TEXT}
+_POSITIVE_TEXT = {"type": "string", "pattern": POSITIVE_TEXT}
 
 
 def _integer(minimum: int = 0) -> dict:
@@ -66,8 +68,12 @@ def _or_unset(schema: dict, *unset: dict) -> dict:
 
 
 _BOOLEAN = {"anyOf": [{"type": "boolean"}, {"type": "string", "enum": [*TRUE_WORDS, *FALSE_WORDS]}]}
-_DURATION = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_INT},
+# Seconds (an integer or its text), or a Go or ISO 8601 duration; the mount's may be negative.
+_DURATION = {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_INT}, _COUNT_TEXT,
                        {"type": "string", "pattern": DURATION_PATTERN}]}
+_SIGNED_DURATION = {"anyOf": [{"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT},
+                              {"type": "string", "pattern": SIGNED_TEXT},
+                              {"type": "string", "pattern": "^-?" + DURATION_PATTERN.removeprefix("^")}]}
 # Keys 1 to 128 and values 1 to 512 printable characters (what OpenAPI 3.0 can say of keys is
 # in the description: it has no propertyNames).
 _PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"
@@ -92,8 +98,7 @@ SCHEMAS = {
                                                "version the envelope with that version's metadata"},
     "KvConfig": {"type": "object", "additionalProperties": JSON_VALUE_REF, "properties": {
         "max_versions": _or_unset(_integer(), _NULL), "cas_required": _or_unset(_BOOLEAN, _NULL),
-        "delete_version_after": {"anyOf": [{"type": "integer", "minimum": -MAX_INT, "maximum": MAX_INT},
-                                           {"type": "string", "pattern": DURATION_PATTERN}, _NULL, _EMPTY]}}},
+        "delete_version_after": _or_unset(_SIGNED_DURATION, _NULL, _EMPTY)}},
     "KvWrite": {"type": "object", "required": ["data"], "additionalProperties": JSON_VALUE_REF, "properties": {
         "data": {"type": "object", "additionalProperties": JSON_VALUE_REF},
         "options": {"type": "object", "additionalProperties": JSON_VALUE_REF, "nullable": True,
@@ -102,7 +107,7 @@ SCHEMAS = {
     "KvMetadataPatch": _metadata(_CUSTOM_METADATA_PATCH),
     "KvVersions": {"type": "object", "required": ["versions"], "additionalProperties": JSON_VALUE_REF, "properties": {
         "versions": {"anyOf": [{"type": "array", "minItems": 1, "items": _integer(1)},
-                               {"type": "string", "pattern": r"^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*$"}]}}},
+                               {"type": "string", "pattern": VERSIONS_TEXT}]}}},
     "KvToken": {"type": "object", "additionalProperties": JSON_VALUE_REF, "properties": {
         "token": {"type": "string", "pattern": TEXT_PATTERN}}},
     "KvPolicy": {"type": "object", "required": ["policy"], "additionalProperties": JSON_VALUE_REF, "properties": {
