@@ -31,6 +31,7 @@ import schemathesis
 
 from common.durations import parse_seconds
 from secrets_manager_service.target_domains.ldap_syntax import DN_PATTERN
+from vault_service.acl.service import SPACE
 from vault_service.versioned import schemas as versioned_schemas
 
 FIXTURES: dict = json.loads(os.environ.get("FUZZ_FIXTURES") or "{}")
@@ -151,8 +152,8 @@ def _acl_names(case) -> None:
 
 
 def _fix_acl_names(parameters: dict) -> None:
-    if isinstance(parameters.get("policy"), str) and parameters["policy"].strip().lower() in ("root", "default"):
-        parameters["policy"] = "fuzz-" + parameters["policy"].strip().lower()
+    if isinstance(parameters.get("policy"), str) and parameters["policy"].strip(SPACE).lower() in ("root", "default"):
+        parameters["policy"] = "fuzz-" + parameters["policy"].strip(SPACE).lower()
     if isinstance(parameters.get("group"), str):
         parameters["group"] = "".join(c if c.isprintable() or _CONTROL.match(c) else "_" for c in parameters["group"])
     for name in ("policy", "group"):
@@ -169,9 +170,9 @@ def _parsable_policy(body: dict) -> None:
 def _distinct_names(value, limit: int):
     """At most `limit` different policy names (duplicates count once), as a list or a comma string."""
     if isinstance(value, str):
-        return ",".join(list(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))[:limit])
+        return ",".join(list(dict.fromkeys(part.strip(SPACE).lower() for part in value.split(",") if part.strip(SPACE)))[:limit])
     if isinstance(value, list):
-        return list(dict.fromkeys(item.strip().lower() for item in value if isinstance(item, str)))[:limit]
+        return list(dict.fromkeys(item.strip(SPACE).lower() for item in value if isinstance(item, str)))[:limit]
     return value
 
 
@@ -185,7 +186,7 @@ def _possible_capabilities_query(body: dict) -> None:
     """At most 256 paths in a comma-separated string too (a list's maxItems says it for a list)."""
     key = "paths" if body.get("paths") is not None else "path"
     if isinstance(body.get(key), str):
-        parts = [part for part in body[key].split(",") if part.strip()]
+        parts = [part for part in body[key].split(",") if part.strip(SPACE)]
         body[key] = ",".join(parts[:256])
 
 

@@ -13,7 +13,14 @@ from common.web import database
 from vault_service.acl import language, store
 
 ROOT, DEFAULT = "root", "default"
-_POLICY_NAME = re.compile(r"[a-z0-9_.\-]{1,128}")
+# What Vault's strings.TrimSpace trims (Go's unicode.IsSpace), spelled out: `\s` is another set in
+# each regex dialect (Python's takes \x1c-\x1f, which Go's and ECMAScript's do not; ECMAScript's
+# takes \ufeff), so the OpenAPI document's patterns use this class (kv.openapi) and names and
+# comma-separated parts are trimmed of these characters alone.
+SPACE_CHARACTERS = r" \t\n\x0b\x0c\r\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+SPACE = "".join(chr(code) for code in range(0x3001) if re.fullmatch(f"[{SPACE_CHARACTERS}]", chr(code)))
+POLICY_NAME_PATTERN = r"[A-Za-z0-9_.\-]{1,128}"  # before lower-casing (the Kelvin sign lower-cases to "k")
+_POLICY_NAME = re.compile(POLICY_NAME_PATTERN)
 MAX_GROUP_NAME = 256
 MAX_GROUP_POLICIES = 64
 GROUP_TYPES = ("external",)
@@ -30,11 +37,11 @@ def _changed() -> None:
 # --- policies ---------------------------------------------------------------------
 
 def policy_name(raw: str) -> str:
-    """Vault lower-cases and trims policy names; then 1 to 128 of a-z 0-9 _ - ."""
-    name = raw.strip().lower()
+    """Vault trims and lower-cases policy names: 1 to 128 of a-z 0-9 _ - . once trimmed of SPACE."""
+    name = raw.strip(SPACE)
     if not _POLICY_NAME.fullmatch(name):
         raise _bad("policy names are 1 to 128 characters of a-z, 0-9, '_', '-' and '.'")
-    return name
+    return name.lower()
 
 
 def write_policy(principal: Principal, raw_name: str, text) -> None:
@@ -84,7 +91,7 @@ def group_policies(value) -> list[str]:
     """Policy names as a list or one comma-separated string (Vault's TypeCommaStringSlice),
     lower-cased and without duplicates, in the order given."""
     if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
+        value = [part for part in value.split(",") if part.strip(SPACE)]
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise _bad("policies must be a list of policy names", "policies")
     names = list(dict.fromkeys(policy_name(item) for item in value))

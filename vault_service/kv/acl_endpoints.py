@@ -115,7 +115,7 @@ def capabilities_self(path: str):
     fields = inputs.body("paths", "path")
     paths = fields.get("paths") if fields.get("paths") is not None else fields.get("path")
     if isinstance(paths, str):
-        paths = [part.strip() for part in paths.split(",") if part.strip()]
+        paths = [part.strip(service.SPACE) for part in paths.split(",") if part.strip(service.SPACE)]
     if not paths or not isinstance(paths, list) or not all(isinstance(item, str) and item for item in paths):
         raise KvError(400, "missing paths")
     if len(paths) > 256:

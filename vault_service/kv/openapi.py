@@ -48,11 +48,15 @@ _EMPTY_VALUE = {"anyOf": [{"type": "array", "maxItems": 0, "items": JSON_VALUE_R
                           _EMPTY, {"type": "boolean", "enum": [False]}, {"type": "number", "enum": [0]}, _NULL]}
 
 
-# ACL policies (vault_service.acl): names as Vault takes them (trimmed and lower-cased, then 1 to
-# 128 of a-z 0-9 _ - .), a policy's text (not blank; its grammar is HCL's, which no pattern
-# states), an external group's name (a role's id or name: printable, no '/').
-_POLICY_NAME = {"type": "string", "pattern": r"^\s*[A-Za-z0-9_.\-]{1,128}\s*$"}
-_POLICY_NAMES_TEXT = r"^(\s*[A-Za-z0-9_.\-]{1,128}\s*)?(,(\s*[A-Za-z0-9_.\-]{1,128}\s*)?)*$"
+# ACL policies (vault_service.acl): names as Vault takes them (trimmed of Go's space, the class
+# spelled out as `\s` means another set to each regex dialect, and lower-cased, then 1 to 128 of
+# a-z 0-9 _ - .), a policy's text (not blank; its grammar is HCL's, which no pattern states), an
+# external group's name (a role's id or name: printable, no '/').
+_SPACE = f"[{acl_service.SPACE_CHARACTERS}]"
+_POLICY_NAME = {"type": "string", "pattern": f"^{_SPACE}*{acl_service.POLICY_NAME_PATTERN}{_SPACE}*$"}
+# (A part of only space is no name, as Vault's comma-separated lists drop it.)
+_POLICY_NAMES_PART = f"{_SPACE}*(?:{acl_service.POLICY_NAME_PATTERN}{_SPACE}*)?"
+_POLICY_NAMES_TEXT = f"^{_POLICY_NAMES_PART}(?:,{_POLICY_NAMES_PART})*$"
 _POLICY_TEXT = {"type": "string", "minLength": 1, "maxLength": 64 * 1024, "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"}
 # (Printable as Python says, which no pattern states: the pattern refuses controls and '/'.)
 _GROUP_NAME = {"type": "string", "minLength": 1, "maxLength": acl_service.MAX_GROUP_NAME,
@@ -60,7 +64,7 @@ _GROUP_NAME = {"type": "string", "minLength": 1, "maxLength": acl_service.MAX_GR
 # capabilities-self's paths: a list, or one comma-separated string, of at most 256.
 _PATHS = {"anyOf": [{"type": "array", "minItems": 1, "maxItems": 256,
                      "items": {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN}},
-                    {"type": "string", "pattern": r"^[^\x00]*[^\s,\x00][^\x00]*$"}]}
+                    {"type": "string", "pattern": f"^[^\\x00]*[^{acl_service.SPACE_CHARACTERS},\\x00][^\\x00]*$"}]}
 
 
 def _or_unset(schema: dict, *unset: dict) -> dict:
