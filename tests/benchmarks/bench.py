@@ -137,6 +137,11 @@ class Scenario:
     unit: str = "requests"  # what the rate counts
     baseline: bool = False  # a bare-JSON run: ratios are to the mean of these
     one_connection: bool = False  # latency of one client alone (no queueing), not the rate under load
+    # A latency goal: p99 at most `p99_goal` times the p99 of the row `p99_of` (issue 25, point 3);
+    # `p99_also_of`: rows whose p99 it is printed against too, without a goal.
+    p99_goal: float | None = None
+    p99_of: str | None = None
+    p99_also_of: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------
@@ -461,6 +466,26 @@ class FloorCheckoutRelease(CheckoutRelease):
         return cycle
 
 
+@dataclasses.dataclass(frozen=True)
+class FloorDurableCheckoutRelease(CheckoutRelease):
+    """The checkout cycle's floor with the Secrets Manager's own SQL: POST /checkout-durable/{path}
+    (the account, the Vault call, the checkout's durable transaction), then POST
+    /release-durable/{id} (the release's durable transaction): the floor of the same work, with
+    its two commits that wait for the WAL flush, which the floor without SQL leaves out."""
+
+    def operation(self, worker_index: int):
+        checkout = Request.make("POST", f"{self.sm_url}/checkout-durable/{self.paths[worker_index % len(self.paths)]}").raw()
+
+        def cycle(conn: loadgen.Connection):
+            status, body = conn.exchange(checkout)
+            if status != 200:
+                return status, body
+            checkout_id = json.loads(body)["items"][0]["id"]
+            return conn.exchange(Request.make("POST", f"{self.sm_url}/release-durable/{checkout_id}").raw())
+
+        return cycle
+
+
 def sm_checkout_release(ctx: Context) -> CheckoutRelease:
     sm = ctx.extras["sm"]
     return CheckoutRelease(ctx.sm_url, sm["checkout_paths"], f"Bearer {sm['user']}")
@@ -482,11 +507,20 @@ def sm_checkout_grant(ctx: Context) -> CheckoutRelease:
     return CheckoutRelease(ctx.sm_url, sm["checkout_paths"], f"Bearer {requester}")
 
 
-def sm_checkout_floor(ctx: Context) -> FloorCheckoutRelease:
-    if "checkout_floor_url" not in ctx.extras:  # one server for both rows that use it
+def _checkout_floor_url(ctx: Context) -> str:
+    if "checkout_floor_url" not in ctx.extras:  # one server for every row that uses it
         ctx.extras["checkout_floor_url"] = ctx.serve("tests.benchmarks.floor_app:app", {
-            "VAULT_URL": ctx.vault_base, "VAULT_TOKEN": ctx.extras["sm"]["service"], "LOG_LEVEL": "WARNING"}, "/release")
-    return FloorCheckoutRelease(ctx.extras["checkout_floor_url"], ctx.extras["sm"]["checkout_paths"], "")
+            "VAULT_URL": ctx.vault_base, "VAULT_TOKEN": ctx.extras["sm"]["service"],
+            "DATABASE_URL": ctx.extras["sm_env"]["DATABASE_URL"], "LOG_LEVEL": "WARNING"}, "/release")
+    return ctx.extras["checkout_floor_url"]
+
+
+def sm_checkout_floor(ctx: Context) -> FloorCheckoutRelease:
+    return FloorCheckoutRelease(_checkout_floor_url(ctx), ctx.extras["sm"]["checkout_paths"], "")
+
+
+def sm_checkout_floor_durable(ctx: Context) -> FloorDurableCheckoutRelease:
+    return FloorDurableCheckoutRelease(_checkout_floor_url(ctx), ctx.extras["sm"]["checkout_paths"], "")
 
 
 def sm_list_accounts(ctx: Context) -> Request:
@@ -516,9 +550,13 @@ def secrets_manager_section(ctx: Context) -> list[Scenario]:
                  unit="cycles"),
         # Issue 12's latency goal (p99 under 40 ms) is of one cycle, not of one among 16 queued ones.
         Scenario("sm_checkout_alone", "SM checkout+release cycle, one connection", sm_checkout_release,
-                 unit="cycles", one_connection=True),
+                 unit="cycles", one_connection=True, p99_goal=2.0, p99_of="sm_checkout_floor_alone",
+                 p99_also_of=("sm_checkout_floor_sql_alone",)),
         Scenario("sm_checkout_floor_alone", "floor of it, one connection", sm_checkout_floor, unit="cycles",
                  one_connection=True),
+        # The same floor with the cycle's own SQL and its two durable commits (issue 25, point 3).
+        Scenario("sm_checkout_floor_sql_alone", "floor of it with the cycle's SQL, one connection",
+                 sm_checkout_floor_durable, unit="cycles", one_connection=True),
         Scenario("sm_list_accounts", "SM account listing, 10,000 accounts (GET /secrets)", sm_list_accounts),
     ]
 
@@ -596,6 +634,10 @@ def measure(row: Row, settings: loadgen.Settings) -> None:
     print(f" {row.result.rps:.0f} {row.scenario.unit}/s{flag}", flush=True)
 
 
+def _ratio(value: float | None, reference: float | None) -> float | None:
+    return round(value / reference, 3) if value is not None and reference else None
+
+
 def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -646,6 +688,21 @@ def report(rows: list[Row], tool: str, settings: loadgen.Settings) -> dict:
         extra += f" (of {goal['of']})" if goal["of"] != "bare_json" else ""
         print(f"  {goal['title']:<{width}}  >= {goal['goal_ratio']:.2f}: {_fmt(goal['ratio'], '.2f'):>5}  "
               f"{goal['result']}{extra}")
+    p99s = {row.scenario.key: row.result.p99_ms for row in rows}
+    for row in rows:
+        scenario = row.scenario
+        if scenario.p99_goal is None:
+            continue
+        ratio = _ratio(row.result.p99_ms, p99s.get(scenario.p99_of))
+        met = ratio is not None and ratio <= scenario.p99_goal and not row.result.errors
+        also = "".join(f"; {_fmt(_ratio(row.result.p99_ms, p99s.get(key)), '.2f')} of {key}"
+                       for key in scenario.p99_also_of)
+        print(f"  {scenario.title:<{width}}  p99 <= {scenario.p99_goal:.2f}x: {_fmt(ratio, '.2f'):>5}  "
+              f"{'PASS' if met else 'MISS'} (of {scenario.p99_of}{also})")
+        goals.append({"scenario": scenario.key, "title": scenario.title, "p99_goal": scenario.p99_goal,
+                      "of": scenario.p99_of, "ratio": ratio, "result": "PASS" if met else "MISS",
+                      "errors": row.result.errors,
+                      "also": {key: _ratio(row.result.p99_ms, p99s.get(key)) for key in scenario.p99_also_of}})
     for row in flagged:
         result = row.result
         print()

@@ -20,6 +20,11 @@ between a Vault row and its floor row is what our Python costs.
     POST /checkout/<path>, POST /release  a checkout cycle's floor: one Vault call (the
                         read of every live version of the account's password, with a
                         service token) and a constant answer for the release
+    POST /checkout-durable/<path>, POST /release-durable/<id>  the same with the Secrets
+                        Manager's own SQL of the cycle (DATABASE_URL its database): the
+                        account, the Vault call, then the checkout's durable transaction
+                        (lock, claim with its audit event); the release's (the checkout with
+                        its account locked, its end with its event, the queued rotation)
 
 Settings: DATABASE_URL (the Vault's database, migrated); for the checkout floor
 VAULT_URL and VAULT_TOKEN (a `service` token).
@@ -30,14 +35,18 @@ import contextlib
 import json
 import os
 import threading
+import uuid
 
 import urllib3
 from flask import Flask, jsonify, request
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from secrets_manager_service import names
 from secrets_manager_service.account_secrets import store as hosts
-from secrets_manager_service.accounts import checkout_store
+from secrets_manager_service.accounts import checkout_store, queue_store
+from secrets_manager_service.accounts.kinds import HOST
+from secrets_manager_service.rotation import store as rotation_store
 from secrets_manager_service.target_domains import checkout_store as directory
 from secrets_manager_service.target_domains.scanned import store as account_store
 from vault_service.secrets import store
@@ -144,6 +153,53 @@ def checkout(path):
 
 @app.route("/release", methods=["GET", "POST"])  # GET: the health check
 def release():
+    return "", 200
+
+
+def _sm_event(action: str, target: str, details: dict | None = None) -> dict:
+    return {"service": "secrets-manager", "request_id": os.urandom(16).hex(), "principal": "floor", "action": action,
+            "target": target, "outcome": "success", "details": details or {}}
+
+
+@contextlib.contextmanager
+def _durable():
+    """A cursor in a transaction as the Secrets Manager's Database.transaction() opens and commits it
+    (an error leaves it to the pool, which rolls it back)."""
+    with _pool().connection() as conn, conn.cursor() as cur:
+        cur.execute("BEGIN; SET LOCAL synchronous_commit = on")
+        yield cur
+        cur.execute("COMMIT")
+
+
+@app.post("/checkout-durable/<path:path>")
+def checkout_durable(path):
+    """The checkout's floor with the Secrets Manager's own SQL: the account (one statement), the
+    Vault call, then one durable transaction: the account's lock, the claim that writes its event."""
+    account = hosts.find_account(_FloorDatabase(), *names.parse_secret_path(path))
+    answer = _connection().urlopen("GET", f"/vault/api/v1/secret/live/{path}", redirect=False,
+                                   headers={"Authorization": f"Bearer {os.environ['VAULT_TOKEN']}"})
+    if answer.status != 200:
+        return jsonify({"error": answer.status}), 502
+    found = json.loads(answer.data)
+    with _durable() as cur:
+        limits = hosts.lock_account(cur, account["account_id"])
+        claimed = checkout_store.claim(cur, HOST, uuid.uuid4(), account["account_id"], "floor",
+                                       limit=limits["max_concurrent_checkouts"],
+                                       duration_seconds=limits["max_checkout_duration"], holder_role_ids=[],
+                                       holder_admin=False, audit_event=_sm_event("checkout.create", path))
+    return jsonify({"count": 1, "items": [{"id": str(claimed["id"]), "path": path, "secrets": [
+        {"version": v["version"], "secret": v["data"].get("password")} for v in found["versions"]]}]})
+
+
+@app.post("/release-durable/<uuid:checkout_id>")
+def release_durable(checkout_id):
+    """The release's floor with its SQL: one durable transaction, as the Secrets Manager's."""
+    with _durable() as cur:
+        found = hosts.find_checkout(cur, checkout_id, lock=True)
+        checkout_store.end_checkout(cur, checkout_id, audit_event=_sm_event(
+            "checkout.release", f"checkouts/{checkout_id}", {"checkout_id": str(checkout_id)}))
+        queue_store.enqueue_selected(cur, HOST, rotation_store.released_unused([found["account_id"]]),
+                                     rotation_store.RELEASE)
     return "", 200
 
 
