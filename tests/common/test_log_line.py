@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import time
 
@@ -56,6 +57,14 @@ def test_the_same_line_as_the_formatter_in_and_out_of_a_request(monkeypatch):
             else:
                 fast, slow = both()
             assert fast == slow and fast.endswith("}\n")
+
+
+def test_an_event_in_another_key_order_is_the_same_object():
+    event = {"service": "vault", "request_id": None, "principal": "p", "action": "secret.read",
+             "target": "secret:a", "outcome": "success", "details": {"version": 3}}
+    reordered = dict(reversed(list(event.items())))
+    assert audit._event_json(event) == logs.to_json(event)
+    assert json.loads(audit._event_json(reordered)) == event
 
 
 def test_a_filter_or_another_handler_takes_the_logging_path(monkeypatch):
