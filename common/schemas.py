@@ -59,7 +59,7 @@ class RequestBody(Schema):
     - server-filled fields (`IGNORED`) are dropped;
     - a field that repeats the URL (`PATH_ECHOES`) is dropped where it equals it, else 400;
     - Go clients send every field with its zero value: `null`, `""`, `"0001-01-01T00:00:00Z"`,
-      `[]` where the field has a default, or `0` where the field cannot hold 0, in an optional
+      `[]` where a list field has a default, or `0` where the field cannot hold 0, in an optional
       field means "not set", so its default applies exactly as if it were left out;
     - every other unknown field is 400 (marshmallow's own rule).
     """
@@ -106,8 +106,8 @@ def _same_uuid(a, b) -> bool:
 def _is_go_zero(field: fields.Field, value) -> bool:
     if value is None or value == "" or value == GO_ZERO_TIME:
         return True
-    if value == [] and field.load_default is not missing:
-        return True
+    if value == [] and isinstance(field, fields.List) and field.load_default is not missing:
+        return True  # a list's zero value (common.openapi documents it for these alone): not a string's
     if value == 0 and type(value) is int and isinstance(field, fields.Integer):
         return cannot_hold_zero(field)
     if isinstance(field, Duration) and isinstance(value, str) and cannot_hold_zero(field):
