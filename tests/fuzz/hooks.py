@@ -13,8 +13,9 @@ state, and a request that breaks one is rightly 400 however schema-valid it is:
   domain's auto-onboarding policy): 400 by the contract, so the hooks use ids of objects
   created before the run (FUZZ_FIXTURES), as Schemathesis' own guide does for existing ids;
 - a grammar that nests (LDAP filters, RFC 4515) and the contents of a PEM certificate;
-- no NUL in a free-form object's keys (OpenAPI 3.0 has no `propertyNames`), and the length and
-  printable characters of HashiCorp's `custom_metadata` keys (the values: Python's printable).
+- no NUL in a free-form object's keys (OpenAPI 3.0 has no `propertyNames`), the length of the
+  versioned API's `custom_metadata` keys, and the length and printable characters of HashiCorp's
+  (the values: Python's printable).
 
 The hook maps a *positive* case (one Schemathesis says the server must accept) onto the
 nearest request the contract accepts, keeping every field schema-valid; a negative case is
@@ -77,6 +78,9 @@ def before_call(context, case, kwargs):
             handle["id"] = case.path_parameters["domain_id"]  # a body's target_domain is the URL's
     if path.startswith("/v1/") and isinstance(body.get("custom_metadata"), dict):
         body["custom_metadata"] = _printable_labels(body["custom_metadata"])
+    elif path.endswith("/secret/metadata/{path}") and isinstance(body.get("custom_metadata"), dict):
+        # The versioned API's: keys of 1 to 128 characters (its description; no propertyNames in 3.0).
+        body["custom_metadata"] = {(key or "k")[:128]: value for key, value in body["custom_metadata"].items()}
     if path.endswith("/sys/policies/acl/{policy}") or path.endswith("/sys/policy/{policy}"):
         _parsable_policy(body)
     elif path.endswith("/identity/group/name/{group}"):

@@ -149,7 +149,9 @@ class MetadataBody(RequestBody):
     delete_version_after = Duration()
     cas_required = fields.Boolean(truthy={True}, falsy={False})
     custom_metadata = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=128)),
-                                  values=fields.String(validate=validate.Length(max=512)))
+                                  values=fields.String(validate=validate.Length(max=512)),
+                                  metadata={"description": f"at most {MAX_CUSTOM_METADATA_KEYS} keys of 1 to 128 "
+                                                           "characters (OpenAPI 3.0 cannot state a key's length)"})
 
     @validates("custom_metadata")
     def _bounded(self, value, **kwargs):
