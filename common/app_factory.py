@@ -256,9 +256,10 @@ def _check_url(request, environ: dict) -> None:
     query = environ.get("QUERY_STRING", "")
     if "\x00" not in environ.get("PATH_INFO", "") and "%" not in query and "\x00" not in query:
         return
-    for name, value in [*(request.view_args or {}).items(), *request.args.items(multi=True)]:
-        if isinstance(value, str) and not strict_json.is_storable(value):
-            raise strict_json.bad_value(name, f"{name} must not contain NUL characters")
+    # Names first: a name that is not storable must not be echoed into the error as a value's.
     for name in request.args:
         if not strict_json.is_storable(name):
             raise strict_json.bad_value("query", "a query parameter name contains a NUL character")
+    for name, value in [*(request.view_args or {}).items(), *request.args.items(multi=True)]:
+        if isinstance(value, str) and not strict_json.is_storable(value):
+            raise strict_json.bad_value(name, f"{name} must not contain NUL characters")

@@ -77,6 +77,15 @@ def test_nul_in_the_url_is_400(base, admin, route, prop):
     expect(requests.post(base + SM + route, headers=admin, json={}), 400, prop=prop)
 
 
+def test_a_nul_in_a_query_parameters_name_is_not_echoed(base, admin):
+    """`make fuzz` sent GET /audit-events with a query parameter whose name and value held a NUL
+    and got 400 with the name in error_message and property, NUL and all (the envelope's schema
+    says no NUL): the value was checked before the name and its message named it."""
+    response = requests.get(base + SM + "/audit-events?%001=%00x", headers=admin)
+    expect(response, 400, prop="query")
+    assert "\x00" not in response.text and "\\u0000" not in response.text, response.text
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer x.y.z"}])
 @pytest.mark.parametrize("route, body", [("/password-policy", b"{}"), ("/script-template", b"nope"),
                                          ("/host-secret/h", b'{"metadata": 1}'), ("/secrets/checkouts", b"[]")])
